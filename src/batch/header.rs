@@ -1,0 +1,261 @@
+//! The fixed header at the front of every record batch.
+//!
+//! Layout (little-endian; see `docs/FORMAT.md`):
+//!
+//! ```text
+//!  0 base_offset        u64   first offset of the batch
+//!  8 batch_length       u32   bytes after this field
+//! 12 magic              u8    format version, 1
+//! 13 crc                u32   CRC-32 (IEEE) of bytes 17..end of batch
+//! 17 attributes         u16   bit 3: timestamps are log-append time
+//! 19 last_offset_delta  u32   last record's offset minus base_offset
+//! 23 base_timestamp     i64   first record's timestamp (ms)
+//! 31 max_timestamp      i64   largest timestamp in the batch (ms)
+//! 39 producer_id        i64   -1 when not idempotent
+//! 47 producer_epoch     i16
+//! 49 base_sequence      i32   -1 when not idempotent
+//! 53 record_count       u32
+//! 57 records...
+//! ```
+
+use byteorder::{ByteOrder, LittleEndian as LE};
+
+/// The current (and only) batch format version.
+pub(crate) const MAGIC: u8 = 1;
+
+/// Bytes before the CRC-covered region starts.
+pub(crate) const CRC_START: usize = 17;
+
+/// The bytes the `base_offset` and `batch_length` fields take: the length
+/// counts what follows them.
+pub(crate) const LOG_OVERHEAD: usize = 12;
+
+/// Attribute bit: the batch's timestamps were set by the log at append time.
+pub(crate) const ATTR_LOG_APPEND_TIME: u16 = 1 << 3;
+
+/// Attribute bits this version knows; any other set bit is corruption.
+const ATTR_KNOWN: u16 = ATTR_LOG_APPEND_TIME;
+
+/// Why a header is not acceptable. Callers add the file and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeaderError {
+    /// Fewer than [`BatchHeader::SIZE`] bytes were given.
+    Short,
+    /// The magic byte is not a version this code reads.
+    Magic(u8),
+    /// The length field cannot describe a batch of this header's shape.
+    Length(u32),
+    /// Record count and last offset delta disagree, or attributes are unknown.
+    Fields(&'static str),
+}
+
+impl std::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderError::Short => write!(f, "batch header is truncated"),
+            HeaderError::Magic(m) => write!(f, "unknown batch format version {m}"),
+            HeaderError::Length(l) => write!(f, "impossible batch length {l}"),
+            HeaderError::Fields(what) => write!(f, "inconsistent batch header: {what}"),
+        }
+    }
+}
+
+/// A decoded batch header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BatchHeader {
+    pub base_offset: u64,
+    pub batch_length: u32,
+    pub magic: u8,
+    pub crc: u32,
+    pub attributes: u16,
+    pub last_offset_delta: u32,
+    pub base_timestamp: i64,
+    pub max_timestamp: i64,
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub record_count: u32,
+}
+
+impl BatchHeader {
+    /// Encoded size in bytes.
+    pub const SIZE: usize = 57;
+
+    /// Writes the header into the first [`Self::SIZE`] bytes of `buf`.
+    pub fn encode_into(&self, buf: &mut [u8]) {
+        let b = &mut buf[..Self::SIZE];
+        LE::write_u64(&mut b[0..8], self.base_offset);
+        LE::write_u32(&mut b[8..12], self.batch_length);
+        b[12] = self.magic;
+        LE::write_u32(&mut b[13..17], self.crc);
+        LE::write_u16(&mut b[17..19], self.attributes);
+        LE::write_u32(&mut b[19..23], self.last_offset_delta);
+        LE::write_i64(&mut b[23..31], self.base_timestamp);
+        LE::write_i64(&mut b[31..39], self.max_timestamp);
+        LE::write_i64(&mut b[39..47], self.producer_id);
+        LE::write_i16(&mut b[47..49], self.producer_epoch);
+        LE::write_i32(&mut b[49..53], self.base_sequence);
+        LE::write_u32(&mut b[53..57], self.record_count);
+    }
+
+    /// Reads and checks a header from the front of `buf`. Checks the fields
+    /// against each other, not the CRC (that needs the whole batch).
+    pub fn decode_from(buf: &[u8]) -> Result<Self, HeaderError> {
+        let b = buf.get(..Self::SIZE).ok_or(HeaderError::Short)?;
+        let h = BatchHeader {
+            base_offset: LE::read_u64(&b[0..8]),
+            batch_length: LE::read_u32(&b[8..12]),
+            magic: b[12],
+            crc: LE::read_u32(&b[13..17]),
+            attributes: LE::read_u16(&b[17..19]),
+            last_offset_delta: LE::read_u32(&b[19..23]),
+            base_timestamp: LE::read_i64(&b[23..31]),
+            max_timestamp: LE::read_i64(&b[31..39]),
+            producer_id: LE::read_i64(&b[39..47]),
+            producer_epoch: LE::read_i16(&b[47..49]),
+            base_sequence: LE::read_i32(&b[49..53]),
+            record_count: LE::read_u32(&b[53..57]),
+        };
+        if h.magic != MAGIC {
+            return Err(HeaderError::Magic(h.magic));
+        }
+        // Every record takes at least 6 bytes (length and five one-byte fields).
+        let body = u64::from(h.batch_length) + LOG_OVERHEAD as u64;
+        if body < (Self::SIZE as u64) + 6 * u64::from(h.record_count) {
+            return Err(HeaderError::Length(h.batch_length));
+        }
+        if h.record_count == 0 {
+            return Err(HeaderError::Fields("a batch holds no records"));
+        }
+        if h.last_offset_delta < h.record_count - 1 {
+            return Err(HeaderError::Fields(
+                "last offset delta is smaller than the record count allows",
+            ));
+        }
+        if h.base_offset
+            .checked_add(u64::from(h.last_offset_delta))
+            .is_none()
+        {
+            return Err(HeaderError::Fields("last offset overflows"));
+        }
+        if h.attributes & !ATTR_KNOWN != 0 {
+            return Err(HeaderError::Fields("unknown attribute bits"));
+        }
+        if h.max_timestamp < h.base_timestamp && h.record_count == 1 {
+            return Err(HeaderError::Fields("max timestamp below the only record's"));
+        }
+        Ok(h)
+    }
+
+    /// Total bytes of the batch, header included.
+    pub fn total_size(&self) -> usize {
+        self.batch_length as usize + LOG_OVERHEAD
+    }
+
+    /// Offset of the last record in the batch.
+    pub fn last_offset(&self) -> u64 {
+        self.base_offset + u64::from(self.last_offset_delta)
+    }
+
+    /// The offset after this batch's last.
+    pub fn next_offset(&self) -> u64 {
+        self.last_offset() + 1
+    }
+}
+
+/// Overwrites the base offset of an encoded batch. The base offset lies
+/// outside the CRC-covered region, so the CRC stays valid, which is what
+/// lets a batch be encoded before the log assigns its offsets.
+pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: u64) {
+    LE::write_u64(&mut batch[0..8], base_offset);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BatchHeader {
+        BatchHeader {
+            base_offset: 42,
+            batch_length: (BatchHeader::SIZE - LOG_OVERHEAD + 3 * 6) as u32,
+            magic: MAGIC,
+            crc: 0xdead_beef,
+            attributes: 0,
+            last_offset_delta: 2,
+            base_timestamp: 1000,
+            max_timestamp: 1002,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: 3,
+        }
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut buf = [0u8; BatchHeader::SIZE];
+        sample().encode_into(&mut buf);
+        assert_eq!(BatchHeader::decode_from(&buf), Ok(sample()));
+        assert_eq!(sample().last_offset(), 44);
+    }
+
+    #[test]
+    fn rejects_bad_fields() {
+        let mut buf = [0u8; BatchHeader::SIZE];
+        sample().encode_into(&mut buf);
+        assert_eq!(
+            BatchHeader::decode_from(&buf[..10]),
+            Err(HeaderError::Short)
+        );
+
+        let mut b = buf;
+        b[12] = 9;
+        assert_eq!(BatchHeader::decode_from(&b), Err(HeaderError::Magic(9)));
+
+        let mut h = sample();
+        h.batch_length = 3;
+        h.encode_into(&mut b);
+        assert!(matches!(
+            BatchHeader::decode_from(&b),
+            Err(HeaderError::Length(3))
+        ));
+
+        let mut h = sample();
+        h.record_count = 0;
+        h.encode_into(&mut b);
+        assert!(matches!(
+            BatchHeader::decode_from(&b),
+            Err(HeaderError::Fields(_))
+        ));
+
+        let mut h = sample();
+        h.last_offset_delta = 1;
+        h.encode_into(&mut b);
+        assert!(matches!(
+            BatchHeader::decode_from(&b),
+            Err(HeaderError::Fields(_))
+        ));
+
+        let mut h = sample();
+        h.base_offset = u64::MAX;
+        h.encode_into(&mut b);
+        assert!(matches!(
+            BatchHeader::decode_from(&b),
+            Err(HeaderError::Fields(_))
+        ));
+
+        let mut h = sample();
+        h.attributes = 1;
+        h.encode_into(&mut b);
+        assert!(matches!(
+            BatchHeader::decode_from(&b),
+            Err(HeaderError::Fields(_))
+        ));
+    }
+
+    #[test]
+    fn all_zero_bytes_are_not_a_header() {
+        // A zero-filled tail (file grown without its data) must never parse.
+        assert!(BatchHeader::decode_from(&[0u8; BatchHeader::SIZE]).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! Layer 1: the record batch format (see `docs/FORMAT.md`).
+//!
+//! A batch is encoded once by [`BatchBuilder`], checked once when read
+//! ([`BatchView::parse`]), and iterated without copies ([`Records`]).
+
+mod builder;
+mod header;
+mod records;
+mod varint;
+mod view;
+
+pub(crate) use builder::{BatchBuilder, ProducerFields};
+pub(crate) use header::{set_base_offset, BatchHeader, HeaderError, MAGIC};
+pub(crate) use records::check_batches;
+pub use records::{Iter, Records};
+pub(crate) use view::BatchView;
+pub use view::{Headers, RecordRef};

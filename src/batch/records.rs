@@ -1,0 +1,216 @@
+//! The result of a read: whole, checked batches in one buffer.
+
+use super::view::{BatchError, BatchView, RecordIter, RecordRef};
+
+/// Records returned by a read, in offset order.
+///
+/// Holds whole batches in one buffer; every batch's CRC and framing were
+/// checked before the read returned, and iterating borrows keys and values
+/// from that buffer without allocating. A read that starts in the middle of
+/// a batch skips the records before the requested offset.
+#[derive(Debug, Clone, Default)]
+pub struct Records {
+    buf: Vec<u8>,
+    from: u64,
+    count: usize,
+    next_offset: u64,
+}
+
+/// What checking a buffer of batches found.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    /// Bytes of whole, valid batches at the front.
+    pub valid_len: usize,
+    /// Records at or after `from` in them.
+    pub count: usize,
+    /// The offset after the last valid batch.
+    pub next_offset: u64,
+    /// The first bad batch: its position in the buffer and what is wrong.
+    /// A batch cut off by the end of the buffer is not bad, just absent.
+    pub bad: Option<(usize, BatchError)>,
+}
+
+/// Checks the batches in `buf`, counting records at or after `from`.
+pub(crate) fn check_batches(buf: &[u8], from: u64) -> Checked {
+    let mut pos = 0;
+    let mut count = 0;
+    let mut next_offset = from;
+    while pos < buf.len() {
+        match BatchView::parse(&buf[pos..]) {
+            Ok(view) => {
+                if view.header.base_offset >= from {
+                    count += view.header.record_count as usize;
+                } else if view.header.last_offset() >= from {
+                    count += view.records().filter(|r| r.offset() >= from).count();
+                }
+                next_offset = next_offset.max(view.header.next_offset());
+                pos += view.total_size();
+            }
+            Err(BatchError::Truncated { .. }) => break,
+            Err(e) => {
+                return Checked {
+                    valid_len: pos,
+                    count,
+                    next_offset,
+                    bad: Some((pos, e)),
+                }
+            }
+        }
+    }
+    Checked {
+        valid_len: pos,
+        count,
+        next_offset,
+        bad: None,
+    }
+}
+
+impl Records {
+    /// Records of the first `checked.valid_len` bytes of `buf`, which
+    /// [`check_batches`] found valid.
+    pub(crate) fn from_checked(mut buf: Vec<u8>, from: u64, checked: &Checked) -> Self {
+        buf.truncate(checked.valid_len);
+        Records {
+            buf,
+            from,
+            count: checked.count,
+            next_offset: checked.next_offset,
+        }
+    }
+
+    /// No records; the next read starts at `offset`.
+    pub(crate) fn empty(offset: u64) -> Self {
+        Records {
+            next_offset: offset,
+            from: offset,
+            ..Records::default()
+        }
+    }
+
+    /// The records, in offset order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            rest: &self.buf,
+            batch: None,
+            from: self.from,
+        }
+    }
+
+    /// How many records [`Self::iter`] yields.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether the read returned no records.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Where the next read should start: the offset after the last record
+    /// returned (or the requested offset, if nothing was).
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// Bytes of encoded batches held.
+    pub fn size_bytes(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+impl<'a> IntoIterator for &'a Records {
+    type Item = RecordRef<'a>;
+    type IntoIter = Iter<'a>;
+
+    fn into_iter(self) -> Iter<'a> {
+        self.iter()
+    }
+}
+
+/// Iterator over [`Records`].
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    rest: &'a [u8],
+    batch: Option<RecordIter<'a>>,
+    from: u64,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = RecordRef<'a>;
+
+    fn next(&mut self) -> Option<RecordRef<'a>> {
+        loop {
+            if let Some(r) = self.batch.as_mut().and_then(Iterator::next) {
+                if r.offset() >= self.from {
+                    return Some(r);
+                }
+                continue;
+            }
+            let view = BatchView::trusted(self.rest)?;
+            self.rest = &self.rest[view.total_size()..];
+            self.batch = Some(view.records());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::builder::{BatchBuilder, ProducerFields};
+    use crate::batch::header::set_base_offset;
+    use crate::record::Record;
+
+    fn batches(sizes: &[u32]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut base = 0u64;
+        for &n in sizes {
+            let mut b = BatchBuilder::new(1024, 0);
+            for i in 0..n {
+                let v = format!("r{}", base + u64::from(i));
+                b.push(&Record::new(&v), 0).unwrap();
+            }
+            let mut bytes = b.finish(ProducerFields::NONE);
+            set_base_offset(&mut bytes, base);
+            base += u64::from(n);
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+
+    #[test]
+    fn skips_records_before_from_and_counts_the_rest() {
+        let buf = batches(&[3, 4, 2]);
+        let c = check_batches(&buf, 5);
+        assert!(c.bad.is_none());
+        assert_eq!(c.count, 4);
+        assert_eq!(c.next_offset, 9);
+        let recs = Records::from_checked(buf, 5, &c);
+        let offsets: Vec<_> = recs.iter().map(|r| r.offset()).collect();
+        assert_eq!(offsets, [5, 6, 7, 8]);
+        assert_eq!(recs.len(), 4);
+        assert_eq!(recs.iter().next().unwrap().value(), Some(&b"r5"[..]));
+    }
+
+    #[test]
+    fn a_cut_off_batch_is_left_out_not_reported() {
+        let buf = batches(&[3, 4]);
+        let c = check_batches(&buf[..buf.len() - 1], 0);
+        assert!(c.bad.is_none());
+        assert_eq!(c.count, 3);
+        assert_eq!(c.next_offset, 3);
+    }
+
+    #[test]
+    fn a_damaged_batch_stops_the_check_where_it_starts() {
+        let mut buf = batches(&[3, 4]);
+        let first = check_batches(&buf, 0).valid_len;
+        let second_start = batches(&[3]).len();
+        buf[second_start + 30] ^= 0x40;
+        let c = check_batches(&buf, 0);
+        assert_eq!(c.valid_len, second_start);
+        assert!(first > second_start);
+        assert!(matches!(c.bad, Some((p, BatchError::Crc { .. })) if p == second_start));
+        let recs = Records::from_checked(buf, 0, &c);
+        assert_eq!(recs.iter().count(), 3);
+    }
+}

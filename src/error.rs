@@ -1,0 +1,157 @@
+//! The one error type of samsa.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in samsa.
+///
+/// Variants carry the facts a caller needs to react (the offending size, the
+/// valid offset range, the file and position of damage), so callers match on
+/// them instead of parsing messages. New variants may be added in minor
+/// releases, hence `#[non_exhaustive]`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An operating-system I/O call failed.
+    #[error("I/O error during {op} on {path}: {source}")]
+    Io {
+        /// What samsa was doing (`"write"`, `"fdatasync"`, `"open"`, ...).
+        op: &'static str,
+        /// The file or directory involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// Bytes on disk are not what samsa wrote: a checksum mismatch, an
+    /// impossible length, offsets out of order. Nothing from the damaged
+    /// region is returned as data, and nothing after it is thrown away.
+    #[error("corrupt data in {path} at byte {position}: {reason}")]
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Byte position of the damaged structure inside `path`.
+        position: u64,
+        /// What check failed.
+        reason: String,
+    },
+
+    /// A read or seek asked for an offset outside `start..=end`.
+    ///
+    /// `start` is the log start offset and `end` the high watermark (the
+    /// next offset to be written); reading at `end` is allowed and returns
+    /// nothing.
+    #[error("offset {requested} is out of range: the log holds offsets {start}..{end}")]
+    OffsetOutOfRange {
+        /// The offset asked for.
+        requested: u64,
+        /// The first offset still in the log.
+        start: u64,
+        /// The high watermark: one past the last readable offset.
+        end: u64,
+    },
+
+    /// One record, encoded, is larger than the configured maximum.
+    /// Nothing of the append it belonged to was written.
+    #[error("record of {size} bytes exceeds the maximum of {max} bytes")]
+    RecordTooLarge {
+        /// Encoded size of the record in bytes.
+        size: usize,
+        /// The configured `max_record_bytes`.
+        max: usize,
+    },
+
+    /// One append's batch is larger than a segment may be (Kafka's
+    /// `RecordBatchTooLargeException`). Nothing was written.
+    #[error("batch of {size} bytes exceeds the segment size of {max} bytes")]
+    BatchTooLarge {
+        /// Encoded size of the batch in bytes.
+        size: usize,
+        /// The configured `segment_bytes`.
+        max: u64,
+    },
+
+    /// An append with no records.
+    #[error("an append needs at least one record")]
+    EmptyAppend,
+
+    /// A configuration value is out of its allowed range.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    /// Another owner holds the directory's lock.
+    #[error("{path} is locked by another owner")]
+    Locked {
+        /// The locked directory.
+        path: PathBuf,
+    },
+
+    /// An earlier fsync failed, so the state of the file on disk is unknown.
+    /// The partition acknowledges nothing more until it is reopened, which
+    /// recovers it from what actually reached the disk.
+    #[error("partition at {path} is poisoned by an earlier failed sync; reopen it to recover")]
+    Poisoned {
+        /// The partition's directory.
+        path: PathBuf,
+    },
+
+    /// The partition was closed.
+    #[error("partition at {path} is closed")]
+    Closed {
+        /// The partition's directory.
+        path: PathBuf,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(
+        path: impl Into<PathBuf>,
+        position: u64,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            position,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with samsa's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn io_error_chains_its_source() {
+        let e = Error::io("write", "/x/0.log", io::Error::other("disk on fire"));
+        assert!(e.to_string().contains("write"));
+        assert!(e.to_string().contains("/x/0.log"));
+        assert_eq!(e.source().unwrap().to_string(), "disk on fire");
+    }
+
+    #[test]
+    fn out_of_range_names_the_range() {
+        let e = Error::OffsetOutOfRange {
+            requested: 9,
+            start: 2,
+            end: 5,
+        };
+        assert_eq!(
+            e.to_string(),
+            "offset 9 is out of range: the log holds offsets 2..5"
+        );
+    }
+}

@@ -1,0 +1,633 @@
+//! Layer 3: the partition log, an ordered list of segments.
+//!
+//! One writer at a time appends to the active segment (a mutex), while any
+//! number of readers read from a snapshot of the segment list and never
+//! wait for an fsync. Under [`SyncPolicy::Always`] appenders wait for
+//! durability outside the writer lock and share fsyncs (group commit); a
+//! record becomes visible to readers (below the high watermark) only once
+//! it is durable, so no reader ever sees a record a power loss could take
+//! back.
+
+mod config;
+mod marker;
+#[cfg(test)]
+mod model_tests;
+mod open;
+mod sync;
+
+pub use config::{PartitionConfig, SyncPolicy};
+
+use crate::batch::{set_base_offset, BatchBuilder, BatchHeader, ProducerFields, Records};
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::record::Record;
+use crate::segment::Segment;
+use crate::storage::{DirLock, FsStorage, MemStorage, Storage};
+use marker::CleanShutdown;
+use parking_lot::{Mutex, RwLock};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use sync::{GroupCommit, SyncFailure};
+
+/// An append-only, segmented log of records with offsets `0, 1, 2, ...`:
+/// Kafka's partition, on disk or in memory.
+///
+/// Cheap to clone (an `Arc` inside); clones share the same log and may be
+/// used from many threads. Appends are serialized; reads run concurrently
+/// with appends and with each other.
+///
+/// ```
+/// use samsa::{Partition, PartitionConfig, Record};
+///
+/// # fn main() -> samsa::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let p = Partition::open(dir.path(), PartitionConfig::default())?;
+/// let info = p.append(&[Record::new(b"hello").key(b"k"), Record::new(b"world")])?;
+/// assert_eq!((info.base_offset, info.last_offset), (0, 1));
+///
+/// let records = p.read(0, 1 << 20)?;
+/// let values: Vec<_> = records.iter().map(|r| r.value().unwrap().to_vec()).collect();
+/// assert_eq!(values, [b"hello".to_vec(), b"world".to_vec()]);
+/// p.close()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Partition {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    config: PartitionConfig,
+    storage: Arc<dyn Storage>,
+    /// Ordered by base offset; the last is the active segment.
+    segments: RwLock<Vec<Arc<Segment>>>,
+    writer: Mutex<Writer>,
+    commit: GroupCommit,
+    high_watermark: AtomicU64,
+    log_end: AtomicU64,
+    log_start: AtomicU64,
+    closed: AtomicBool,
+    lock: Mutex<Option<DirLock>>,
+}
+
+/// State only the writer touches.
+struct Writer {
+    active: Arc<Segment>,
+    next_offset: u64,
+    unsynced_bytes: u64,
+    last_sync_ms: i64,
+    /// Wall-clock time of the first append to the active segment in this
+    /// process, for `segment_ms` (record timestamps can be anything).
+    active_since_ms: Option<i64>,
+}
+
+/// Where an append landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first appended record.
+    pub base_offset: u64,
+    /// Offset of the last appended record.
+    pub last_offset: u64,
+    /// Largest timestamp among the appended records.
+    pub max_timestamp: i64,
+}
+
+/// The answer of [`Partition::offset_for_timestamp`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// The earliest offset whose record has a timestamp `>=` the target.
+    pub offset: u64,
+    /// That record's timestamp.
+    pub timestamp: i64,
+}
+
+/// A snapshot of one segment, as [`Partition::segments`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Offset of the segment's first record; also its file name.
+    pub base_offset: u64,
+    /// The offset after its last record (for a sealed segment not read
+    /// since open: the next segment's base offset).
+    pub next_offset: u64,
+    /// Bytes in its log file.
+    pub size_bytes: u64,
+    /// Whether it is sealed (immutable) or the active segment.
+    pub sealed: bool,
+}
+
+impl fmt::Debug for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partition")
+            .field("dir", &self.shared.dir)
+            .field("log_start_offset", &self.log_start_offset())
+            .field("high_watermark", &self.high_watermark())
+            .finish()
+    }
+}
+
+impl Partition {
+    /// Opens (creating if needed) the partition log in `dir`, recovering it
+    /// if it was not closed cleanly. Takes `dir`'s lock: a second open while
+    /// this one lives gets [`Error::Locked`].
+    pub fn open(dir: impl AsRef<Path>, config: PartitionConfig) -> Result<Partition> {
+        Partition::open_with(Arc::new(FsStorage), dir.as_ref(), config)
+    }
+
+    /// A partition log held in memory, with the same behaviour as one on
+    /// disk (sync policies are moot). Starts in microseconds.
+    pub fn in_memory(config: PartitionConfig) -> Result<Partition> {
+        Partition::open_with(
+            Arc::new(MemStorage::default()),
+            Path::new("/samsa-memory"),
+            config,
+        )
+    }
+
+    pub(crate) fn open_with(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        config: PartitionConfig,
+    ) -> Result<Partition> {
+        config.validate()?;
+        let opened = open::open_dir(&storage, dir, config.index_interval_bytes)?;
+        let active = opened
+            .segments
+            .last()
+            .expect("open_dir returns a segment")
+            .clone();
+        let next = active.next_offset();
+        let start = opened.segments[0].base_offset();
+        let now = now_ms();
+        let writer = Writer {
+            active_since_ms: (active.written() > 0).then_some(now),
+            active,
+            next_offset: next,
+            unsynced_bytes: 0,
+            last_sync_ms: now,
+        };
+        Ok(Partition {
+            shared: Arc::new(Shared {
+                dir: dir.to_path_buf(),
+                config,
+                storage,
+                segments: RwLock::new(opened.segments),
+                writer: Mutex::new(writer),
+                commit: GroupCommit::new(next),
+                high_watermark: AtomicU64::new(next),
+                log_end: AtomicU64::new(next),
+                log_start: AtomicU64::new(start),
+                closed: AtomicBool::new(false),
+                lock: Mutex::new(Some(opened.lock)),
+            }),
+        })
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// The configuration it was opened with.
+    pub fn config(&self) -> &PartitionConfig {
+        &self.shared.config
+    }
+
+    /// The first offset still in the log.
+    pub fn log_start_offset(&self) -> u64 {
+        self.shared.log_start.load(Ordering::Acquire)
+    }
+
+    /// One past the last offset readers can see. Under
+    /// [`SyncPolicy::Always`] everything below it is durable.
+    pub fn high_watermark(&self) -> u64 {
+        self.shared.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// One past the last offset written (acknowledged or not yet).
+    pub fn log_end_offset(&self) -> u64 {
+        self.shared.log_end.load(Ordering::Acquire)
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        let s = &*self.shared;
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                path: s.dir.clone(),
+            });
+        }
+        if s.commit.is_poisoned() {
+            return Err(Error::Poisoned {
+                path: s.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Appends `records` as one batch and returns their offsets once the
+    /// sync policy is met. A record over `max_record_bytes` fails the whole
+    /// append with [`Error::RecordTooLarge`], and nothing is written.
+    pub fn append(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
+        if records.is_empty() {
+            return Err(Error::EmptyAppend);
+        }
+        let now = now_ms();
+        let estimate = records
+            .iter()
+            .map(|r| r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len) + 8)
+            .sum::<usize>()
+            .min(self.shared.config.segment_bytes as usize);
+        let mut builder = BatchBuilder::new(self.shared.config.max_record_bytes as usize, estimate);
+        for r in records {
+            builder.push(r, now)?;
+        }
+        self.append_encoded(builder.finish(ProducerFields::NONE), now)
+    }
+
+    /// Appends one batch encoded by a [`BatchBuilder`]; the log assigns its
+    /// base offset.
+    pub(crate) fn append_encoded(&self, mut batch: Vec<u8>, now: i64) -> Result<AppendInfo> {
+        let s = &*self.shared;
+        let mut h = BatchHeader::decode_from(&batch)
+            .map_err(|e| Error::InvalidConfig(format!("encoded batch is malformed: {e}")))?;
+        if batch.len() as u64 > s.config.segment_bytes {
+            return Err(Error::BatchTooLarge {
+                size: batch.len(),
+                max: s.config.segment_bytes,
+            });
+        }
+        let mut w = s.writer.lock();
+        self.ensure_open()?;
+        if self.should_roll(&w, &h, batch.len(), now) {
+            self.roll(&mut w)?;
+        }
+        let base = w.next_offset;
+        set_base_offset(&mut batch, base);
+        h.base_offset = base;
+        w.active.append(&batch, &h)?;
+        let next = h.next_offset();
+        w.next_offset = next;
+        w.unsynced_bytes += batch.len() as u64;
+        w.active_since_ms.get_or_insert(now);
+        s.log_end.store(next, Ordering::Release);
+        let sync = match s.config.sync {
+            SyncPolicy::Always => true,
+            SyncPolicy::Interval { ms, bytes } => {
+                self.publish(&w);
+                (bytes > 0 && w.unsynced_bytes >= bytes)
+                    || (ms > 0 && now - w.last_sync_ms >= ms as i64)
+            }
+            SyncPolicy::Os => {
+                self.publish(&w);
+                false
+            }
+        };
+        drop(w);
+        if sync {
+            self.sync_through(next)?;
+        }
+        Ok(AppendInfo {
+            base_offset: base,
+            last_offset: h.last_offset(),
+            max_timestamp: h.max_timestamp,
+        })
+    }
+
+    /// Lets readers see everything written so far.
+    fn publish(&self, w: &Writer) {
+        w.active.publish(w.active.written());
+        self.shared
+            .high_watermark
+            .fetch_max(w.next_offset, Ordering::AcqRel);
+    }
+
+    fn should_roll(&self, w: &Writer, h: &BatchHeader, len: usize, now: i64) -> bool {
+        let seg = &w.active;
+        let size = seg.written();
+        if size == 0 {
+            return false;
+        }
+        let c = &self.shared.config;
+        let last_relative = w.next_offset + u64::from(h.last_offset_delta) - seg.base_offset();
+        size + len as u64 > c.segment_bytes
+            || last_relative > u64::from(u32::MAX)
+            || w.active_since_ms
+                .is_some_and(|t| now.saturating_sub(t) >= c.segment_ms as i64)
+            || seg
+                .active_indexes()
+                .as_ref()
+                .is_none_or(|i| i.is_full(c.index_max_bytes as usize))
+    }
+
+    /// Seals the active segment (indexes written, log synced) and starts a
+    /// new one. Every segment but the last is therefore durable, which is
+    /// why recovery scans only the last. Any failure poisons the partition:
+    /// the half-rolled state is left for reopen to recover.
+    fn roll(&self, w: &mut Writer) -> Result<()> {
+        let s = &*self.shared;
+        let result = (|| {
+            w.active.persist(true)?;
+            self.publish(w);
+            s.commit.mark_durable(w.next_offset);
+            let seg = Segment::create(
+                s.storage.clone(),
+                &s.dir,
+                w.next_offset,
+                s.config.index_interval_bytes,
+            )?;
+            if s.config.sync != SyncPolicy::Os {
+                s.storage
+                    .sync_dir(&s.dir)
+                    .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
+            }
+            let seg = Arc::new(seg);
+            s.segments.write().push(seg.clone());
+            w.active = seg;
+            w.active_since_ms = None;
+            Ok(())
+        })();
+        if result.is_err() {
+            s.commit.poison();
+        }
+        result
+    }
+
+    /// Waits until every offset below `target` is durable, leading a sync
+    /// if none is running (group commit).
+    fn sync_through(&self, target: u64) -> Result<()> {
+        let s = &*self.shared;
+        s.commit
+            .wait(target, || {
+                let (seg, size, next) = {
+                    let mut w = s.writer.lock();
+                    w.unsynced_bytes = 0;
+                    w.last_sync_ms = now_ms();
+                    (w.active.clone(), w.active.written(), w.next_offset)
+                };
+                seg.sync()?;
+                seg.publish(size);
+                s.high_watermark.fetch_max(next, Ordering::AcqRel);
+                Ok(next)
+            })
+            .map_err(|f| match f {
+                SyncFailure::Failed(e) => e,
+                SyncFailure::Poisoned => Error::Poisoned {
+                    path: s.dir.clone(),
+                },
+            })
+    }
+
+    /// Makes everything appended so far durable, whatever the sync policy.
+    pub fn flush(&self) -> Result<()> {
+        self.ensure_open()?;
+        self.sync_through(self.log_end_offset())
+    }
+
+    /// Records from offset `from` on: whole batches up to about `max_bytes`
+    /// (at least one batch, however large, so a reader always progresses).
+    /// Reading at the high watermark returns no records; outside
+    /// `log_start_offset()..=high_watermark()` is
+    /// [`Error::OffsetOutOfRange`]. A batch failing its CRC is
+    /// [`Error::Corrupt`], never data.
+    pub fn read(&self, from: u64, max_bytes: usize) -> Result<Records> {
+        let s = &*self.shared;
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                path: s.dir.clone(),
+            });
+        }
+        let start = self.log_start_offset();
+        let hw = self.high_watermark();
+        if from < start || from > hw {
+            return Err(Error::OffsetOutOfRange {
+                requested: from,
+                start,
+                end: hw,
+            });
+        }
+        let mut at = from;
+        while at < hw {
+            let (seg, next_base) = self.segment_for(at);
+            match seg.read(at, max_bytes)? {
+                Some(r) if !r.is_empty() => return Ok(r),
+                // Only whole batches with no record at or after `at` left
+                // (gaps, after compaction): go on after them.
+                Some(r) => at = r.next_offset().max(at + 1),
+                None => match next_base {
+                    Some(b) => at = b.max(at + 1),
+                    None => break,
+                },
+            }
+        }
+        Ok(Records::empty(at))
+    }
+
+    /// The segment holding `offset`, and the base offset of the one after it.
+    fn segment_for(&self, offset: u64) -> (Arc<Segment>, Option<u64>) {
+        let segs = self.shared.segments.read();
+        let i = segs
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        (segs[i].clone(), segs.get(i + 1).map(|s| s.base_offset()))
+    }
+
+    /// The earliest offset whose record has a timestamp `>= timestamp_ms`,
+    /// like Kafka's `offsetsForTimes`; `None` if no record is that recent.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>> {
+        self.ensure_readable()?;
+        let start = self.log_start_offset();
+        let hw = self.high_watermark();
+        let segments = self.shared.segments.read().clone();
+        for seg in segments.iter().filter(|s| s.next_offset() > start) {
+            if seg.max_timestamp()?.is_none_or(|m| m < timestamp_ms) {
+                continue;
+            }
+            if let Some((offset, timestamp)) = seg.offset_for_timestamp(timestamp_ms, start)? {
+                if offset < hw {
+                    return Ok(Some(TimestampOffset { offset, timestamp }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn ensure_readable(&self) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                path: self.shared.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The segments, oldest first.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        let segments = self.shared.segments.read().clone();
+        segments
+            .iter()
+            .map(|s| {
+                Ok(SegmentInfo {
+                    base_offset: s.base_offset(),
+                    next_offset: s.next_offset(),
+                    size_bytes: s.size()?,
+                    sealed: s.is_sealed(),
+                })
+            })
+            .collect()
+    }
+
+    /// Syncs everything, writes the active segment's indexes and the
+    /// clean-shutdown marker (so the next open skips recovery), and
+    /// releases the directory lock. Every clone of this partition is closed.
+    /// Dropping a partition without closing it loses nothing either; the
+    /// next open then scans the active segment.
+    pub fn close(&self) -> Result<()> {
+        let s = &*self.shared;
+        let w = s.writer.lock();
+        if s.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let result = (|| {
+            if s.commit.is_poisoned() {
+                return Err(Error::Poisoned {
+                    path: s.dir.clone(),
+                });
+            }
+            w.active.persist(false)?;
+            self.publish(&w);
+            s.commit.mark_durable(w.next_offset);
+            let marker = CleanShutdown {
+                base_offset: w.active.base_offset(),
+                next_offset: w.next_offset,
+                log_size: w.active.written(),
+            };
+            open::write_marker(&*s.storage, &s.dir, &marker)
+        })();
+        drop(s.lock.lock().take());
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> PartitionConfig {
+        PartitionConfig::default()
+            .segment_bytes(4096)
+            .index_interval_bytes(256)
+    }
+
+    #[test]
+    fn appends_roll_and_read_across_segments() {
+        let p = Partition::in_memory(small()).unwrap();
+        let v = [7u8; 300];
+        for i in 0..50u64 {
+            let info = p
+                .append(&[Record::new(&v[..]).timestamp(i as i64)])
+                .unwrap();
+            assert_eq!(info.base_offset, i);
+        }
+        let segs = p.segments().unwrap();
+        assert!(segs.len() > 3, "{segs:?}");
+        assert!(segs[..segs.len() - 1].iter().all(|s| s.sealed));
+        let mut at = 0;
+        while at < 50 {
+            let r = p.read(at, 1000).unwrap();
+            assert!(!r.is_empty());
+            for rec in &r {
+                assert_eq!(rec.offset(), at);
+                at += 1;
+            }
+        }
+        assert!(p.read(50, 100).unwrap().is_empty());
+        assert!(matches!(
+            p.read(51, 100),
+            Err(Error::OffsetOutOfRange {
+                requested: 51,
+                start: 0,
+                end: 50
+            })
+        ));
+    }
+
+    #[test]
+    fn read_in_the_middle_of_a_batch_starts_at_the_offset() {
+        let p = Partition::in_memory(PartitionConfig::default()).unwrap();
+        let recs: Vec<String> = (0..10).map(|i| format!("v{i}")).collect();
+        let batch: Vec<Record<'_>> = recs.iter().map(Record::new).collect();
+        p.append(&batch).unwrap();
+        let r = p.read(4, 1 << 20).unwrap();
+        assert_eq!(r.len(), 6);
+        assert_eq!(r.iter().next().unwrap().value(), Some(&b"v4"[..]));
+        assert_eq!(r.next_offset(), 10);
+    }
+
+    #[test]
+    fn offset_for_timestamp_finds_the_earliest_at_or_after() {
+        let p = Partition::in_memory(small()).unwrap();
+        let v = [1u8; 200];
+        // Timestamps not monotonic: 0, 10, 5, 20, 15, ...
+        for i in 0..60i64 {
+            let ts = if i % 2 == 0 { i * 5 } else { i * 5 - 10 };
+            p.append(&[Record::new(&v[..]).timestamp(ts)]).unwrap();
+        }
+        let all: Vec<(u64, i64)> = {
+            let mut out = Vec::new();
+            let mut at = 0;
+            while at < p.high_watermark() {
+                let r = p.read(at, 1 << 20).unwrap();
+                out.extend(r.iter().map(|r| (r.offset(), r.timestamp())));
+                at = r.next_offset();
+            }
+            out
+        };
+        for target in -5..320 {
+            let want = all.iter().find(|(_, t)| *t >= target).copied();
+            let got = p
+                .offset_for_timestamp(target)
+                .unwrap()
+                .map(|t| (t.offset, t.timestamp));
+            assert_eq!(got, want, "target {target}");
+        }
+    }
+
+    #[test]
+    fn oversize_record_fails_and_writes_nothing() {
+        let p = Partition::in_memory(PartitionConfig::default().max_record_bytes(100)).unwrap();
+        let big = [0u8; 101];
+        let err = p
+            .append(&[Record::new(b"small"), Record::new(&big[..])])
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::RecordTooLarge { max: 100, .. }),
+            "{err}"
+        );
+        assert_eq!(p.high_watermark(), 0);
+        assert_eq!(p.segments().unwrap()[0].size_bytes, 0);
+        assert!(matches!(p.append(&[]), Err(Error::EmptyAppend)));
+    }
+
+    #[test]
+    fn closed_partition_refuses_work_and_releases_the_lock() {
+        let storage: Arc<dyn Storage> = Arc::new(MemStorage::default());
+        let dir = Path::new("/p");
+        let p = Partition::open_with(storage.clone(), dir, PartitionConfig::default()).unwrap();
+        assert!(matches!(
+            Partition::open_with(storage.clone(), dir, PartitionConfig::default()),
+            Err(Error::Locked { .. })
+        ));
+        p.append(&[Record::new(b"x")]).unwrap();
+        p.close().unwrap();
+        assert!(matches!(
+            p.append(&[Record::new(b"y")]),
+            Err(Error::Closed { .. })
+        ));
+        assert!(matches!(p.read(0, 10), Err(Error::Closed { .. })));
+        let again = Partition::open_with(storage, dir, PartitionConfig::default()).unwrap();
+        assert_eq!(again.high_watermark(), 1);
+    }
+}

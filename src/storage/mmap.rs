@@ -1,0 +1,54 @@
+//! The only module with `unsafe` code: read-only maps of immutable files.
+//!
+//! A mapped page whose file shrank underneath it, or a page of a sparse
+//! file that cannot be allocated on a full disk, raises SIGBUS when touched.
+//! So samsa maps only files that can never shrink or change while mapped:
+//! sealed index files, which are written whole, synced, and afterwards only
+//! ever replaced by rename or removed (both leave the mapped inode intact),
+//! under a directory lock that keeps other samsa instances away. Nothing is
+//! ever written through a map.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::ops::Deref;
+use std::sync::Arc;
+
+/// Immutable bytes of a whole file: mapped, or on the heap.
+#[derive(Debug, Clone)]
+pub(crate) enum SharedBytes {
+    /// A read-only map of an immutable file.
+    Mapped(Arc<memmap2::Mmap>),
+    /// A copy in memory.
+    Heap(Arc<[u8]>),
+}
+
+impl SharedBytes {
+    /// Maps `file` read-only. The caller promises `file` never shrinks or
+    /// changes while the map lives (see the module docs).
+    pub(crate) fn map_immutable_file(file: &File) -> io::Result<SharedBytes> {
+        if file.metadata()?.len() == 0 {
+            // A zero-length map is an error on some platforms; nothing to map.
+            return Ok(SharedBytes::Heap(Arc::from(Vec::new())));
+        }
+        // SAFETY: memmap2 requires that the mapped file is not modified or
+        // truncated for the life of the map. Callers map only sealed index
+        // files: samsa never writes or truncates a sealed index in place (it
+        // replaces one by rename), the directory lock keeps other samsa
+        // instances out, and removal or rename leaves this inode's pages
+        // valid. The map is read-only, so no page is ever allocated through it.
+        let map = unsafe { memmap2::Mmap::map(file)? };
+        Ok(SharedBytes::Mapped(Arc::new(map)))
+    }
+}
+
+impl Deref for SharedBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            SharedBytes::Mapped(m) => m,
+            SharedBytes::Heap(h) => h,
+        }
+    }
+}

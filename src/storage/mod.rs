@@ -1,0 +1,152 @@
+//! The storage seam: every byte samsa reads or writes goes through these
+//! two traits, so tests can swap real files for memory or for a storage
+//! that fails, tears or drops writes.
+
+mod fs;
+mod mem;
+mod mmap;
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+pub(crate) use fs::FsStorage;
+pub(crate) use mem::MemStorage;
+pub(crate) use mmap::SharedBytes;
+
+/// A directory tree of files.
+pub(crate) trait Storage: Send + Sync + fmt::Debug {
+    /// Creates `dir` and its parents (owner-only permissions).
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Opens a file for reading and writing; creates it (owner-only) when
+    /// `create` is set and it does not exist.
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
+    /// Whether a file exists at `path`.
+    fn exists(&self, path: &Path) -> bool;
+    /// Removes a file. Open handles keep working on its data.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically replaces `to` with `from`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Names of the files directly inside `dir`.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Makes the directory's entries (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Takes the exclusive lock of `dir`, held until the guard drops.
+    /// `Ok(None)` when another owner holds it.
+    fn lock_dir(&self, dir: &Path) -> io::Result<Option<DirLock>>;
+}
+
+/// One open file.
+pub(crate) trait StorageFile: Send + Sync + fmt::Debug {
+    /// Fills `buf` from `pos`; `UnexpectedEof` if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()>;
+    /// Writes all of `buf` at `pos`.
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()>;
+    /// Current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Truncates or extends (with zeros) to `len`.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Makes the file's data durable (fdatasync).
+    fn sync_data(&self) -> io::Result<()>;
+    /// A read-only view of the whole file. Only for files that never shrink
+    /// or change again (sealed index files): see [`SharedBytes`].
+    fn map_immutable(&self) -> io::Result<SharedBytes>;
+}
+
+/// Holds a directory lock until dropped.
+pub(crate) struct DirLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+
+impl fmt::Debug for DirLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DirLock")
+    }
+}
+
+/// Writes `name` in `dir` so that after a crash it holds either its old
+/// content or `bytes`, never a mix: temp file, sync, rename, sync directory.
+pub(crate) fn write_atomic(
+    storage: &dyn Storage,
+    dir: &Path,
+    name: &str,
+    bytes: &[u8],
+) -> io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let file = storage.open(&tmp, true)?;
+    file.set_len(0)?;
+    file.write_all_at(bytes, 0)?;
+    file.sync_data()?;
+    drop(file);
+    storage.rename(&tmp, &dir.join(name))?;
+    storage.sync_dir(dir)
+}
+
+/// Reads a whole small file.
+pub(crate) fn read_all(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
+    let len = usize::try_from(file.len()?).map_err(io::Error::other)?;
+    let mut buf = vec![0; len];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same contract checks for every implementation.
+    fn contract(storage: &dyn Storage, dir: &Path) {
+        storage.create_dir_all(dir).unwrap();
+        let a = dir.join("a");
+        assert!(!storage.exists(&a));
+        assert!(storage.open(&a, false).is_err());
+        let f = storage.open(&a, true).unwrap();
+        f.write_all_at(b"hello", 0).unwrap();
+        f.write_all_at(b"J", 0).unwrap();
+        assert_eq!(f.len().unwrap(), 5);
+        let mut buf = [0u8; 5];
+        f.read_exact_at(&mut buf, 0).unwrap();
+        assert_eq!(&buf, b"Jello");
+        let mut long = [0u8; 6];
+        assert_eq!(
+            f.read_exact_at(&mut long, 0).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+        f.set_len(2).unwrap();
+        f.set_len(4).unwrap();
+        assert_eq!(read_all(&*f).unwrap(), b"Je\0\0");
+        f.sync_data().unwrap();
+        assert_eq!(&*f.map_immutable().unwrap(), b"Je\0\0");
+
+        write_atomic(storage, dir, "b", b"one").unwrap();
+        write_atomic(storage, dir, "b", b"two!").unwrap();
+        let b = storage.open(&dir.join("b"), false).unwrap();
+        assert_eq!(read_all(&*b).unwrap(), b"two!");
+        let mut names = storage.list(dir).unwrap();
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+
+        storage.rename(&a, &dir.join("c")).unwrap();
+        assert!(!storage.exists(&a));
+        storage.remove_file(&dir.join("c")).unwrap();
+        // A removed file's open handle still reads its data.
+        assert_eq!(read_all(&*f).unwrap(), b"Je\0\0");
+        assert_eq!(storage.list(dir).unwrap(), ["b"]);
+
+        let lock = storage.lock_dir(dir).unwrap();
+        assert!(lock.is_some());
+        assert!(storage.lock_dir(dir).unwrap().is_none());
+        drop(lock);
+        assert!(storage.lock_dir(dir).unwrap().is_some());
+    }
+
+    #[test]
+    fn files_keep_the_contract() {
+        let tmp = tempfile::tempdir().unwrap();
+        contract(&FsStorage, &tmp.path().join("d"));
+    }
+
+    #[test]
+    fn memory_keeps_the_contract() {
+        contract(&MemStorage::default(), Path::new("/mem/d"));
+    }
+}
