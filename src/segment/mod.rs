@@ -292,16 +292,15 @@ impl Segment {
             .map_err(|e| Error::io("fdatasync", &self.log_path, e))
     }
 
-    /// Writes the in-memory indexes to their files and syncs everything.
-    /// With `seal`, also finishes the time index, marks the segment
-    /// immutable and drops the in-memory copies (they are mapped from the
-    /// files when next needed).
+    /// Writes the in-memory indexes to their files (the time index ending
+    /// with the largest timestamp so far, which a reopen reads back) and
+    /// syncs everything. With `seal`, also marks the segment immutable and
+    /// drops the in-memory copies (they are mapped from the files when next
+    /// needed).
     pub fn persist(&self, seal: bool) -> Result<()> {
         let mut guard = self.indexes.write();
         if let Some(idx) = guard.as_mut() {
-            if seal {
-                idx.finish();
-            }
+            idx.finish();
             self.write_index(&self.index_path(), &idx.offset)?;
             self.write_index(&self.time_index_path(), &idx.time)?;
         }
