@@ -13,6 +13,8 @@ mod marker;
 #[cfg(test)]
 mod model_tests;
 mod open;
+#[cfg(test)]
+mod policy_tests;
 mod sync;
 
 pub use config::{PartitionConfig, SyncPolicy};

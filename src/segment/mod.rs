@@ -19,7 +19,7 @@ use crate::batch::BatchHeader;
 use crate::error::{Error, Result};
 use crate::index::{IndexBytes, OffsetIndex, TimeIndex};
 use crate::storage::{read_all, write_atomic, Storage, StorageFile};
-use parking_lot::{RwLock, RwLockReadGuard, RwLockUpgradableReadGuard};
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -298,16 +298,21 @@ impl Segment {
     /// drops the in-memory copies (they are mapped from the files when next
     /// needed).
     pub fn persist(&self, seal: bool) -> Result<()> {
-        let mut guard = self.indexes.write();
-        if let Some(idx) = guard.as_mut() {
+        // Copy the indexes out, so that readers are not held up by the
+        // writes and fsyncs below; the caller is the only writer, so the
+        // copy stays current.
+        let snapshot = self.indexes.write().as_mut().map(|idx| {
             idx.finish();
-            self.write_index(&self.index_path(), &idx.offset)?;
-            self.write_index(&self.time_index_path(), &idx.time)?;
+            (idx.offset.to_vec(), idx.time.to_vec())
+        });
+        if let Some((offset, time)) = snapshot {
+            self.write_index(&self.index_path(), &offset)?;
+            self.write_index(&self.time_index_path(), &time)?;
         }
         self.sync()?;
         if seal {
             self.sealed.store(true, Ordering::Release);
-            *guard = None;
+            *self.indexes.write() = None;
         }
         Ok(())
     }
@@ -327,15 +332,17 @@ impl Segment {
 
     /// Runs `f` on the indexes, loading a sealed segment's first.
     pub fn with_indexes<R>(&self, f: impl FnOnce(&Indexes) -> R) -> Result<R> {
-        let guard = self.indexes.upgradable_read();
-        if let Some(idx) = guard.as_ref() {
-            return Ok(f(idx));
+        {
+            let guard = self.indexes.read();
+            if let Some(idx) = guard.as_ref() {
+                return Ok(f(idx));
+            }
         }
-        let mut w = RwLockUpgradableReadGuard::upgrade(guard);
+        let mut w = self.indexes.write();
         if w.is_none() {
             *w = Some(self.load_sealed_indexes()?);
         }
-        let r = parking_lot::RwLockWriteGuard::downgrade(w);
+        let r = RwLockWriteGuard::downgrade(w);
         Ok(f(r.as_ref().expect("indexes were just loaded")))
     }
 

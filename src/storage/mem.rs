@@ -57,6 +57,16 @@ impl MemStorage {
     }
 }
 
+#[cfg(test)]
+impl MemStorage {
+    /// How many bytes of the file at `path` are synced, and its length.
+    pub(crate) fn sync_state(&self, path: &Path) -> Option<(usize, usize)> {
+        let tree = self.inner.lock();
+        let st = tree.files.get(path)?.state.lock();
+        Some((st.synced_len, st.data.len()))
+    }
+}
+
 impl Storage for MemStorage {
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         let mut tree = self.inner.lock();

@@ -2,6 +2,8 @@
 //! two traits, so tests can swap real files for memory or for a storage
 //! that fails, tears or drops writes.
 
+#[cfg(test)]
+pub(crate) mod faulty;
 mod fs;
 mod mem;
 mod mmap;
