@@ -89,7 +89,7 @@ impl Backend {
                 let keep = floor + rnd % (len - floor + 1);
                 let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
                 f.set_len(keep).unwrap();
-                if rnd % 5 == 0 {
+                if rnd.is_multiple_of(5) {
                     // The file grew without its data: a zero-filled tail.
                     f.set_len(keep + rnd % 300).unwrap();
                 }
