@@ -52,3 +52,8 @@ pub use partition::{
     AppendInfo, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset,
 };
 pub use record::{Header, Record};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
