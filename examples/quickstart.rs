@@ -14,9 +14,16 @@ fn main() -> samsa::Result<()> {
     // One append is one batch: encoded once, one CRC, one write, one fsync.
     let trace = [Header::new("trace-id", b"7f3a")];
     let orders = [
-        Record::new(b"{\"item\":\"book\",\"qty\":1}").key(b"alice").timestamp(1_000),
-        Record::new(b"{\"item\":\"pen\",\"qty\":3}").key(b"bob").timestamp(2_000),
-        Record::new(b"{\"item\":\"lamp\",\"qty\":1}").key(b"alice").timestamp(3_000).headers(&trace),
+        Record::new(b"{\"item\":\"book\",\"qty\":1}")
+            .key(b"alice")
+            .timestamp(1_000),
+        Record::new(b"{\"item\":\"pen\",\"qty\":3}")
+            .key(b"bob")
+            .timestamp(2_000),
+        Record::new(b"{\"item\":\"lamp\",\"qty\":1}")
+            .key(b"alice")
+            .timestamp(3_000)
+            .headers(&trace),
     ];
     let info = log.append(&orders)?;
     println!(
@@ -25,7 +32,9 @@ fn main() -> samsa::Result<()> {
         info.base_offset,
         info.last_offset
     );
-    let more = log.append(&[Record::new(b"{\"item\":\"mug\",\"qty\":2}").key(b"carol").timestamp(4_000)])?;
+    let more = log.append(&[Record::new(b"{\"item\":\"mug\",\"qty\":2}")
+        .key(b"carol")
+        .timestamp(4_000)])?;
     println!("appended 1 record at offset {}", more.base_offset);
 
     println!("reading from offset 0:");
