@@ -1,0 +1,303 @@
+//! Helpers shared by the integration tests: a deterministic record model,
+//! reading a whole log back, and fault injection on partition files.
+//!
+//! Each test binary uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use samsa::{AppendInfo, Header, Partition, RecordRef, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// A record as owned bytes: what a test expects at an offset, or what it
+/// read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rec {
+    pub offset: u64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub timestamp: i64,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl Rec {
+    /// A copy of a record read back from the log.
+    pub fn from_ref(r: &RecordRef<'_>) -> Rec {
+        Rec {
+            offset: r.offset(),
+            key: r.key().map(<[u8]>::to_vec),
+            value: r.value().map(<[u8]>::to_vec),
+            timestamp: r.timestamp(),
+            headers: r
+                .headers()
+                .map(|h| (h.key.to_owned(), h.value.to_vec()))
+                .collect(),
+        }
+    }
+}
+
+/// splitmix64: a well-mixed hash of one word.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// A small seeded xorshift generator, so failures can be replayed from the
+/// seed a test prints.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(mix(seed) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform-ish in `lo..hi` (`hi > lo`).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo)
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.next_u64() as u8;
+        }
+    }
+}
+
+/// Deterministic bytes of length `len` for `(seed, offset, salt)`.
+pub fn bytes_for(seed: u64, offset: u64, salt: u64, len: usize) -> Vec<u8> {
+    let mut rng = Rng::new(mix(seed ^ mix(offset) ^ mix(salt.wrapping_add(17))));
+    let mut v = vec![0u8; len];
+    rng.fill(&mut v);
+    v
+}
+
+/// The record a test writes at `offset`: key, value, headers and timestamp
+/// all derived from `(seed, offset)`. Value sizes vary from empty to a few
+/// KiB, with the occasional tombstone; timestamps mostly rise, with jitter,
+/// so time lookups meet non-monotonic timestamps.
+pub fn gen_rec(seed: u64, offset: u64) -> Rec {
+    let h = mix(seed.wrapping_mul(31) ^ offset);
+    let value_len = match h % 16 {
+        0 => 0,
+        1 => 1 + (h >> 8) % 5000,
+        _ => 1 + (h >> 8) % 200,
+    } as usize;
+    let value = if h % 29 == 5 {
+        None
+    } else {
+        Some(bytes_for(seed, offset, 1, value_len))
+    };
+    let key = if h.is_multiple_of(3) && value.is_some() {
+        None
+    } else {
+        Some(format!("key-{}-{offset}", (h >> 20) % 10).into_bytes())
+    };
+    let headers = if h.is_multiple_of(5) {
+        vec![
+            (
+                "trace".to_owned(),
+                bytes_for(seed, offset, 2, (h % 20) as usize),
+            ),
+            ("n".to_owned(), offset.to_le_bytes().to_vec()),
+        ]
+    } else {
+        Vec::new()
+    };
+    let jitter = ((h >> 40) % 5) as i64 * 9;
+    Rec {
+        offset,
+        key,
+        value,
+        timestamp: 1_600_000_000_000 + offset as i64 * 7 - jitter,
+        headers,
+    }
+}
+
+/// Appends `recs` as one batch, with their keys, values, headers and
+/// timestamps (their `offset` fields are not sent; the log assigns them).
+pub fn append_recs(p: &Partition, recs: &[Rec]) -> Result<AppendInfo> {
+    let headers: Vec<Vec<Header<'_>>> = recs
+        .iter()
+        .map(|r| r.headers.iter().map(|(k, v)| Header::new(k, v)).collect())
+        .collect();
+    let records: Vec<samsa::Record<'_>> = recs
+        .iter()
+        .zip(&headers)
+        .map(|(r, h)| {
+            let mut rec = match &r.value {
+                Some(v) => samsa::Record::new(v),
+                None => samsa::Record::default(),
+            };
+            if let Some(k) = &r.key {
+                rec = rec.key(k);
+            }
+            rec.headers(h).timestamp(r.timestamp)
+        })
+        .collect();
+    p.append(&records)
+}
+
+/// Appends `gen_rec(seed, o)` for the next `n` offsets as one batch and
+/// checks the log assigned exactly those offsets.
+pub fn append_gen(p: &Partition, seed: u64, n: u64) -> Result<AppendInfo> {
+    let base = p.log_end_offset();
+    let recs: Vec<Rec> = (base..base + n).map(|o| gen_rec(seed, o)).collect();
+    let info = append_recs(p, &recs)?;
+    assert_eq!(
+        (info.base_offset, info.last_offset),
+        (base, base + n - 1),
+        "the log assigned unexpected offsets"
+    );
+    Ok(info)
+}
+
+/// Every record from the log start to the high watermark, read in chunks of
+/// about `max_bytes`. Checks each read makes progress and stays in order.
+pub fn read_all_with(p: &Partition, max_bytes: usize) -> Result<Vec<Rec>> {
+    let hw = p.high_watermark();
+    let mut at = p.log_start_offset();
+    let mut out: Vec<Rec> = Vec::new();
+    while at < hw {
+        let r = p.read(at, max_bytes)?;
+        assert!(
+            !r.is_empty(),
+            "read at {at} below the HW {hw} returned nothing"
+        );
+        for rec in &r {
+            if let Some(prev) = out.last() {
+                assert!(rec.offset() > prev.offset, "offsets went backwards");
+            }
+            out.push(Rec::from_ref(&rec));
+        }
+        assert!(r.next_offset() > at, "read at {at} made no progress");
+        at = r.next_offset();
+    }
+    Ok(out)
+}
+
+/// Every record from the log start to the high watermark.
+pub fn read_all(p: &Partition) -> Result<Vec<Rec>> {
+    read_all_with(p, 64 << 10)
+}
+
+/// Asserts the log holds exactly `gen_rec(seed, 0..hw)`, read in large and
+/// in tiny chunks, and returns the high watermark.
+pub fn assert_gen_log(p: &Partition, seed: u64, context: &str) -> u64 {
+    let hw = p.high_watermark();
+    for max_bytes in [1 << 20, 1] {
+        let got = read_all_with(p, max_bytes)
+            .unwrap_or_else(|e| panic!("{context}: reading the log failed: {e}"));
+        assert_eq!(got.len() as u64, hw, "{context}: record count vs HW");
+        for (i, r) in got.iter().enumerate() {
+            assert_eq!(r, &gen_rec(seed, i as u64), "{context}: record {i} differs");
+        }
+    }
+    hw
+}
+
+/// Paths of a partition's `.log` files, oldest first.
+pub fn log_files(dir: &Path) -> Vec<PathBuf> {
+    files_with_ext(dir, "log")
+}
+
+/// Paths of files ending in `.{ext}`, sorted by name (base offset).
+pub fn files_with_ext(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The path of segment `base`'s file with extension `ext`.
+pub fn segment_file(dir: &Path, base: u64, ext: &str) -> PathBuf {
+    dir.join(format!("{base:020}.{ext}"))
+}
+
+/// Copies every regular file of `from` into `to` (created if needed).
+pub fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Length of a file.
+pub fn file_len(path: &Path) -> u64 {
+    fs::metadata(path).unwrap().len()
+}
+
+/// Truncates (or extends with zeros) `path` to `len` bytes.
+pub fn set_len(path: &Path, len: u64) {
+    fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
+/// Appends `bytes` to the end of `path`.
+pub fn append_bytes(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+/// Flips bit `bit` of the byte at `pos` in `path`.
+pub fn flip_bit(path: &Path, pos: u64, bit: u8) {
+    let mut b = fs::read(path).unwrap();
+    b[pos as usize] ^= 1 << bit;
+    fs::write(path, b).unwrap();
+}
+
+/// Where one appended batch landed: its segment, byte range in that
+/// segment's log, and offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLoc {
+    pub segment_base: u64,
+    pub start: u64,
+    pub end: u64,
+    pub base_offset: u64,
+    pub last_offset: u64,
+}
+
+/// Appends `n` generated records as one batch and reports where it landed
+/// (from the active segment's size before and after).
+pub fn append_gen_located(p: &Partition, seed: u64, n: u64) -> BatchLoc {
+    let before = *p.segments().unwrap().last().unwrap();
+    let info = append_gen(p, seed, n).unwrap();
+    let after = *p.segments().unwrap().last().unwrap();
+    let start = if after.base_offset == before.base_offset {
+        before.size_bytes
+    } else {
+        0
+    };
+    BatchLoc {
+        segment_base: after.base_offset,
+        start,
+        end: after.size_bytes,
+        base_offset: info.base_offset,
+        last_offset: info.last_offset,
+    }
+}
