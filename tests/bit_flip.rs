@@ -217,6 +217,11 @@ fn sealed_segment_flip_is_corrupt_on_read() {
     sealed_segment_flip(Region::Checked { body_flips: 100 });
 }
 
+#[test]
+fn sealed_segment_flip_in_the_base_offset_is_corrupt_on_read() {
+    sealed_segment_flip(Region::BaseOffset);
+}
+
 /// Fault: a bit flips in a batch in the middle of the active segment, then
 /// the process dies (no clean-shutdown marker). Valid batches follow the
 /// damage, so it is not a torn tail: open fails with `Error::Corrupt` at the
@@ -267,6 +272,11 @@ fn active_segment_middle_flip(region: Region) {
 #[test]
 fn active_segment_middle_flip_fails_open() {
     active_segment_middle_flip(Region::Checked { body_flips: 200 });
+}
+
+#[test]
+fn active_segment_middle_flip_in_the_base_offset_fails_open() {
+    active_segment_middle_flip(Region::BaseOffset);
 }
 
 /// Fault: a bit flips in the active segment after a clean close, so the
@@ -353,4 +363,9 @@ fn active_segment_last_batch_flip(region: Region) {
 #[test]
 fn active_segment_last_batch_flip_is_a_torn_tail() {
     active_segment_last_batch_flip(Region::Checked { body_flips: 200 });
+}
+
+#[test]
+fn active_segment_last_batch_flip_in_the_base_offset_is_a_torn_tail() {
+    active_segment_last_batch_flip(Region::BaseOffset);
 }

@@ -6,7 +6,7 @@
 //!  0 base_offset        u64   first offset of the batch
 //!  8 batch_length       u32   bytes after this field
 //! 12 magic              u8    format version, 1
-//! 13 crc                u32   CRC-32 (IEEE) of bytes 17..end of batch
+//! 13 crc                u32   CRC-32 (IEEE) of bytes 0..13 and 17..end
 //! 17 attributes         u16   bit 3: timestamps are log-append time
 //! 19 last_offset_delta  u32   last record's offset minus base_offset
 //! 23 base_timestamp     i64   first record's timestamp (ms)
@@ -23,8 +23,19 @@ use byteorder::{ByteOrder, LittleEndian as LE};
 /// The current (and only) batch format version.
 pub(crate) const MAGIC: u8 = 1;
 
-/// Bytes before the CRC-covered region starts.
-pub(crate) const CRC_START: usize = 17;
+/// The CRC covers the bytes before the CRC field...
+pub(crate) const CRC_HEAD_END: usize = 13;
+/// ...and every byte after it.
+pub(crate) const CRC_TAIL_START: usize = 17;
+
+/// The CRC of a whole batch as stored in its CRC field: every byte but the
+/// field itself, so the base offset is protected too.
+pub(crate) fn crc_of(batch: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&batch[..CRC_HEAD_END]);
+    h.update(&batch[CRC_TAIL_START..]);
+    h.finalize()
+}
 
 /// The bytes the `base_offset` and `batch_length` fields take: the length
 /// counts what follows them.
@@ -161,13 +172,6 @@ impl BatchHeader {
     pub fn next_offset(&self) -> u64 {
         self.last_offset() + 1
     }
-}
-
-/// Overwrites the base offset of an encoded batch. The base offset lies
-/// outside the CRC-covered region, so the CRC stays valid, which is what
-/// lets a batch be encoded before the log assigns its offsets.
-pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: u64) {
-    LE::write_u64(&mut batch[0..8], base_offset);
 }
 
 #[cfg(test)]

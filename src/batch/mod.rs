@@ -9,8 +9,10 @@ mod records;
 mod varint;
 mod view;
 
-pub(crate) use builder::{BatchBuilder, ProducerFields};
-pub(crate) use header::{set_base_offset, BatchHeader, HeaderError, MAGIC};
+#[cfg(test)]
+pub(crate) use builder::write_crc;
+pub(crate) use builder::{BatchBuilder, EncodedBatch, ProducerFields};
+pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
 pub(crate) use records::check_batches;
 pub use records::{Iter, Records};
 pub(crate) use view::BatchView;

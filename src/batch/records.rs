@@ -35,8 +35,17 @@ pub(crate) fn check_batches(buf: &[u8], from: u64) -> Checked {
     let mut pos = 0;
     let mut count = 0;
     let mut next_offset = from;
+    let mut previous_end = None;
     while pos < buf.len() {
         match BatchView::parse(&buf[pos..]) {
+            Ok(view) if previous_end.is_some_and(|end| view.header.base_offset < end) => {
+                return Checked {
+                    valid_len: pos,
+                    count,
+                    next_offset,
+                    bad: Some((pos, BatchError::Record("batch offsets go backwards"))),
+                }
+            }
             Ok(view) => {
                 if view.header.base_offset >= from {
                     count += view.header.record_count as usize;
@@ -44,6 +53,7 @@ pub(crate) fn check_batches(buf: &[u8], from: u64) -> Checked {
                     count += view.records().filter(|r| r.offset() >= from).count();
                 }
                 next_offset = next_offset.max(view.header.next_offset());
+                previous_end = Some(view.header.next_offset());
                 pos += view.total_size();
             }
             Err(BatchError::Truncated { .. }) => break,
@@ -157,7 +167,6 @@ impl<'a> Iterator for Iter<'a> {
 mod tests {
     use super::*;
     use crate::batch::builder::{BatchBuilder, ProducerFields};
-    use crate::batch::header::set_base_offset;
     use crate::record::Record;
 
     fn batches(sizes: &[u32]) -> Vec<u8> {
@@ -169,8 +178,7 @@ mod tests {
                 let v = format!("r{}", base + u64::from(i));
                 b.push(&Record::new(&v), 0).unwrap();
             }
-            let mut bytes = b.finish(ProducerFields::NONE);
-            set_base_offset(&mut bytes, base);
+            let bytes = b.finish(ProducerFields::NONE).into_bytes_at(base);
             base += u64::from(n);
             out.extend_from_slice(&bytes);
         }

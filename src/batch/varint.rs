@@ -4,6 +4,7 @@
 pub(crate) const MAX_LEN: usize = 10;
 
 /// How many bytes `v` takes as a varint.
+#[inline]
 pub(crate) fn len(mut v: u64) -> usize {
     let mut n = 1;
     while v >= 0x80 {
@@ -14,17 +15,38 @@ pub(crate) fn len(mut v: u64) -> usize {
 }
 
 /// Appends `v` to `out` as a varint.
-pub(crate) fn put(out: &mut Vec<u8>, mut v: u64) {
+#[cfg(test)]
+pub(crate) fn put(out: &mut Vec<u8>, v: u64) {
+    let mut buf = [0u8; MAX_LEN];
+    let n = put_at(&mut buf, 0, v);
+    out.extend_from_slice(&buf[..n]);
+}
+
+/// Writes `v` as a varint into `buf` at `pos` and returns the position after
+/// it. `buf` must have room for [`MAX_LEN`] bytes from `pos`.
+#[inline]
+pub(crate) fn put_at(buf: &mut [u8], mut pos: usize, mut v: u64) -> usize {
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        buf[pos] = (v as u8) | 0x80;
         v >>= 7;
+        pos += 1;
     }
-    out.push(v as u8);
+    buf[pos] = v as u8;
+    pos + 1
 }
 
 /// Reads a varint from the front of `buf`: the value and how many bytes it
 /// took. `None` if `buf` ends inside it or it is longer than any `u64`.
+#[inline]
 pub(crate) fn get(buf: &[u8]) -> Option<(u64, usize)> {
+    // Most fields of most records fit in one byte.
+    match buf.first() {
+        Some(&b) if b < 0x80 => Some((u64::from(b), 1)),
+        _ => get_multi(buf),
+    }
+}
+
+fn get_multi(buf: &[u8]) -> Option<(u64, usize)> {
     let mut v: u64 = 0;
     for (i, &b) in buf.iter().enumerate().take(MAX_LEN) {
         let low = u64::from(b & 0x7f);
@@ -41,11 +63,13 @@ pub(crate) fn get(buf: &[u8]) -> Option<(u64, usize)> {
 }
 
 /// Zigzag-maps a signed value so small magnitudes take few bytes.
+#[inline]
 pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
 /// Inverse of [`zigzag`].
+#[inline]
 pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }

@@ -1,6 +1,6 @@
 //! Checks an encoded batch and walks its records without copying them.
 
-use super::header::{BatchHeader, HeaderError, ATTR_LOG_APPEND_TIME, CRC_START};
+use super::header::{crc_of, BatchHeader, HeaderError, ATTR_LOG_APPEND_TIME};
 use super::varint;
 use crate::record::Header;
 
@@ -57,7 +57,7 @@ impl<'a> BatchView<'a> {
             need: size,
             have: buf.len(),
         })?;
-        let computed = crc32fast::hash(&bytes[CRC_START..]);
+        let computed = crc_of(bytes);
         if computed != header.crc {
             return Err(BatchError::Crc {
                 stored: header.crc,
@@ -211,66 +211,72 @@ impl<'a> Iterator for RecordIter<'a> {
     }
 }
 
-/// A cursor over a byte slice that fails instead of panicking.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// Reads a varint at `*pos` of `buf`, moving `pos` past it.
+#[inline(always)]
+fn varint_at(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let b = *buf.get(*pos)?;
+    if b < 0x80 {
+        *pos += 1;
+        return Some(u64::from(b));
+    }
+    let (v, n) = varint::get(&buf[*pos..])?;
+    *pos += n;
+    Some(v)
 }
 
-impl<'a> Cursor<'a> {
-    fn varint(&mut self) -> Option<u64> {
-        let (v, n) = varint::get(self.buf.get(self.pos..)?)?;
-        self.pos += n;
-        Some(v)
-    }
+/// Reads `len` bytes at `*pos` of `buf`, moving `pos` past them.
+#[inline(always)]
+fn bytes_at<'a>(buf: &'a [u8], pos: &mut usize, len: u64) -> Option<&'a [u8]> {
+    let start = *pos;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    let b = buf.get(start..end)?;
+    *pos = end;
+    Some(b)
+}
 
-    fn bytes(&mut self, len: u64) -> Option<&'a [u8]> {
-        let len = usize::try_from(len).ok()?;
-        let end = self.pos.checked_add(len)?;
-        let b = self.buf.get(self.pos..end)?;
-        self.pos = end;
-        Some(b)
-    }
-
-    /// A length-or-null field: 0 is null, n + 1 is n bytes.
-    fn optional(&mut self) -> Option<Option<&'a [u8]>> {
-        match self.varint()? {
-            0 => Some(None),
-            n => self.bytes(n - 1).map(Some),
-        }
+/// Reads a length-or-null field: 0 is null, n + 1 is n bytes.
+#[inline(always)]
+fn optional_at<'a>(buf: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
+    match varint_at(buf, pos)? {
+        0 => Some(None),
+        n => bytes_at(buf, pos, n - 1).map(Some),
     }
 }
 
 fn parse_header(buf: &[u8]) -> Option<(Header<'_>, usize)> {
-    let mut c = Cursor { buf, pos: 0 };
-    let key_len = c.varint()?;
-    let key = std::str::from_utf8(c.bytes(key_len)?).ok()?;
-    let value_len = c.varint()?;
-    let value = c.bytes(value_len)?;
-    Some((Header { key, value }, c.pos))
+    let mut pos = 0;
+    let key_len = varint_at(buf, &mut pos)?;
+    let key = std::str::from_utf8(bytes_at(buf, &mut pos, key_len)?).ok()?;
+    let value_len = varint_at(buf, &mut pos)?;
+    let value = bytes_at(buf, &mut pos, value_len)?;
+    Some((Header { key, value }, pos))
 }
 
 /// Parses one record from the front of `buf`: the record and the bytes it
 /// took. `None` if it does not fit or is malformed.
+#[inline(always)]
 fn parse_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>, usize)> {
-    let mut outer = Cursor { buf, pos: 0 };
-    let body_len = outer.varint()?;
-    let body = outer.bytes(body_len)?;
-    let mut c = Cursor { buf: body, pos: 0 };
-    let ts_delta = varint::unzigzag(c.varint()?);
-    let offset_delta = c.varint()?;
+    let mut pos = 0;
+    let body_len = varint_at(buf, &mut pos)?;
+    let body_start = pos;
+    // Every field below is read from `body`, so none can run past the record.
+    let body = bytes_at(buf, &mut pos, body_len)?;
+    let end = pos;
+    let mut p = 0;
+    let ts_delta = varint::unzigzag(varint_at(body, &mut p)?);
+    let offset_delta = varint_at(body, &mut p)?;
     if offset_delta > u64::from(header.last_offset_delta) {
         return None;
     }
-    let key = c.optional()?;
-    let value = c.optional()?;
-    let header_count = u32::try_from(c.varint()?).ok()?;
-    let headers_start = c.pos;
+    let key = optional_at(body, &mut p)?;
+    let value = optional_at(body, &mut p)?;
+    let header_count = u32::try_from(varint_at(body, &mut p)?).ok()?;
+    let headers_start = p;
     for _ in 0..header_count {
-        let (_, used) = parse_header(&body[c.pos..])?;
-        c.pos += used;
+        let (_, used) = parse_header(&body[p..])?;
+        p += used;
     }
-    if c.pos != body.len() {
+    if p != body.len() {
         return None;
     }
     let timestamp = if header.attributes & ATTR_LOG_APPEND_TIME != 0 {
@@ -278,6 +284,7 @@ fn parse_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a
     } else {
         header.base_timestamp.wrapping_add(ts_delta)
     };
+    debug_assert!(body_start <= end);
     Some((
         RecordRef {
             offset: header.base_offset + offset_delta,
@@ -287,7 +294,7 @@ fn parse_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a
             header_count,
             headers: &body[headers_start..],
         },
-        outer.pos,
+        end,
     ))
 }
 
@@ -295,7 +302,6 @@ fn parse_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a
 mod tests {
     use super::*;
     use crate::batch::builder::{write_crc, BatchBuilder, ProducerFields};
-    use crate::batch::header::set_base_offset;
     use crate::record::Record;
     use proptest::prelude::*;
 
@@ -304,7 +310,7 @@ mod tests {
         for r in records {
             b.push(r, 1_000).unwrap();
         }
-        b.finish(ProducerFields::NONE)
+        b.finish(ProducerFields::NONE).into_bytes_at(0)
     }
 
     #[test]
@@ -315,8 +321,11 @@ mod tests {
             Record::default(),
             Record::tombstone(b"gone").headers(&h),
         ];
-        let mut bytes = encode(&recs);
-        set_base_offset(&mut bytes, 100);
+        let mut b = BatchBuilder::new(1 << 20, 0);
+        for r in &recs {
+            b.push(r, 1_000).unwrap();
+        }
+        let bytes = b.finish(ProducerFields::NONE).into_bytes_at(100);
         let v = BatchView::parse(&bytes).unwrap();
         assert_eq!(v.total_size(), bytes.len());
         let got: Vec<_> = v.records().collect();
@@ -336,7 +345,7 @@ mod tests {
         let mut b = BatchBuilder::new(1024, 0);
         b.push(&Record::new(b"a").timestamp(1), 0).unwrap();
         b.push(&Record::new(b"b").timestamp(9), 0).unwrap();
-        let mut bytes = b.finish(ProducerFields::NONE);
+        let mut bytes = b.finish(ProducerFields::NONE).into_bytes_at(0);
         // Mark the batch log-append-time, stamped 777, as a broker would.
         bytes[17] |= 1 << 3;
         bytes[23..31].copy_from_slice(&777i64.to_le_bytes());
@@ -349,9 +358,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_caught() {
         let bytes = encode(&[Record::new(b"hello").key(b"k"), Record::new(b"world")]);
-        // Bytes 0..8 (base offset) are outside the CRC by design; the log
-        // checks them against the expected offset instead.
-        for i in 8..bytes.len() {
+        for i in 0..bytes.len() {
             for bit in 0..8 {
                 let mut b = bytes.clone();
                 b[i] ^= 1 << bit;

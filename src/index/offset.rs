@@ -30,11 +30,17 @@ impl Entry for OffsetEntry {
 pub(crate) struct OffsetIndex;
 
 impl OffsetIndex {
-    /// Position to start scanning for `relative_offset`: the last entry at
-    /// or below it, or the segment's start.
-    pub fn lookup(buf: &[u8], relative_offset: u32) -> u32 {
+    /// Where to start scanning for `relative_offset`: the last entry at or
+    /// below it; `None` means the segment's start.
+    pub fn lookup(buf: &[u8], relative_offset: u32) -> Option<OffsetEntry> {
         floor::<OffsetEntry, _>(buf, relative_offset, |e| e.relative_offset)
-            .map_or(0, |e| e.position)
+    }
+
+    /// The last indexed batch position at or below `position`: a batch
+    /// boundary to end a read at.
+    pub fn boundary_at_or_below(buf: &[u8], position: u64) -> Option<u64> {
+        let target = u32::try_from(position).unwrap_or(u32::MAX);
+        floor::<OffsetEntry, _>(buf, target, |e| e.position).map(|e| u64::from(e.position))
     }
 
     /// Whether `buf` is a plausible index of a segment with `log_len` bytes
@@ -81,7 +87,16 @@ mod tests {
 
     #[test]
     fn lookup_on_empty_index_starts_at_zero() {
-        assert_eq!(OffsetIndex::lookup(&[], 77), 0);
+        assert_eq!(OffsetIndex::lookup(&[], 77), None);
+    }
+
+    #[test]
+    fn boundary_is_the_last_position_not_above() {
+        let b = index(&[(0, 0), (5, 40), (9, 90)]);
+        assert_eq!(OffsetIndex::boundary_at_or_below(&b, 39), Some(0));
+        assert_eq!(OffsetIndex::boundary_at_or_below(&b, 40), Some(40));
+        assert_eq!(OffsetIndex::boundary_at_or_below(&b, 1 << 40), Some(90));
+        assert_eq!(OffsetIndex::boundary_at_or_below(&[], 5), None);
     }
 
     #[test]

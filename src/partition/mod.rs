@@ -19,7 +19,7 @@ mod sync;
 
 pub use config::{PartitionConfig, SyncPolicy};
 
-use crate::batch::{set_base_offset, BatchBuilder, BatchHeader, ProducerFields, Records};
+use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields, Records};
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::record::Record;
@@ -251,28 +251,29 @@ impl Partition {
 
     /// Appends one batch encoded by a [`BatchBuilder`]; the log assigns its
     /// base offset.
-    pub(crate) fn append_encoded(&self, mut batch: Vec<u8>, now: i64) -> Result<AppendInfo> {
+    pub(crate) fn append_encoded(&self, mut batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
         let s = &*self.shared;
-        let mut h = BatchHeader::decode_from(&batch)
+        let len = batch.as_bytes().len();
+        let mut h = BatchHeader::decode_from(batch.as_bytes())
             .map_err(|e| Error::InvalidConfig(format!("encoded batch is malformed: {e}")))?;
-        if batch.len() as u64 > s.config.segment_bytes {
+        if len as u64 > s.config.segment_bytes {
             return Err(Error::BatchTooLarge {
-                size: batch.len(),
+                size: len,
                 max: s.config.segment_bytes,
             });
         }
         let mut w = s.writer.lock();
         self.ensure_open()?;
-        if self.should_roll(&w, &h, batch.len(), now) {
+        if self.should_roll(&w, &h, len, now) {
             self.roll(&mut w)?;
         }
         let base = w.next_offset;
-        set_base_offset(&mut batch, base);
+        batch.assign_base_offset(base);
         h.base_offset = base;
-        w.active.append(&batch, &h)?;
+        w.active.append(batch.as_bytes(), &h)?;
         let next = h.next_offset();
         w.next_offset = next;
-        w.unsynced_bytes += batch.len() as u64;
+        w.unsynced_bytes += len as u64;
         w.active_since_ms.get_or_insert(now);
         s.log_end.store(next, Ordering::Release);
         let sync = match s.config.sync {

@@ -1,11 +1,18 @@
 //! Reads from a segment: by offset, and by timestamp.
+//!
+//! Both start from an index entry and scan batch headers forward. The
+//! headers are checked as they are passed: each batch must start where the
+//! index says, or after the batch before it, so a damaged header or a lying
+//! index is reported (or, for the index, bypassed) instead of making the
+//! scan skip records. A batch's CRC is checked before any record of it is
+//! returned.
 
 use super::reader::{BatchReader, Step};
 use super::Segment;
 use crate::batch::{check_batches, BatchHeader, BatchView, Records};
 use crate::error::{Error, Result};
-use crate::index::{OffsetIndex, TimeIndex};
-use crate::storage::StorageFile;
+use crate::index::{OffsetEntry, OffsetIndex, TimeIndex};
+use std::ops::ControlFlow;
 
 /// Bytes read per step while looking for a batch from an index entry: an
 /// index interval plus room for the batch header found after it.
@@ -16,18 +23,38 @@ impl Segment {
     /// `max_bytes` of them but never less than that one batch. `None` if the
     /// segment has no visible record at or after `from`.
     pub fn read(&self, from: u64, max_bytes: usize) -> Result<Option<Records>> {
-        let file = self.file()?;
-        let visible = self.visible();
-        let Some((pos, first)) = self.locate(&**file, from, visible)? else {
+        let relative = self.relative(from);
+        let entry = self.with_indexes(|i| OffsetIndex::lookup(&i.offset, relative))?;
+        let found = self.scan_batches(entry, |reader, h| {
+            Ok(if h.last_offset() >= from {
+                ControlFlow::Break((reader.pos, *h))
+            } else {
+                ControlFlow::Continue(())
+            })
+        })?;
+        let Some((pos, first)) = found else {
             return Ok(None);
         };
-        let len = (max_bytes as u64)
-            .max(first.total_size() as u64)
-            .min(visible - pos);
-        // `len` is bounded by the visible bytes of the file, never by a
-        // length field alone.
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, pos)
+        let visible = self.visible();
+        let first_end = pos + first.total_size() as u64;
+        let mut end = pos
+            .saturating_add(max_bytes as u64)
+            .min(visible)
+            .max(first_end);
+        if end < visible {
+            // End at a batch boundary the index knows, rather than reading
+            // a partial batch only to drop it and read it again next time.
+            let boundary =
+                self.with_indexes(|i| OffsetIndex::boundary_at_or_below(&i.offset, end))?;
+            if let Some(b) = boundary.filter(|&b| b >= first_end) {
+                end = b;
+            }
+        }
+        // The length is bounded by the visible bytes of the file, never by
+        // a length field alone.
+        let mut buf = vec![0u8; (end - pos) as usize];
+        self.file()?
+            .read_exact_at(&mut buf, pos)
             .map_err(|e| Error::io("read", self.log_path(), e))?;
         let checked = check_batches(&buf, from);
         if let Some((at, e)) = &checked.bad {
@@ -44,76 +71,100 @@ impl Segment {
         Ok(Some(Records::from_checked(buf, from, &checked)))
     }
 
-    /// Position and header of the first visible batch whose last offset is
-    /// `>= from`.
-    fn locate(
-        &self,
-        file: &dyn StorageFile,
-        from: u64,
-        visible: u64,
-    ) -> Result<Option<(u64, BatchHeader)>> {
-        let relative = from
-            .saturating_sub(self.base_offset())
-            .min(u64::from(u32::MAX)) as u32;
-        let start = self.with_indexes(|i| OffsetIndex::lookup(&i.offset, relative))?;
-        let mut reader = BatchReader::new(file, u64::from(start), visible, LOCATE_WINDOW);
-        loop {
-            match reader
-                .peek()
-                .map_err(|e| Error::io("read", self.log_path(), e))?
-            {
-                Step::End => return Ok(None),
-                Step::Batch(h) if h.last_offset() >= from => return Ok(Some((reader.pos, h))),
-                Step::Batch(h) => reader.advance(&h),
-                Step::Partial => {
-                    return Err(Error::corrupt(
-                        self.log_path(),
-                        reader.pos,
-                        "batch cut off inside the log",
-                    ))
-                }
-                Step::Bad(e) => {
-                    return Err(Error::corrupt(self.log_path(), reader.pos, e.to_string()))
-                }
-            }
-        }
-    }
-
     /// The first record at or after offset `from` whose timestamp is
     /// `>= target`: its offset and timestamp.
     pub fn offset_for_timestamp(&self, target: i64, from: u64) -> Result<Option<(u64, i64)>> {
+        let entry = self.with_indexes(|i| {
+            TimeIndex::lookup(&i.time, target).and_then(|rel| OffsetIndex::lookup(&i.offset, rel))
+        })?;
+        self.scan_batches(entry, |reader, h| {
+            if h.max_timestamp < target || h.last_offset() < from {
+                return Ok(ControlFlow::Continue(()));
+            }
+            let pos = reader.pos;
+            let bytes = reader
+                .batch(h)
+                .map_err(|e| Error::io("read", self.log_path(), e))?;
+            let view = BatchView::parse(bytes)
+                .map_err(|e| Error::corrupt(self.log_path(), pos, e.to_string()))?;
+            let hit = view
+                .records()
+                .find(|r| r.offset() >= from && r.timestamp() >= target);
+            Ok(match hit {
+                Some(r) => ControlFlow::Break((r.offset(), r.timestamp())),
+                None => ControlFlow::Continue(()),
+            })
+        })
+    }
+
+    fn relative(&self, offset: u64) -> u32 {
+        offset
+            .saturating_sub(self.base_offset())
+            .min(u64::from(u32::MAX)) as u32
+    }
+
+    /// Walks the visible batches from `entry` (or the segment's start),
+    /// calling `visit` with each header until it breaks. Checks that every
+    /// header follows the one before it; if the batch at `entry` is not the
+    /// one the index names, the index is not trusted and the walk restarts
+    /// from the segment's start.
+    fn scan_batches<R>(
+        &self,
+        entry: Option<OffsetEntry>,
+        mut visit: impl FnMut(&mut BatchReader<'_>, &BatchHeader) -> Result<ControlFlow<R>>,
+    ) -> Result<Option<R>> {
         let file = self.file()?;
         let visible = self.visible();
-        let start = self.with_indexes(|i| {
-            TimeIndex::lookup(&i.time, target).map_or(0, |rel| OffsetIndex::lookup(&i.offset, rel))
-        })?;
-        let mut reader = BatchReader::new(&**file, u64::from(start), visible, LOCATE_WINDOW);
         let io = |e| Error::io("read", self.log_path(), e);
-        loop {
-            let pos = reader.pos;
-            let h = match reader.peek().map_err(io)? {
-                Step::End => return Ok(None),
-                Step::Batch(h) => h,
-                Step::Partial => {
+        let mut entry = entry;
+        'restart: loop {
+            let (start, mut expected) = match entry {
+                Some(e) => (
+                    u64::from(e.position),
+                    self.base_offset() + u64::from(e.relative_offset),
+                ),
+                None => (0, self.base_offset()),
+            };
+            let mut reader = BatchReader::new(&**file, start, visible, LOCATE_WINDOW);
+            let mut first = true;
+            loop {
+                let pos = reader.pos;
+                let h = match reader.peek().map_err(io)? {
+                    Step::End => return Ok(None),
+                    Step::Batch(h) => h,
+                    Step::Partial => {
+                        return Err(Error::corrupt(
+                            self.log_path(),
+                            pos,
+                            "batch cut off inside the log",
+                        ))
+                    }
+                    Step::Bad(e) => {
+                        return Err(Error::corrupt(self.log_path(), pos, e.to_string()))
+                    }
+                };
+                if first && entry.is_some() && h.base_offset != expected {
+                    // The index names another batch here: do without it.
+                    entry = None;
+                    continue 'restart;
+                }
+                if h.base_offset < expected {
                     return Err(Error::corrupt(
                         self.log_path(),
                         pos,
-                        "batch cut off inside the log",
-                    ))
+                        format!(
+                            "batch base offset {} does not follow the previous batch (expected at least {expected})",
+                            h.base_offset
+                        ),
+                    ));
                 }
-                Step::Bad(e) => return Err(Error::corrupt(self.log_path(), pos, e.to_string())),
-            };
-            if h.max_timestamp >= target && h.last_offset() >= from {
-                let view = BatchView::parse(reader.batch(&h).map_err(io)?)
-                    .map_err(|e| Error::corrupt(self.log_path(), pos, e.to_string()))?;
-                if let Some(r) = view
-                    .records()
-                    .find(|r| r.offset() >= from && r.timestamp() >= target)
-                {
-                    return Ok(Some((r.offset(), r.timestamp())));
+                first = false;
+                if let ControlFlow::Break(r) = visit(&mut reader, &h)? {
+                    return Ok(Some(r));
                 }
+                expected = h.next_offset();
+                reader.advance(&h);
             }
-            reader.advance(&h);
         }
     }
 }

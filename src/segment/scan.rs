@@ -61,15 +61,17 @@ pub(crate) fn scan(
                     torn_tail: false,
                 })
             }
-            Step::Batch(h) => match check_batch(&mut reader, &h, expected, base).map_err(io)? {
-                None => {
-                    indexes.on_batch(&h, pos as u32, base, index_interval);
-                    expected = h.next_offset();
-                    reader.advance(&h);
-                    continue;
+            Step::Batch(h) => {
+                match check_batch(&mut reader, &h, expected, base, mode).map_err(io)? {
+                    None => {
+                        indexes.on_batch(&h, pos as u32, base, index_interval);
+                        expected = h.next_offset();
+                        reader.advance(&h);
+                        continue;
+                    }
+                    Some(reason) => reason,
                 }
-                Some(reason) => reason,
-            },
+            }
             Step::Partial => "batch cut off by the end of the file".to_string(),
             Step::Bad(e) => e.to_string(),
         };
@@ -99,10 +101,17 @@ fn check_batch(
     h: &BatchHeader,
     expected: u64,
     base: u64,
+    mode: Mode,
 ) -> std::io::Result<Option<String>> {
-    if h.base_offset < expected {
+    // The active segment is never compacted, so its offsets are dense;
+    // a sealed one may have gaps after compaction.
+    let in_order = match mode {
+        Mode::Tail => h.base_offset == expected,
+        Mode::Sealed => h.base_offset >= expected,
+    };
+    if !in_order {
         return Ok(Some(format!(
-            "batch base offset {} is below the expected {expected}",
+            "batch base offset {} does not follow the previous batch (expected {expected})",
             h.base_offset
         )));
     }
@@ -142,7 +151,7 @@ fn find_valid_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{set_base_offset, BatchBuilder, ProducerFields};
+    use crate::batch::{BatchBuilder, ProducerFields};
     use crate::record::Record;
     use crate::storage::{MemStorage, Storage};
 
@@ -157,8 +166,7 @@ mod tests {
             let v = format!("value-{i}");
             let mut b = BatchBuilder::new(1024, 0);
             b.push(&Record::new(&v), i as i64).unwrap();
-            let mut bytes = b.finish(ProducerFields::NONE);
-            set_base_offset(&mut bytes, i);
+            let bytes = b.finish(ProducerFields::NONE).into_bytes_at(i);
             f.write_all_at(&bytes, pos).unwrap();
             pos += bytes.len() as u64;
             ends.push(pos);
@@ -229,11 +237,22 @@ mod tests {
     }
 
     #[test]
-    fn offsets_going_backwards_are_damage() {
-        let (f, ends) = segment(2);
-        // Fault: the second batch claims offset 0 again (outside the CRC).
-        f.write_all_at(&0u64.to_le_bytes(), ends[0]).unwrap();
-        let s = scan(&*f, Path::new("x"), 0, 4096, Mode::Tail).unwrap();
-        assert_eq!((s.valid_len, s.next_offset), (ends[0], 1));
+    fn offsets_out_of_order_are_damage_even_with_a_valid_crc() {
+        for claimed in [0u64, 5] {
+            let (f, ends) = segment(2);
+            // Fault: the second batch claims another base offset, with a CRC
+            // recomputed to match (as a buggy writer would produce).
+            let mut second = vec![0u8; (ends[1] - ends[0]) as usize];
+            f.read_exact_at(&mut second, ends[0]).unwrap();
+            second[0..8].copy_from_slice(&claimed.to_le_bytes());
+            crate::batch::write_crc(&mut second);
+            f.write_all_at(&second, ends[0]).unwrap();
+            let s = scan(&*f, Path::new("x"), 0, 4096, Mode::Tail).unwrap();
+            assert_eq!(
+                (s.valid_len, s.next_offset),
+                (ends[0], 1),
+                "claimed {claimed}"
+            );
+        }
     }
 }
