@@ -78,10 +78,21 @@ impl Storage for FsStorage {
         // An advisory lock on an open file: the kernel drops it when the
         // process dies, so a crashed owner never leaves a stale lock.
         match file.try_lock() {
-            Ok(()) => Ok(Some(DirLock(Box::new(file)))),
+            Ok(()) => Ok(Some(DirLock(Box::new(FsLock(file))))),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+}
+
+/// An advisory lock released explicitly on drop: a child process forked
+/// by any thread holds a copy of the descriptor until it execs, and closing
+/// our copy alone would leave the lock held through that one.
+struct FsLock(File);
+
+impl Drop for FsLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
     }
 }
 
