@@ -127,15 +127,36 @@ const DAMAGES: [Damage; 5] = [
     Damage::NonMonotonic,
 ];
 
+/// Bytes of the trailer after an index file's entries (docs/FORMAT.md).
+const TRAILER: usize = 16;
+
+/// A trailer that vouches for `entries` of an index over `log_len` bytes of
+/// log, so that only samsa's sanity checks stand between damaged entries
+/// and a reader.
+fn reseal(mut entries: Vec<u8>, magic: &[u8; 4], log_len: u64) -> Vec<u8> {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&entries);
+    h.update(&log_len.to_le_bytes());
+    let crc = h.finalize();
+    entries.extend_from_slice(&log_len.to_le_bytes());
+    entries.extend_from_slice(&crc.to_le_bytes());
+    entries.extend_from_slice(magic);
+    entries
+}
+
 /// Applies `damage` to `path`, an index file with `entry` bytes per entry
 /// (8: offset index, 12: time index) of a segment whose log has `log_len`
-/// bytes.
+/// bytes. Damage that a checksum would catch leaves the trailer stale; the
+/// damage kinds that model a buggy writer (entries past the end, out of
+/// order) get a matching trailer, so the sanity checks must catch them.
 fn apply(damage: Damage, path: &Path, entry: usize, log_len: u64) {
     let bytes = fs::read(path).unwrap();
-    let n = bytes.len() / entry;
+    let entries = bytes[..bytes.len() - TRAILER].to_vec();
+    let magic: &[u8; 4] = if entry == 8 { b"SMOI" } else { b"SMTI" };
+    let n = entries.len() / entry;
     assert!(n >= 2, "{path:?} needs at least two entries to damage");
     let damaged = match damage {
-        Damage::TruncatedMidEntry => bytes[..bytes.len() - entry / 2].to_vec(),
+        Damage::TruncatedMidEntry => bytes[..bytes.len() - TRAILER - entry / 2].to_vec(),
         Damage::Deleted => {
             fs::remove_file(path).unwrap();
             return;
@@ -146,7 +167,7 @@ fn apply(damage: Damage, path: &Path, entry: usize, log_len: u64) {
             b
         }
         Damage::PastTheEnd => {
-            let mut b = bytes.clone();
+            let mut b = entries.clone();
             let last = &mut b[(n - 1) * entry..];
             if entry == 8 {
                 // Position field of the last entry.
@@ -155,13 +176,13 @@ fn apply(damage: Damage, path: &Path, entry: usize, log_len: u64) {
                 // Relative offset field of the last entry.
                 last[8..12].copy_from_slice(&1_000_000u32.to_le_bytes());
             }
-            b
+            reseal(b, magic, log_len)
         }
         Damage::NonMonotonic => {
-            let mut b = bytes.clone();
+            let mut b = entries.clone();
             let (first, rest) = b.split_at_mut(entry);
             first.swap_with_slice(&mut rest[(n - 2) * entry..]);
-            b
+            reseal(b, magic, log_len)
         }
     };
     fs::write(path, damaged).unwrap();
@@ -262,6 +283,86 @@ fn emptied_offset_index_still_reads() {
         set_len(&segment_file(&dir, base, "index"), 0);
         let p = Partition::open(&dir, config()).unwrap();
         check_log(&p, f.hw, &format!("emptied offset index of segment {base}"));
+        p.close().unwrap();
+    }
+}
+
+/// Fault: a time index emptied (truncated to zero bytes) while its segment
+/// holds batches. Time lookups must still find the segment's records.
+#[test]
+fn emptied_time_index_still_answers_time_lookups() {
+    let f = fixture();
+    let scratch = tempfile::tempdir().unwrap();
+    for base in [f.bases[0], f.bases[1], *f.bases.last().unwrap()] {
+        let dir = scratch.path().join(format!("{base}"));
+        copy_dir(&f.dir, &dir);
+        set_len(&segment_file(&dir, base, "timeindex"), 0);
+        let p = Partition::open(&dir, config()).unwrap();
+        check_log(&p, f.hw, &format!("emptied time index of segment {base}"));
+        p.close().unwrap();
+    }
+}
+
+/// Fault: a time index lost its last whole entries (cut at an entry
+/// boundary, so it still looks sane). Its last entry no longer holds the
+/// segment's largest timestamp.
+#[test]
+fn time_index_missing_its_last_entries_still_answers_time_lookups() {
+    let f = fixture();
+    let scratch = tempfile::tempdir().unwrap();
+    for base in [f.bases[1], *f.bases.last().unwrap()] {
+        let dir = scratch.path().join(format!("{base}"));
+        copy_dir(&f.dir, &dir);
+        let path = segment_file(&dir, base, "timeindex");
+        let len = file_len(&path);
+        set_len(&path, (len / 12 / 2) * 12);
+        let p = Partition::open(&dir, config()).unwrap();
+        check_log(
+            &p,
+            f.hw,
+            &format!("time index of segment {base} cut to half its entries"),
+        );
+        p.close().unwrap();
+    }
+}
+
+/// Fault: an offset index whose entries are each moved to the next entry's
+/// position (still sorted, inside the log: it passes the sanity check, but
+/// every entry points at a later batch than the offset it names).
+#[test]
+fn offset_index_pointing_at_later_batches_never_skips_records() {
+    let f = fixture();
+    let scratch = tempfile::tempdir().unwrap();
+    for base in [f.bases[1], *f.bases.last().unwrap()] {
+        let dir = scratch.path().join(format!("{base}"));
+        copy_dir(&f.dir, &dir);
+        let path = segment_file(&dir, base, "index");
+        let b = fs::read(&path).unwrap();
+        let n = (b.len() - TRAILER) / 8;
+        let mut lie = Vec::new();
+        for i in 0..n - 1 {
+            lie.extend_from_slice(&b[i * 8..i * 8 + 4]);
+            lie.extend_from_slice(&b[(i + 1) * 8 + 4..(i + 2) * 8]);
+        }
+        // A matching trailer, as a buggy writer would leave: only the check
+        // that each entry names the batch it points at can catch this.
+        let log_len = file_len(&segment_file(&dir, base, "log"));
+        fs::write(&path, reseal(lie, b"SMOI", log_len)).unwrap();
+        let p = Partition::open(&dir, config()).unwrap();
+        for o in 0..f.hw {
+            match p.read(o, 1) {
+                Ok(r) => {
+                    let first = r.iter().next().map(|r| r.offset());
+                    assert_eq!(
+                        first,
+                        Some(o),
+                        "segment {base}: read at {o} skipped records"
+                    );
+                }
+                Err(samsa::Error::Corrupt { .. }) => {}
+                Err(e) => panic!("segment {base}: read at {o}: {e}"),
+            }
+        }
         p.close().unwrap();
     }
 }

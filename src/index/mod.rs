@@ -6,9 +6,11 @@
 //! search. They are derived data: the log is the truth, and a missing or
 //! damaged index is rebuilt from it.
 
+mod file;
 mod offset;
 mod time;
 
+pub(crate) use file::{encode as encode_file, entries_len, IndexKind};
 pub(crate) use offset::{OffsetEntry, OffsetIndex};
 pub(crate) use time::{TimeEntry, TimeIndex};
 
@@ -52,12 +54,12 @@ pub(crate) fn floor<E: Entry, K: Ord>(buf: &[u8], target: K, key: impl Fn(&E) ->
     lo.checked_sub(1).map(|i| entry_at(buf, i))
 }
 
-/// Index bytes: built in memory (the active segment, or a rebuilt index),
-/// or loaded from a sealed file.
+/// Index entries: built in memory (the active segment, or a rebuilt
+/// index), or the first `n` bytes of a mapped sealed index file.
 #[derive(Debug, Clone)]
 pub(crate) enum IndexBytes {
     Owned(Vec<u8>),
-    Shared(SharedBytes),
+    Shared(SharedBytes, usize),
 }
 
 impl Default for IndexBytes {
@@ -72,7 +74,7 @@ impl Deref for IndexBytes {
     fn deref(&self) -> &[u8] {
         match self {
             IndexBytes::Owned(v) => v,
-            IndexBytes::Shared(s) => s,
+            IndexBytes::Shared(s, n) => &s[..*n],
         }
     }
 }
@@ -81,8 +83,8 @@ impl IndexBytes {
     /// Appends an entry; a loaded index is copied into memory first (this
     /// happens only when a reopened active segment takes new appends).
     pub(crate) fn push<E: Entry>(&mut self, e: E) {
-        if let IndexBytes::Shared(s) = self {
-            *self = IndexBytes::Owned(s.to_vec());
+        if let IndexBytes::Shared(..) = self {
+            *self = IndexBytes::Owned(self.to_vec());
         }
         if let IndexBytes::Owned(v) = self {
             let at = v.len();

@@ -17,7 +17,7 @@ pub(crate) use scan::{scan, Mode};
 
 use crate::batch::BatchHeader;
 use crate::error::{Error, Result};
-use crate::index::{IndexBytes, OffsetIndex, TimeIndex};
+use crate::index::{encode_file, entries_len, IndexBytes, IndexKind, OffsetIndex, TimeIndex};
 use crate::storage::{read_all, write_atomic, Storage, StorageFile};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::path::{Path, PathBuf};
@@ -176,11 +176,14 @@ impl Segment {
     /// present and sane; read into memory, since new entries will follow.
     fn load_active_indexes(&self, len: u64, next: u64) -> Option<Indexes> {
         let limit = next - self.base_offset;
-        let load = |path: PathBuf| -> Option<Vec<u8>> {
+        let load = |path: PathBuf, kind: IndexKind| -> Option<Vec<u8>> {
             let f = self.storage.open(&path, false).ok()?;
-            read_all(&*f).ok()
+            let mut bytes = read_all(&*f).ok()?;
+            bytes.truncate(entries_len(kind, &bytes, len)?);
+            Some(bytes)
         };
-        let (offset, time) = (load(self.index_path())?, load(self.time_index_path())?);
+        let offset = load(self.index_path(), IndexKind::Offset)?;
+        let time = load(self.time_index_path(), IndexKind::Time)?;
         if !OffsetIndex::is_sane(&offset, len, limit) || !TimeIndex::is_sane(&time, limit) {
             return None;
         }
@@ -306,8 +309,15 @@ impl Segment {
             (idx.offset.to_vec(), idx.time.to_vec())
         });
         if let Some((offset, time)) = snapshot {
-            self.write_index(&self.index_path(), &offset)?;
-            self.write_index(&self.time_index_path(), &time)?;
+            let log_size = self.written();
+            self.write_index(
+                &self.index_path(),
+                &encode_file(IndexKind::Offset, &offset, log_size),
+            )?;
+            self.write_index(
+                &self.time_index_path(),
+                &encode_file(IndexKind::Time, &time, log_size),
+            )?;
         }
         self.sync()?;
         if seal {
@@ -346,17 +356,21 @@ impl Segment {
         Ok(f(r.as_ref().expect("indexes were just loaded")))
     }
 
-    /// Maps a sealed segment's index files; if either is missing or fails
-    /// its sanity check, rebuilds both from the log (which also checks
-    /// every batch) and writes them anew.
+    /// Maps a sealed segment's index files; if either is missing, fails
+    /// its trailer check or its sanity check, rebuilds both from the log
+    /// (which also checks every batch) and writes them anew.
     fn load_sealed_indexes(&self) -> Result<Indexes> {
         let len = self.size()?;
         let limit = self.next_offset() - self.base_offset;
-        let map = |path: PathBuf| -> Option<IndexBytes> {
+        let map = |path: PathBuf, kind: IndexKind| -> Option<IndexBytes> {
             let f = self.storage.open(&path, false).ok()?;
-            f.map_immutable().ok().map(IndexBytes::Shared)
+            let bytes = f.map_immutable().ok()?;
+            let n = entries_len(kind, &bytes, len)?;
+            Some(IndexBytes::Shared(bytes, n))
         };
-        if let (Some(offset), Some(time)) = (map(self.index_path()), map(self.time_index_path())) {
+        let offset = map(self.index_path(), IndexKind::Offset);
+        let time = map(self.time_index_path(), IndexKind::Time);
+        if let (Some(offset), Some(time)) = (offset, time) {
             if OffsetIndex::is_sane(&offset, len, limit) && TimeIndex::is_sane(&time, limit) {
                 return Ok(Indexes::loaded(offset, time, 0));
             }
@@ -373,12 +387,12 @@ impl Segment {
         let dir = self.log_path.parent().unwrap_or(Path::new("."));
         // The index is derived data: if it cannot be written now, the one in
         // memory serves and the next open rebuilds it again.
-        for (path, bytes) in [
-            (self.index_path(), &idx.offset),
-            (self.time_index_path(), &idx.time),
+        for (path, kind, entries) in [
+            (self.index_path(), IndexKind::Offset, &idx.offset),
+            (self.time_index_path(), IndexKind::Time, &idx.time),
         ] {
             if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
-                let _ = write_atomic(&*self.storage, dir, name, bytes);
+                let _ = write_atomic(&*self.storage, dir, name, &encode_file(kind, entries, len));
             }
         }
         Ok(idx)
