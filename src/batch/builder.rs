@@ -3,7 +3,63 @@
 use super::header::{BatchHeader, CRC_HEAD_END, CRC_TAIL_START, LOG_OVERHEAD, MAGIC};
 use super::varint;
 use crate::error::{Error, Result};
-use crate::record::Record;
+use crate::record::{Header, Record};
+
+/// The varints `fields` packed into one little-endian word, and how many
+/// bytes they take, if each is below 2^14 and together they fit in 8 bytes.
+#[inline(always)]
+fn pack_small(fields: [u64; 5]) -> Option<(u64, usize)> {
+    let mut word = 0u64;
+    let mut n = 0;
+    for v in fields {
+        let (bits, len) = if v < 0x80 {
+            (v, 1)
+        } else if v < 0x4000 {
+            ((v & 0x7f) | 0x80 | ((v >> 7) << 8), 2)
+        } else {
+            return None;
+        };
+        if n + len > 8 {
+            return None;
+        }
+        word |= bits << (8 * n);
+        n += len;
+    }
+    Some((word, n))
+}
+
+/// Appends a record to `out`: the four varints of `fields` before the key,
+/// the key, the value's length field, the value, and the headers. Varints
+/// go through a small stack buffer; the payloads are copied straight in.
+fn write_fields(
+    out: &mut Vec<u8>,
+    fields: [u64; 5],
+    key: &[u8],
+    value: &[u8],
+    headers: &[Header<'_>],
+) {
+    let [body, zz, od, key_field, value_field] = fields;
+    let mut head = [0u8; 4 * varint::MAX_LEN];
+    let mut p = varint::put_at(&mut head, 0, body);
+    p = varint::put_at(&mut head, p, zz);
+    p = varint::put_at(&mut head, p, od);
+    p = varint::put_at(&mut head, p, key_field);
+    out.extend_from_slice(&head[..p]);
+    out.extend_from_slice(key);
+    let p = varint::put_at(&mut head, 0, value_field);
+    out.extend_from_slice(&head[..p]);
+    out.extend_from_slice(value);
+    let p = varint::put_at(&mut head, 0, headers.len() as u64);
+    out.extend_from_slice(&head[..p]);
+    for h in headers {
+        let p = varint::put_at(&mut head, 0, h.key.len() as u64);
+        out.extend_from_slice(&head[..p]);
+        out.extend_from_slice(h.key.as_bytes());
+        let p = varint::put_at(&mut head, 0, h.value.len() as u64);
+        out.extend_from_slice(&head[..p]);
+        out.extend_from_slice(h.value);
+    }
+}
 
 /// Producer fields of a batch, for idempotent appends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,36 +104,36 @@ impl BatchBuilder {
         }
     }
 
-    fn timestamp_delta(&self, ts: i64) -> i64 {
-        if self.count == 0 {
+    /// Appends `record` with timestamp `ts` (used when the record has none).
+    /// A record over the maximum is refused and leaves the builder as it was.
+    #[inline]
+    pub fn push(&mut self, record: &Record<'_>, ts: i64) -> Result<()> {
+        let ts = record.timestamp.unwrap_or(ts);
+        let delta = if self.count == 0 {
             0
         } else {
             ts.wrapping_sub(self.base_timestamp)
-        }
-    }
-
-    fn body_len(&self, record: &Record<'_>, ts: i64) -> usize {
-        let opt = |b: Option<&[u8]>| match b {
-            None => 1,
-            Some(b) => varint::len(b.len() as u64 + 1) + b.len(),
         };
-        let mut n = varint::len(varint::zigzag(self.timestamp_delta(ts)))
-            + varint::len(u64::from(self.count))
-            + opt(record.key)
-            + opt(record.value)
-            + varint::len(record.headers.len() as u64);
+        let zz = varint::zigzag(delta);
+        let od = u64::from(self.count);
+        let key = record.key.unwrap_or_default();
+        let value = record.value.unwrap_or_default();
+        let key_field = record.key.map_or(0, |k| k.len() as u64 + 1);
+        let value_field = record.value.map_or(0, |v| v.len() as u64 + 1);
+        let header_count = record.headers.len() as u64;
+        let mut headers_len = 0;
         for h in record.headers {
-            n += varint::len(h.key.len() as u64) + h.key.len();
-            n += varint::len(h.value.len() as u64) + h.value.len();
+            headers_len += varint::len(h.key.len() as u64) + h.key.len();
+            headers_len += varint::len(h.value.len() as u64) + h.value.len();
         }
-        n
-    }
-
-    /// Appends `record` with timestamp `ts` (used when the record has none).
-    /// A record over the maximum is refused and leaves the builder as it was.
-    pub fn push(&mut self, record: &Record<'_>, ts: i64) -> Result<()> {
-        let ts = record.timestamp.unwrap_or(ts);
-        let body = self.body_len(record, ts);
+        let body = varint::len(zz)
+            + varint::len(od)
+            + varint::len(key_field)
+            + key.len()
+            + varint::len(value_field)
+            + value.len()
+            + varint::len(header_count)
+            + headers_len;
         let size = varint::len(body as u64) + body;
         if size > self.max_record_bytes {
             return Err(Error::RecordTooLarge {
@@ -90,38 +146,28 @@ impl BatchBuilder {
                 "a batch holds at most 2^32-1 records".into(),
             ));
         }
-        let delta = self.timestamp_delta(ts);
         if self.count == 0 {
             self.base_timestamp = ts;
         }
         let out = &mut self.buf;
-        out.reserve(size);
-        // Varint fields go through a stack buffer so each run of them is
-        // one copy into the batch, not a push per byte.
-        let mut head = [0u8; 4 * varint::MAX_LEN];
-        let mut n = varint::put_at(&mut head, 0, body as u64);
-        n = varint::put_at(&mut head, n, varint::zigzag(delta));
-        n = varint::put_at(&mut head, n, u64::from(self.count));
-        n = put_optional_len(&mut head, n, record.key);
-        out.extend_from_slice(&head[..n]);
-        if let Some(k) = record.key {
-            out.extend_from_slice(k);
+        let start = out.len();
+        let fields = [body as u64, zz, od, key_field, value_field];
+        match pack_small(fields).filter(|_| record.key.is_none() && record.headers.is_empty()) {
+            // The common record (no key or headers, small fields): its
+            // fields before the value are one 8-byte store, cut to length.
+            Some((word, n)) => {
+                out.reserve(size + 8);
+                out.extend_from_slice(&word.to_le_bytes());
+                out.truncate(start + n);
+                out.extend_from_slice(value);
+                out.push(0);
+            }
+            None => {
+                out.reserve(size);
+                write_fields(out, fields, key, value, record.headers);
+            }
         }
-        let n = put_optional_len(&mut head, 0, record.value);
-        out.extend_from_slice(&head[..n]);
-        if let Some(v) = record.value {
-            out.extend_from_slice(v);
-        }
-        let n = varint::put_at(&mut head, 0, record.headers.len() as u64);
-        out.extend_from_slice(&head[..n]);
-        for h in record.headers {
-            let n = varint::put_at(&mut head, 0, h.key.len() as u64);
-            out.extend_from_slice(&head[..n]);
-            out.extend_from_slice(h.key.as_bytes());
-            let n = varint::put_at(&mut head, 0, h.value.len() as u64);
-            out.extend_from_slice(&head[..n]);
-            out.extend_from_slice(h.value);
-        }
+        debug_assert_eq!(out.len() - start, size);
         self.max_timestamp = self.max_timestamp.max(ts);
         self.count += 1;
         Ok(())
@@ -188,12 +234,6 @@ impl EncodedBatch {
         self.assign_base_offset(base_offset);
         self.bytes
     }
-}
-
-/// Writes a length-or-null field's length: 0 for null, n + 1 for n bytes.
-#[inline]
-fn put_optional_len(buf: &mut [u8], pos: usize, b: Option<&[u8]>) -> usize {
-    varint::put_at(buf, pos, b.map_or(0, |b| b.len() as u64 + 1))
 }
 
 /// Computes and stores the CRC of a whole encoded batch.

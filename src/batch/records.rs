@@ -148,6 +148,7 @@ pub struct Iter<'a> {
 impl<'a> Iterator for Iter<'a> {
     type Item = RecordRef<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<RecordRef<'a>> {
         loop {
             if let Some(r) = self.batch.as_mut().and_then(Iterator::next) {

@@ -5,13 +5,11 @@ pub(crate) const MAX_LEN: usize = 10;
 
 /// How many bytes `v` takes as a varint.
 #[inline]
-pub(crate) fn len(mut v: u64) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
+pub(crate) fn len(v: u64) -> usize {
+    // Bits needed (at least 1), seven to a byte.
+    let bits = 64 - (v | 1).leading_zeros() as usize;
+    // Rounded-up division by 7, as multiply and shift (exact for 1..=64).
+    ((bits + 6) * 37) >> 8
 }
 
 /// Appends `v` to `out` as a varint.
@@ -26,6 +24,10 @@ pub(crate) fn put(out: &mut Vec<u8>, v: u64) {
 /// it. `buf` must have room for [`MAX_LEN`] bytes from `pos`.
 #[inline]
 pub(crate) fn put_at(buf: &mut [u8], mut pos: usize, mut v: u64) -> usize {
+    if v < 0x80 {
+        buf[pos] = v as u8;
+        return pos + 1;
+    }
     while v >= 0x80 {
         buf[pos] = (v as u8) | 0x80;
         v >>= 7;

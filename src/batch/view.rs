@@ -75,6 +75,7 @@ impl<'a> BatchView<'a> {
     /// The batch at the front of `buf`, already checked by [`Self::parse`]
     /// (for example when it was read): no CRC or record walk again. `None`
     /// if even the header or length does not fit.
+    #[inline]
     pub fn trusted(buf: &'a [u8]) -> Option<Self> {
         let header = BatchHeader::decode_from(buf).ok()?;
         let bytes = buf.get(..header.total_size())?;
@@ -110,6 +111,7 @@ impl<'a> BatchView<'a> {
     }
 
     /// The batch's records in offset order.
+    #[inline]
     pub fn records(&self) -> RecordIter<'a> {
         RecordIter {
             header: self.header,
@@ -200,6 +202,7 @@ pub(crate) struct RecordIter<'a> {
 impl<'a> Iterator for RecordIter<'a> {
     type Item = RecordRef<'a>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<RecordRef<'a>> {
         if self.left == 0 {
             return None;
@@ -218,6 +221,13 @@ fn varint_at(buf: &[u8], pos: &mut usize) -> Option<u64> {
     if b < 0x80 {
         *pos += 1;
         return Some(u64::from(b));
+    }
+    // Two bytes cover every offset delta of a batch of up to 16384 records.
+    if let Some(&c) = buf.get(*pos + 1) {
+        if c < 0x80 {
+            *pos += 2;
+            return Some(u64::from(b & 0x7f) | (u64::from(c) << 7));
+        }
     }
     let (v, n) = varint::get(&buf[*pos..])?;
     *pos += n;
