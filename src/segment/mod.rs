@@ -101,8 +101,17 @@ impl Segment {
             .storage
             .open(&seg.log_path, true)
             .map_err(|e| Error::io("create", &seg.log_path, e))?;
-        file.set_len(0)
-            .map_err(|e| Error::io("truncate", &seg.log_path, e))?;
+        // A leftover file of this name holds nothing the log still needs.
+        // Truncate only then: on ext4 a truncate to zero makes the close of
+        // the file force out all its delayed data (auto_da_alloc), a
+        // needless flush of a whole segment.
+        let len = file
+            .len()
+            .map_err(|e| Error::io("stat", &seg.log_path, e))?;
+        if len != 0 {
+            file.set_len(0)
+                .map_err(|e| Error::io("truncate", &seg.log_path, e))?;
+        }
         let _ = seg.file.set(file);
         Ok(seg)
     }
