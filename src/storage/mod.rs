@@ -57,7 +57,10 @@ pub(crate) trait StorageFile: Send + Sync + fmt::Debug {
 }
 
 /// Holds a directory lock until dropped.
-pub(crate) struct DirLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+pub(crate) struct DirLock(
+    #[expect(dead_code, reason = "held only so that dropping it releases the lock")]
+    Box<dyn Send + Sync>,
+);
 
 impl fmt::Debug for DirLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

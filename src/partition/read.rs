@@ -1,0 +1,105 @@
+//! The read side of a partition: by offset, by timestamp, and the list of
+//! segments. Readers take a snapshot of the segment list and never wait for
+//! the writer or an fsync.
+
+use super::{Partition, SegmentInfo, TimestampOffset};
+use crate::batch::Records;
+use crate::error::{Error, Result};
+use crate::segment::Segment;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl Partition {
+    /// Records from offset `from` on: whole batches up to about `max_bytes`
+    /// (at least one batch, however large, so a reader always progresses).
+    /// Reading at the high watermark returns no records; outside
+    /// `log_start_offset()..=high_watermark()` is
+    /// [`Error::OffsetOutOfRange`]. A batch failing its CRC is
+    /// [`Error::Corrupt`], never data.
+    pub fn read(&self, from: u64, max_bytes: usize) -> Result<Records> {
+        let s = &*self.shared;
+        if s.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                path: s.dir.clone(),
+            });
+        }
+        let start = self.log_start_offset();
+        let hw = self.high_watermark();
+        if from < start || from > hw {
+            return Err(Error::OffsetOutOfRange {
+                requested: from,
+                start,
+                end: hw,
+            });
+        }
+        let mut at = from;
+        while at < hw {
+            let (seg, next_base) = self.segment_for(at);
+            match seg.read(at, max_bytes)? {
+                Some(r) if !r.is_empty() => return Ok(r),
+                // Only whole batches with no record at or after `at` left
+                // (gaps, after compaction): go on after them.
+                Some(r) => at = r.next_offset().max(at + 1),
+                None => match next_base {
+                    Some(b) => at = b.max(at + 1),
+                    None => break,
+                },
+            }
+        }
+        Ok(Records::empty(at))
+    }
+
+    /// The segment holding `offset`, and the base offset of the one after it.
+    fn segment_for(&self, offset: u64) -> (Arc<Segment>, Option<u64>) {
+        let segs = self.shared.segments.read();
+        let i = segs
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        (segs[i].clone(), segs.get(i + 1).map(|s| s.base_offset()))
+    }
+
+    /// The earliest offset whose record has a timestamp `>= timestamp_ms`,
+    /// like Kafka's `offsetsForTimes`; `None` if no record is that recent.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>> {
+        self.ensure_readable()?;
+        let start = self.log_start_offset();
+        let hw = self.high_watermark();
+        let segments = self.shared.segments.read().clone();
+        for seg in segments.iter().filter(|s| s.next_offset() > start) {
+            if seg.max_timestamp()?.is_none_or(|m| m < timestamp_ms) {
+                continue;
+            }
+            if let Some((offset, timestamp)) = seg.offset_for_timestamp(timestamp_ms, start)? {
+                if offset < hw {
+                    return Ok(Some(TimestampOffset { offset, timestamp }));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn ensure_readable(&self) -> Result<()> {
+        if self.shared.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed {
+                path: self.shared.dir.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The segments, oldest first.
+    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+        let segments = self.shared.segments.read().clone();
+        segments
+            .iter()
+            .map(|s| {
+                Ok(SegmentInfo {
+                    base_offset: s.base_offset(),
+                    next_offset: s.next_offset(),
+                    size_bytes: s.size()?,
+                    sealed: s.is_sealed(),
+                })
+            })
+            .collect()
+    }
+}
