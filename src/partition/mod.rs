@@ -238,9 +238,18 @@ impl Partition {
             return Err(Error::EmptyAppend);
         }
         let now = now_ms();
+        // Room for the payloads plus a generous allowance for framing, so
+        // the batch buffer is allocated once.
         let estimate = records
             .iter()
-            .map(|r| r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len) + 8)
+            .map(|r| {
+                let headers: usize = r
+                    .headers
+                    .iter()
+                    .map(|h| h.key.len() + h.value.len() + 4)
+                    .sum();
+                r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len) + headers + 12
+            })
             .sum::<usize>()
             .min(self.shared.config.segment_bytes as usize);
         let mut builder = BatchBuilder::new(self.shared.config.max_record_bytes as usize, estimate);
