@@ -1,6 +1,8 @@
 //! Encodes records into one batch: header space, then each record once.
 
-use super::header::{BatchHeader, CRC_HEAD_END, CRC_TAIL_START, LOG_OVERHEAD, MAGIC};
+use super::header::{
+    BatchHeader, ATTR_LOG_APPEND_TIME, CRC_HEAD_END, CRC_TAIL_START, LOG_OVERHEAD, MAGIC,
+};
 use super::varint;
 use crate::error::{Error, Result};
 use crate::record::{Header, Record};
@@ -223,6 +225,19 @@ impl EncodedBatch {
         self.bytes[CRC_HEAD_END..CRC_TAIL_START].copy_from_slice(&crc.finalize().to_le_bytes());
     }
 
+    /// Marks the batch's timestamps as log-append time `ts`: every record
+    /// then reads back with `ts` (its own delta is kept, as in Kafka). The
+    /// record part of the CRC changes with it and is hashed again.
+    pub fn set_log_append_time(&mut self, ts: i64) {
+        let attributes =
+            u16::from_le_bytes([self.bytes[17], self.bytes[18]]) | ATTR_LOG_APPEND_TIME;
+        self.bytes[17..19].copy_from_slice(&attributes.to_le_bytes());
+        self.bytes[23..31].copy_from_slice(&ts.to_le_bytes());
+        self.bytes[31..39].copy_from_slice(&ts.to_le_bytes());
+        self.tail_crc = crc32fast::Hasher::new();
+        self.tail_crc.update(&self.bytes[CRC_TAIL_START..]);
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -290,6 +305,19 @@ mod tests {
 mod crc_tests {
     use super::*;
     use crate::batch::view::BatchView;
+
+    #[test]
+    fn log_append_time_restamps_every_record_and_keeps_the_crc_valid() {
+        let mut b = BatchBuilder::new(1024, 0);
+        b.push(&Record::new(b"a").timestamp(1), 0).unwrap();
+        b.push(&Record::new(b"b").timestamp(9), 0).unwrap();
+        let mut e = b.finish(ProducerFields::NONE);
+        e.set_log_append_time(777);
+        let bytes = e.into_bytes_at(5);
+        let v = BatchView::parse(&bytes).unwrap();
+        assert!(v.records().all(|r| r.timestamp() == 777));
+        assert_eq!(v.header.max_timestamp, 777);
+    }
 
     #[test]
     fn assigned_crc_equals_a_crc_over_the_whole_batch() {

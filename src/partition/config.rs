@@ -29,6 +29,18 @@ pub enum SyncPolicy {
     Os,
 }
 
+/// Which time a record's timestamp is (Kafka's `message.timestamp.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampType {
+    /// The producer's create time: the record's own timestamp, or the time
+    /// of the append if it has none (the default).
+    #[default]
+    CreateTime,
+    /// The time the log appended the batch; records' own timestamps are
+    /// kept in the batch but every record reads back with the append time.
+    LogAppendTime,
+}
+
 /// Configuration of one partition log.
 ///
 /// ```
@@ -60,6 +72,8 @@ pub struct PartitionConfig {
     pub max_record_bytes: u32,
     /// When appends are synced.
     pub sync: SyncPolicy,
+    /// Create time or log-append time.
+    pub timestamp_type: TimestampType,
 }
 
 impl Default for PartitionConfig {
@@ -71,6 +85,7 @@ impl Default for PartitionConfig {
             index_max_bytes: 10 << 20,
             max_record_bytes: 1 << 20,
             sync: SyncPolicy::Always,
+            timestamp_type: TimestampType::CreateTime,
         }
     }
 }
@@ -113,6 +128,12 @@ impl PartitionConfig {
     /// Sets [`Self::sync`].
     pub fn sync(mut self, policy: SyncPolicy) -> Self {
         self.sync = policy;
+        self
+    }
+
+    /// Sets [`Self::timestamp_type`].
+    pub fn timestamp_type(mut self, timestamp_type: TimestampType) -> Self {
+        self.timestamp_type = timestamp_type;
         self
     }
 

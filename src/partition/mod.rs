@@ -18,7 +18,7 @@ mod policy_tests;
 mod read;
 mod sync;
 
-pub use config::{PartitionConfig, SyncPolicy};
+pub use config::{PartitionConfig, SyncPolicy, TimestampType};
 
 use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
 use crate::clock::now_ms;
@@ -86,6 +86,8 @@ struct Writer {
     /// Wall-clock time of the first append to the active segment in this
     /// process, for `segment_ms` (record timestamps can be anything).
     active_since_ms: Option<i64>,
+    /// The last log-append time given, so the next is never earlier.
+    last_append_ms: i64,
 }
 
 /// Where an append landed.
@@ -171,6 +173,7 @@ impl Partition {
             next_offset: next,
             unsynced_bytes: 0,
             last_sync_ms: now,
+            last_append_ms: i64::MIN,
         };
         Ok(Partition {
             shared: Arc::new(Shared {
@@ -276,6 +279,15 @@ impl Partition {
         self.ensure_open()?;
         if self.should_roll(&w, &h, len, now) {
             self.roll(&mut w)?;
+        }
+        if s.config.timestamp_type == TimestampType::LogAppendTime {
+            // Stamped under the writer lock, so append times never go
+            // backwards along the offsets.
+            let ts = now_ms().max(w.last_append_ms);
+            w.last_append_ms = ts;
+            batch.set_log_append_time(ts);
+            h.base_timestamp = ts;
+            h.max_timestamp = ts;
         }
         let base = w.next_offset;
         batch.assign_base_offset(base);

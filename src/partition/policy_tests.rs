@@ -193,3 +193,35 @@ fn a_failed_roll_poisons() {
         Err(Error::Poisoned { .. })
     ));
 }
+
+#[test]
+fn log_append_time_replaces_record_timestamps_and_never_goes_back() {
+    let (_, p) = mem(PartitionConfig::default().timestamp_type(TimestampType::LogAppendTime));
+    let before = crate::clock::now_ms();
+    let a = p
+        .append(&[
+            Record::new(b"a").timestamp(5),
+            Record::new(b"b").timestamp(1),
+        ])
+        .unwrap();
+    let b = p.append(&[Record::new(b"c").timestamp(3)]).unwrap();
+    assert!(a.max_timestamp >= before);
+    assert!(b.max_timestamp >= a.max_timestamp);
+    let times: Vec<i64> = p
+        .read(0, 1 << 20)
+        .unwrap()
+        .iter()
+        .map(|r| r.timestamp())
+        .collect();
+    assert_eq!(times, [a.max_timestamp, a.max_timestamp, b.max_timestamp]);
+    assert_eq!(
+        p.offset_for_timestamp(b.max_timestamp)
+            .unwrap()
+            .map(|t| t.offset),
+        Some(if b.max_timestamp == a.max_timestamp {
+            0
+        } else {
+            2
+        })
+    );
+}

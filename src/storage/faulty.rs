@@ -87,6 +87,18 @@ impl Storage for FaultyStorage {
         self.inner.list(dir)
     }
 
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        self.inner.list_dirs(dir)
+    }
+
+    fn dir_exists(&self, path: &Path) -> bool {
+        self.inner.dir_exists(path)
+    }
+
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.inner.remove_dir_all(dir)
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         check(&self.faults, Op::Sync)?;
         self.inner.sync_dir(dir)

@@ -39,7 +39,7 @@ impl Storage for FsStorage {
     }
 
     fn exists(&self, path: &Path) -> bool {
-        path.exists()
+        path.is_file()
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {
@@ -61,6 +61,27 @@ impl Storage for FsStorage {
             }
         }
         Ok(names)
+    }
+
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                if let Some(name) = entry.file_name().to_str() {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn dir_exists(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::remove_dir_all(dir)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

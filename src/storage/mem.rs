@@ -105,8 +105,67 @@ impl Storage for MemStorage {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut tree = self.inner.lock();
-        let f = tree.files.remove(from).ok_or_else(|| not_found(from))?;
-        tree.files.insert(to.to_path_buf(), f);
+        if let Some(f) = tree.files.remove(from) {
+            tree.files.insert(to.to_path_buf(), f);
+            return Ok(());
+        }
+        if !tree.dirs.contains(from) {
+            return Err(not_found(from));
+        }
+        if tree.dirs.contains(to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists", to.display()),
+            ));
+        }
+        let moved = |p: &Path| to.join(p.strip_prefix(from).expect("filtered by prefix"));
+        let dirs: Vec<PathBuf> = tree
+            .dirs
+            .iter()
+            .filter(|d| d.starts_with(from))
+            .cloned()
+            .collect();
+        for d in dirs {
+            tree.dirs.remove(&d);
+            tree.dirs.insert(moved(&d));
+        }
+        let files: Vec<PathBuf> = tree
+            .files
+            .keys()
+            .filter(|p| p.starts_with(from))
+            .cloned()
+            .collect();
+        for p in files {
+            let f = tree.files.remove(&p).expect("listed just now");
+            tree.files.insert(moved(&p), f);
+        }
+        Ok(())
+    }
+
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let tree = self.inner.lock();
+        if !tree.dirs.contains(dir) {
+            return Err(not_found(dir));
+        }
+        Ok(tree
+            .dirs
+            .iter()
+            .filter(|p| p.parent() == Some(dir))
+            .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+            .collect())
+    }
+
+    fn dir_exists(&self, path: &Path) -> bool {
+        self.inner.lock().dirs.contains(path)
+    }
+
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut tree = self.inner.lock();
+        if !tree.dirs.contains(dir) {
+            return Err(not_found(dir));
+        }
+        tree.dirs.retain(|d| !d.starts_with(dir));
+        tree.files.retain(|p, _| !p.starts_with(dir));
         Ok(())
     }
 

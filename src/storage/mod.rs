@@ -28,10 +28,17 @@ pub(crate) trait Storage: Send + Sync + fmt::Debug {
     fn exists(&self, path: &Path) -> bool;
     /// Removes a file. Open handles keep working on its data.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
-    /// Atomically replaces `to` with `from`.
+    /// Atomically replaces `to` with `from` (files), or moves a directory
+    /// to a new name that does not exist yet.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Names of the files directly inside `dir`.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Names of the directories directly inside `dir`.
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>>;
+    /// Whether a directory exists at `path`.
+    fn dir_exists(&self, path: &Path) -> bool;
+    /// Removes a directory and everything in it. Open handles keep working.
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// Makes the directory's entries (creations, renames, removals) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes the exclusive lock of `dir`, held until the guard drops.
@@ -129,6 +136,19 @@ mod tests {
         let mut names = storage.list(dir).unwrap();
         names.sort();
         assert_eq!(names, ["a", "b"]);
+
+        let sub = dir.join("sub");
+        storage.create_dir_all(&sub.join("deeper")).unwrap();
+        storage.open(&sub.join("x"), true).unwrap();
+        assert!(storage.dir_exists(&sub));
+        assert_eq!(storage.list_dirs(dir).unwrap(), ["sub"]);
+        storage.rename(&sub, &dir.join("moved")).unwrap();
+        assert!(!storage.dir_exists(&sub));
+        assert!(storage.exists(&dir.join("moved").join("x")));
+        assert!(storage.dir_exists(&dir.join("moved").join("deeper")));
+        storage.remove_dir_all(&dir.join("moved")).unwrap();
+        assert!(storage.list_dirs(dir).unwrap().is_empty());
+        assert!(!storage.exists(&dir.join("moved").join("x")));
 
         storage.rename(&a, &dir.join("c")).unwrap();
         assert!(!storage.exists(&a));
