@@ -49,7 +49,7 @@ mod storage;
 pub use batch::{Headers, Iter, RecordRef, Records};
 pub use error::{Error, Result};
 pub use partition::{
-    AppendInfo, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset,
+    AppendInfo, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset, TimestampType,
 };
 pub use record::{Header, Record};
 
