@@ -80,6 +80,42 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
 
+    /// A topic name outside Kafka's rule: 1 to 249 characters of
+    /// `[a-zA-Z0-9._-]`, not `.` or `..`, and not starting with `__` (which
+    /// samsa reserves for its internal topics).
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The name given.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+
+    /// No topic has this name.
+    #[error("unknown topic {name:?}")]
+    UnknownTopic {
+        /// The name asked for.
+        name: String,
+    },
+
+    /// A topic of this name exists already.
+    #[error("topic {name:?} already exists")]
+    TopicExists {
+        /// The name given.
+        name: String,
+    },
+
+    /// The topic has no partition of this number.
+    #[error("topic {topic:?} has no partition {partition}: it has {partitions}")]
+    UnknownPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has (numbered from 0).
+        partitions: u32,
+    },
+
     /// Another owner holds the directory's lock.
     #[error("{path} is locked by another owner")]
     Locked {
@@ -96,10 +132,10 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// The partition was closed.
-    #[error("partition at {path} is closed")]
+    /// The partition, or the whole log, was closed.
+    #[error("{path} is closed")]
     Closed {
-        /// The partition's directory.
+        /// The directory of what was closed.
         path: PathBuf,
     },
 }
