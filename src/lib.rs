@@ -28,6 +28,10 @@
 //!   without files.
 //! - [`PartitionConfig`] and [`SyncPolicy`]: segment size and age, index
 //!   spacing, record size limit, and when appends are synced.
+//! - [`Partitioner`]: which partition a record goes to. [`DefaultPartitioner`]
+//!   hashes keys with [`murmur2`] exactly as Kafka does
+//!   ([`kafka_partition_for_key`]); [`RoundRobinPartitioner`],
+//!   [`RandomPartitioner`], or any closure.
 //! - [`Error`]: every failure, as variants to match on.
 //!
 //! The byte layout of every file is in `docs/FORMAT.md`; the guarantees
@@ -41,17 +45,26 @@ mod batch;
 mod clock;
 mod error;
 mod index;
+mod log;
 mod partition;
+mod partitioner;
 mod record;
 mod segment;
 mod storage;
+mod topic;
 
 pub use batch::{Headers, Iter, RecordRef, Records};
 pub use error::{Error, Result};
+pub use log::{Log, LogBuilder};
 pub use partition::{
     AppendInfo, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset, TimestampType,
 };
+pub use partitioner::{
+    kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
+    RoundRobinPartitioner,
+};
 pub use record::{Header, Record};
+pub use topic::{CleanupPolicy, Topic, TopicConfig};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

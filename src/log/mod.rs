@@ -175,7 +175,10 @@ impl Log {
     }
 
     /// Creates one of samsa's internal topics (named `__...`).
-    #[expect(dead_code, reason = "the offset store creates __consumer_offsets (issue 4)")]
+    #[expect(
+        dead_code,
+        reason = "the offset store creates __consumer_offsets (issue 4)"
+    )]
     pub(crate) fn create_internal_topic(&self, name: &str, config: TopicConfig) -> Result<Topic> {
         name::validate(name, true)?;
         self.create(name, config)

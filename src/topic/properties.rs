@@ -82,15 +82,12 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<(String, TopicConfig)>
         .rfind("crc=")
         .ok_or_else(|| corrupt("no crc line".into()))?;
     let (body, crc_line) = text.split_at(body_end);
-    let stored = crc_line
-        .trim_end()
-        .strip_prefix("crc=")
-        .and_then(|h| u32::from_str_radix(h, 16).ok())
-        .ok_or_else(|| corrupt("unreadable crc line".into()))?;
     let computed = crc32fast::hash(body.as_bytes());
-    if stored != computed {
+    // Exactly the line encode() writes: nothing may follow it.
+    if crc_line != format!("crc={computed:08x}\n") {
         return Err(corrupt(format!(
-            "crc mismatch: stored {stored:08x}, computed {computed:08x}"
+            "crc line {:?} does not match the contents (crc {computed:08x})",
+            crc_line.trim_end()
         )));
     }
     let mut fields = BTreeMap::new();
