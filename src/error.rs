@@ -116,6 +116,41 @@ pub enum Error {
         partitions: u32,
     },
 
+    /// An idempotent producer's batch came from an older epoch of its
+    /// producer id than the partition has seen: a newer producer with the
+    /// same id took over, and this one is fenced.
+    #[error("producer {producer_id} epoch {epoch} is fenced by epoch {current_epoch}")]
+    ProducerFenced {
+        /// The producer id.
+        producer_id: i64,
+        /// The epoch of the refused batch.
+        epoch: i16,
+        /// The newest epoch the partition has seen for this id.
+        current_epoch: i16,
+    },
+
+    /// An idempotent producer's batch does not continue its sequence on
+    /// this partition and is not a retry of a recent batch: records in
+    /// between were lost, so it is refused rather than leave a gap.
+    #[error("producer {producer_id}: sequence {got} out of order, expected {expected}")]
+    OutOfOrderSequence {
+        /// The producer id.
+        producer_id: i64,
+        /// The base sequence the partition expected next.
+        expected: i32,
+        /// The base sequence of the refused batch.
+        got: i32,
+    },
+
+    /// A producer's buffer stayed full for longer than its `max_block`.
+    #[error("producer buffer of {buffer_bytes} bytes stayed full for {waited_ms} ms")]
+    BufferFull {
+        /// The configured `buffer_bytes`.
+        buffer_bytes: usize,
+        /// How long `send` waited.
+        waited_ms: u64,
+    },
+
     /// Another owner holds the directory's lock.
     #[error("{path} is locked by another owner")]
     Locked {
