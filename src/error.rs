@@ -184,6 +184,90 @@ impl Error {
         }
     }
 
+    /// A copy of this error, for reporting one failure to every waiter of
+    /// a batch (`io::Error` is not `Clone`; its kind and message are kept).
+    pub(crate) fn duplicate(&self) -> Error {
+        use Error::*;
+        match self {
+            Io { op, path, source } => Io {
+                op,
+                path: path.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Corrupt {
+                path,
+                position,
+                reason,
+            } => Corrupt {
+                path: path.clone(),
+                position: *position,
+                reason: reason.clone(),
+            },
+            OffsetOutOfRange {
+                requested,
+                start,
+                end,
+            } => OffsetOutOfRange {
+                requested: *requested,
+                start: *start,
+                end: *end,
+            },
+            RecordTooLarge { size, max } => RecordTooLarge {
+                size: *size,
+                max: *max,
+            },
+            BatchTooLarge { size, max } => BatchTooLarge {
+                size: *size,
+                max: *max,
+            },
+            EmptyAppend => EmptyAppend,
+            InvalidConfig(s) => InvalidConfig(s.clone()),
+            InvalidTopicName { name, reason } => InvalidTopicName {
+                name: name.clone(),
+                reason,
+            },
+            UnknownTopic { name } => UnknownTopic { name: name.clone() },
+            TopicExists { name } => TopicExists { name: name.clone() },
+            UnknownPartition {
+                topic,
+                partition,
+                partitions,
+            } => UnknownPartition {
+                topic: topic.clone(),
+                partition: *partition,
+                partitions: *partitions,
+            },
+            ProducerFenced {
+                producer_id,
+                epoch,
+                current_epoch,
+            } => ProducerFenced {
+                producer_id: *producer_id,
+                epoch: *epoch,
+                current_epoch: *current_epoch,
+            },
+            OutOfOrderSequence {
+                producer_id,
+                expected,
+                got,
+            } => OutOfOrderSequence {
+                producer_id: *producer_id,
+                expected: *expected,
+                got: *got,
+            },
+            BufferFull {
+                buffer_bytes,
+                waited_ms,
+            } => BufferFull {
+                buffer_bytes: *buffer_bytes,
+                waited_ms: *waited_ms,
+            },
+            Locked { path } => Locked { path: path.clone() },
+            Poisoned { path } => Poisoned { path: path.clone() },
+            Closed { path } => Closed { path: path.clone() },
+        }
+    }
+
     pub(crate) fn corrupt(
         path: impl Into<PathBuf>,
         position: u64,

@@ -48,6 +48,7 @@ mod index;
 mod log;
 mod partition;
 mod partitioner;
+mod producer;
 mod record;
 mod segment;
 mod storage;
@@ -63,6 +64,7 @@ pub use partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
     RoundRobinPartitioner,
 };
+pub use producer::{Acks, Delivery, Producer, ProducerConfig, RecordMetadata};
 pub use record::{Header, Record};
 pub use topic::{CleanupPolicy, Topic, TopicConfig};
 

@@ -20,6 +20,7 @@ pub struct Record<'a> {
     pub(crate) value: Option<&'a [u8]>,
     pub(crate) headers: &'a [Header<'a>],
     pub(crate) timestamp: Option<i64>,
+    pub(crate) partition: Option<u32>,
 }
 
 impl<'a> Record<'a> {
@@ -57,6 +58,18 @@ impl<'a> Record<'a> {
     pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
         self.timestamp = Some(timestamp_ms);
         self
+    }
+
+    /// Sends the record to this partition, whatever the producer's
+    /// partitioner would choose (like Kafka's `ProducerRecord` partition).
+    pub fn partition(mut self, partition: u32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// The explicit partition, if one was set.
+    pub fn partition_number(&self) -> Option<u32> {
+        self.partition
     }
 
     /// The key, if any.

@@ -420,7 +420,7 @@ mod tests {
                 1..30)
         ) {
             let records: Vec<Record<'_>> = recs.iter().map(|(k, v, ts)| Record {
-                key: k.as_deref(), value: v.as_deref(), headers: &[], timestamp: Some(*ts),
+                key: k.as_deref(), value: v.as_deref(), timestamp: Some(*ts), ..Record::default()
             }).collect();
             let bytes = encode(&records);
             let v = BatchView::parse(&bytes).unwrap();

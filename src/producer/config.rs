@@ -1,0 +1,166 @@
+//! Producer options, with Kafka's names and (where they fit an in-process
+//! log) Kafka's defaults.
+
+use crate::error::{Error, Result};
+use crate::partitioner::{DefaultPartitioner, Partitioner};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// When a send counts as delivered: Kafka's `acks`, mapped onto a log in
+/// the same process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acks {
+    /// Kafka's `acks=0`: delivered once the record is in the producer's
+    /// buffer. [`Delivery::wait`](crate::Delivery::wait) returns at once,
+    /// with no offset; a crash before the batch is written loses it, and
+    /// errors show only in [`Producer::flush`](crate::Producer::flush).
+    None,
+    /// Kafka's `acks=1` (the leader wrote it): delivered once the batch is
+    /// written to the partition's log file, before any sync it is due. It
+    /// survives the process being killed, not a power loss.
+    Leader,
+    /// Kafka's `acks=all` (every in-sync replica has it), the default:
+    /// delivered once the partition's sync policy is met; under
+    /// [`SyncPolicy::Always`](crate::SyncPolicy::Always) the record is on
+    /// disk and survives power loss.
+    #[default]
+    All,
+}
+
+/// Configuration of a [`Producer`](crate::Producer).
+///
+/// ```
+/// use samsa::{Acks, ProducerConfig, RoundRobinPartitioner};
+/// use std::time::Duration;
+///
+/// let config = ProducerConfig::default()
+///     .acks(Acks::Leader)
+///     .linger(Duration::from_millis(2))
+///     .partitioner(RoundRobinPartitioner::new());
+/// assert_eq!(config.acks, Acks::Leader);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ProducerConfig {
+    /// Chooses partitions for records that do not name one (default:
+    /// [`DefaultPartitioner`], Kafka's).
+    pub partitioner: Arc<dyn Partitioner>,
+    /// When a send counts as delivered.
+    pub acks: Acks,
+    /// Idempotent appends (Kafka's `enable.idempotence`, default on): each
+    /// batch carries this producer's id, epoch and a per-partition
+    /// sequence, and the partition writes a retried batch only once.
+    pub idempotence: bool,
+    /// How long a batch may wait for more records before it is appended
+    /// (Kafka's `linger.ms`, default 5 ms as in Kafka 4). With zero, a
+    /// batch is appended as soon as the appender is free.
+    pub linger: Duration,
+    /// Append a batch once it holds this many bytes (Kafka's `batch.size`;
+    /// default 1 MiB, since a batch costs a write and not a network round
+    /// trip here).
+    pub batch_bytes: usize,
+    /// Most bytes of records buffered and not yet appended (Kafka's
+    /// `buffer.memory`, default 32 MiB).
+    pub buffer_bytes: usize,
+    /// How long `send` blocks while the buffer is full before it fails
+    /// with [`Error::BufferFull`] (Kafka's `max.block.ms`, default 60 s).
+    pub max_block: Duration,
+    /// A stable producer id (`None`: a fresh random one per producer).
+    pub producer_id: Option<i64>,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            partitioner: Arc::new(DefaultPartitioner),
+            acks: Acks::All,
+            idempotence: true,
+            linger: Duration::from_millis(5),
+            batch_bytes: 1 << 20,
+            buffer_bytes: 32 << 20,
+            max_block: Duration::from_secs(60),
+            producer_id: None,
+        }
+    }
+}
+
+impl fmt::Debug for ProducerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProducerConfig")
+            .field("acks", &self.acks)
+            .field("idempotence", &self.idempotence)
+            .field("linger", &self.linger)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("buffer_bytes", &self.buffer_bytes)
+            .field("max_block", &self.max_block)
+            .field("producer_id", &self.producer_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProducerConfig {
+    /// Sets [`Self::partitioner`].
+    pub fn partitioner(mut self, partitioner: impl Partitioner + 'static) -> Self {
+        self.partitioner = Arc::new(partitioner);
+        self
+    }
+
+    /// Sets [`Self::acks`].
+    pub fn acks(mut self, acks: Acks) -> Self {
+        self.acks = acks;
+        self
+    }
+
+    /// Sets [`Self::idempotence`].
+    pub fn idempotence(mut self, on: bool) -> Self {
+        self.idempotence = on;
+        self
+    }
+
+    /// Sets [`Self::linger`].
+    pub fn linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
+        self
+    }
+
+    /// Sets [`Self::batch_bytes`].
+    pub fn batch_bytes(mut self, bytes: usize) -> Self {
+        self.batch_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Self::buffer_bytes`].
+    pub fn buffer_bytes(mut self, bytes: usize) -> Self {
+        self.buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Self::max_block`].
+    pub fn max_block(mut self, max_block: Duration) -> Self {
+        self.max_block = max_block;
+        self
+    }
+
+    /// Sets [`Self::producer_id`].
+    pub fn producer_id(mut self, id: i64) -> Self {
+        self.producer_id = Some(id);
+        self
+    }
+
+    /// Checks every value is in its range.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_bytes == 0 || self.buffer_bytes < self.batch_bytes {
+            return Err(Error::InvalidConfig(format!(
+                "batch_bytes ({}) must be positive and at most buffer_bytes ({})",
+                self.batch_bytes, self.buffer_bytes
+            )));
+        }
+        if self.producer_id.is_some_and(|id| id < 0) {
+            return Err(Error::InvalidConfig(
+                "producer_id must not be negative".into(),
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! Delivery handles: how a `send` learns where its record landed.
+//!
+//! All records of a batch share one completion slot, so a send allocates
+//! nothing of its own: its handle is the batch's slot and its index in it.
+
+use crate::error::{Error, Result};
+use parking_lot::{Condvar, Mutex};
+use std::sync::Arc;
+
+/// Where a record landed: Kafka's `RecordMetadata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: u32,
+    /// The record's offset; `None` under [`Acks::None`](crate::Acks::None),
+    /// which does not wait to learn it.
+    pub offset: Option<u64>,
+    /// The record's timestamp: its create time, or the log-append time on
+    /// topics configured for it.
+    pub timestamp: i64,
+}
+
+/// How a batch ended.
+#[derive(Debug)]
+enum Outcome {
+    Appended {
+        base_offset: u64,
+        append_time: Option<i64>,
+    },
+    Failed(Error),
+}
+
+/// The completion slot of one batch, shared by its records' handles.
+#[derive(Debug)]
+pub(crate) struct BatchSlot {
+    pub topic: Arc<str>,
+    pub partition: u32,
+    outcome: Mutex<Option<Outcome>>,
+    done: Condvar,
+}
+
+impl BatchSlot {
+    pub fn new(topic: Arc<str>, partition: u32) -> Arc<Self> {
+        Arc::new(BatchSlot {
+            topic,
+            partition,
+            outcome: Mutex::new(None),
+            done: Condvar::new(),
+        })
+    }
+
+    /// Records that the batch was appended at `base_offset` (with the
+    /// log-append time, on topics that use it).
+    pub fn appended(&self, base_offset: u64, append_time: Option<i64>) {
+        self.finish(Outcome::Appended {
+            base_offset,
+            append_time,
+        });
+    }
+
+    /// Records that the batch failed.
+    pub fn failed(&self, error: Error) {
+        self.finish(Outcome::Failed(error));
+    }
+
+    fn finish(&self, outcome: Outcome) {
+        *self.outcome.lock() = Some(outcome);
+        self.done.notify_all();
+    }
+}
+
+/// A pending send, like Kafka's `Future<RecordMetadata>`.
+#[derive(Debug)]
+#[must_use = "a Delivery tells whether the record was stored; wait() on it or flush() the producer"]
+pub struct Delivery {
+    state: State,
+}
+
+#[derive(Debug)]
+enum State {
+    Pending {
+        slot: Arc<BatchSlot>,
+        index: u32,
+        timestamp: i64,
+    },
+    Ready(RecordMetadata),
+}
+
+impl Delivery {
+    pub(crate) fn pending(slot: Arc<BatchSlot>, index: u32, timestamp: i64) -> Self {
+        Delivery {
+            state: State::Pending {
+                slot,
+                index,
+                timestamp,
+            },
+        }
+    }
+
+    pub(crate) fn ready(metadata: RecordMetadata) -> Self {
+        Delivery {
+            state: State::Ready(metadata),
+        }
+    }
+
+    /// Whether `wait` would return without blocking.
+    pub fn is_done(&self) -> bool {
+        match &self.state {
+            State::Pending { slot, .. } => slot.outcome.lock().is_some(),
+            State::Ready(_) => true,
+        }
+    }
+
+    /// Blocks until the record is delivered (as the producer's
+    /// [`Acks`](crate::Acks) define it) and returns where it landed, or the
+    /// error that kept it from the log.
+    pub fn wait(self) -> Result<RecordMetadata> {
+        let (slot, index, timestamp) = match self.state {
+            State::Ready(md) => return Ok(md),
+            State::Pending {
+                slot,
+                index,
+                timestamp,
+            } => (slot, index, timestamp),
+        };
+        let mut outcome = slot.outcome.lock();
+        loop {
+            match &*outcome {
+                None => slot.done.wait(&mut outcome),
+                Some(Outcome::Failed(e)) => return Err(e.duplicate()),
+                Some(Outcome::Appended {
+                    base_offset,
+                    append_time,
+                }) => {
+                    return Ok(RecordMetadata {
+                        topic: slot.topic.clone(),
+                        partition: slot.partition,
+                        offset: Some(base_offset + u64::from(index)),
+                        timestamp: append_time.unwrap_or(timestamp),
+                    })
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The producer: batches records per partition and appends them from a
+//! background appender thread, as Kafka's producer does with its sender.
+//!
+//! `send` encodes the record straight into its partition's open batch (a
+//! buffered copy, no syscall) and returns a [`Delivery`]. A batch is
+//! appended when it reaches `batch_bytes`, when it has waited `linger`, on
+//! [`Producer::flush`], or, with zero linger, as soon as the appender is
+//! free. One appender thread per producer keeps each partition's batches in
+//! order, which the sequence numbers of idempotent appends rely on.
+
+mod accumulator;
+mod config;
+mod delivery;
+
+pub use config::{Acks, ProducerConfig};
+pub use delivery::{Delivery, RecordMetadata};
+
+use crate::clock::now_ms;
+use crate::error::{Error, Result};
+use crate::log::Log;
+use crate::record::Record;
+use accumulator::{Accumulator, ClosedBatch};
+use parking_lot::{Condvar, Mutex};
+use std::fmt;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// Sends records to a log's topics: Kafka's `KafkaProducer`, in process.
+///
+/// `Clone + Send + Sync`: clones share one buffer and one appender thread,
+/// which stops (after appending everything buffered) when the last clone is
+/// dropped or [`Producer::close`] is called.
+///
+/// ```
+/// use samsa::{Log, Record, TopicConfig};
+///
+/// # fn main() -> samsa::Result<()> {
+/// let log = Log::in_memory();
+/// log.create_topic("orders", TopicConfig::default().partitions(4))?;
+/// let producer = log.producer();
+/// let delivery = producer.send("orders", Record::new(b"book").key(b"alice"))?;
+/// let md = delivery.wait()?;
+/// assert_eq!(md.offset, Some(0));
+/// // The same key always lands on the same partition, as in Kafka.
+/// let again = producer.send("orders", Record::new(b"lamp").key(b"alice"))?.wait()?;
+/// assert_eq!(again.partition, md.partition);
+/// producer.flush()?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+/// Owned by the producer handles only: its drop stops the appender.
+struct Handle {
+    shared: Arc<Shared>,
+    appender: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Shared by the handles and the appender thread.
+struct Shared {
+    log: Log,
+    config: ProducerConfig,
+    /// Producer id and epoch stamped on batches, with idempotence.
+    identity: Option<(i64, i16)>,
+    acc: Mutex<Accumulator>,
+    /// Wakes the appender: a batch is ready, or the producer is closing.
+    wake: Condvar,
+    /// Wakes senders waiting for buffer space, and flushes waiting for
+    /// batches to complete.
+    progress: Condvar,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("config", &self.handle.shared.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A producer id no other producer is likely to have: the clock and a
+/// process-wide counter, mixed.
+fn fresh_producer_id() -> i64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mut z = nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    // SplitMix64's finaliser spreads the bits.
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+impl Producer {
+    pub(crate) fn new(log: Log, config: ProducerConfig) -> Result<Producer> {
+        config.validate()?;
+        let identity = config
+            .idempotence
+            .then(|| (config.producer_id.unwrap_or_else(fresh_producer_id), 0));
+        let batch_bytes = config.batch_bytes;
+        let shared = Arc::new(Shared {
+            log,
+            config,
+            identity,
+            acc: Mutex::new(Accumulator::new(batch_bytes, identity)),
+            wake: Condvar::new(),
+            progress: Condvar::new(),
+        });
+        let appender = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("samsa-producer".into())
+                .spawn(move || shared.run())
+                .map_err(|e| Error::io("spawn producer thread", "samsa-producer", e))?
+        };
+        Ok(Producer {
+            handle: Arc::new(Handle {
+                shared,
+                appender: Mutex::new(Some(appender)),
+            }),
+        })
+    }
+
+    /// The producer id stamped on this producer's batches, if idempotent.
+    pub fn producer_id(&self) -> Option<i64> {
+        self.handle.shared.identity.map(|(id, _)| id)
+    }
+
+    /// Queues `record` for `topic` and returns at once with a handle to
+    /// wait on. The partition is the record's own, if set, else the
+    /// partitioner's choice, else Kafka's sticky choice. Blocks only while
+    /// the buffer is full, for up to `max_block`.
+    pub fn send(&self, topic: &str, record: Record<'_>) -> Result<Delivery> {
+        let s = &*self.handle.shared;
+        let bytes = approximate_size(&record);
+        let mut acc = s.acc.lock();
+        if acc.closed {
+            return Err(Error::Closed {
+                path: s.log.dir().to_path_buf(),
+            });
+        }
+        acc.entry(topic, || s.log.topic(topic))?;
+        let partitions = acc.partition_count(topic, record.partition);
+        let p = match record.partition {
+            Some(p) => p,
+            None => match s
+                .config
+                .partitioner
+                .partition(record.key, record.value, partitions)
+            {
+                Some(p) => p,
+                None => acc.sticky(topic, partitions),
+            },
+        };
+        if p >= partitions {
+            return Err(Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition: p,
+                partitions,
+            });
+        }
+        s.wait_for_space(&mut acc, bytes)?;
+        let now = now_ms();
+        let placed = acc.push(topic, p, &record, now, bytes)?;
+        if s.config.linger.is_zero() || acc.is_full(topic, p) {
+            acc.close(topic, p);
+            s.wake.notify_one();
+        } else if placed.index == 0 {
+            // A new batch: the appender must learn its linger deadline.
+            s.wake.notify_one();
+        }
+        drop(acc);
+        Ok(match s.config.acks {
+            Acks::None => Delivery::ready(RecordMetadata {
+                topic: placed.topic,
+                partition: placed.partition,
+                offset: None,
+                timestamp: placed.timestamp,
+            }),
+            Acks::Leader | Acks::All => {
+                Delivery::pending(placed.slot, placed.index, placed.timestamp)
+            }
+        })
+    }
+
+    /// Sends several records to one topic; the handles come back in order.
+    /// Stops at the first record refused.
+    pub fn send_batch<'r>(
+        &self,
+        topic: &str,
+        records: impl IntoIterator<Item = Record<'r>>,
+    ) -> Result<Vec<Delivery>> {
+        records.into_iter().map(|r| self.send(topic, r)).collect()
+    }
+
+    /// Appends everything sent so far and waits until it is delivered (per
+    /// the producer's [`Acks`]; the partitions' sync policies apply). Returns
+    /// the first error any batch met since the last flush.
+    pub fn flush(&self) -> Result<()> {
+        let s = &*self.handle.shared;
+        let mut acc = s.acc.lock();
+        acc.close_expired(None);
+        let target = acc.enqueued;
+        s.wake.notify_one();
+        while acc.completed < target {
+            s.progress.wait(&mut acc);
+        }
+        match acc.first_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Flushes, then stops the appender thread. Every clone is closed:
+    /// later sends get [`Error::Closed`].
+    pub fn close(&self) -> Result<()> {
+        let flushed = self.flush();
+        self.handle.stop();
+        flushed
+    }
+}
+
+impl Handle {
+    fn stop(&self) {
+        self.shared.acc.lock().closed = true;
+        self.shared.wake.notify_one();
+        if let Some(t) = self.appender.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Bytes a record holds against the buffer: its payload and a bound on its
+/// framing.
+fn approximate_size(r: &Record<'_>) -> usize {
+    let headers: usize = r
+        .headers
+        .iter()
+        .map(|h| h.key.len() + h.value.len() + 10)
+        .sum();
+    r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len) + headers + 24
+}
+
+impl Shared {
+    /// Blocks while `bytes` more would overflow the buffer, up to
+    /// `max_block`.
+    fn wait_for_space(
+        &self,
+        acc: &mut parking_lot::MutexGuard<'_, Accumulator>,
+        bytes: usize,
+    ) -> Result<()> {
+        let start = Instant::now();
+        // One record larger than the whole buffer may still go alone.
+        while acc.buffered > 0 && acc.buffered + bytes > self.config.buffer_bytes {
+            // Whatever is buffered must move on for space to free up.
+            acc.close_expired(None);
+            self.wake.notify_one();
+            let left = self.config.max_block.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return Err(Error::BufferFull {
+                    buffer_bytes: self.config.buffer_bytes,
+                    waited_ms: start.elapsed().as_millis() as u64,
+                });
+            }
+            self.progress.wait_for(acc, left);
+        }
+        Ok(())
+    }
+
+    /// The appender thread: takes ready and lingered-out batches and
+    /// appends them, in order, until the producer closes and nothing is
+    /// left.
+    fn run(&self) {
+        let mut acc = self.acc.lock();
+        loop {
+            let linger = self.config.linger;
+            let earliest = acc.close_expired(Instant::now().checked_sub(linger));
+            if acc.ready.is_empty() {
+                if acc.closed && earliest.is_none() {
+                    return;
+                }
+                match earliest {
+                    Some(t) => {
+                        let _ = self.wake.wait_until(&mut acc, t + linger);
+                    }
+                    None if acc.closed => {}
+                    None => self.wake.wait(&mut acc),
+                }
+                if acc.closed {
+                    acc.close_expired(None);
+                }
+                continue;
+            }
+            let batches: Vec<ClosedBatch> = acc.ready.drain(..).collect();
+            drop(acc);
+            let mut freed = 0;
+            let mut first_error = None;
+            let n = batches.len() as u64;
+            for b in batches {
+                freed += b.bytes;
+                if let Err(e) = self.append(b) {
+                    first_error.get_or_insert(e);
+                }
+            }
+            acc = self.acc.lock();
+            acc.buffered -= freed;
+            acc.completed += n;
+            if acc.first_error.is_none() {
+                acc.first_error = first_error;
+            }
+            self.progress.notify_all();
+        }
+    }
+
+    /// Appends one batch and completes its records' deliveries.
+    fn append(&self, b: ClosedBatch) -> Result<()> {
+        match b.partition.append_encoded(b.batch, now_ms()) {
+            Ok(info) => {
+                let append_time = b.log_append_time.then_some(info.max_timestamp);
+                b.slot.appended(info.base_offset, append_time);
+                Ok(())
+            }
+            Err(e) => {
+                let copy = e.duplicate();
+                b.slot.failed(e);
+                Err(copy)
+            }
+        }
+    }
+}
+
+impl Log {
+    /// A producer with the default configuration.
+    pub fn producer(&self) -> Producer {
+        self.producer_with(ProducerConfig::default())
+            .expect("the default producer configuration is valid")
+    }
+
+    /// A producer with `config`.
+    pub fn producer_with(&self, config: ProducerConfig) -> Result<Producer> {
+        Producer::new(self.clone(), config)
+    }
+}

@@ -1,0 +1,330 @@
+//! Scenario: producing to topics through `Producer`, on disk and in memory:
+//! keys keep their partition (Kafka's murmur2) across restarts, keyless
+//! records stick to a partition per batch, explicit partitions win, many
+//! threads produce concurrently without losing or duplicating a record,
+//! acks and flush behave as documented, and bad input is a typed error.
+
+use samsa::{
+    kafka_partition_for_key, Acks, Error, Log, ProducerConfig, Record, RoundRobinPartitioner,
+    TopicConfig,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+fn on_both(f: impl Fn(&str, Log)) {
+    let tmp = tempfile::tempdir().unwrap();
+    f("disk", Log::open(tmp.path().join("log")).unwrap());
+    f("memory", Log::in_memory());
+}
+
+/// Every record of every partition of `topic`: partition -> values.
+fn contents(log: &Log, topic: &str) -> BTreeMap<u32, Vec<Vec<u8>>> {
+    let t = log.topic(topic).unwrap();
+    let mut out = BTreeMap::new();
+    for (i, p) in t.partitions().into_iter().enumerate() {
+        let mut values = Vec::new();
+        let mut at = 0;
+        while at < p.high_watermark() {
+            let r = p.read(at, 1 << 20).unwrap();
+            values.extend(r.iter().map(|r| r.value().unwrap().to_vec()));
+            at = r.next_offset();
+        }
+        out.insert(i as u32, values);
+    }
+    out
+}
+
+#[test]
+fn keyed_records_land_where_kafka_puts_them() {
+    on_both(|what, log| {
+        log.create_topic("orders", TopicConfig::default().partitions(12))
+            .unwrap();
+        let producer = log.producer();
+        for key in ["21", "foobar", "a-little-bit-long-string", "abc", "user-42"] {
+            let md = producer
+                .send("orders", Record::new(b"v").key(key))
+                .unwrap()
+                .wait()
+                .unwrap();
+            assert_eq!(
+                md.partition,
+                kafka_partition_for_key(key.as_bytes(), 12),
+                "{what} {key}"
+            );
+            assert_eq!(&*md.topic, "orders");
+            assert!(md.offset.is_some());
+        }
+    });
+}
+
+#[test]
+fn same_key_same_partition_across_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let mut first = HashMap::new();
+    {
+        let log = Log::open(&dir).unwrap();
+        log.create_topic("t", TopicConfig::default().partitions(7))
+            .unwrap();
+        let producer = log.producer();
+        for k in 0..50 {
+            let key = format!("key-{k}");
+            let md = producer
+                .send("t", Record::new(b"1").key(&key))
+                .unwrap()
+                .wait()
+                .unwrap();
+            first.insert(key, md.partition);
+        }
+        producer.close().unwrap();
+        log.close().unwrap();
+    }
+    let log = Log::open(&dir).unwrap();
+    let producer = log.producer();
+    for (key, p) in &first {
+        let md = producer
+            .send("t", Record::new(b"2").key(key))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(md.partition, *p, "{key}");
+    }
+}
+
+#[test]
+fn explicit_partition_wins_and_out_of_range_is_an_error() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(3))
+            .unwrap();
+        let producer = log.producer();
+        let md = producer
+            .send("t", Record::new(b"v").key(b"k").partition(2))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(md.partition, 2, "{what}");
+        assert!(matches!(
+            producer.send("t", Record::new(b"v").partition(3)),
+            Err(Error::UnknownPartition {
+                partition: 3,
+                partitions: 3,
+                ..
+            })
+        ));
+        let rogue = log
+            .producer_with(
+                ProducerConfig::default()
+                    .partitioner(|_: Option<&[u8]>, _: Option<&[u8]>, n: u32| Some(n)),
+            )
+            .unwrap();
+        assert!(matches!(
+            rogue.send("t", Record::new(b"v")),
+            Err(Error::UnknownPartition { .. })
+        ));
+        assert!(matches!(
+            producer.send("nope", Record::new(b"v")),
+            Err(Error::UnknownTopic { .. })
+        ));
+    });
+}
+
+#[test]
+fn keyless_records_stick_to_a_partition_per_batch() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(4))
+            .unwrap();
+        let producer = log
+            .producer_with(ProducerConfig::default().linger(Duration::from_secs(60)))
+            .unwrap();
+        let deliveries: Vec<_> = (0..20)
+            .map(|i| producer.send("t", Record::new(format!("{i}").as_bytes())))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        producer.flush().unwrap();
+        let parts: Vec<u32> = deliveries
+            .into_iter()
+            .map(|d| d.wait().unwrap().partition)
+            .collect();
+        assert!(
+            parts.iter().all(|&p| p == parts[0]),
+            "{what}: one batch, one partition: {parts:?}"
+        );
+        // After that batch was sent, the next keyless batch moves on.
+        let next = producer.send("t", Record::new(b"x")).unwrap();
+        producer.flush().unwrap();
+        assert_ne!(next.wait().unwrap().partition, parts[0], "{what}");
+    });
+}
+
+#[test]
+fn many_threads_produce_every_record_exactly_once_in_send_order() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(3))
+            .unwrap();
+        let producer = log
+            .producer_with(
+                ProducerConfig::default()
+                    .partitioner(RoundRobinPartitioner::new())
+                    .linger(Duration::from_micros(200)),
+            )
+            .unwrap();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let producer = producer.clone();
+                std::thread::spawn(move || {
+                    let mut last = Vec::new();
+                    for i in 0..500 {
+                        let v = format!("{t}:{i}");
+                        // Threads share partitions (4 threads, 3 partitions),
+                        // so each partition interleaves several senders.
+                        last.push(
+                            producer
+                                .send("t", Record::new(&v).partition(t % 3))
+                                .unwrap(),
+                        );
+                    }
+                    last.into_iter()
+                        .map(|d| d.wait().unwrap())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mds: Vec<_> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        producer.flush().unwrap();
+        assert_eq!(mds.len(), 2000);
+        let all = contents(&log, "t");
+        let total: usize = all.values().map(Vec::len).sum();
+        assert_eq!(total, 2000, "{what}: every record exactly once");
+        for (p, values) in &all {
+            let mut seen: HashMap<String, i64> = HashMap::new();
+            for v in values {
+                let v = String::from_utf8(v.clone()).unwrap();
+                let (t, i) = v.split_once(':').unwrap();
+                let i: i64 = i.parse().unwrap();
+                let prev = seen.insert(t.to_owned(), i).unwrap_or(-1);
+                assert!(i > prev, "{what}: partition {p}: thread {t} out of order");
+            }
+        }
+    });
+}
+
+#[test]
+fn acks_none_returns_at_once_and_flush_delivers() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let producer = log
+            .producer_with(
+                ProducerConfig::default()
+                    .acks(Acks::None)
+                    .linger(Duration::from_secs(60)),
+            )
+            .unwrap();
+        let d = producer.send("t", Record::new(b"fire")).unwrap();
+        assert!(d.is_done(), "{what}");
+        assert_eq!(d.wait().unwrap().offset, None);
+        producer.flush().unwrap();
+        assert_eq!(contents(&log, "t")[&0], [b"fire".to_vec()], "{what}");
+    });
+}
+
+#[test]
+fn linger_holds_a_batch_until_it_expires_or_fills() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let producer = log
+            .producer_with(
+                ProducerConfig::default()
+                    .linger(Duration::from_millis(50))
+                    .batch_bytes(4096),
+            )
+            .unwrap();
+        let d = producer.send("t", Record::new(b"waits")).unwrap();
+        assert!(!d.is_done(), "{what}: not appended before linger");
+        let md = d.wait().unwrap();
+        assert_eq!(md.offset, Some(0), "{what}: appended once linger expired");
+        // A full batch goes without waiting for linger.
+        let big = [7u8; 5000];
+        let d = producer.send("t", Record::new(&big[..])).unwrap();
+        assert_eq!(d.wait().unwrap().offset, Some(1), "{what}");
+    });
+}
+
+#[test]
+fn bad_input_is_a_typed_error() {
+    on_both(|what, log| {
+        log.create_topic("small", TopicConfig::default().max_record_bytes(100))
+            .unwrap();
+        let producer = log.producer();
+        let big = [0u8; 200];
+        assert!(
+            matches!(
+                producer.send("small", Record::new(&big[..])),
+                Err(Error::RecordTooLarge { .. })
+            ),
+            "{what}"
+        );
+        producer
+            .send("small", Record::new(b"fits"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(contents(&log, "small")[&0], [b"fits".to_vec()], "{what}");
+        assert!(matches!(
+            log.producer_with(ProducerConfig::default().batch_bytes(0)),
+            Err(Error::InvalidConfig(_))
+        ));
+        producer.close().unwrap();
+        assert!(matches!(
+            producer.send("small", Record::new(b"x")),
+            Err(Error::Closed { .. })
+        ));
+    });
+}
+
+#[test]
+fn a_full_buffer_blocks_until_space_frees_or_max_block_passes() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let config = ProducerConfig::default()
+            .buffer_bytes(2048)
+            .batch_bytes(2048)
+            .linger(Duration::from_secs(60));
+        let v = [1u8; 1500];
+        // No waiting allowed: the second record does not fit beside the first.
+        let impatient = log
+            .producer_with(config.clone().max_block(Duration::ZERO))
+            .unwrap();
+        let first = impatient.send("t", Record::new(&v[..])).unwrap();
+        let err = impatient.send("t", Record::new(&v[..])).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BufferFull {
+                    buffer_bytes: 2048,
+                    ..
+                }
+            ),
+            "{what}: {err}"
+        );
+        assert_eq!(
+            first.wait().unwrap().offset,
+            Some(0),
+            "{what}: the buffered record still goes"
+        );
+        // With time to wait, the send blocks until the appender frees space.
+        let patient = log
+            .producer_with(config.max_block(Duration::from_secs(30)))
+            .unwrap();
+        let a = patient.send("t", Record::new(&v[..])).unwrap();
+        let b = patient.send("t", Record::new(&v[..])).unwrap();
+        patient.flush().unwrap();
+        assert_eq!(
+            (a.wait().unwrap().offset, b.wait().unwrap().offset),
+            (Some(1), Some(2)),
+            "{what}"
+        );
+    });
+}
