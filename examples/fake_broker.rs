@@ -19,7 +19,10 @@ impl OrderService {
     fn place_order(&self, customer: &str, items: &[&str]) -> samsa::Result<()> {
         for item in items {
             let event = format!("{{\"customer\":\"{customer}\",\"item\":\"{item}\"}}");
-            self.producer
+            // The delivery handles are not kept: flush() below reports any
+            // failure.
+            let _delivery = self
+                .producer
                 .send("orders", Record::new(&event).key(customer))?;
         }
         // Wait until everything is in the log, as a caller of Kafka's
@@ -59,6 +62,9 @@ fn main() -> samsa::Result<()> {
     let total: u64 = orders.partitions().iter().map(|p| p.high_watermark()).sum();
     assert_eq!(total, 3);
     println!("alice's orders went to partition {alice}: {events:?}");
-    println!("3 events in total across {} partitions", orders.partition_count());
+    println!(
+        "3 events in total across {} partitions",
+        orders.partition_count()
+    );
     Ok(())
 }

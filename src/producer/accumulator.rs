@@ -5,6 +5,7 @@ use super::delivery::BatchSlot;
 use crate::batch::{BatchBuilder, EncodedBatch, ProducerFields};
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
+use crate::record::Record;
 use crate::topic::Topic;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -29,18 +30,49 @@ pub(crate) struct ClosedBatch {
     pub log_append_time: bool,
 }
 
+/// Batches waiting for the appender, and the buffer's accounting.
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub ready: VecDeque<ClosedBatch>,
+    /// Bytes buffered in open, ready and appending batches.
+    pub buffered: usize,
+    /// Batches handed to the appender so far, and how many it finished.
+    pub enqueued: u64,
+    pub completed: u64,
+    /// The first error since the last flush.
+    pub first_error: Option<Error>,
+    pub closed: bool,
+}
+
+/// How batches are cut and stamped.
+#[derive(Clone, Copy)]
+pub(crate) struct BatchRules {
+    /// Close a batch before it grows past this.
+    pub batch_bytes: usize,
+    /// Producer id and epoch for idempotent batches.
+    pub identity: Option<(i64, i16)>,
+}
+
 /// What the producer knows of one topic.
-struct TopicEntry {
+pub(crate) struct TopicEntry {
     topic: Topic,
-    name: Arc<str>,
+    pub name: Arc<str>,
     partitions: Vec<Partition>,
     open: Vec<Option<OpenBatch>>,
     /// The next sequence number of each partition (idempotence).
     next_sequence: Vec<i32>,
     /// Where keyless records without a partitioner's choice go for now.
     sticky: Option<u32>,
+    sticky_turn: u32,
     log_append_time: bool,
     max_record_bytes: usize,
+}
+
+/// Where a send went in the buffer.
+pub(crate) struct Placed {
+    pub slot: Arc<BatchSlot>,
+    pub index: u32,
+    pub timestamp: i64,
 }
 
 impl TopicEntry {
@@ -53,6 +85,7 @@ impl TopicEntry {
             open: Vec::new(),
             next_sequence: Vec::new(),
             sticky: None,
+            sticky_turn: 0,
             log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
             max_record_bytes: config.max_record_bytes as usize,
         };
@@ -67,105 +100,50 @@ impl TopicEntry {
         self.open.resize_with(n, || None);
         self.next_sequence.resize(n, 0);
     }
-}
 
-/// Everything the producer buffers, behind its mutex.
-pub(crate) struct Accumulator {
-    /// Close a batch before it grows past this.
-    batch_bytes: usize,
-    /// Producer id and epoch for idempotent batches.
-    identity: Option<(i64, i16)>,
-    topics: HashMap<String, TopicEntry>,
-    pub ready: VecDeque<ClosedBatch>,
-    /// Bytes buffered in open, ready and appending batches.
-    pub buffered: usize,
-    /// Batches handed to the appender so far, and how many it finished.
-    pub enqueued: u64,
-    pub completed: u64,
-    /// The first error since the last flush.
-    pub first_error: Option<Error>,
-    pub closed: bool,
-    sticky_turn: u32,
-}
-
-/// Where a send went in the buffer.
-pub(crate) struct Placed {
-    pub slot: Arc<BatchSlot>,
-    pub index: u32,
-    pub timestamp: i64,
-    pub topic: Arc<str>,
-    pub partition: u32,
-}
-
-impl Accumulator {
-    pub fn new(batch_bytes: usize, identity: Option<(i64, i16)>) -> Self {
-        Accumulator {
-            batch_bytes,
-            identity,
-            topics: HashMap::new(),
-            ready: VecDeque::new(),
-            buffered: 0,
-            enqueued: 0,
-            completed: 0,
-            first_error: None,
-            closed: false,
-            sticky_turn: 0,
+    /// The partition count, refreshed first if `wanted` is past it.
+    pub fn partition_count(&mut self, wanted: Option<u32>) -> u32 {
+        if wanted.is_some_and(|p| p as usize >= self.partitions.len()) {
+            self.refresh();
         }
+        self.partitions.len() as u32
     }
 
-    /// The topic entry for `name`, loading it with `load` the first time.
-    pub fn entry(&mut self, name: &str, load: impl FnOnce() -> Result<Topic>) -> Result<()> {
-        if !self.topics.contains_key(name) {
-            let topic = load()?;
-            self.topics.insert(name.to_owned(), TopicEntry::new(topic));
-        }
-        Ok(())
-    }
-
-    /// The partition count of a loaded topic, refreshed if `wanted` is past
-    /// what the producer saw so far.
-    pub fn partition_count(&mut self, name: &str, wanted: Option<u32>) -> u32 {
-        let e = self.topics.get_mut(name).expect("entry() was called first");
-        if wanted.is_some_and(|p| p as usize >= e.partitions.len()) || e.partitions.is_empty() {
-            e.refresh();
-        }
-        e.partitions.len() as u32
-    }
-
-    /// Kafka's sticky choice for a record no partitioner placed: the topic's
-    /// current sticky partition, or a new one taken in turn.
-    pub fn sticky(&mut self, name: &str, partitions: u32) -> u32 {
+    /// Kafka's sticky choice for a record no partitioner placed: the
+    /// current sticky partition, or the next one in turn.
+    pub fn sticky(&mut self, partitions: u32) -> u32 {
         let turn = &mut self.sticky_turn;
-        let e = self.topics.get_mut(name).expect("entry() was called first");
-        *e.sticky.get_or_insert_with(|| {
+        *self.sticky.get_or_insert_with(|| {
+            let p = *turn % partitions;
             *turn = turn.wrapping_add(1);
-            *turn % partitions
+            p
         })
     }
 
     /// Encodes `record` into partition `p`'s open batch, closing that batch
-    /// first if the record would take it past `batch_bytes`.
+    /// first if the record would take it past the batch size.
     pub fn push(
         &mut self,
-        name: &str,
+        queue: &mut Queue,
+        rules: BatchRules,
         p: u32,
-        record: &crate::record::Record<'_>,
+        record: &Record<'_>,
         now: i64,
         bytes: usize,
     ) -> Result<Placed> {
-        let batch_bytes = self.batch_bytes;
-        let e = self.topics.get_mut(name).expect("entry() was called first");
         let i = p as usize;
-        let full = e.open[i]
+        if self.open[i]
             .as_ref()
-            .is_some_and(|b| b.count > 0 && b.bytes + bytes > batch_bytes);
-        if full {
-            self.close(name, p);
+            .is_some_and(|b| b.count > 0 && b.bytes + bytes > rules.batch_bytes)
+        {
+            self.close(queue, rules, p);
         }
-        let e = self.topics.get_mut(name).expect("entry() was called first");
-        let batch = e.open[i].get_or_insert_with(|| OpenBatch {
-            builder: BatchBuilder::new(e.max_record_bytes, bytes.max(batch_bytes.min(1 << 20))),
-            slot: BatchSlot::new(e.name.clone(), p),
+        let batch = self.open[i].get_or_insert_with(|| OpenBatch {
+            builder: BatchBuilder::new(
+                self.max_record_bytes,
+                bytes.max(rules.batch_bytes.min(1 << 20)),
+            ),
+            slot: BatchSlot::new(self.name.clone(), p),
             created: Instant::now(),
             count: 0,
             bytes: 0,
@@ -174,44 +152,37 @@ impl Accumulator {
         let index = batch.count;
         batch.count += 1;
         batch.bytes += bytes;
-        self.buffered += bytes;
+        queue.buffered += bytes;
         Ok(Placed {
             slot: batch.slot.clone(),
             index,
             timestamp: record.timestamp.unwrap_or(now),
-            topic: e.name.clone(),
-            partition: p,
         })
     }
 
-    /// Whether partition `p`'s open batch has reached `batch_bytes`.
-    pub fn is_full(&self, name: &str, p: u32) -> bool {
-        self.topics
-            .get(name)
-            .and_then(|e| e.open[p as usize].as_ref())
-            .is_some_and(|b| b.bytes >= self.batch_bytes)
+    /// Whether partition `p`'s open batch has reached the batch size.
+    pub fn is_full(&self, rules: BatchRules, p: u32) -> bool {
+        self.open[p as usize]
+            .as_ref()
+            .is_some_and(|b| b.bytes >= rules.batch_bytes)
     }
 
     /// Moves partition `p`'s open batch, if any, to the ready queue, giving
-    /// it its sequence numbers; the topic's sticky partition moves on.
-    pub fn close(&mut self, name: &str, p: u32) {
-        let producer = self.identity;
-        let Some(e) = self.topics.get_mut(name) else {
-            return;
-        };
+    /// it its sequence numbers; the sticky partition moves on.
+    pub fn close(&mut self, queue: &mut Queue, rules: BatchRules, p: u32) {
         let i = p as usize;
-        let Some(open) = e.open[i].take() else {
+        let Some(open) = self.open[i].take() else {
             return;
         };
         if open.count == 0 {
             // Its only record was refused (too large): nothing to append.
             return;
         }
-        let fields = match producer {
+        let fields = match rules.identity {
             Some((producer_id, producer_epoch)) => {
-                let base_sequence = e.next_sequence[i];
+                let base_sequence = self.next_sequence[i];
                 // Sequences wrap from i32::MAX back to 0, as in Kafka.
-                e.next_sequence[i] =
+                self.next_sequence[i] =
                     ((i64::from(base_sequence) + i64::from(open.count)) % (1i64 << 31)) as i32;
                 ProducerFields {
                     producer_id,
@@ -221,38 +192,82 @@ impl Accumulator {
             }
             None => ProducerFields::NONE,
         };
-        if e.sticky == Some(p) {
-            e.sticky = None;
+        if self.sticky == Some(p) {
+            self.sticky = None;
         }
-        self.ready.push_back(ClosedBatch {
+        queue.ready.push_back(ClosedBatch {
             batch: open.builder.finish(fields),
             slot: open.slot,
-            partition: e.partitions[i].clone(),
+            partition: self.partitions[i].clone(),
             bytes: open.bytes,
-            log_append_time: e.log_append_time,
+            log_append_time: self.log_append_time,
         });
-        self.enqueued += 1;
+        queue.enqueued += 1;
+    }
+}
+
+/// Everything the producer buffers, behind its mutex.
+pub(crate) struct Accumulator {
+    pub rules: BatchRules,
+    pub topics: Vec<TopicEntry>,
+    by_name: HashMap<String, usize>,
+    /// The topic of the last send: most sends repeat it.
+    last: usize,
+    pub queue: Queue,
+}
+
+impl Accumulator {
+    pub fn new(rules: BatchRules) -> Self {
+        Accumulator {
+            rules,
+            topics: Vec::new(),
+            by_name: HashMap::new(),
+            last: 0,
+            queue: Queue::default(),
+        }
+    }
+
+    /// The index of the entry of topic `name`, loading it with `load` the
+    /// first time.
+    pub fn topic(&mut self, name: &str, load: impl FnOnce() -> Result<Topic>) -> Result<usize> {
+        if self.topics.get(self.last).is_some_and(|e| &*e.name == name) {
+            return Ok(self.last);
+        }
+        let i = match self.by_name.get(name) {
+            Some(&i) => i,
+            None => {
+                let topic = load()?;
+                self.topics.push(TopicEntry::new(topic));
+                self.by_name.insert(name.to_owned(), self.topics.len() - 1);
+                self.topics.len() - 1
+            }
+        };
+        self.last = i;
+        Ok(i)
     }
 
     /// Closes every open batch created at or before `deadline` (all of
     /// them with `None`), and returns the earliest creation time of those
     /// left open.
     pub fn close_expired(&mut self, deadline: Option<Instant>) -> Option<Instant> {
-        let mut due = Vec::new();
         let mut earliest: Option<Instant> = None;
-        for (name, e) in &self.topics {
-            for (p, b) in e.open.iter().enumerate() {
-                if let Some(b) = b {
-                    if deadline.is_none_or(|d| b.created <= d) {
-                        due.push((name.clone(), p as u32));
-                    } else {
-                        earliest = Some(earliest.map_or(b.created, |t| t.min(b.created)));
-                    }
+        let Accumulator {
+            rules,
+            topics,
+            queue,
+            ..
+        } = self;
+        for e in topics.iter_mut() {
+            for p in 0..e.open.len() {
+                let Some(created) = e.open[p].as_ref().map(|b| b.created) else {
+                    continue;
+                };
+                if deadline.is_none_or(|d| created <= d) {
+                    e.close(queue, *rules, p as u32);
+                } else {
+                    earliest = Some(earliest.map_or(created, |t| t.min(created)));
                 }
             }
-        }
-        for (name, p) in due {
-            self.close(&name, p);
         }
         earliest
     }

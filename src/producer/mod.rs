@@ -19,7 +19,7 @@ use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::record::Record;
-use accumulator::{Accumulator, ClosedBatch};
+use accumulator::{Accumulator, BatchRules, ClosedBatch};
 use parking_lot::{Condvar, Mutex};
 use std::fmt;
 use std::sync::Arc;
@@ -111,7 +111,10 @@ impl Producer {
             log,
             config,
             identity,
-            acc: Mutex::new(Accumulator::new(batch_bytes, identity)),
+            acc: Mutex::new(Accumulator::new(BatchRules {
+                batch_bytes,
+                identity,
+            })),
             wake: Condvar::new(),
             progress: Condvar::new(),
         });
@@ -143,13 +146,17 @@ impl Producer {
         let s = &*self.handle.shared;
         let bytes = approximate_size(&record);
         let mut acc = s.acc.lock();
-        if acc.closed {
+        if acc.queue.closed {
             return Err(Error::Closed {
                 path: s.log.dir().to_path_buf(),
             });
         }
-        acc.entry(topic, || s.log.topic(topic))?;
-        let partitions = acc.partition_count(topic, record.partition);
+        let t = acc.topic(topic, || s.log.topic(topic))?;
+        s.wait_for_space(&mut acc, bytes)?;
+        let acc = &mut *acc;
+        let rules = acc.rules;
+        let e = &mut acc.topics[t];
+        let partitions = e.partition_count(record.partition);
         let p = match record.partition {
             Some(p) => p,
             None => match s
@@ -158,7 +165,7 @@ impl Producer {
                 .partition(record.key, record.value, partitions)
             {
                 Some(p) => p,
-                None => acc.sticky(topic, partitions),
+                None => e.sticky(partitions),
             },
         };
         if p >= partitions {
@@ -168,21 +175,18 @@ impl Producer {
                 partitions,
             });
         }
-        s.wait_for_space(&mut acc, bytes)?;
-        let now = now_ms();
-        let placed = acc.push(topic, p, &record, now, bytes)?;
-        if s.config.linger.is_zero() || acc.is_full(topic, p) {
-            acc.close(topic, p);
+        let placed = e.push(&mut acc.queue, rules, p, &record, now_ms(), bytes)?;
+        if s.config.linger.is_zero() || e.is_full(rules, p) {
+            e.close(&mut acc.queue, rules, p);
             s.wake.notify_one();
         } else if placed.index == 0 {
             // A new batch: the appender must learn its linger deadline.
             s.wake.notify_one();
         }
-        drop(acc);
         Ok(match s.config.acks {
             Acks::None => Delivery::ready(RecordMetadata {
-                topic: placed.topic,
-                partition: placed.partition,
+                topic: e.name.clone(),
+                partition: p,
                 offset: None,
                 timestamp: placed.timestamp,
             }),
@@ -209,12 +213,12 @@ impl Producer {
         let s = &*self.handle.shared;
         let mut acc = s.acc.lock();
         acc.close_expired(None);
-        let target = acc.enqueued;
+        let target = acc.queue.enqueued;
         s.wake.notify_one();
-        while acc.completed < target {
+        while acc.queue.completed < target {
             s.progress.wait(&mut acc);
         }
-        match acc.first_error.take() {
+        match acc.queue.first_error.take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -231,7 +235,7 @@ impl Producer {
 
 impl Handle {
     fn stop(&self) {
-        self.shared.acc.lock().closed = true;
+        self.shared.acc.lock().queue.closed = true;
         self.shared.wake.notify_one();
         if let Some(t) = self.appender.lock().take() {
             let _ = t.join();
@@ -264,9 +268,12 @@ impl Shared {
         acc: &mut parking_lot::MutexGuard<'_, Accumulator>,
         bytes: usize,
     ) -> Result<()> {
-        let start = Instant::now();
         // One record larger than the whole buffer may still go alone.
-        while acc.buffered > 0 && acc.buffered + bytes > self.config.buffer_bytes {
+        if acc.queue.buffered == 0 || acc.queue.buffered + bytes <= self.config.buffer_bytes {
+            return Ok(());
+        }
+        let start = Instant::now();
+        while acc.queue.buffered > 0 && acc.queue.buffered + bytes > self.config.buffer_bytes {
             // Whatever is buffered must move on for space to free up.
             acc.close_expired(None);
             self.wake.notify_one();
@@ -290,23 +297,23 @@ impl Shared {
         loop {
             let linger = self.config.linger;
             let earliest = acc.close_expired(Instant::now().checked_sub(linger));
-            if acc.ready.is_empty() {
-                if acc.closed && earliest.is_none() {
+            if acc.queue.ready.is_empty() {
+                if acc.queue.closed && earliest.is_none() {
                     return;
                 }
                 match earliest {
                     Some(t) => {
                         let _ = self.wake.wait_until(&mut acc, t + linger);
                     }
-                    None if acc.closed => {}
+                    None if acc.queue.closed => {}
                     None => self.wake.wait(&mut acc),
                 }
-                if acc.closed {
+                if acc.queue.closed {
                     acc.close_expired(None);
                 }
                 continue;
             }
-            let batches: Vec<ClosedBatch> = acc.ready.drain(..).collect();
+            let batches: Vec<ClosedBatch> = acc.queue.ready.drain(..).collect();
             drop(acc);
             let mut freed = 0;
             let mut first_error = None;
@@ -318,10 +325,10 @@ impl Shared {
                 }
             }
             acc = self.acc.lock();
-            acc.buffered -= freed;
-            acc.completed += n;
-            if acc.first_error.is_none() {
-                acc.first_error = first_error;
+            acc.queue.buffered -= freed;
+            acc.queue.completed += n;
+            if acc.queue.first_error.is_none() {
+                acc.queue.first_error = first_error;
             }
             self.progress.notify_all();
         }
