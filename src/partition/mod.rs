@@ -9,12 +9,18 @@
 //! back.
 
 mod config;
+#[cfg(test)]
+mod idempotence_model_tests;
+#[cfg(test)]
+mod idempotence_tests;
 mod marker;
 #[cfg(test)]
 mod model_tests;
 mod open;
 #[cfg(test)]
 mod policy_tests;
+mod producer_snapshot;
+mod producer_state;
 mod read;
 mod sync;
 
@@ -28,6 +34,8 @@ use crate::segment::Segment;
 use crate::storage::{DirLock, FsStorage, MemStorage, Storage};
 use marker::CleanShutdown;
 use parking_lot::{Mutex, RwLock};
+use producer_snapshot::Snapshots;
+use producer_state::{ProducerState, Verdict};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,6 +96,10 @@ struct Writer {
     active_since_ms: Option<i64>,
     /// The last log-append time given, so the next is never earlier.
     last_append_ms: i64,
+    /// Idempotent producers' epochs and recent batches, as of `next_offset`.
+    producers: ProducerState,
+    /// The producer state snapshot files on disk.
+    snapshots: Snapshots,
 }
 
 /// Where an append landed.
@@ -174,6 +186,8 @@ impl Partition {
             unsynced_bytes: 0,
             last_sync_ms: now,
             last_append_ms: i64::MIN,
+            producers: opened.producers,
+            snapshots: opened.snapshots,
         };
         Ok(Partition {
             shared: Arc::new(Shared {
@@ -264,6 +278,14 @@ impl Partition {
 
     /// Appends one batch encoded by a [`BatchBuilder`]; the log assigns its
     /// base offset.
+    ///
+    /// A batch with a producer id (`>= 0`) is checked against the
+    /// partition's producer state first, as Kafka's log does: a retry of one
+    /// of the producer's last five batches is not written again, and the
+    /// answer is the original append's; an older epoch is
+    /// [`Error::ProducerFenced`]; a batch that does not continue the
+    /// producer's sequence is [`Error::OutOfOrderSequence`]. Neither error
+    /// writes anything.
     pub(crate) fn append_encoded(&self, mut batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
         let s = &*self.shared;
         let len = batch.as_bytes().len();
@@ -277,6 +299,15 @@ impl Partition {
         }
         let mut w = s.writer.lock();
         self.ensure_open()?;
+        if let Verdict::Duplicate(original) = w.producers.check(&h)? {
+            drop(w);
+            // The original may still be waiting for its sync: answer a
+            // retry no sooner than the original append would have been.
+            if s.config.sync == SyncPolicy::Always {
+                self.sync_through(original.last_offset + 1)?;
+            }
+            return Ok(original);
+        }
         if self.should_roll(&w, &h, len, now) {
             self.roll(&mut w)?;
         }
@@ -293,6 +324,7 @@ impl Partition {
         batch.assign_base_offset(base);
         h.base_offset = base;
         w.active.append(batch.as_bytes(), &h)?;
+        w.producers.record(&h);
         let next = h.next_offset();
         w.next_offset = next;
         w.unsynced_bytes += len as u64;
@@ -351,12 +383,17 @@ impl Partition {
     /// new one. Every segment but the last is therefore durable, which is
     /// why recovery scans only the last. Any failure poisons the partition:
     /// the half-rolled state is left for reopen to recover.
+    ///
+    /// In between, it snapshots the producer state as of the new segment's
+    /// base offset, as Kafka does at roll, so a recovery reads the headers
+    /// of the active segment only.
     fn roll(&self, w: &mut Writer) -> Result<()> {
         let s = &*self.shared;
         let result = (|| {
             w.active.persist(true)?;
             self.publish(w);
             s.commit.mark_durable(w.next_offset);
+            self.snapshot_producers(w);
             let seg = Segment::create(
                 s.storage.clone(),
                 &s.dir,
@@ -411,14 +448,24 @@ impl Partition {
         self.sync_through(self.log_end_offset())
     }
 
-    /// Syncs everything, writes the active segment's indexes and the
-    /// clean-shutdown marker (so the next open skips recovery), and
-    /// releases the directory lock. Every clone of this partition is closed.
-    /// Dropping a partition without closing it loses nothing either; the
-    /// next open then scans the active segment.
+    /// Writes a snapshot of the producer state as of the log end. It is
+    /// derived data (open can replay the log instead), so a failure to
+    /// write it is not an error, as for a rebuilt index.
+    fn snapshot_producers(&self, w: &mut Writer) {
+        let s = &*self.shared;
+        let _ = w
+            .snapshots
+            .write(&*s.storage, &s.dir, w.next_offset, &w.producers);
+    }
+
+    /// Syncs everything, writes the active segment's indexes, a snapshot of
+    /// the producer state and the clean-shutdown marker (so the next open
+    /// skips recovery), and releases the directory lock. Every clone of
+    /// this partition is closed. Dropping a partition without closing it
+    /// loses nothing either; the next open then scans the active segment.
     pub fn close(&self) -> Result<()> {
         let s = &*self.shared;
-        let w = s.writer.lock();
+        let mut w = s.writer.lock();
         if s.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -431,6 +478,7 @@ impl Partition {
             w.active.persist(false)?;
             self.publish(&w);
             s.commit.mark_durable(w.next_offset);
+            self.snapshot_producers(&mut w);
             let marker = CleanShutdown {
                 base_offset: w.active.base_offset(),
                 next_offset: w.next_offset,

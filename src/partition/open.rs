@@ -1,6 +1,9 @@
-//! Opening a partition directory: lock, marker, segment list, recovery.
+//! Opening a partition directory: lock, marker, segment list, recovery,
+//! and the producer state.
 
 use super::marker::{self, CleanShutdown};
+use super::producer_snapshot::Snapshots;
+use super::producer_state::ProducerState;
 use crate::error::{Error, Result};
 use crate::segment::{parse_log_file_name, Segment};
 use crate::storage::{read_all, DirLock, Storage};
@@ -11,12 +14,21 @@ use std::sync::Arc;
 pub(crate) struct Opened {
     pub lock: DirLock,
     pub segments: Vec<Arc<Segment>>,
+    /// The producer state as of the log end.
+    pub producers: ProducerState,
+    pub snapshots: Snapshots,
 }
 
 /// Locks `dir`, reads and removes the clean-shutdown marker, and builds the
 /// segment list: every segment but the last is sealed (and was synced when
 /// sealed, so it is not scanned); the last is recovered unless the marker
 /// vouches for it.
+///
+/// The producer state is rebuilt as Kafka's `LogLoader` does: the newest
+/// intact snapshot, then the headers of the batches after it. After a clean
+/// close the snapshot is as of the log end and nothing is read; after a
+/// crash, the scan of the active segment supplies its headers in the same
+/// pass; only a missing or damaged snapshot makes open read more headers.
 pub(crate) fn open_dir(
     storage: &Arc<dyn Storage>,
     dir: &Path,
@@ -34,6 +46,7 @@ pub(crate) fn open_dir(
 
     let clean = take_marker(&**storage, dir)?;
     let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let mut snapshots = Snapshots::from_names(&names);
     let mut bases: Vec<u64> = names
         .iter()
         .filter_map(|n| parse_log_file_name(n))
@@ -49,9 +62,13 @@ pub(crate) fn open_dir(
         storage
             .sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
+        // Snapshots without a log describe nothing that is still there.
+        snapshots.remove_above(&**storage, dir, 0)?;
         return Ok(Opened {
             lock,
             segments: vec![Arc::new(seg)],
+            producers: ProducerState::default(),
+            snapshots,
         });
     }
 
@@ -71,9 +88,57 @@ pub(crate) fn open_dir(
     let clean = clean
         .filter(|m| m.base_offset == last)
         .map(|m| (m.next_offset, m.log_size));
-    let active = Segment::open_active(storage.clone(), dir, last, index_interval, clean)?;
-    segments.push(Arc::new(active));
-    Ok(Opened { lock, segments })
+
+    // The state is a fold over the batches in offset order: the sealed
+    // segments after the snapshot first, then the active segment's, whose
+    // scan (if it needs one) hands over each valid batch.
+    let (from, mut producers) = snapshots.load_newest(&**storage, dir, u64::MAX);
+    replay(&segments, from, &mut producers)?;
+    let (active, scanned) = Segment::open_active(
+        storage.clone(),
+        dir,
+        last,
+        index_interval,
+        clean,
+        &mut |h| {
+            if h.base_offset >= from {
+                producers.record(h);
+            }
+        },
+    )?;
+    let active = Arc::new(active);
+    segments.push(active.clone());
+    let end = active.next_offset();
+    if from > end {
+        // The log ends before the snapshot: it lost a tail the snapshot had
+        // seen, which only damage does (snapshots are written after the log
+        // is synced). Start again from a snapshot the log still covers.
+        snapshots.remove_above(&**storage, dir, end)?;
+        let (from, state) = snapshots.load_newest(&**storage, dir, end);
+        producers = state;
+        replay(&segments, from, &mut producers)?;
+    } else if !scanned {
+        replay(&segments[segments.len() - 1..], from, &mut producers)?;
+    }
+    Ok(Opened {
+        lock,
+        segments,
+        producers,
+        snapshots,
+    })
+}
+
+/// Takes into `state` every batch at or after offset `from` in `segments`,
+/// reading their headers only.
+fn replay(segments: &[Arc<Segment>], from: u64, state: &mut ProducerState) -> Result<()> {
+    for seg in segments.iter().filter(|s| s.next_offset() > from) {
+        seg.for_each_header(&mut |h| {
+            if h.base_offset >= from {
+                state.record(h);
+            }
+        })?;
+    }
+    Ok(())
 }
 
 /// Reads the marker, if any, and removes it durably before anything is

@@ -13,7 +13,7 @@ mod reader;
 mod scan;
 
 pub(crate) use index_builder::Indexes;
-pub(crate) use scan::{scan, Mode};
+pub(crate) use scan::{scan, scan_visiting, Mode};
 
 use crate::batch::BatchHeader;
 use crate::error::{Error, Result};
@@ -131,14 +131,16 @@ impl Segment {
     /// The active segment as found at open. With `clean` (the next offset
     /// and log size a clean shutdown recorded), trusts the files if they
     /// match; otherwise scans the log, truncates a torn tail and rebuilds
-    /// the indexes.
+    /// the indexes, calling `on_batch` with each valid batch's header. The
+    /// flag returned says whether it scanned (so `on_batch` saw every batch).
     pub fn open_active(
         storage: Arc<dyn Storage>,
         dir: &Path,
         base: u64,
         index_interval: u32,
         clean: Option<(u64, u64)>,
-    ) -> Result<Self> {
+        on_batch: &mut dyn FnMut(&BatchHeader),
+    ) -> Result<(Self, bool)> {
         let mut seg = Segment::new(
             storage,
             dir,
@@ -157,10 +159,11 @@ impl Segment {
             Some((next, size)) if size == len && next >= base => seg.load_active_indexes(len, next),
             _ => None,
         };
+        let scanned = trusted.is_none();
         let (len, next, indexes) = match trusted {
             Some(indexes) => (len, clean.map_or(base, |c| c.0), indexes),
             None => {
-                let s = scan(&*file, &path, base, index_interval, Mode::Tail)?;
+                let s = scan_visiting(&*file, &path, base, index_interval, Mode::Tail, on_batch)?;
                 if s.torn_tail {
                     file.set_len(s.valid_len)
                         .map_err(|e| Error::io("truncate", &path, e))?;
@@ -178,7 +181,7 @@ impl Segment {
         seg.visible = AtomicU64::new(len);
         seg.next_offset = AtomicU64::new(next);
         let _ = seg.file.set(file);
-        Ok(seg)
+        Ok((seg, scanned))
     }
 
     /// The active segment's index files after a clean shutdown, if they are
@@ -405,6 +408,14 @@ impl Segment {
             }
         }
         Ok(idx)
+    }
+
+    /// Calls `f` with the header of every batch, in order, reading headers
+    /// only (see [`scan::for_each_header`]).
+    pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<()> {
+        let file = self.file()?;
+        let len = self.size.load(Ordering::Acquire);
+        scan::for_each_header(&**file, &self.log_path, self.base_offset, len, f)
     }
 
     /// The largest timestamp in the segment, if it holds any batch.

@@ -1,5 +1,7 @@
 //! Scanning a segment file batch by batch: recovery of the active segment
-//! after an unclean stop, and rebuilding a sealed segment's indexes.
+//! after an unclean stop, rebuilding a sealed segment's indexes, and
+//! reading just the batch headers (to rebuild the partition's producer
+//! state).
 
 use super::index_builder::Indexes;
 use super::reader::{BatchReader, Step};
@@ -36,6 +38,11 @@ pub(crate) enum Mode {
     Sealed,
 }
 
+/// Bytes read per window when reading headers only: small batches still
+/// come many to a read, while a large batch costs one small read, not a
+/// read of its records.
+const HEADER_WINDOW: usize = 16 << 10;
+
 /// Scans `file` (a segment based at `base`) from the start, checking every
 /// batch's header, CRC, records and offsets, and building its indexes.
 pub(crate) fn scan(
@@ -44,6 +51,19 @@ pub(crate) fn scan(
     base: u64,
     index_interval: u32,
     mode: Mode,
+) -> Result<Scanned> {
+    scan_visiting(file, path, base, index_interval, mode, &mut |_| {})
+}
+
+/// [`scan`], calling `on_batch` with the header of each valid batch in
+/// order: recovery collects the producer fields this way, in the same pass.
+pub(crate) fn scan_visiting(
+    file: &dyn StorageFile,
+    path: &Path,
+    base: u64,
+    index_interval: u32,
+    mode: Mode,
+    on_batch: &mut dyn FnMut(&BatchHeader),
 ) -> Result<Scanned> {
     let len = file.len().map_err(|e| Error::io("stat", path, e))?;
     let mut reader = BatchReader::new(file, 0, len, SCAN_WINDOW);
@@ -65,6 +85,7 @@ pub(crate) fn scan(
                 match check_batch(&mut reader, &h, expected, base, mode).map_err(io)? {
                     None => {
                         indexes.on_batch(&h, pos as u32, base, index_interval);
+                        on_batch(&h);
                         expected = h.next_offset();
                         reader.advance(&h);
                         continue;
@@ -91,6 +112,40 @@ pub(crate) fn scan(
             indexes,
             torn_tail: true,
         });
+    }
+}
+
+/// Calls `f` with the header of every batch in the first `len` bytes of
+/// `file` (a segment based at `base`), in order, reading the headers only:
+/// no CRC is checked. The bytes must be whole batches (a sealed segment, or
+/// an active one already recovered): anything else is corruption.
+pub(crate) fn for_each_header(
+    file: &dyn StorageFile,
+    path: &Path,
+    base: u64,
+    len: u64,
+    f: &mut dyn FnMut(&BatchHeader),
+) -> Result<()> {
+    let mut reader = BatchReader::new(file, 0, len, HEADER_WINDOW);
+    let mut expected = base;
+    loop {
+        let pos = reader.pos;
+        let reason = match reader.peek().map_err(|e| Error::io("read", path, e))? {
+            Step::End => return Ok(()),
+            Step::Batch(h) if h.base_offset >= expected => {
+                f(&h);
+                expected = h.next_offset();
+                reader.advance(&h);
+                continue;
+            }
+            Step::Batch(h) => format!(
+                "batch base offset {} does not follow the previous batch (expected {expected})",
+                h.base_offset
+            ),
+            Step::Partial => "batch cut off by the end of the file".to_string(),
+            Step::Bad(e) => e.to_string(),
+        };
+        return Err(Error::corrupt(path, pos, reason));
     }
 }
 
@@ -217,6 +272,40 @@ mod tests {
             matches!(err, Error::Corrupt { position, .. } if position == ends[0]),
             "{err}"
         );
+    }
+
+    #[test]
+    fn scan_visits_each_valid_batch_once() {
+        let (f, ends) = segment(3);
+        f.set_len(ends[2] - 1).unwrap();
+        let mut seen = Vec::new();
+        let s = scan_visiting(&*f, Path::new("x"), 0, 4096, Mode::Tail, &mut |h| {
+            seen.push(h.base_offset)
+        })
+        .unwrap();
+        assert!(s.torn_tail);
+        assert_eq!(seen, [0, 1]);
+    }
+
+    #[test]
+    fn headers_are_read_in_order_and_damage_is_corruption() {
+        let (f, ends) = segment(4);
+        let mut seen = Vec::new();
+        for_each_header(&*f, Path::new("x"), 0, ends[3], &mut |h| {
+            seen.push(h.base_offset)
+        })
+        .unwrap();
+        assert_eq!(seen, [0, 1, 2, 3]);
+        // Fault: the third batch's magic byte.
+        f.write_all_at(&[9], ends[1] + 12).unwrap();
+        let err = for_each_header(&*f, Path::new("x"), 0, ends[3], &mut |_| {}).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { position, .. } if position == ends[1]),
+            "{err}"
+        );
+        // A length that runs past the end is corruption too.
+        let err = for_each_header(&*f, Path::new("x"), 0, ends[0] - 1, &mut |_| {}).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { position: 0, .. }), "{err}");
     }
 
     #[test]
