@@ -286,7 +286,19 @@ impl Partition {
     /// [`Error::ProducerFenced`]; a batch that does not continue the
     /// producer's sequence is [`Error::OutOfOrderSequence`]. Neither error
     /// writes anything.
-    pub(crate) fn append_encoded(&self, mut batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
+    pub(crate) fn append_encoded(&self, batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
+        self.append_encoded_with(batch, now, |_| {})
+    }
+
+    /// As [`Self::append_encoded`], calling `written` once the batch is in
+    /// the log file and before waiting for any sync it is due: the moment
+    /// Kafka's `acks=1` stands for.
+    pub(crate) fn append_encoded_with(
+        &self,
+        mut batch: EncodedBatch,
+        now: i64,
+        written: impl FnOnce(&AppendInfo),
+    ) -> Result<AppendInfo> {
         let s = &*self.shared;
         let len = batch.as_bytes().len();
         let mut h = BatchHeader::decode_from(batch.as_bytes())
@@ -301,6 +313,7 @@ impl Partition {
         self.ensure_open()?;
         if let Verdict::Duplicate(original) = w.producers.check(&h)? {
             drop(w);
+            written(&original);
             // The original may still be waiting for its sync: answer a
             // retry no sooner than the original append would have been.
             if s.config.sync == SyncPolicy::Always {
@@ -343,14 +356,22 @@ impl Partition {
             }
         };
         drop(w);
-        if sync {
-            self.sync_through(next)?;
-        }
-        Ok(AppendInfo {
+        let info = AppendInfo {
             base_offset: base,
             last_offset: h.last_offset(),
             max_timestamp: h.max_timestamp,
-        })
+        };
+        written(&info);
+        if sync {
+            self.sync_through(next)?;
+        }
+        Ok(info)
+    }
+
+    /// Where producer `producer_id` left this partition: its epoch and the
+    /// next sequence number it should use.
+    pub(crate) fn resume_producer(&self, producer_id: i64) -> (i16, i32) {
+        self.shared.writer.lock().producers.resume(producer_id)
     }
 
     /// Lets readers see everything written so far.

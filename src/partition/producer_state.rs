@@ -103,6 +103,15 @@ fn next_sequence(seq: i32) -> i32 {
 }
 
 impl ProducerState {
+    /// The epoch and next sequence a producer should use to continue where
+    /// the log left it: `(epoch, last + 1)` for a known id, `(0, 0)` for an
+    /// unknown one.
+    pub fn resume(&self, producer_id: i64) -> (i16, i32) {
+        self.producers
+            .get(&producer_id)
+            .map_or((0, 0), |e| (e.epoch, next_sequence(e.last_seq())))
+    }
+
     /// Kafka's checks on a produce request (`UnifiedLog.analyzeAndValidate
     /// ProducerState` and `ProducerAppendInfo.checkSequence`), in its order:
     /// a retry of one of the epoch's retained batches is a duplicate; an

@@ -76,7 +76,7 @@ pub(crate) struct Placed {
 }
 
 impl TopicEntry {
-    fn new(topic: Topic) -> Self {
+    fn new(topic: Topic, identity: Option<(i64, i16)>) -> Self {
         let config = topic.config();
         let mut e = TopicEntry {
             name: Arc::from(topic.name()),
@@ -89,22 +89,34 @@ impl TopicEntry {
             log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
             max_record_bytes: config.max_record_bytes as usize,
         };
-        e.refresh();
+        e.refresh(identity);
         e
     }
 
-    /// Picks up partitions added since the topic was first seen.
-    fn refresh(&mut self) {
+    /// Picks up partitions added since the topic was first seen. An
+    /// idempotent producer continues each partition's sequence where the
+    /// log has it for its id (a producer restarted with a stable
+    /// `producer_id`), or starts at 0.
+    fn refresh(&mut self, identity: Option<(i64, i16)>) {
         self.partitions = self.topic.partitions();
-        let n = self.partitions.len();
-        self.open.resize_with(n, || None);
-        self.next_sequence.resize(n, 0);
+        let known = self.next_sequence.len();
+        for p in &self.partitions[known..] {
+            let next = match identity {
+                Some((id, epoch)) => match p.resume_producer(id) {
+                    (e, seq) if e == epoch => seq,
+                    _ => 0,
+                },
+                None => 0,
+            };
+            self.next_sequence.push(next);
+        }
+        self.open.resize_with(self.partitions.len(), || None);
     }
 
-    /// The partition count, refreshed first if `wanted` is past it.
-    pub fn partition_count(&mut self, wanted: Option<u32>) -> u32 {
-        if wanted.is_some_and(|p| p as usize >= self.partitions.len()) {
-            self.refresh();
+    /// The partition count, refreshed first if partitions were added.
+    pub fn partition_count(&mut self, rules: BatchRules) -> u32 {
+        if self.topic.partition_count() as usize != self.partitions.len() {
+            self.refresh(rules.identity);
         }
         self.partitions.len() as u32
     }
@@ -237,7 +249,8 @@ impl Accumulator {
             Some(&i) => i,
             None => {
                 let topic = load()?;
-                self.topics.push(TopicEntry::new(topic));
+                self.topics
+                    .push(TopicEntry::new(topic, self.rules.identity));
                 self.by_name.insert(name.to_owned(), self.topics.len() - 1);
                 self.topics.len() - 1
             }

@@ -60,9 +60,14 @@ impl BatchSlot {
         });
     }
 
-    /// Records that the batch failed.
-    pub fn failed(&self, error: Error) {
-        self.finish(Outcome::Failed(error));
+    /// Records that the batch failed, unless it was already delivered.
+    pub fn failed_if_pending(&self, error: Error) {
+        let mut outcome = self.outcome.lock();
+        if outcome.is_none() {
+            *outcome = Some(Outcome::Failed(error));
+            drop(outcome);
+            self.done.notify_all();
+        }
     }
 
     fn finish(&self, outcome: Outcome) {

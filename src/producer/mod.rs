@@ -11,6 +11,8 @@
 mod accumulator;
 mod config;
 mod delivery;
+#[cfg(test)]
+mod tests;
 
 pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, RecordMetadata};
@@ -156,7 +158,7 @@ impl Producer {
         let acc = &mut *acc;
         let rules = acc.rules;
         let e = &mut acc.topics[t];
-        let partitions = e.partition_count(record.partition);
+        let partitions = e.partition_count(rules);
         let p = match record.partition {
             Some(p) => p,
             None => match s
@@ -334,17 +336,33 @@ impl Shared {
         }
     }
 
-    /// Appends one batch and completes its records' deliveries.
+    /// Appends one batch and completes its records' deliveries: under
+    /// `Acks::Leader` once it is written, otherwise once the append
+    /// returns (the partition's sync policy met).
     fn append(&self, b: ClosedBatch) -> Result<()> {
-        match b.partition.append_encoded(b.batch, now_ms()) {
+        let leader = self.config.acks == Acks::Leader;
+        let slot = &b.slot;
+        let complete = |info: &crate::partition::AppendInfo| {
+            let append_time = b.log_append_time.then_some(info.max_timestamp);
+            slot.appended(info.base_offset, append_time);
+        };
+        let result = b.partition.append_encoded_with(b.batch, now_ms(), |info| {
+            if leader {
+                complete(info);
+            }
+        });
+        match result {
             Ok(info) => {
-                let append_time = b.log_append_time.then_some(info.max_timestamp);
-                b.slot.appended(info.base_offset, append_time);
+                if !leader {
+                    complete(&info);
+                }
                 Ok(())
             }
             Err(e) => {
                 let copy = e.duplicate();
-                b.slot.failed(e);
+                // Under Acks::Leader a failed sync after the write leaves
+                // the deliveries done; flush() reports the error.
+                slot.failed_if_pending(e);
                 Err(copy)
             }
         }

@@ -1,0 +1,78 @@
+//! Producer tests that need the storage seam: acks against a failing sync,
+//! idempotent sequences across a restart with a stable producer id.
+
+use super::*;
+use crate::log::LogBuilder;
+use crate::storage::faulty::{FaultyStorage, Op};
+use crate::storage::{MemStorage, Storage};
+use crate::topic::TopicConfig;
+use std::path::Path;
+use std::time::Duration;
+
+fn faulty_log() -> (FaultyStorage, Log) {
+    let faulty = FaultyStorage::new(Arc::new(MemStorage::default()));
+    let storage: Arc<dyn Storage> = Arc::new(faulty.clone());
+    let log = Log::open_with(storage, Path::new("/log"), LogBuilder::default()).unwrap();
+    log.create_topic("t", TopicConfig::default()).unwrap();
+    (faulty, log)
+}
+
+#[test]
+fn acks_leader_is_delivered_once_written_and_acks_all_only_once_synced() {
+    for acks in [Acks::Leader, Acks::All] {
+        let (faulty, log) = faulty_log();
+        let producer = log
+            .producer_with(ProducerConfig::default().acks(acks).linger(Duration::ZERO))
+            .unwrap();
+        // Fault: every fdatasync fails (the topic syncs on every append).
+        faulty.arm(Op::Sync, std::io::ErrorKind::Other);
+        let result = producer.send("t", Record::new(b"v")).unwrap().wait();
+        match acks {
+            Acks::Leader => assert_eq!(result.unwrap().offset, Some(0)),
+            _ => assert!(
+                matches!(
+                    result,
+                    Err(Error::Io {
+                        op: "fdatasync",
+                        ..
+                    })
+                ),
+                "{result:?}"
+            ),
+        }
+        // Either way, flush reports that the sync failed.
+        assert!(producer.flush().is_err(), "{acks:?}");
+    }
+}
+
+#[test]
+fn a_stable_producer_id_continues_its_sequences_after_restart() {
+    let storage: Arc<dyn Storage> = Arc::new(MemStorage::default());
+    let open =
+        || Log::open_with(storage.clone(), Path::new("/log"), LogBuilder::default()).unwrap();
+    let config = ProducerConfig::default()
+        .producer_id(42)
+        .linger(Duration::ZERO);
+    let log = open();
+    log.create_topic("t", TopicConfig::default()).unwrap();
+    let producer = log.producer_with(config.clone()).unwrap();
+    for i in 0..3u8 {
+        producer
+            .send("t", Record::new(&[i]))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    producer.close().unwrap();
+    log.close().unwrap();
+
+    let log = open();
+    let producer = log.producer_with(config).unwrap();
+    let md = producer
+        .send("t", Record::new(b"after"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(md.offset, Some(3), "sequence 3 continues the log's, not 0");
+    assert_eq!(producer.producer_id(), Some(42));
+}
