@@ -286,16 +286,18 @@ impl Partition {
     /// [`Error::ProducerFenced`]; a batch that does not continue the
     /// producer's sequence is [`Error::OutOfOrderSequence`]. Neither error
     /// writes anything.
-    pub(crate) fn append_encoded(&self, batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
-        self.append_encoded_with(batch, now, |_| {})
+    pub(crate) fn append_encoded(&self, mut batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
+        self.append_encoded_with(&mut batch, now, |_| {})
     }
 
     /// As [`Self::append_encoded`], calling `written` once the batch is in
     /// the log file and before waiting for any sync it is due: the moment
     /// Kafka's `acks=1` stands for.
+    /// The batch is borrowed, so a caller can retry the very same batch
+    /// (same producer sequence) after an error.
     pub(crate) fn append_encoded_with(
         &self,
-        mut batch: EncodedBatch,
+        batch: &mut EncodedBatch,
         now: i64,
         written: impl FnOnce(&AppendInfo),
     ) -> Result<AppendInfo> {

@@ -2,7 +2,7 @@
 //! into it as they are sent, closed batches queued for the appender.
 
 use super::delivery::BatchSlot;
-use crate::batch::{BatchBuilder, EncodedBatch, ProducerFields};
+use crate::batch::BatchBuilder;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
 use crate::record::Record;
@@ -21,9 +21,13 @@ struct OpenBatch {
     bytes: usize,
 }
 
-/// A batch ready to append.
+/// A batch ready to append. It is finished (header, CRC, producer
+/// sequence) by the appender, outside the producer's lock, which also
+/// lets a batch that failed for good leave its sequence numbers to the
+/// next one.
 pub(crate) struct ClosedBatch {
-    pub batch: EncodedBatch,
+    pub builder: BatchBuilder,
+    pub count: u32,
     pub slot: Arc<BatchSlot>,
     pub partition: Partition,
     pub bytes: usize,
@@ -49,8 +53,6 @@ pub(crate) struct Queue {
 pub(crate) struct BatchRules {
     /// Close a batch before it grows past this.
     pub batch_bytes: usize,
-    /// Producer id and epoch for idempotent batches.
-    pub identity: Option<(i64, i16)>,
 }
 
 /// What the producer knows of one topic.
@@ -59,8 +61,6 @@ pub(crate) struct TopicEntry {
     pub name: Arc<str>,
     partitions: Vec<Partition>,
     open: Vec<Option<OpenBatch>>,
-    /// The next sequence number of each partition (idempotence).
-    next_sequence: Vec<i32>,
     /// Where keyless records without a partitioner's choice go for now.
     sticky: Option<u32>,
     sticky_turn: u32,
@@ -76,47 +76,32 @@ pub(crate) struct Placed {
 }
 
 impl TopicEntry {
-    fn new(topic: Topic, identity: Option<(i64, i16)>) -> Self {
+    fn new(topic: Topic) -> Self {
         let config = topic.config();
         let mut e = TopicEntry {
             name: Arc::from(topic.name()),
             topic,
             partitions: Vec::new(),
             open: Vec::new(),
-            next_sequence: Vec::new(),
             sticky: None,
             sticky_turn: 0,
             log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
             max_record_bytes: config.max_record_bytes as usize,
         };
-        e.refresh(identity);
+        e.refresh();
         e
     }
 
-    /// Picks up partitions added since the topic was first seen. An
-    /// idempotent producer continues each partition's sequence where the
-    /// log has it for its id (a producer restarted with a stable
-    /// `producer_id`), or starts at 0.
-    fn refresh(&mut self, identity: Option<(i64, i16)>) {
+    /// Picks up partitions added since the topic was first seen.
+    fn refresh(&mut self) {
         self.partitions = self.topic.partitions();
-        let known = self.next_sequence.len();
-        for p in &self.partitions[known..] {
-            let next = match identity {
-                Some((id, epoch)) => match p.resume_producer(id) {
-                    (e, seq) if e == epoch => seq,
-                    _ => 0,
-                },
-                None => 0,
-            };
-            self.next_sequence.push(next);
-        }
         self.open.resize_with(self.partitions.len(), || None);
     }
 
     /// The partition count, refreshed first if partitions were added.
-    pub fn partition_count(&mut self, rules: BatchRules) -> u32 {
+    pub fn partition_count(&mut self) -> u32 {
         if self.topic.partition_count() as usize != self.partitions.len() {
-            self.refresh(rules.identity);
+            self.refresh();
         }
         self.partitions.len() as u32
     }
@@ -148,7 +133,7 @@ impl TopicEntry {
             .as_ref()
             .is_some_and(|b| b.count > 0 && b.bytes + bytes > rules.batch_bytes)
         {
-            self.close(queue, rules, p);
+            self.close(queue, p);
         }
         let batch = self.open[i].get_or_insert_with(|| OpenBatch {
             builder: BatchBuilder::new(
@@ -179,9 +164,9 @@ impl TopicEntry {
             .is_some_and(|b| b.bytes >= rules.batch_bytes)
     }
 
-    /// Moves partition `p`'s open batch, if any, to the ready queue, giving
-    /// it its sequence numbers; the sticky partition moves on.
-    pub fn close(&mut self, queue: &mut Queue, rules: BatchRules, p: u32) {
+    /// Moves partition `p`'s open batch, if any, to the ready queue; the
+    /// sticky partition moves on.
+    pub fn close(&mut self, queue: &mut Queue, p: u32) {
         let i = p as usize;
         let Some(open) = self.open[i].take() else {
             return;
@@ -190,25 +175,12 @@ impl TopicEntry {
             // Its only record was refused (too large): nothing to append.
             return;
         }
-        let fields = match rules.identity {
-            Some((producer_id, producer_epoch)) => {
-                let base_sequence = self.next_sequence[i];
-                // Sequences wrap from i32::MAX back to 0, as in Kafka.
-                self.next_sequence[i] =
-                    ((i64::from(base_sequence) + i64::from(open.count)) % (1i64 << 31)) as i32;
-                ProducerFields {
-                    producer_id,
-                    producer_epoch,
-                    base_sequence,
-                }
-            }
-            None => ProducerFields::NONE,
-        };
         if self.sticky == Some(p) {
             self.sticky = None;
         }
         queue.ready.push_back(ClosedBatch {
-            batch: open.builder.finish(fields),
+            builder: open.builder,
+            count: open.count,
             slot: open.slot,
             partition: self.partitions[i].clone(),
             bytes: open.bytes,
@@ -249,8 +221,7 @@ impl Accumulator {
             Some(&i) => i,
             None => {
                 let topic = load()?;
-                self.topics
-                    .push(TopicEntry::new(topic, self.rules.identity));
+                self.topics.push(TopicEntry::new(topic));
                 self.by_name.insert(name.to_owned(), self.topics.len() - 1);
                 self.topics.len() - 1
             }
@@ -264,19 +235,14 @@ impl Accumulator {
     /// left open.
     pub fn close_expired(&mut self, deadline: Option<Instant>) -> Option<Instant> {
         let mut earliest: Option<Instant> = None;
-        let Accumulator {
-            rules,
-            topics,
-            queue,
-            ..
-        } = self;
+        let Accumulator { topics, queue, .. } = self;
         for e in topics.iter_mut() {
             for p in 0..e.open.len() {
                 let Some(created) = e.open[p].as_ref().map(|b| b.created) else {
                     continue;
                 };
                 if deadline.is_none_or(|d| created <= d) {
-                    e.close(queue, *rules, p as u32);
+                    e.close(queue, p as u32);
                 } else {
                     earliest = Some(earliest.map_or(created, |t| t.min(created)));
                 }

@@ -68,6 +68,14 @@ pub struct ProducerConfig {
     pub max_block: Duration,
     /// A stable producer id (`None`: a fresh random one per producer).
     pub producer_id: Option<i64>,
+    /// How often a batch whose append failed with an I/O error is tried
+    /// again (Kafka's `retries`, default 3 here), `retry_backoff` apart. The
+    /// retry is the same batch with the same sequence, so with idempotence
+    /// it cannot be written twice. A failed sync is not retried: it poisons
+    /// the partition until the log is reopened.
+    pub retries: u32,
+    /// Pause before each retry (Kafka's `retry.backoff.ms`, default 100 ms).
+    pub retry_backoff: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -81,6 +89,8 @@ impl Default for ProducerConfig {
             buffer_bytes: 32 << 20,
             max_block: Duration::from_secs(60),
             producer_id: None,
+            retries: 3,
+            retry_backoff: Duration::from_millis(100),
         }
     }
 }
@@ -95,6 +105,8 @@ impl fmt::Debug for ProducerConfig {
             .field("buffer_bytes", &self.buffer_bytes)
             .field("max_block", &self.max_block)
             .field("producer_id", &self.producer_id)
+            .field("retries", &self.retries)
+            .field("retry_backoff", &self.retry_backoff)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +157,18 @@ impl ProducerConfig {
     /// Sets [`Self::producer_id`].
     pub fn producer_id(mut self, id: i64) -> Self {
         self.producer_id = Some(id);
+        self
+    }
+
+    /// Sets [`Self::retries`].
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Sets [`Self::retry_backoff`].
+    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_backoff = backoff;
         self
     }
 

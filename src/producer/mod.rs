@@ -17,12 +17,14 @@ mod tests;
 pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, RecordMetadata};
 
+use crate::batch::ProducerFields;
 use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::record::Record;
 use accumulator::{Accumulator, BatchRules, ClosedBatch};
 use parking_lot::{Condvar, Mutex};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -113,10 +115,7 @@ impl Producer {
             log,
             config,
             identity,
-            acc: Mutex::new(Accumulator::new(BatchRules {
-                batch_bytes,
-                identity,
-            })),
+            acc: Mutex::new(Accumulator::new(BatchRules { batch_bytes })),
             wake: Condvar::new(),
             progress: Condvar::new(),
         });
@@ -158,7 +157,7 @@ impl Producer {
         let acc = &mut *acc;
         let rules = acc.rules;
         let e = &mut acc.topics[t];
-        let partitions = e.partition_count(rules);
+        let partitions = e.partition_count();
         let p = match record.partition {
             Some(p) => p,
             None => match s
@@ -179,7 +178,7 @@ impl Producer {
         }
         let placed = e.push(&mut acc.queue, rules, p, &record, now_ms(), bytes)?;
         if s.config.linger.is_zero() || e.is_full(rules, p) {
-            e.close(&mut acc.queue, rules, p);
+            e.close(&mut acc.queue, p);
             s.wake.notify_one();
         } else if placed.index == 0 {
             // A new batch: the appender must learn its linger deadline.
@@ -295,6 +294,10 @@ impl Shared {
     /// appends them, in order, until the producer closes and nothing is
     /// left.
     fn run(&self) {
+        // The next sequence number of each partition, kept by the appender,
+        // the only one that appends: it advances only past batches that
+        // made it into the log.
+        let mut sequences: HashMap<(Arc<str>, u32), i32> = HashMap::new();
         let mut acc = self.acc.lock();
         loop {
             let linger = self.config.linger;
@@ -322,7 +325,7 @@ impl Shared {
             let n = batches.len() as u64;
             for b in batches {
                 freed += b.bytes;
-                if let Err(e) = self.append(b) {
+                if let Err(e) = self.append(b, &mut sequences) {
                     first_error.get_or_insert(e);
                 }
             }
@@ -339,20 +342,58 @@ impl Shared {
     /// Appends one batch and completes its records' deliveries: under
     /// `Acks::Leader` once it is written, otherwise once the append
     /// returns (the partition's sync policy met).
-    fn append(&self, b: ClosedBatch) -> Result<()> {
+    fn append(&self, b: ClosedBatch, sequences: &mut HashMap<(Arc<str>, u32), i32>) -> Result<()> {
         let leader = self.config.acks == Acks::Leader;
         let slot = &b.slot;
         let complete = |info: &crate::partition::AppendInfo| {
             let append_time = b.log_append_time.then_some(info.max_timestamp);
             slot.appended(info.base_offset, append_time);
         };
-        let result = b.partition.append_encoded_with(b.batch, now_ms(), |info| {
-            if leader {
-                complete(info);
+        let key = (slot.topic.clone(), slot.partition);
+        let fields = match self.identity {
+            Some((producer_id, producer_epoch)) => {
+                // First use of a partition: continue where the log has this
+                // producer id (a restart with a stable producer_id), or at 0.
+                let base_sequence = *sequences.entry(key.clone()).or_insert_with(|| {
+                    match b.partition.resume_producer(producer_id) {
+                        (epoch, seq) if epoch == producer_epoch => seq,
+                        _ => 0,
+                    }
+                });
+                ProducerFields {
+                    producer_id,
+                    producer_epoch,
+                    base_sequence,
+                }
             }
-        });
+            None => ProducerFields::NONE,
+        };
+        let mut batch = b.builder.finish(fields);
+        let mut attempt = 0;
+        let result = loop {
+            let result = b
+                .partition
+                .append_encoded_with(&mut batch, now_ms(), |info| {
+                    if leader {
+                        complete(info);
+                    }
+                });
+            match result {
+                Err(Error::Io { op, .. }) if op != "fdatasync" && attempt < self.config.retries => {
+                    attempt += 1;
+                    std::thread::sleep(self.config.retry_backoff);
+                }
+                other => break other,
+            }
+        };
         match result {
             Ok(info) => {
+                if let (Some(seq), ProducerFields { base_sequence, .. }) =
+                    (sequences.get_mut(&key), fields)
+                {
+                    // Sequences wrap from i32::MAX back to 0, as in Kafka.
+                    *seq = ((i64::from(base_sequence) + i64::from(b.count)) % (1i64 << 31)) as i32;
+                }
                 if !leader {
                     complete(&info);
                 }

@@ -76,3 +76,48 @@ fn a_stable_producer_id_continues_its_sequences_after_restart() {
     assert_eq!(md.offset, Some(3), "sequence 3 continues the log's, not 0");
     assert_eq!(producer.producer_id(), Some(42));
 }
+
+#[test]
+fn a_failed_write_is_retried_as_the_same_batch_and_lands_once() {
+    let (faulty, log) = faulty_log();
+    let producer = log
+        .producer_with(
+            ProducerConfig::default()
+                .linger(Duration::ZERO)
+                .retries(50)
+                .retry_backoff(Duration::from_millis(5)),
+        )
+        .unwrap();
+    // Fault: writes fail with ENOSPC for a while, then space comes back.
+    faulty.arm(Op::Write, std::io::ErrorKind::StorageFull);
+    let delivery = producer.send("t", Record::new(b"persistent")).unwrap();
+    std::thread::sleep(Duration::from_millis(40));
+    assert!(!delivery.is_done(), "still retrying");
+    faulty.disarm();
+    assert_eq!(delivery.wait().unwrap().offset, Some(0));
+    producer.flush().unwrap();
+    let p = log.topic("t").unwrap().partition(0).unwrap();
+    assert_eq!(p.high_watermark(), 1, "written exactly once");
+}
+
+#[test]
+fn without_retries_a_failed_write_fails_the_delivery() {
+    let (faulty, log) = faulty_log();
+    let producer = log
+        .producer_with(ProducerConfig::default().linger(Duration::ZERO).retries(0))
+        .unwrap();
+    faulty.arm(Op::Write, std::io::ErrorKind::StorageFull);
+    let result = producer.send("t", Record::new(b"x")).unwrap().wait();
+    assert!(
+        matches!(result, Err(Error::Io { op: "write", .. })),
+        "{result:?}"
+    );
+    faulty.disarm();
+    assert!(producer.flush().is_err(), "flush reports the failure once");
+    producer
+        .send("t", Record::new(b"y"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert!(producer.flush().is_ok());
+}
