@@ -177,11 +177,13 @@ impl Producer {
             });
         }
         let placed = e.push(&mut acc.queue, rules, p, &record, now_ms(), bytes)?;
-        if s.config.linger.is_zero() || e.is_full(rules, p) {
+        if e.is_full(rules, p) {
             e.close(&mut acc.queue, p);
             s.wake.notify_one();
         } else if placed.index == 0 {
-            // A new batch: the appender must learn its linger deadline.
+            // A new batch: the appender must learn its linger deadline (with
+            // zero linger it takes the batch as soon as it is free, and
+            // records sent meanwhile join it, as in Kafka).
             s.wake.notify_one();
         }
         Ok(match s.config.acks {
