@@ -287,20 +287,25 @@ impl Partition {
     /// producer's sequence is [`Error::OutOfOrderSequence`]. Neither error
     /// writes anything.
     pub(crate) fn append_encoded(&self, mut batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
-        self.append_encoded_with(&mut batch, now, |_| {})
+        let (info, sync) = self.write_encoded(&mut batch, now)?;
+        if let Some(target) = sync {
+            self.sync_through(target)?;
+        }
+        Ok(info)
     }
 
-    /// As [`Self::append_encoded`], calling `written` once the batch is in
-    /// the log file and before waiting for any sync it is due: the moment
-    /// Kafka's `acks=1` stands for.
-    /// The batch is borrowed, so a caller can retry the very same batch
-    /// (same producer sequence) after an error.
-    pub(crate) fn append_encoded_with(
+    /// The first half of [`Self::append_encoded`]: writes the batch (or
+    /// finds it a duplicate) and returns where it landed, plus the offset
+    /// the caller must then pass to [`Self::sync_through`] before the append
+    /// counts as done under the sync policy, if any. A producer writes its
+    /// next batch while the previous one syncs, so concurrent senders share
+    /// fsyncs. The batch is borrowed, so the very same batch (same producer
+    /// sequence) can be retried after an error.
+    pub(crate) fn write_encoded(
         &self,
         batch: &mut EncodedBatch,
         now: i64,
-        written: impl FnOnce(&AppendInfo),
-    ) -> Result<AppendInfo> {
+    ) -> Result<(AppendInfo, Option<u64>)> {
         let s = &*self.shared;
         let len = batch.as_bytes().len();
         let mut h = BatchHeader::decode_from(batch.as_bytes())
@@ -314,14 +319,10 @@ impl Partition {
         let mut w = s.writer.lock();
         self.ensure_open()?;
         if let Verdict::Duplicate(original) = w.producers.check(&h)? {
-            drop(w);
-            written(&original);
             // The original may still be waiting for its sync: answer a
             // retry no sooner than the original append would have been.
-            if s.config.sync == SyncPolicy::Always {
-                self.sync_through(original.last_offset + 1)?;
-            }
-            return Ok(original);
+            let sync = (s.config.sync == SyncPolicy::Always).then_some(original.last_offset + 1);
+            return Ok((original, sync));
         }
         if self.should_roll(&w, &h, len, now) {
             self.roll(&mut w)?;
@@ -363,11 +364,7 @@ impl Partition {
             last_offset: h.last_offset(),
             max_timestamp: h.max_timestamp,
         };
-        written(&info);
-        if sync {
-            self.sync_through(next)?;
-        }
-        Ok(info)
+        Ok((info, sync.then_some(next)))
     }
 
     /// Where producer `producer_id` left this partition: its epoch and the
@@ -442,7 +439,7 @@ impl Partition {
 
     /// Waits until every offset below `target` is durable, leading a sync
     /// if none is running (group commit).
-    fn sync_through(&self, target: u64) -> Result<()> {
+    pub(crate) fn sync_through(&self, target: u64) -> Result<()> {
         let s = &*self.shared;
         s.commit
             .wait(target, || {

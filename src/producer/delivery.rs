@@ -54,10 +54,15 @@ impl BatchSlot {
     /// Records that the batch was appended at `base_offset` (with the
     /// log-append time, on topics that use it).
     pub fn appended(&self, base_offset: u64, append_time: Option<i64>) {
-        self.finish(Outcome::Appended {
-            base_offset,
-            append_time,
-        });
+        let mut outcome = self.outcome.lock();
+        if outcome.is_none() {
+            *outcome = Some(Outcome::Appended {
+                base_offset,
+                append_time,
+            });
+            drop(outcome);
+            self.done.notify_all();
+        }
     }
 
     /// Records that the batch failed, unless it was already delivered.
@@ -68,11 +73,6 @@ impl BatchSlot {
             drop(outcome);
             self.done.notify_all();
         }
-    }
-
-    fn finish(&self, outcome: Outcome) {
-        *self.outcome.lock() = Some(outcome);
-        self.done.notify_all();
     }
 }
 

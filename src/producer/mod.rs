@@ -58,10 +58,10 @@ pub struct Producer {
     handle: Arc<Handle>,
 }
 
-/// Owned by the producer handles only: its drop stops the appender.
+/// Owned by the producer handles only: its drop stops the threads.
 struct Handle {
     shared: Arc<Shared>,
-    appender: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Shared by the handles and the appender thread.
@@ -76,6 +76,28 @@ struct Shared {
     /// Wakes senders waiting for buffer space, and flushes waiting for
     /// batches to complete.
     progress: Condvar,
+    /// Batches written and waiting for their sync, for the syncer thread.
+    written: Mutex<WrittenQueue>,
+    /// Wakes the syncer.
+    written_wake: Condvar,
+}
+
+/// A batch in the log file, waiting for the sync its append is due.
+struct Written {
+    partition: crate::partition::Partition,
+    /// The offset to sync through, if the partition's policy asks for it.
+    sync: Option<u64>,
+    info: crate::partition::AppendInfo,
+    slot: Arc<delivery::BatchSlot>,
+    log_append_time: bool,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct WrittenQueue {
+    batches: std::collections::VecDeque<Written>,
+    /// The appender has stopped: nothing more will come.
+    appender_done: bool,
 }
 
 impl fmt::Debug for Producer {
@@ -118,18 +140,22 @@ impl Producer {
             acc: Mutex::new(Accumulator::new(BatchRules { batch_bytes })),
             wake: Condvar::new(),
             progress: Condvar::new(),
+            written: Mutex::new(WrittenQueue::default()),
+            written_wake: Condvar::new(),
         });
-        let appender = {
+        let spawn = |name: &str, body: fn(&Shared)| {
             let shared = shared.clone();
             std::thread::Builder::new()
-                .name("samsa-producer".into())
-                .spawn(move || shared.run())
-                .map_err(|e| Error::io("spawn producer thread", "samsa-producer", e))?
+                .name(name.into())
+                .spawn(move || body(&shared))
+                .map_err(|e| Error::io("spawn producer thread", name, e))
         };
+        let appender = spawn("samsa-producer", Shared::run)?;
+        let syncer = spawn("samsa-producer-sync", Shared::run_syncer)?;
         Ok(Producer {
             handle: Arc::new(Handle {
                 shared,
-                appender: Mutex::new(Some(appender)),
+                threads: Mutex::new(vec![appender, syncer]),
             }),
         })
     }
@@ -240,7 +266,8 @@ impl Handle {
     fn stop(&self) {
         self.shared.acc.lock().queue.closed = true;
         self.shared.wake.notify_one();
-        if let Some(t) = self.appender.lock().take() {
+        // The appender stops first; the syncer after the last written batch.
+        for t in self.threads.lock().drain(..) {
             let _ = t.join();
         }
     }
@@ -293,8 +320,8 @@ impl Shared {
     }
 
     /// The appender thread: takes ready and lingered-out batches and
-    /// appends them, in order, until the producer closes and nothing is
-    /// left.
+    /// writes them, in order, handing each to the syncer, until the
+    /// producer closes and nothing is left.
     fn run(&self) {
         // The next sequence number of each partition, kept by the appender,
         // the only one that appends: it advances only past batches that
@@ -306,7 +333,7 @@ impl Shared {
             let earliest = acc.close_expired(Instant::now().checked_sub(linger));
             if acc.queue.ready.is_empty() {
                 if acc.queue.closed && earliest.is_none() {
-                    return;
+                    break;
                 }
                 match earliest {
                     Some(t) => {
@@ -322,36 +349,21 @@ impl Shared {
             }
             let batches: Vec<ClosedBatch> = acc.queue.ready.drain(..).collect();
             drop(acc);
-            let mut freed = 0;
-            let mut first_error = None;
-            let n = batches.len() as u64;
             for b in batches {
-                freed += b.bytes;
-                if let Err(e) = self.append(b, &mut sequences) {
-                    first_error.get_or_insert(e);
-                }
+                self.write(b, &mut sequences);
             }
             acc = self.acc.lock();
-            acc.queue.buffered -= freed;
-            acc.queue.completed += n;
-            if acc.queue.first_error.is_none() {
-                acc.queue.first_error = first_error;
-            }
-            self.progress.notify_all();
         }
+        drop(acc);
+        self.written.lock().appender_done = true;
+        self.written_wake.notify_one();
     }
 
-    /// Appends one batch and completes its records' deliveries: under
-    /// `Acks::Leader` once it is written, otherwise once the append
-    /// returns (the partition's sync policy met).
-    fn append(&self, b: ClosedBatch, sequences: &mut HashMap<(Arc<str>, u32), i32>) -> Result<()> {
-        let leader = self.config.acks == Acks::Leader;
-        let slot = &b.slot;
-        let complete = |info: &crate::partition::AppendInfo| {
-            let append_time = b.log_append_time.then_some(info.max_timestamp);
-            slot.appended(info.base_offset, append_time);
-        };
-        let key = (slot.topic.clone(), slot.partition);
+    /// Writes one batch (retrying failed writes as the same batch) and
+    /// hands it to the syncer; under `Acks::Leader` its deliveries are done
+    /// once written.
+    fn write(&self, b: ClosedBatch, sequences: &mut HashMap<(Arc<str>, u32), i32>) {
+        let key = (b.slot.topic.clone(), b.slot.partition);
         let fields = match self.identity {
             Some((producer_id, producer_epoch)) => {
                 // First use of a partition: continue where the log has this
@@ -373,14 +385,7 @@ impl Shared {
         let mut batch = b.builder.finish(fields);
         let mut attempt = 0;
         let result = loop {
-            let result = b
-                .partition
-                .append_encoded_with(&mut batch, now_ms(), |info| {
-                    if leader {
-                        complete(info);
-                    }
-                });
-            match result {
+            match b.partition.write_encoded(&mut batch, now_ms()) {
                 Err(Error::Io { op, .. }) if op != "fdatasync" && attempt < self.config.retries => {
                     attempt += 1;
                     std::thread::sleep(self.config.retry_backoff);
@@ -389,26 +394,83 @@ impl Shared {
             }
         };
         match result {
-            Ok(info) => {
-                if let (Some(seq), ProducerFields { base_sequence, .. }) =
-                    (sequences.get_mut(&key), fields)
-                {
+            Ok((info, sync)) => {
+                if let Some(seq) = sequences.get_mut(&key) {
                     // Sequences wrap from i32::MAX back to 0, as in Kafka.
-                    *seq = ((i64::from(base_sequence) + i64::from(b.count)) % (1i64 << 31)) as i32;
+                    *seq = ((i64::from(fields.base_sequence) + i64::from(b.count)) % (1i64 << 31))
+                        as i32;
                 }
-                if !leader {
-                    complete(&info);
+                let written = Written {
+                    partition: b.partition,
+                    sync,
+                    info,
+                    slot: b.slot,
+                    log_append_time: b.log_append_time,
+                    bytes: b.bytes,
+                };
+                if self.config.acks == Acks::Leader {
+                    written.complete();
                 }
-                Ok(())
+                self.written.lock().batches.push_back(written);
+                self.written_wake.notify_one();
             }
             Err(e) => {
-                let copy = e.duplicate();
-                // Under Acks::Leader a failed sync after the write leaves
-                // the deliveries done; flush() reports the error.
-                slot.failed_if_pending(e);
-                Err(copy)
+                b.slot.failed_if_pending(e.duplicate());
+                self.account(b.bytes, 1, Some(e));
             }
         }
+    }
+
+    /// The syncer thread: waits for each written batch's sync (one fsync
+    /// covers every batch written before it: group commit) and completes
+    /// the deliveries, while the appender writes on.
+    fn run_syncer(&self) {
+        loop {
+            let batches: Vec<Written> = {
+                let mut q = self.written.lock();
+                while q.batches.is_empty() {
+                    if q.appender_done {
+                        return;
+                    }
+                    self.written_wake.wait(&mut q);
+                }
+                q.batches.drain(..).collect()
+            };
+            let mut bytes = 0;
+            let mut first_error = None;
+            let n = batches.len() as u64;
+            for w in batches {
+                bytes += w.bytes;
+                match w.sync.map_or(Ok(()), |t| w.partition.sync_through(t)) {
+                    Ok(()) => w.complete(),
+                    Err(e) => {
+                        w.slot.failed_if_pending(e.duplicate());
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            self.account(bytes, n, first_error);
+        }
+    }
+
+    /// Counts `n` batches of `bytes` as done, freeing their buffer space.
+    fn account(&self, bytes: usize, n: u64, error: Option<Error>) {
+        let mut acc = self.acc.lock();
+        acc.queue.buffered -= bytes;
+        acc.queue.completed += n;
+        if acc.queue.first_error.is_none() {
+            acc.queue.first_error = error;
+        }
+        drop(acc);
+        self.progress.notify_all();
+    }
+}
+
+impl Written {
+    /// Completes the batch's deliveries (a second call changes nothing).
+    fn complete(&self) {
+        let append_time = self.log_append_time.then_some(self.info.max_timestamp);
+        self.slot.appended(self.info.base_offset, append_time);
     }
 }
 
