@@ -150,13 +150,20 @@ impl Producer {
                 .spawn(move || body(&shared))
                 .map_err(|e| Error::io("spawn producer thread", name, e))
         };
-        let appender = spawn("samsa-producer", Shared::run)?;
-        let syncer = spawn("samsa-producer-sync", Shared::run_syncer)?;
+        let handle = Handle {
+            shared: shared.clone(),
+            threads: Mutex::new(Vec::new()),
+        };
+        // Should the second spawn fail, dropping `handle` stops the first.
+        for (name, body) in [
+            ("samsa-producer", Shared::run as fn(&Shared)),
+            ("samsa-producer-sync", Shared::run_syncer),
+        ] {
+            let t = spawn(name, body)?;
+            handle.threads.lock().push(t);
+        }
         Ok(Producer {
-            handle: Arc::new(Handle {
-                shared,
-                threads: Mutex::new(vec![appender, syncer]),
-            }),
+            handle: Arc::new(handle),
         })
     }
 
