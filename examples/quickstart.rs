@@ -14,7 +14,12 @@ fn main() -> samsa::Result<()> {
     log.create_topic("orders", TopicConfig::default().partitions(3))?;
     let producer = log.producer();
     let mut deliveries = Vec::new();
-    for (customer, item) in [("alice", "book"), ("bob", "pen"), ("alice", "lamp"), ("carol", "mug")] {
+    for (customer, item) in [
+        ("alice", "book"),
+        ("bob", "pen"),
+        ("alice", "lamp"),
+        ("carol", "mug"),
+    ] {
         let value = format!("{customer} ordered a {item}");
         // send() buffers the record and returns at once; the key picks the
         // partition (Kafka's murmur2), so one customer's orders stay in order.
