@@ -30,14 +30,18 @@ pub(crate) struct Checked {
     pub bad: Option<(usize, BatchError)>,
 }
 
-/// Checks the batches in `buf`, counting records at or after `from`.
-pub(crate) fn check_batches(buf: &[u8], from: u64) -> Checked {
+/// Checks the batches in `buf`, counting records at or after `from`, and
+/// stops before the first batch that starts at or past `until` (the high
+/// watermark the reader saw: a batch can become readable an instant before
+/// the high watermark moves past it).
+pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
     let mut pos = 0;
     let mut count = 0;
     let mut next_offset = from;
     let mut previous_end = None;
     while pos < buf.len() {
         match BatchView::parse(&buf[pos..]) {
+            Ok(view) if view.header.base_offset >= until => break,
             Ok(view) if previous_end.is_some_and(|end| view.header.base_offset < end) => {
                 return Checked {
                     valid_len: pos,
@@ -189,7 +193,7 @@ mod tests {
     #[test]
     fn skips_records_before_from_and_counts_the_rest() {
         let buf = batches(&[3, 4, 2]);
-        let c = check_batches(&buf, 5);
+        let c = check_batches(&buf, 5, u64::MAX);
         assert!(c.bad.is_none());
         assert_eq!(c.count, 4);
         assert_eq!(c.next_offset, 9);
@@ -201,9 +205,19 @@ mod tests {
     }
 
     #[test]
+    fn batches_at_or_past_until_are_left_out() {
+        let buf = batches(&[3, 4, 2]);
+        let c = check_batches(&buf, 0, 7);
+        assert!(c.bad.is_none());
+        assert_eq!((c.count, c.next_offset), (7, 7));
+        let c = check_batches(&buf, 0, 0);
+        assert_eq!((c.count, c.valid_len), (0, 0));
+    }
+
+    #[test]
     fn a_cut_off_batch_is_left_out_not_reported() {
         let buf = batches(&[3, 4]);
-        let c = check_batches(&buf[..buf.len() - 1], 0);
+        let c = check_batches(&buf[..buf.len() - 1], 0, u64::MAX);
         assert!(c.bad.is_none());
         assert_eq!(c.count, 3);
         assert_eq!(c.next_offset, 3);
@@ -212,10 +226,10 @@ mod tests {
     #[test]
     fn a_damaged_batch_stops_the_check_where_it_starts() {
         let mut buf = batches(&[3, 4]);
-        let first = check_batches(&buf, 0).valid_len;
+        let first = check_batches(&buf, 0, u64::MAX).valid_len;
         let second_start = batches(&[3]).len();
         buf[second_start + 30] ^= 0x40;
-        let c = check_batches(&buf, 0);
+        let c = check_batches(&buf, 0, u64::MAX);
         assert_eq!(c.valid_len, second_start);
         assert!(first > second_start);
         assert!(matches!(c.bad, Some((p, BatchError::Crc { .. })) if p == second_start));

@@ -35,7 +35,7 @@ impl Partition {
         let mut at = from;
         while at < hw {
             let (seg, next_base) = self.segment_for(at);
-            match seg.read(at, max_bytes)? {
+            match seg.read(at, max_bytes, hw)? {
                 Some(r) if !r.is_empty() => return Ok(r),
                 // Only whole batches with no record at or after `at` left
                 // (gaps, after compaction): go on after them.

@@ -20,9 +20,10 @@ const LOCATE_WINDOW: usize = 8 << 10;
 
 impl Segment {
     /// Whole batches from the one holding the first offset `>= from`, about
-    /// `max_bytes` of them but never less than that one batch. `None` if the
-    /// segment has no visible record at or after `from`.
-    pub fn read(&self, from: u64, max_bytes: usize) -> Result<Option<Records>> {
+    /// `max_bytes` of them but never less than that one batch, and none
+    /// starting at or past `until`. `None` if the segment has no visible
+    /// record at or after `from`.
+    pub fn read(&self, from: u64, max_bytes: usize, until: u64) -> Result<Option<Records>> {
         let relative = self.relative(from);
         let entry = self.with_indexes(|i| OffsetIndex::lookup(&i.offset, relative))?;
         let found = self.scan_batches(entry, |reader, h| {
@@ -56,7 +57,7 @@ impl Segment {
         self.file()?
             .read_exact_at(&mut buf, pos)
             .map_err(|e| Error::io("read", self.log_path(), e))?;
-        let checked = check_batches(&buf, from);
+        let checked = check_batches(&buf, from, until);
         if let Some((at, e)) = &checked.bad {
             // Return the good batches before the damage; the next read
             // starts at the damaged batch and reports it.
