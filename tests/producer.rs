@@ -328,3 +328,62 @@ fn a_full_buffer_blocks_until_space_frees_or_max_block_passes() {
         );
     });
 }
+
+#[test]
+fn partitions_added_later_receive_records() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(1))
+            .unwrap();
+        let producer = log
+            .producer_with(ProducerConfig::default().partitioner(RoundRobinPartitioner::new()))
+            .unwrap();
+        producer
+            .send("t", Record::new(b"before"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        log.add_partitions("t", 2).unwrap();
+        let parts: Vec<u32> = (0..6)
+            .map(|_| producer.send("t", Record::new(b"after")).unwrap())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|d| d.wait().unwrap().partition)
+            .collect();
+        for p in 0..3 {
+            assert!(
+                parts.contains(&p),
+                "{what}: partition {p} got nothing: {parts:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn log_append_time_topics_report_the_append_time() {
+    on_both(|what, log| {
+        log.create_topic(
+            "t",
+            TopicConfig::default().timestamp_type(samsa::TimestampType::LogAppendTime),
+        )
+        .unwrap();
+        let producer = log.producer();
+        let md = producer
+            .send("t", Record::new(b"v").timestamp(1))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert!(md.timestamp > 1_600_000_000_000, "{what}: {}", md.timestamp);
+        let stored = log
+            .topic("t")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .read(0, 1 << 10)
+            .unwrap();
+        assert_eq!(
+            stored.iter().next().unwrap().timestamp(),
+            md.timestamp,
+            "{what}"
+        );
+    });
+}
