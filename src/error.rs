@@ -142,6 +142,17 @@ pub enum Error {
         got: i32,
     },
 
+    /// A consumer has no position on a partition and its
+    /// `auto_offset_reset` is `None` (Kafka's
+    /// `NoOffsetForPartitionException`).
+    #[error("no offset for {topic}/{partition} and auto_offset_reset is None")]
+    NoOffset {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
     /// A producer's buffer stayed full for longer than its `max_block`.
     #[error("producer buffer of {buffer_bytes} bytes stayed full for {waited_ms} ms")]
     BufferFull {
@@ -261,6 +272,10 @@ impl Error {
             } => BufferFull {
                 buffer_bytes: *buffer_bytes,
                 waited_ms: *waited_ms,
+            },
+            NoOffset { topic, partition } => NoOffset {
+                topic: topic.clone(),
+                partition: *partition,
             },
             Locked { path } => Locked { path: path.clone() },
             Poisoned { path } => Poisoned { path: path.clone() },

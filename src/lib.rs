@@ -43,6 +43,7 @@
 
 mod batch;
 mod clock;
+mod consumer;
 mod error;
 mod index;
 mod log;
@@ -55,6 +56,9 @@ mod storage;
 mod topic;
 
 pub use batch::{Headers, Iter, RecordRef, Records};
+pub use consumer::{
+    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, ConsumerRecords, Offset,
+};
 pub use error::{Error, Result};
 pub use log::{Log, LogBuilder};
 pub use partition::{

@@ -11,6 +11,7 @@ mod builder;
 pub use builder::LogBuilder;
 
 use crate::error::{Error, Result};
+use crate::partition::signal::AppendSignal;
 use crate::partition::Partition;
 use crate::storage::{read_all, write_atomic, DirLock, Storage};
 use crate::topic::{name, partition_dir, properties, Topic, TopicConfig};
@@ -58,6 +59,8 @@ struct LogInner {
     closed: AtomicBool,
     /// Makes the names of deleted topics' directories unique.
     deletions: AtomicU64,
+    /// Shared by every partition: wakes consumers waiting for records.
+    signal: Arc<AppendSignal>,
 }
 
 impl fmt::Debug for Log {
@@ -117,12 +120,13 @@ impl Log {
                 .remove_dir_all(&deleted)
                 .map_err(|e| Error::io("remove", &deleted, e))?;
         }
+        let signal = Arc::new(AppendSignal::default());
         let mut topics = BTreeMap::new();
         let names = storage
             .list_dirs(&topics_dir)
             .map_err(|e| Error::io("list", &topics_dir, e))?;
         for topic in names {
-            if let Some(t) = open_topic(&storage, &topics_dir, &topic, options.sync)? {
+            if let Some(t) = open_topic(&storage, &topics_dir, &topic, options.sync, &signal)? {
                 topics.insert(topic, t);
             }
         }
@@ -139,8 +143,14 @@ impl Log {
                 lock: Mutex::new(Some(lock)),
                 closed: AtomicBool::new(false),
                 deletions: AtomicU64::new(0),
+                signal,
             }),
         })
+    }
+
+    /// The signal every partition of this log announces new records on.
+    pub(crate) fn signal(&self) -> &Arc<AppendSignal> {
+        &self.inner.signal
     }
 
     /// The log's directory.
@@ -206,7 +216,14 @@ impl Log {
             storage
                 .create_dir_all(&dir)
                 .map_err(|e| Error::io("create directory", &dir, e))?;
-            let topic = Topic::open(storage, &dir, name, config.clone(), self.inner.options.sync)?;
+            let topic = Topic::open(
+                storage,
+                &dir,
+                name,
+                config.clone(),
+                self.inner.options.sync,
+                &self.inner.signal,
+            )?;
             write_properties(&**storage, &dir, name, &config)?;
             storage
                 .sync_dir(&topics_dir)
@@ -289,7 +306,12 @@ impl Log {
         let pc = config.partition_config(self.inner.options.sync);
         let more = (old..config.partitions)
             .map(|p| {
-                Partition::open_with(storage.clone(), &partition_dir(topic.dir(), p), pc.clone())
+                Partition::open_signalled(
+                    storage.clone(),
+                    &partition_dir(topic.dir(), p),
+                    pc.clone(),
+                    self.inner.signal.clone(),
+                )
             })
             .collect::<Result<Vec<_>>>()?;
         write_properties(&**storage, topic.dir(), name, &config)?;
@@ -340,6 +362,7 @@ fn open_topic(
     topics_dir: &Path,
     name: &str,
     default_sync: crate::partition::SyncPolicy,
+    signal: &Arc<AppendSignal>,
 ) -> Result<Option<Topic>> {
     if name::validate(name, name.starts_with(name::INTERNAL_PREFIX)).is_err() {
         return Ok(None);
@@ -397,5 +420,5 @@ fn open_topic(
             ));
         }
     }
-    Topic::open(storage, &dir, name, config, default_sync).map(Some)
+    Topic::open(storage, &dir, name, config, default_sync, signal).map(Some)
 }

@@ -22,6 +22,7 @@ mod policy_tests;
 mod producer_snapshot;
 mod producer_state;
 mod read;
+pub(crate) mod signal;
 mod sync;
 
 pub use config::{PartitionConfig, SyncPolicy, TimestampType};
@@ -36,6 +37,7 @@ use marker::CleanShutdown;
 use parking_lot::{Mutex, RwLock};
 use producer_snapshot::Snapshots;
 use producer_state::{ProducerState, Verdict};
+use signal::AppendSignal;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +85,8 @@ struct Shared {
     log_start: AtomicU64,
     closed: AtomicBool,
     lock: Mutex<Option<DirLock>>,
+    /// Wakes readers waiting for records (shared by a log's partitions).
+    signal: Arc<AppendSignal>,
 }
 
 /// State only the writer touches.
@@ -169,6 +173,16 @@ impl Partition {
         dir: &Path,
         config: PartitionConfig,
     ) -> Result<Partition> {
+        Partition::open_signalled(storage, dir, config, Arc::default())
+    }
+
+    /// As [`Self::open_with`], announcing new records on `signal`.
+    pub(crate) fn open_signalled(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        config: PartitionConfig,
+        signal: Arc<AppendSignal>,
+    ) -> Result<Partition> {
         config.validate()?;
         let opened = open::open_dir(&storage, dir, config.index_interval_bytes)?;
         let active = opened
@@ -202,6 +216,7 @@ impl Partition {
                 log_start: AtomicU64::new(start),
                 closed: AtomicBool::new(false),
                 lock: Mutex::new(Some(opened.lock)),
+                signal,
             }),
         })
     }
@@ -376,9 +391,15 @@ impl Partition {
     /// Lets readers see everything written so far.
     fn publish(&self, w: &Writer) {
         w.active.publish(w.active.written());
-        self.shared
-            .high_watermark
-            .fetch_max(w.next_offset, Ordering::AcqRel);
+        self.advance_high_watermark(w.next_offset);
+    }
+
+    /// Moves the high watermark to `next` (never back) and wakes readers
+    /// waiting for records.
+    fn advance_high_watermark(&self, next: u64) {
+        if self.shared.high_watermark.fetch_max(next, Ordering::AcqRel) < next {
+            self.shared.signal.notify();
+        }
     }
 
     fn should_roll(&self, w: &Writer, h: &BatchHeader, len: usize, now: i64) -> bool {
@@ -451,7 +472,7 @@ impl Partition {
                 };
                 seg.sync()?;
                 seg.publish(size);
-                s.high_watermark.fetch_max(next, Ordering::AcqRel);
+                self.advance_high_watermark(next);
                 Ok(next)
             })
             .map_err(|f| match f {

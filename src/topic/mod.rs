@@ -7,6 +7,7 @@ pub(crate) mod properties;
 pub use config::{CleanupPolicy, TopicConfig};
 
 use crate::error::{Error, Result};
+use crate::partition::signal::AppendSignal;
 use crate::partition::{Partition, SyncPolicy};
 use crate::storage::Storage;
 use parking_lot::RwLock;
@@ -53,10 +54,18 @@ impl Topic {
         name: &str,
         config: TopicConfig,
         default_sync: SyncPolicy,
+        signal: &Arc<AppendSignal>,
     ) -> Result<Topic> {
         let pc = config.partition_config(default_sync);
         let partitions = (0..config.partitions)
-            .map(|p| Partition::open_with(storage.clone(), &partition_dir(dir, p), pc.clone()))
+            .map(|p| {
+                Partition::open_signalled(
+                    storage.clone(),
+                    &partition_dir(dir, p),
+                    pc.clone(),
+                    signal.clone(),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(Topic {
             inner: Arc::new(TopicInner {

@@ -1,0 +1,296 @@
+//! The consumer: pulls records from assigned partitions, keeping its own
+//! position on each, and blocks in `poll` until records arrive, woken by
+//! the appends themselves (no sleeping loop).
+//!
+//! This is the consumer without a group: partitions are assigned by the
+//! application, as with Kafka's `assign`. Consumer groups (subscribe,
+//! rebalances, committed offsets) build on it.
+
+mod config;
+mod records;
+
+pub use config::{AutoOffsetReset, ConsumerConfig, Offset};
+pub use records::{ConsumerRecord, ConsumerRecords};
+
+use crate::error::{Error, Result};
+use crate::log::Log;
+use crate::partition::Partition;
+use records::PartitionRecords;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Reads records from a log's partitions: Kafka's `KafkaConsumer`, with
+/// partitions assigned by the application.
+///
+/// ```
+/// use samsa::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
+/// use std::time::Duration;
+///
+/// # fn main() -> samsa::Result<()> {
+/// let log = Log::in_memory();
+/// log.create_topic("orders", TopicConfig::default().partitions(2))?;
+/// log.producer().send("orders", Record::new(b"book").partition(1))?.wait()?;
+///
+/// let mut consumer = log.consumer(ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest))?;
+/// consumer.assign(&[("orders", 0), ("orders", 1)])?;
+/// let records = consumer.poll(Duration::from_millis(100))?;
+/// for r in &records {
+///     assert_eq!((r.topic(), r.partition(), r.offset()), ("orders", 1, 0));
+/// }
+/// assert_eq!(consumer.position("orders", 1)?, 1);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Consumer {
+    log: Log,
+    config: ConsumerConfig,
+    assigned: Vec<Assigned>,
+    /// Where the next poll starts among the assigned partitions, so every
+    /// partition gets its turn first.
+    turn: usize,
+}
+
+struct Assigned {
+    topic: Arc<str>,
+    partition: u32,
+    handle: Partition,
+    /// The next offset to return; `None` until first needed.
+    position: Option<u64>,
+    paused: bool,
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("config", &self.config)
+            .field("assignment", &self.assignment())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    /// A consumer of this log's topics.
+    pub fn consumer(&self, config: ConsumerConfig) -> Result<Consumer> {
+        config.validate()?;
+        Ok(Consumer {
+            log: self.clone(),
+            config,
+            assigned: Vec::new(),
+            turn: 0,
+        })
+    }
+}
+
+impl Consumer {
+    /// Reads from exactly these partitions from now on (Kafka's `assign`).
+    /// Partitions kept from the previous assignment keep their position;
+    /// an unknown topic or partition is an error and changes nothing.
+    pub fn assign(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
+        let mut next = Vec::with_capacity(partitions.len());
+        for &(topic, partition) in partitions {
+            if next
+                .iter()
+                .any(|a: &Assigned| &*a.topic == topic && a.partition == partition)
+            {
+                continue;
+            }
+            let kept = self
+                .assigned
+                .iter()
+                .find(|a| &*a.topic == topic && a.partition == partition);
+            next.push(Assigned {
+                topic: Arc::from(topic),
+                partition,
+                handle: self.log.topic(topic)?.partition(partition)?,
+                position: kept.and_then(|a| a.position),
+                paused: kept.is_some_and(|a| a.paused),
+            });
+        }
+        self.assigned = next;
+        self.turn = 0;
+        Ok(())
+    }
+
+    /// The assigned partitions.
+    pub fn assignment(&self) -> Vec<(String, u32)> {
+        self.assigned
+            .iter()
+            .map(|a| (a.topic.to_string(), a.partition))
+            .collect()
+    }
+
+    fn find(&mut self, topic: &str, partition: u32) -> Result<&mut Assigned> {
+        self.assigned
+            .iter_mut()
+            .find(|a| &*a.topic == topic && a.partition == partition)
+            .ok_or_else(|| Error::UnknownPartition {
+                topic: topic.to_owned(),
+                partition,
+                partitions: 0,
+            })
+    }
+
+    /// The offset of the next record `poll` returns from this partition,
+    /// resolving `auto_offset_reset` if there is no position yet.
+    pub fn position(&mut self, topic: &str, partition: u32) -> Result<u64> {
+        let reset = self.config.auto_offset_reset;
+        let a = self.find(topic, partition)?;
+        resolve(a, reset)
+    }
+
+    /// Moves the position on an assigned partition.
+    pub fn seek(&mut self, topic: &str, partition: u32, offset: Offset) -> Result<()> {
+        let a = self.find(topic, partition)?;
+        let p = &a.handle;
+        a.position = Some(match offset {
+            Offset::Earliest => p.log_start_offset(),
+            Offset::Latest => p.high_watermark(),
+            Offset::At(n) => n,
+            Offset::Timestamp(ms) => p
+                .offset_for_timestamp(ms)?
+                .map_or_else(|| p.high_watermark(), |t| t.offset),
+        });
+        Ok(())
+    }
+
+    /// Stops returning records from these partitions until resumed; their
+    /// positions stay.
+    pub fn pause(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
+        self.set_paused(partitions, true)
+    }
+
+    /// Returns records from these paused partitions again.
+    pub fn resume(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
+        self.set_paused(partitions, false)
+    }
+
+    fn set_paused(&mut self, partitions: &[(&str, u32)], paused: bool) -> Result<()> {
+        for &(t, p) in partitions {
+            self.find(t, p)?;
+        }
+        for &(t, p) in partitions {
+            self.find(t, p)?.paused = paused;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<(String, u32)> {
+        self.assigned
+            .iter()
+            .filter(|a| a.paused)
+            .map(|a| (a.topic.to_string(), a.partition))
+            .collect()
+    }
+
+    /// Returns records from the assigned, unpaused partitions: whatever is
+    /// there now, or, if nothing is, the first records appended within
+    /// `timeout` (woken by the append, not by polling the disk). At most
+    /// `max_poll_records`; partitions take turns coming first, so none
+    /// starves. An empty result means the timeout passed.
+    pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        let deadline = Instant::now() + timeout;
+        let signal = self.log.signal().clone();
+        loop {
+            // Registered before looking, so an append after the look wakes
+            // the wait below.
+            let waiting = signal.register();
+            let records = self.fetch()?;
+            if !records.is_empty() || Instant::now() >= deadline {
+                return Ok(records);
+            }
+            waiting.wait_until(deadline);
+        }
+    }
+
+    /// One pass over the assigned partitions, starting at this poll's turn.
+    fn fetch(&mut self) -> Result<ConsumerRecords> {
+        let n = self.assigned.len();
+        let mut out = ConsumerRecords::default();
+        let mut left = self.config.max_poll_records;
+        let start = self.turn;
+        self.turn = if n == 0 { 0 } else { (self.turn + 1) % n };
+        for i in 0..n {
+            if left == 0 {
+                break;
+            }
+            let a = &mut self.assigned[(start + i) % n];
+            if a.paused {
+                continue;
+            }
+            let Some(records) = read(
+                a,
+                self.config.auto_offset_reset,
+                self.config.max_partition_fetch_bytes,
+            )?
+            else {
+                continue;
+            };
+            let take = records.len().min(left);
+            let last = records.iter().take(take).last().map(|r| r.offset());
+            if let Some(last) = last {
+                a.position = Some(last + 1);
+                left -= take;
+                out.parts.push(PartitionRecords {
+                    topic: a.topic.clone(),
+                    partition: a.partition,
+                    records,
+                    take,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The position on `a`, set by `reset` if it has none.
+fn resolve(a: &mut Assigned, reset: AutoOffsetReset) -> Result<u64> {
+    if let Some(p) = a.position {
+        return Ok(p);
+    }
+    let p = match reset {
+        AutoOffsetReset::Earliest => a.handle.log_start_offset(),
+        AutoOffsetReset::Latest => a.handle.high_watermark(),
+        AutoOffsetReset::None => {
+            return Err(Error::NoOffset {
+                topic: a.topic.to_string(),
+                partition: a.partition,
+            })
+        }
+    };
+    a.position = Some(p);
+    Ok(p)
+}
+
+/// Reads from `a`'s position; a position outside the log is reset as
+/// `reset` says (an error under `AutoOffsetReset::None`). `None` when there
+/// is nothing new.
+fn read(
+    a: &mut Assigned,
+    reset: AutoOffsetReset,
+    max_bytes: usize,
+) -> Result<Option<crate::Records>> {
+    // A reset or a run of compacted-away offsets moves the position; the
+    // log start can move again meanwhile, so a few tries, then give up for
+    // this poll rather than spin.
+    for _ in 0..3 {
+        let position = resolve(a, reset)?;
+        if position == a.handle.high_watermark() {
+            return Ok(None);
+        }
+        match a.handle.read(position, max_bytes) {
+            Ok(r) if r.is_empty() => a.position = Some(r.next_offset()),
+            Ok(r) => return Ok(Some(r)),
+            Err(Error::OffsetOutOfRange { start, end, .. }) if reset != AutoOffsetReset::None => {
+                a.position = Some(if reset == AutoOffsetReset::Earliest {
+                    start
+                } else {
+                    end
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(None)
+}

@@ -1,0 +1,112 @@
+//! What `poll` returns: records of several partitions, each borrowing the
+//! bytes of its partition's read.
+
+use crate::batch::{Headers, RecordRef, Records};
+use std::sync::Arc;
+
+/// The records of one partition in a poll.
+#[derive(Debug)]
+pub(crate) struct PartitionRecords {
+    pub topic: Arc<str>,
+    pub partition: u32,
+    pub records: Records,
+    /// How many of `records` belong to this poll (the rest exceed
+    /// `max_poll_records`, and the next poll returns them again).
+    pub take: usize,
+}
+
+/// Records returned by [`Consumer::poll`](crate::Consumer::poll): Kafka's
+/// `ConsumerRecords`, in offset order within each partition.
+#[derive(Debug, Default)]
+pub struct ConsumerRecords {
+    pub(crate) parts: Vec<PartitionRecords>,
+}
+
+impl ConsumerRecords {
+    /// How many records the poll returned.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|p| p.take).sum()
+    }
+
+    /// Whether the poll returned nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The records, partition by partition.
+    pub fn iter(&self) -> impl Iterator<Item = ConsumerRecord<'_>> {
+        self.parts.iter().flat_map(|p| {
+            p.records
+                .iter()
+                .take(p.take)
+                .map(move |record| ConsumerRecord {
+                    topic: &p.topic,
+                    partition: p.partition,
+                    record,
+                })
+        })
+    }
+
+    /// The `(topic, partition)` pairs with records in this poll.
+    pub fn partitions(&self) -> Vec<(&str, u32)> {
+        self.parts
+            .iter()
+            .map(|p| (&*p.topic, p.partition))
+            .collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a ConsumerRecords {
+    type Item = ConsumerRecord<'a>;
+    type IntoIter = Box<dyn Iterator<Item = ConsumerRecord<'a>> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+/// One record from a poll: Kafka's `ConsumerRecord`. Key, value and
+/// headers borrow the poll's buffers.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsumerRecord<'a> {
+    topic: &'a str,
+    partition: u32,
+    record: RecordRef<'a>,
+}
+
+impl<'a> ConsumerRecord<'a> {
+    /// The topic.
+    pub fn topic(&self) -> &'a str {
+        self.topic
+    }
+
+    /// The partition.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// The offset in the partition.
+    pub fn offset(&self) -> u64 {
+        self.record.offset()
+    }
+
+    /// The key, if any.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.record.key()
+    }
+
+    /// The value; `None` for a tombstone.
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.record.value()
+    }
+
+    /// Milliseconds since the epoch (create or log-append time).
+    pub fn timestamp(&self) -> i64 {
+        self.record.timestamp()
+    }
+
+    /// The headers.
+    pub fn headers(&self) -> Headers<'a> {
+        self.record.headers()
+    }
+}
