@@ -1,0 +1,407 @@
+//! Consumer benchmarks, with their baselines in the same run.
+//!
+//! - `consume_100b`: 1,000,000 records of 100 bytes (1,000 per append, one
+//!   partition, `SyncPolicy::Os`, 32 MiB segments as in the partition
+//!   bench's `read_after_reopen`), written, the log closed and reopened,
+//!   then read whole per iteration by a fresh consumer
+//!   (`AutoOffsetReset::Earliest`, `max_poll_records` 100,000, the default
+//!   1 MiB `max_partition_fetch_bytes`) polling until every record is seen,
+//!   every value touched. The baseline is the partition bench's raw-file
+//!   floor: the same values length-prefixed (`u32` length, then the value)
+//!   in a plain file, read back through a 1 MiB `BufReader`. A third entry,
+//!   `partition_read`, reads the same partition with `Partition::read` in
+//!   1 MiB reads, so the consumer's own cost shows.
+//! - `poll_wakeup_latency`: a consumer thread blocked in `poll(30 s)` on an
+//!   empty partition; the bench thread appends one 100-byte record and the
+//!   time from just before the append call to `poll` returning with it in
+//!   the consumer thread is the measurement. `append` goes through
+//!   `Partition::append` on the topic's partition (`SyncPolicy::Os`, no
+//!   producer linger); `producer_send` through `Producer::send` with zero
+//!   linger (one more thread hop: the producer's appender). Before each
+//!   append the bench thread sleeps about 100 us and, on Linux, waits until
+//!   the consumer thread is asleep (`/proc/self/task/<tid>/stat`), so every
+//!   wake-up is of a consumer really blocked. p50, p99, p99.9 and max of
+//!   every iteration criterion ran (warm-up included) are printed after the
+//!   group.
+//!
+//! Files are written in a fresh temporary directory (under `$TMPDIR`, or
+//! `$SAMSA_BENCH_DIR` if set); everything stays in the page cache.
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use samsa::{
+    AutoOffsetReset, ConsumerConfig, Log, Partition, ProducerConfig, Record, SyncPolicy,
+    TopicConfig,
+};
+use std::fs::File;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// Buffer of the baseline's writer and reader.
+const RAW_BUFFER_BYTES: usize = 1 << 20;
+/// Records of the throughput workload.
+const CONSUME_RECORDS: u64 = 1_000_000;
+/// Value size of every workload.
+const VALUE: usize = 100;
+/// Records per append when filling the throughput workload's partition.
+const BATCH: usize = 1000;
+/// How long the latency workload's consumer blocks in one `poll`.
+const LONG_POLL: Duration = Duration::from_secs(30);
+
+/// A fresh directory for one workload.
+fn scratch() -> TempDir {
+    let base = std::env::var_os("SAMSA_BENCH_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    tempfile::Builder::new()
+        .prefix("samsa-bench-")
+        .tempdir_in(base)
+        .expect("create a scratch directory")
+}
+
+/// `len` bytes of a value that is not all zeros.
+fn value(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 + 7) as u8).collect()
+}
+
+/// Something of every value that the optimizer cannot drop: its length and
+/// its last byte.
+fn touch(v: &[u8]) -> u64 {
+    v.len() as u64 + u64::from(v.last().copied().unwrap_or(0))
+}
+
+fn os_topic() -> TopicConfig {
+    TopicConfig::default().sync(SyncPolicy::Os)
+}
+
+/// Reads every record of partition 0 of `topic` through a fresh consumer;
+/// returns (records, checksum).
+fn consume_all(log: &Log, topic: &str, total: u64) -> (u64, u64) {
+    let mut consumer = log
+        .consumer(
+            ConsumerConfig::default()
+                .auto_offset_reset(AutoOffsetReset::Earliest)
+                .max_poll_records(100_000),
+        )
+        .expect("consumer");
+    consumer.assign(&[(topic, 0)]).expect("assign");
+    let (mut count, mut sum) = (0u64, 0u64);
+    while count < total {
+        let records = consumer.poll(Duration::from_secs(1)).expect("poll");
+        assert!(!records.is_empty(), "poll timed out at {count} of {total}");
+        for r in &records {
+            count += 1;
+            sum += touch(r.value().unwrap_or_default());
+        }
+    }
+    (count, sum)
+}
+
+/// Reads a partition from offset 0 to its high watermark in 1 MiB reads,
+/// touching every value; returns (records, checksum).
+fn partition_read_all(p: &Partition) -> (u64, u64) {
+    let end = p.high_watermark();
+    let (mut at, mut count, mut sum) = (0u64, 0u64, 0u64);
+    while at < end {
+        let records = p.read(at, 1 << 20).expect("read");
+        for r in &records {
+            count += 1;
+            sum += touch(r.value().unwrap_or_default());
+        }
+        at = records.next_offset();
+    }
+    (count, sum)
+}
+
+/// Writes length-prefixed values to a plain file: the floor.
+fn raw_write(path: &Path, v: &[u8], n: u64) {
+    let file = File::create(path).expect("create raw log");
+    let mut out = BufWriter::with_capacity(RAW_BUFFER_BYTES, file);
+    for _ in 0..n {
+        out.write_all(&(v.len() as u32).to_le_bytes())
+            .expect("write length");
+        out.write_all(v).expect("write value");
+    }
+    out.flush().expect("flush raw log");
+}
+
+/// Reads a raw log back, touching every value; returns (records, checksum).
+fn raw_read_all(path: &Path) -> (u64, u64) {
+    let file = File::open(path).expect("open raw log");
+    let mut input = BufReader::with_capacity(RAW_BUFFER_BYTES, file);
+    let mut buf = Vec::new();
+    let mut len = [0u8; 4];
+    let (mut count, mut sum) = (0u64, 0u64);
+    loop {
+        match input.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(e) => panic!("read raw log: {e}"),
+        }
+        let n = u32::from_le_bytes(len) as usize;
+        buf.resize(n, 0);
+        input.read_exact(&mut buf).expect("read value");
+        count += 1;
+        sum += touch(&buf);
+    }
+    (count, sum)
+}
+
+fn consume_100b(c: &mut Criterion) {
+    let v = value(VALUE);
+    let records: Vec<Record<'_>> = (0..BATCH).map(|_| Record::new(&v)).collect();
+    let dir = scratch();
+    let log_dir = dir.path().join("log");
+    {
+        let log = Log::open(&log_dir).expect("open");
+        log.create_topic("t", os_topic().segment_bytes(32 << 20))
+            .expect("topic");
+        let p = log.topic("t").expect("t").partition(0).expect("p0");
+        for _ in 0..CONSUME_RECORDS / BATCH as u64 {
+            p.append(&records).expect("append");
+        }
+        log.close().expect("close");
+    }
+    let log = Log::open(&log_dir).expect("reopen");
+    let p = log.topic("t").expect("t").partition(0).expect("p0");
+    assert_eq!(p.high_watermark(), CONSUME_RECORDS);
+    let raw_path = dir.path().join("raw.log");
+    raw_write(&raw_path, &v, CONSUME_RECORDS);
+
+    let mut g = c.benchmark_group("consume_100b");
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(CONSUME_RECORDS));
+    g.bench_function("samsa", |b| {
+        b.iter(|| {
+            let (n, sum) = consume_all(&log, "t", CONSUME_RECORDS);
+            assert_eq!(n, CONSUME_RECORDS);
+            black_box(sum)
+        })
+    });
+    g.bench_function("partition_read", |b| {
+        b.iter(|| {
+            let (n, sum) = partition_read_all(&p);
+            assert_eq!(n, CONSUME_RECORDS);
+            black_box(sum)
+        })
+    });
+    g.bench_function("baseline", |b| {
+        b.iter(|| {
+            let (n, sum) = raw_read_all(&raw_path);
+            assert_eq!(n, CONSUME_RECORDS);
+            black_box(sum)
+        })
+    });
+    g.finish();
+    log.close().expect("close");
+}
+
+/// Latencies of every iteration criterion ran (warm-up included).
+struct Latencies {
+    name: &'static str,
+    samples: Vec<Duration>,
+}
+
+impl Latencies {
+    fn new(name: &'static str) -> Self {
+        Latencies {
+            name,
+            samples: Vec::with_capacity(1 << 16),
+        }
+    }
+
+    fn report(&mut self) {
+        if self.samples.is_empty() {
+            return;
+        }
+        self.samples.sort_unstable();
+        let n = self.samples.len();
+        let at = |q: usize| self.samples[(n * q / 1000).min(n - 1)];
+        eprintln!(
+            "poll_wakeup_latency/{}: {n} wake-ups, p50 {:.1} us, p99 {:.1} us, \
+             p99.9 {:.1} us, max {:.1} us",
+            self.name,
+            at(500).as_secs_f64() * 1e6,
+            at(990).as_secs_f64() * 1e6,
+            at(999).as_secs_f64() * 1e6,
+            self.samples[n - 1].as_secs_f64() * 1e6,
+        );
+    }
+}
+
+/// A consumer thread that, over and over, says it is about to poll, blocks
+/// in `poll` until one record arrives, and sends back the instant `poll`
+/// returned.
+struct BlockedConsumer {
+    ready: mpsc::Receiver<()>,
+    returned: mpsc::Receiver<Instant>,
+    /// `/proc/self/task/<tid>/stat` of the consumer thread, where readable.
+    stat: Option<PathBuf>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl BlockedConsumer {
+    fn start(log: &Log, topic: &str) -> Self {
+        let mut consumer = log
+            .consumer(ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Latest))
+            .expect("consumer");
+        consumer.assign(&[(topic, 0)]).expect("assign");
+        // Fix the position now, before any record of the benchmark.
+        consumer.position(topic, 0).expect("position");
+        let (ready_tx, ready) = mpsc::channel();
+        let (returned_tx, returned) = mpsc::channel();
+        let (stat_tx, stat_rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("consumer".into())
+            .spawn(move || {
+                let stat = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .and_then(|p| p.file_name().map(|tid| tid.to_owned()))
+                    .map(|tid| Path::new("/proc/self/task").join(tid).join("stat"));
+                stat_tx.send(stat).expect("send tid");
+                loop {
+                    if ready_tx.send(()).is_err() {
+                        return;
+                    }
+                    let (at, records) = loop {
+                        let records = consumer.poll(LONG_POLL).expect("poll");
+                        if !records.is_empty() {
+                            break (Instant::now(), records);
+                        }
+                    };
+                    assert_eq!(records.len(), 1);
+                    for r in &records {
+                        black_box(touch(r.value().unwrap_or_default()));
+                    }
+                    if returned_tx.send(at).is_err() {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn consumer");
+        let stat = stat_rx.recv().expect("consumer tid");
+        BlockedConsumer {
+            ready,
+            returned,
+            stat,
+            thread,
+        }
+    }
+
+    /// Waits until the consumer is blocked in `poll`, then times `append`
+    /// (which must make one record visible) up to `poll` returning it.
+    fn wake(&self, append: impl FnOnce()) -> Duration {
+        self.ready.recv().expect("consumer ready");
+        std::thread::sleep(Duration::from_micros(100));
+        if let Some(stat) = &self.stat {
+            let give_up = Instant::now() + Duration::from_millis(100);
+            while !is_sleeping(stat) && Instant::now() < give_up {
+                std::hint::spin_loop();
+            }
+        }
+        let start = Instant::now();
+        append();
+        let returned = self.returned.recv().expect("consumer returned");
+        returned.saturating_duration_since(start)
+    }
+
+    /// Stops the thread: `wake` must append one more record.
+    fn stop(self, append: impl FnOnce()) {
+        drop(self.ready);
+        drop(self.returned);
+        append();
+        self.thread.join().expect("consumer thread");
+    }
+}
+
+/// Whether the thread of this `stat` file is asleep (state `S`).
+fn is_sleeping(stat: &Path) -> bool {
+    let Ok(s) = std::fs::read_to_string(stat) else {
+        return true;
+    };
+    // "tid (comm) S ...": the state follows the last ')'.
+    s.rfind(')')
+        .and_then(|i| s[i + 1..].split_whitespace().next())
+        .is_some_and(|state| state == "S")
+}
+
+fn poll_wakeup_latency(c: &mut Criterion) {
+    let v = value(VALUE);
+    let dir = scratch();
+    let log = Log::open(dir.path().join("log")).expect("open");
+    log.create_topic("direct", os_topic()).expect("topic");
+    log.create_topic("producer", os_topic()).expect("topic");
+
+    let mut g = c.benchmark_group("poll_wakeup_latency");
+    // Each iteration also sleeps about 100 us untimed, so criterion's
+    // estimate (wall time) leaves several thousand iterations per entry.
+    g.sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .throughput(Throughput::Elements(1));
+
+    let mut direct = Latencies::new("append");
+    let p = log
+        .topic("direct")
+        .expect("direct")
+        .partition(0)
+        .expect("p0");
+    let append = || {
+        black_box(p.append(&[Record::new(&v)]).expect("append"));
+    };
+    let consumer = BlockedConsumer::start(&log, "direct");
+    g.bench_function("append", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let took = consumer.wake(append);
+                direct.samples.push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    consumer.stop(append);
+
+    let mut sent = Latencies::new("producer_send");
+    let producer = log
+        .producer_with(ProducerConfig::default().linger(Duration::ZERO))
+        .expect("producer");
+    let send = || {
+        // Not waited on: the consumer's wake-up is the measurement, and
+        // `close` below reports any failed delivery.
+        let delivery = producer
+            .send("producer", Record::new(&v).partition(0))
+            .expect("send");
+        black_box(&delivery);
+    };
+    let consumer = BlockedConsumer::start(&log, "producer");
+    g.bench_function("producer_send", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let took = consumer.wake(send);
+                sent.samples.push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    consumer.stop(send);
+    producer.close().expect("close producer");
+    g.finish();
+    log.close().expect("close");
+
+    for l in [&mut direct, &mut sent] {
+        l.report();
+    }
+}
+
+criterion_group!(benches, consume_100b, poll_wakeup_latency);
+criterion_main!(benches);
