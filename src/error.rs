@@ -153,6 +153,53 @@ pub enum Error {
         partition: u32,
     },
 
+    /// A group member's commit carried an older generation than the
+    /// group's: a rebalance happened since its last poll. Poll (which
+    /// rejoins and runs the rebalance callbacks), then commit again.
+    #[error("group {group:?} rebalanced: the commit is from generation {generation}, the group is at {current}")]
+    RebalanceInProgress {
+        /// The group.
+        group: String,
+        /// The member's generation.
+        generation: u32,
+        /// The group's generation.
+        current: u32,
+    },
+
+    /// A commit or operation named a partition this consumer is not
+    /// assigned.
+    #[error("{topic}/{partition} is not assigned to this consumer")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: u32,
+    },
+
+    /// The operation needs a consumer group with no active members.
+    #[error("group {group:?} has active members")]
+    GroupNotEmpty {
+        /// The group.
+        group: String,
+    },
+
+    /// No such consumer group.
+    #[error("unknown consumer group {group:?}")]
+    UnknownGroup {
+        /// The group.
+        group: String,
+    },
+
+    /// A member joined with assignors that do not include the one the group
+    /// uses.
+    #[error("group {group:?} uses assignor {assignor:?}, which this consumer does not list")]
+    InconsistentGroupProtocol {
+        /// The group.
+        group: String,
+        /// The group's assignor.
+        assignor: String,
+    },
+
     /// A producer's buffer stayed full for longer than its `max_block`.
     #[error("producer buffer of {buffer_bytes} bytes stayed full for {waited_ms} ms")]
     BufferFull {
@@ -272,6 +319,29 @@ impl Error {
             } => BufferFull {
                 buffer_bytes: *buffer_bytes,
                 waited_ms: *waited_ms,
+            },
+            RebalanceInProgress {
+                group,
+                generation,
+                current,
+            } => RebalanceInProgress {
+                group: group.clone(),
+                generation: *generation,
+                current: *current,
+            },
+            NotAssigned { topic, partition } => NotAssigned {
+                topic: topic.clone(),
+                partition: *partition,
+            },
+            GroupNotEmpty { group } => GroupNotEmpty {
+                group: group.clone(),
+            },
+            UnknownGroup { group } => UnknownGroup {
+                group: group.clone(),
+            },
+            InconsistentGroupProtocol { group, assignor } => InconsistentGroupProtocol {
+                group: group.clone(),
+                assignor: assignor.clone(),
             },
             NoOffset { topic, partition } => NoOffset {
                 topic: topic.clone(),

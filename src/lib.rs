@@ -41,10 +41,12 @@
 #![deny(unsafe_code)]
 #![warn(rust_2018_idioms)]
 
+mod assignor;
 mod batch;
 mod clock;
 mod consumer;
 mod error;
+mod group;
 mod index;
 mod log;
 mod partition;
@@ -55,11 +57,18 @@ mod segment;
 mod storage;
 mod topic;
 
+pub use assignor::{
+    Assignor, CooperativeStickyAssignor, GroupMember, RangeAssignor, RoundRobinAssignor,
+};
 pub use batch::{Headers, Iter, RecordRef, Records};
 pub use consumer::{
-    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, ConsumerRecords, Offset,
+    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, ConsumerRecords,
+    ConsumerRecordsIter, Offset, RebalanceListener,
 };
 pub use error::{Error, Result};
+pub use group::{
+    GroupDescription, MemberDescription, OffsetAndMetadata, OffsetReset, PartitionLag,
+};
 pub use log::{Log, LogBuilder};
 pub use partition::{
     AppendInfo, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset, TimestampType,

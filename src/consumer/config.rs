@@ -1,6 +1,10 @@
 //! Consumer options, with Kafka's names and defaults.
 
+use crate::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use crate::error::{Error, Result};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Where a consumer starts on a partition it has no position on, or whose
 /// position fell outside the log (Kafka's `auto.offset.reset`).
@@ -38,14 +42,41 @@ pub enum Offset {
 /// ```
 /// use samsa::{AutoOffsetReset, ConsumerConfig};
 ///
-/// let config = ConsumerConfig::default()
+/// let config = ConsumerConfig::new("billing")
 ///     .auto_offset_reset(AutoOffsetReset::Earliest)
 ///     .max_poll_records(100);
-/// assert_eq!(config.max_poll_records, 100);
+/// assert_eq!(config.group_id.as_deref(), Some("billing"));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ConsumerConfig {
+    /// The consumer group (Kafka's `group.id`). Without one, only
+    /// [`assign`](crate::Consumer::assign) is allowed, and commits need a
+    /// group id too.
+    pub group_id: Option<String>,
+    /// Commit the positions of what `poll` returned every
+    /// `auto_commit_interval`, before partitions are revoked, and on close
+    /// (Kafka's `enable.auto.commit`, default on).
+    pub enable_auto_commit: bool,
+    /// Kafka's `auto.commit.interval.ms` (default 5 s).
+    pub auto_commit_interval: Duration,
+    /// A member that does not poll within this is taken out of its group,
+    /// and its partitions go to others (Kafka's `max.poll.interval.ms`,
+    /// default 5 minutes).
+    pub max_poll_interval: Duration,
+    /// How long a closed static member (one with a `group_instance_id`)
+    /// keeps its partitions waiting for it (Kafka's `session.timeout.ms`,
+    /// default 45 s).
+    pub session_timeout: Duration,
+    /// Assignors in order of preference; the group uses the first member's
+    /// first, and later members must list it (Kafka's
+    /// `partition.assignment.strategy`, default range then cooperative
+    /// sticky).
+    pub assignors: Vec<Arc<dyn Assignor>>,
+    /// Static membership (Kafka's `group.instance.id`): a member that
+    /// restarts within `session_timeout` gets its partitions back without
+    /// a rebalance.
+    pub group_instance_id: Option<String>,
     /// Where to start without a position.
     pub auto_offset_reset: AutoOffsetReset,
     /// The most records one `poll` returns (Kafka's `max.poll.records`,
@@ -60,6 +91,13 @@ pub struct ConsumerConfig {
 impl Default for ConsumerConfig {
     fn default() -> Self {
         ConsumerConfig {
+            group_id: None,
+            enable_auto_commit: true,
+            auto_commit_interval: Duration::from_secs(5),
+            max_poll_interval: Duration::from_secs(300),
+            session_timeout: Duration::from_secs(45),
+            assignors: vec![Arc::new(RangeAssignor), Arc::new(CooperativeStickyAssignor)],
+            group_instance_id: None,
             auto_offset_reset: AutoOffsetReset::Latest,
             max_poll_records: 500,
             max_partition_fetch_bytes: 1 << 20,
@@ -67,7 +105,69 @@ impl Default for ConsumerConfig {
     }
 }
 
+impl fmt::Debug for ConsumerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let assignors: Vec<&str> = self.assignors.iter().map(|a| a.name()).collect();
+        f.debug_struct("ConsumerConfig")
+            .field("group_id", &self.group_id)
+            .field("enable_auto_commit", &self.enable_auto_commit)
+            .field("auto_commit_interval", &self.auto_commit_interval)
+            .field("max_poll_interval", &self.max_poll_interval)
+            .field("session_timeout", &self.session_timeout)
+            .field("assignors", &assignors)
+            .field("group_instance_id", &self.group_instance_id)
+            .field("auto_offset_reset", &self.auto_offset_reset)
+            .field("max_poll_records", &self.max_poll_records)
+            .field("max_partition_fetch_bytes", &self.max_partition_fetch_bytes)
+            .finish()
+    }
+}
+
 impl ConsumerConfig {
+    /// A consumer of group `group_id`, otherwise defaults.
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerConfig {
+            group_id: Some(group_id.into()),
+            ..ConsumerConfig::default()
+        }
+    }
+
+    /// Sets [`Self::enable_auto_commit`].
+    pub fn enable_auto_commit(mut self, on: bool) -> Self {
+        self.enable_auto_commit = on;
+        self
+    }
+
+    /// Sets [`Self::auto_commit_interval`].
+    pub fn auto_commit_interval(mut self, interval: Duration) -> Self {
+        self.auto_commit_interval = interval;
+        self
+    }
+
+    /// Sets [`Self::max_poll_interval`].
+    pub fn max_poll_interval(mut self, interval: Duration) -> Self {
+        self.max_poll_interval = interval;
+        self
+    }
+
+    /// Sets [`Self::session_timeout`].
+    pub fn session_timeout(mut self, timeout: Duration) -> Self {
+        self.session_timeout = timeout;
+        self
+    }
+
+    /// Sets [`Self::assignors`] to just this one.
+    pub fn assignor(mut self, assignor: impl Assignor + 'static) -> Self {
+        self.assignors = vec![Arc::new(assignor)];
+        self
+    }
+
+    /// Sets [`Self::group_instance_id`].
+    pub fn group_instance_id(mut self, id: impl Into<String>) -> Self {
+        self.group_instance_id = Some(id.into());
+        self
+    }
+
     /// Sets [`Self::auto_offset_reset`].
     pub fn auto_offset_reset(mut self, reset: AutoOffsetReset) -> Self {
         self.auto_offset_reset = reset;

@@ -7,10 +7,12 @@
 //! rebalances, committed offsets) build on it.
 
 mod config;
+mod group;
 mod records;
 
 pub use config::{AutoOffsetReset, ConsumerConfig, Offset};
-pub use records::{ConsumerRecord, ConsumerRecords};
+pub use group::RebalanceListener;
+pub use records::{ConsumerRecord, ConsumerRecords, ConsumerRecordsIter};
 
 use crate::error::{Error, Result};
 use crate::log::Log;
@@ -49,6 +51,11 @@ pub struct Consumer {
     /// Where the next poll starts among the assigned partitions, so every
     /// partition gets its turn first.
     turn: usize,
+    /// Group membership, after `subscribe`.
+    membership: Option<group::Membership>,
+    listener: Option<Box<dyn RebalanceListener>>,
+    last_commit: Instant,
+    closed: bool,
 }
 
 struct Assigned {
@@ -78,6 +85,10 @@ impl Log {
             config,
             assigned: Vec::new(),
             turn: 0,
+            membership: None,
+            listener: None,
+            last_commit: Instant::now(),
+            closed: false,
         })
     }
 }
@@ -87,6 +98,11 @@ impl Consumer {
     /// Partitions kept from the previous assignment keep their position;
     /// an unknown topic or partition is an error and changes nothing.
     pub fn assign(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
+        if self.membership.is_some() {
+            return Err(Error::InvalidConfig(
+                "a subscribed consumer cannot also assign partitions".into(),
+            ));
+        }
         let mut next = Vec::with_capacity(partitions.len());
         for &(topic, partition) in partitions {
             if next
@@ -99,11 +115,18 @@ impl Consumer {
                 .assigned
                 .iter()
                 .find(|a| &*a.topic == topic && a.partition == partition);
+            // A new partition starts at the group's committed offset, if any.
+            let committed = || {
+                let group = self.config.group_id.as_deref()?;
+                self.log
+                    .committed(group, topic, partition)
+                    .map(|o| o.offset)
+            };
             next.push(Assigned {
                 topic: Arc::from(topic),
                 partition,
                 handle: self.log.topic(topic)?.partition(partition)?,
-                position: kept.and_then(|a| a.position),
+                position: kept.map_or_else(committed, |a| a.position),
                 paused: kept.is_some_and(|a| a.paused),
             });
         }
@@ -189,19 +212,61 @@ impl Consumer {
     /// `timeout` (woken by the append, not by polling the disk). At most
     /// `max_poll_records`; partitions take turns coming first, so none
     /// starves. An empty result means the timeout passed.
+    ///
+    /// A group member follows its group here: it gives up partitions a
+    /// rebalance asks for and takes new ones, running its
+    /// [`RebalanceListener`]; and with auto-commit on, it commits what
+    /// earlier polls returned every `auto_commit_interval`.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        if self.closed {
+            return Err(Error::Closed {
+                path: self.log.dir().to_path_buf(),
+            });
+        }
         let deadline = Instant::now() + timeout;
         let signal = self.log.signal().clone();
         loop {
-            // Registered before looking, so an append after the look wakes
-            // the wait below.
+            // Registered before looking, so an append (or a rebalance) after
+            // the look wakes the wait below.
             let waiting = signal.register();
+            if self.membership.is_some() {
+                self.sync_group()?;
+                self.maybe_auto_commit()?;
+            }
             let records = self.fetch()?;
-            if !records.is_empty() || Instant::now() >= deadline {
+            let now = Instant::now();
+            if !records.is_empty() || now >= deadline {
                 return Ok(records);
             }
-            waiting.wait_until(deadline);
+            // A member waiting for records stays alive in its group.
+            let wake = match self.membership {
+                Some(_) => deadline.min(now + self.config.max_poll_interval / 2),
+                None => deadline,
+            };
+            waiting.wait_until(wake);
         }
+    }
+
+    /// Commits (with auto-commit on) and leaves the group. Dropping a
+    /// consumer does the same, ignoring errors.
+    pub fn close(mut self) -> Result<()> {
+        self.shut()
+    }
+
+    fn shut(&mut self) -> Result<()> {
+        if std::mem::replace(&mut self.closed, true) {
+            return Ok(());
+        }
+        let committed = if self.membership.is_some() || self.config.group_id.is_some() {
+            match self.auto_commit_now() {
+                Err(Error::RebalanceInProgress { .. } | Error::NotAssigned { .. }) => Ok(()),
+                other => other,
+            }
+        } else {
+            Ok(())
+        };
+        self.leave();
+        committed
     }
 
     /// One pass over the assigned partitions, starting at this poll's turn.
@@ -228,9 +293,15 @@ impl Consumer {
                 continue;
             };
             let take = records.len().min(left);
-            let last = records.iter().take(take).last().map(|r| r.offset());
-            if let Some(last) = last {
-                a.position = Some(last + 1);
+            // The whole read fits: the next position is where the read ends
+            // (past any compacted gap). Only a cut-short read is walked.
+            let next = if take == records.len() {
+                Some(records.next_offset())
+            } else {
+                records.iter().take(take).last().map(|r| r.offset() + 1)
+            };
+            if let (Some(next), true) = (next, take > 0) {
+                a.position = Some(next);
                 left -= take;
                 out.parts.push(PartitionRecords {
                     topic: a.topic.clone(),
@@ -241,6 +312,12 @@ impl Consumer {
             }
         }
         Ok(out)
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let _ = self.shut();
     }
 }
 

@@ -1,7 +1,8 @@
 //! What `poll` returns: records of several partitions, each borrowing the
 //! bytes of its partition's read.
 
-use crate::batch::{Headers, RecordRef, Records};
+use crate::batch::{Headers, Iter, RecordRef, Records};
+use std::iter::Take;
 use std::sync::Arc;
 
 /// The records of one partition in a poll.
@@ -34,17 +35,11 @@ impl ConsumerRecords {
     }
 
     /// The records, partition by partition.
-    pub fn iter(&self) -> impl Iterator<Item = ConsumerRecord<'_>> {
-        self.parts.iter().flat_map(|p| {
-            p.records
-                .iter()
-                .take(p.take)
-                .map(move |record| ConsumerRecord {
-                    topic: &p.topic,
-                    partition: p.partition,
-                    record,
-                })
-        })
+    pub fn iter(&self) -> ConsumerRecordsIter<'_> {
+        ConsumerRecordsIter {
+            parts: self.parts.iter(),
+            current: None,
+        }
     }
 
     /// The `(topic, partition)` pairs with records in this poll.
@@ -58,10 +53,39 @@ impl ConsumerRecords {
 
 impl<'a> IntoIterator for &'a ConsumerRecords {
     type Item = ConsumerRecord<'a>;
-    type IntoIter = Box<dyn Iterator<Item = ConsumerRecord<'a>> + 'a>;
+    type IntoIter = ConsumerRecordsIter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+        self.iter()
+    }
+}
+
+/// Iterator over [`ConsumerRecords`]: a named type (not a boxed one), so
+/// the per-record step inlines into the caller's loop.
+#[derive(Debug)]
+pub struct ConsumerRecordsIter<'a> {
+    parts: std::slice::Iter<'a, PartitionRecords>,
+    current: Option<(&'a PartitionRecords, Take<Iter<'a>>)>,
+}
+
+impl<'a> Iterator for ConsumerRecordsIter<'a> {
+    type Item = ConsumerRecord<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<ConsumerRecord<'a>> {
+        loop {
+            if let Some((part, records)) = &mut self.current {
+                if let Some(record) = records.next() {
+                    return Some(ConsumerRecord {
+                        topic: &part.topic,
+                        partition: part.partition,
+                        record,
+                    });
+                }
+            }
+            let part = self.parts.next()?;
+            self.current = Some((part, part.records.iter().take(part.take)));
+        }
     }
 }
 

@@ -11,6 +11,8 @@ mod builder;
 pub use builder::LogBuilder;
 
 use crate::error::{Error, Result};
+use crate::group::coordinator::Coordinator;
+use crate::group::offsets::OffsetStore;
 use crate::partition::signal::AppendSignal;
 use crate::partition::Partition;
 use crate::storage::{read_all, write_atomic, DirLock, Storage};
@@ -61,6 +63,10 @@ struct LogInner {
     deletions: AtomicU64,
     /// Shared by every partition: wakes consumers waiting for records.
     signal: Arc<AppendSignal>,
+    /// Consumer groups' membership and assignments.
+    coordinator: Coordinator,
+    /// Committed offsets, loaded from `__consumer_offsets` at open.
+    offsets: OffsetStore,
 }
 
 impl fmt::Debug for Log {
@@ -133,7 +139,7 @@ impl Log {
         storage
             .sync_dir(&topics_dir)
             .map_err(|e| Error::io("fsync directory", &topics_dir, e))?;
-        Ok(Log {
+        let log = Log {
             inner: Arc::new(LogInner {
                 dir: dir.to_path_buf(),
                 storage,
@@ -144,8 +150,20 @@ impl Log {
                 closed: AtomicBool::new(false),
                 deletions: AtomicU64::new(0),
                 signal,
+                coordinator: Coordinator::default(),
+                offsets: OffsetStore::default(),
             }),
-        })
+        };
+        log.inner.offsets.load(&log)?;
+        Ok(log)
+    }
+
+    pub(crate) fn coordinator(&self) -> &Coordinator {
+        &self.inner.coordinator
+    }
+
+    pub(crate) fn offset_store(&self) -> &OffsetStore {
+        &self.inner.offsets
     }
 
     /// The signal every partition of this log announces new records on.
@@ -185,10 +203,6 @@ impl Log {
     }
 
     /// Creates one of samsa's internal topics (named `__...`).
-    #[expect(
-        dead_code,
-        reason = "the offset store creates __consumer_offsets (issue 4)"
-    )]
     pub(crate) fn create_internal_topic(&self, name: &str, config: TopicConfig) -> Result<Topic> {
         name::validate(name, true)?;
         self.create(name, config)

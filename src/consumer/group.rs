@@ -1,0 +1,324 @@
+//! The consumer's side of consumer groups: subscribe, follow rebalances
+//! (running the listener's callbacks inside `poll`), commit.
+
+use super::{Assigned, Consumer};
+use crate::error::{Error, Result};
+use crate::group::coordinator::{JoinRequest, View};
+use crate::group::OffsetAndMetadata;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Callbacks a group member runs inside `poll` when its partitions change,
+/// like Kafka's `ConsumerRebalanceListener`. Each gets the consumer, so it
+/// may commit (in `on_partitions_revoked`, before the partitions go to
+/// another member) or seek (in `on_partitions_assigned`).
+pub trait RebalanceListener: Send {
+    /// These partitions are about to go to other members. Commits of them
+    /// still succeed here.
+    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[(String, u32)]) {
+        let _ = (consumer, partitions);
+    }
+
+    /// These partitions are now this member's.
+    fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[(String, u32)]) {
+        let _ = (consumer, partitions);
+    }
+
+    /// These partitions were taken away without a revocation (the member
+    /// was evicted for not polling within `max_poll_interval`); others may
+    /// own them already, so commits of them fail. By default the same as
+    /// a revocation.
+    fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[(String, u32)]) {
+        self.on_partitions_revoked(consumer, partitions);
+    }
+}
+
+/// The consumer's membership of its group.
+pub(super) struct Membership {
+    pub topics: Vec<String>,
+    pub member_id: String,
+    /// The generation of the assignment the consumer holds (0: none yet).
+    pub generation: u32,
+}
+
+impl Consumer {
+    fn group_id(&self) -> Result<String> {
+        self.config
+            .group_id
+            .clone()
+            .ok_or_else(|| Error::InvalidConfig("consumer groups need a group_id".into()))
+    }
+
+    /// Joins the consumer's group, subscribed to `topics` (Kafka's
+    /// `subscribe`): the group's assignor gives this member a share of
+    /// their partitions, which `poll` picks up.
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        let group = self.group_id()?;
+        if self.membership.is_none() && !self.assigned.is_empty() {
+            return Err(Error::InvalidConfig(
+                "a consumer with assigned partitions cannot also subscribe".into(),
+            ));
+        }
+        self.leave();
+        let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
+        let member_id = self.join(&group, topics.clone())?;
+        self.membership = Some(Membership {
+            topics,
+            member_id,
+            generation: 0,
+        });
+        Ok(())
+    }
+
+    /// As [`Self::subscribe`], with callbacks run inside `poll` when this
+    /// member's partitions change.
+    pub fn subscribe_with(
+        &mut self,
+        topics: &[&str],
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<()> {
+        self.listener = Some(Box::new(listener));
+        self.subscribe(topics)
+    }
+
+    /// Leaves the group (after an auto-commit) and drops the assignment.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        let committed = self.auto_commit_now();
+        let revoked = self.assignment();
+        if self.membership.is_some() && !revoked.is_empty() {
+            self.with_listener(|l, c| l.on_partitions_revoked(c, &revoked));
+        }
+        self.leave();
+        self.assigned.clear();
+        committed
+    }
+
+    fn join(&self, group: &str, topics: Vec<String>) -> Result<String> {
+        self.log.coordinator().join(
+            &self.log,
+            group,
+            JoinRequest {
+                topics,
+                assignors: &self.config.assignors,
+                instance_id: self.config.group_instance_id.clone(),
+                max_poll_interval: self.config.max_poll_interval,
+                session_timeout: self.config.session_timeout,
+            },
+        )
+    }
+
+    /// Leaves the group, if a member.
+    pub(super) fn leave(&mut self) {
+        if let (Some(m), Some(group)) = (self.membership.take(), self.config.group_id.as_deref()) {
+            self.log.coordinator().leave(&self.log, group, &m.member_id);
+        }
+    }
+
+    fn with_listener(&mut self, f: impl FnOnce(&mut dyn RebalanceListener, &mut Consumer)) {
+        if let Some(mut l) = self.listener.take() {
+            f(&mut *l, self);
+            self.listener = Some(l);
+        }
+    }
+
+    /// Follows the group: gives up what a rebalance asks for, takes what a
+    /// new generation assigns, rejoins after an eviction. Runs the
+    /// listener's callbacks.
+    pub(super) fn sync_group(&mut self) -> Result<()> {
+        let group = self.group_id()?;
+        loop {
+            let Some(m) = &self.membership else {
+                return Ok(());
+            };
+            let member_id = m.member_id.clone();
+            match self
+                .log
+                .coordinator()
+                .heartbeat(&self.log, &group, &member_id)
+            {
+                None => {
+                    let lost = self.assignment();
+                    self.assigned.clear();
+                    if !lost.is_empty() {
+                        self.with_listener(|l, c| l.on_partitions_lost(c, &lost));
+                    }
+                    let topics = self
+                        .membership
+                        .as_ref()
+                        .map(|m| m.topics.clone())
+                        .unwrap_or_default();
+                    let member_id = self.join(&group, topics)?;
+                    if let Some(m) = &mut self.membership {
+                        m.member_id = member_id;
+                        m.generation = 0;
+                    }
+                }
+                Some(View::Revoke { partitions }) => {
+                    if self.config.enable_auto_commit {
+                        // Hand the partitions over where this member got to.
+                        let offsets = self.positions_of(&partitions);
+                        let _ = self.commit_offsets(&offsets);
+                    }
+                    self.with_listener(|l, c| l.on_partitions_revoked(c, &partitions));
+                    self.assigned.retain(|a| {
+                        !partitions
+                            .iter()
+                            .any(|(t, p)| *t == *a.topic && *p == a.partition)
+                    });
+                    self.log
+                        .coordinator()
+                        .revoked(&self.log, &group, &member_id);
+                }
+                Some(View::Wait) => return Ok(()),
+                Some(View::Stable {
+                    generation,
+                    assignment,
+                }) => {
+                    if self
+                        .membership
+                        .as_ref()
+                        .is_some_and(|m| m.generation == generation)
+                    {
+                        return Ok(());
+                    }
+                    let added = self.take_assignment(&group, &assignment)?;
+                    if let Some(m) = &mut self.membership {
+                        m.generation = generation;
+                    }
+                    if !added.is_empty() {
+                        self.with_listener(|l, c| l.on_partitions_assigned(c, &added));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Installs `assignment`, keeping the positions of partitions already
+    /// held and starting new ones at the group's committed offsets; returns
+    /// the new ones.
+    fn take_assignment(
+        &mut self,
+        group: &str,
+        assignment: &[(String, u32)],
+    ) -> Result<Vec<(String, u32)>> {
+        let mut next = Vec::with_capacity(assignment.len());
+        let mut added = Vec::new();
+        for (topic, partition) in assignment {
+            let kept = self
+                .assigned
+                .iter()
+                .position(|a| *a.topic == **topic && a.partition == *partition);
+            match kept {
+                Some(i) => next.push(self.assigned.swap_remove(i)),
+                None => {
+                    next.push(Assigned {
+                        topic: Arc::from(topic.as_str()),
+                        partition: *partition,
+                        handle: self.log.topic(topic)?.partition(*partition)?,
+                        position: self
+                            .log
+                            .committed(group, topic, *partition)
+                            .map(|o| o.offset),
+                        paused: false,
+                    });
+                    added.push((topic.clone(), *partition));
+                }
+            }
+        }
+        self.assigned = next;
+        Ok(added)
+    }
+
+    /// The current positions of `partitions`, as commits.
+    fn positions_of(
+        &self,
+        partitions: &[(String, u32)],
+    ) -> Vec<((String, u32), OffsetAndMetadata)> {
+        self.assigned
+            .iter()
+            .filter(|a| {
+                partitions
+                    .iter()
+                    .any(|(t, p)| *t == *a.topic && *p == a.partition)
+            })
+            .filter_map(|a| {
+                a.position.map(|o| {
+                    (
+                        (a.topic.to_string(), a.partition),
+                        OffsetAndMetadata::new(o),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Commits the positions of every assigned partition: everything the
+    /// polls so far returned is processed (Kafka's `commitSync()`).
+    pub fn commit(&mut self) -> Result<()> {
+        let all = self.assignment();
+        let offsets = self.positions_of(&all);
+        self.commit_offsets(&offsets)
+    }
+
+    /// Commits these offsets for the consumer's group. A group member may
+    /// commit only partitions it is assigned in the group's current
+    /// generation: after a rebalance it must poll first
+    /// ([`Error::RebalanceInProgress`], [`Error::NotAssigned`]). A consumer
+    /// of manually assigned partitions may commit only while the group has
+    /// no members ([`Error::GroupNotEmpty`]).
+    pub fn commit_offsets(&mut self, offsets: &[((String, u32), OffsetAndMetadata)]) -> Result<()> {
+        let group = self.group_id()?;
+        let partitions: Vec<(String, u32)> = offsets.iter().map(|(tp, _)| tp.clone()).collect();
+        match &self.membership {
+            Some(m) => self.log.coordinator().check_commit(
+                &group,
+                &m.member_id,
+                m.generation,
+                &partitions,
+            )?,
+            None if !self.log.coordinator().is_empty(&group) => {
+                return Err(Error::GroupNotEmpty { group });
+            }
+            None => {}
+        }
+        let commits: Vec<_> = offsets
+            .iter()
+            .map(|(tp, o)| (tp.clone(), Some(o.clone())))
+            .collect();
+        self.log
+            .offset_store()
+            .commit(&self.log, &group, &commits)?;
+        self.last_commit = Instant::now();
+        Ok(())
+    }
+
+    /// The group's committed offset on an assigned partition.
+    pub fn committed(&self, topic: &str, partition: u32) -> Result<Option<OffsetAndMetadata>> {
+        Ok(self.log.committed(&self.group_id()?, topic, partition))
+    }
+
+    /// Commits now if auto-commit is on and the consumer has a group.
+    pub(super) fn auto_commit_now(&mut self) -> Result<()> {
+        if self.config.enable_auto_commit
+            && self.config.group_id.is_some()
+            && !self.assigned.is_empty()
+        {
+            return self.commit();
+        }
+        Ok(())
+    }
+
+    /// Commits if auto-commit is on and the interval has passed.
+    pub(super) fn maybe_auto_commit(&mut self) -> Result<()> {
+        if self.last_commit.elapsed() >= self.config.auto_commit_interval {
+            match self.auto_commit_now() {
+                // The next poll rejoins; the commit waits for that.
+                Err(Error::RebalanceInProgress { .. }) => {}
+                other => other?,
+            }
+            self.last_commit = Instant::now();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,413 @@
+//! The group coordinator, inside the log: membership, generations and
+//! assignments of consumer groups, as Kafka's `GroupCoordinator` keeps them
+//! for its consumers, but called directly instead of over the network.
+//!
+//! Every change of membership (a join, a leave, a member evicted for not
+//! polling within its `max_poll_interval`, partitions added to a subscribed
+//! topic) starts a rebalance, in Kafka's two steps. First every member, at
+//! its next poll, gives up the partitions it must give up (all of them with
+//! an eager assignor, only the moved ones with a cooperative one), running
+//! its `on_partitions_revoked` callback, where it may still commit them.
+//! When every member has done so (or was evicted for not polling in time),
+//! the new generation starts and members learn their new partitions at
+//! their next poll. So a partition never has two owners, and a commit from
+//! an older generation is refused: a member that lost partitions cannot
+//! commit them.
+
+use crate::assignor::{Assignor, GroupMember};
+use crate::error::{Error, Result};
+use crate::log::Log;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a member joins.
+pub(crate) struct JoinRequest<'a> {
+    pub topics: Vec<String>,
+    pub assignors: &'a [Arc<dyn Assignor>],
+    pub instance_id: Option<String>,
+    pub max_poll_interval: Duration,
+    pub session_timeout: Duration,
+}
+
+struct Member {
+    topics: Vec<String>,
+    assignment: Vec<(String, u32)>,
+    last_poll: Instant,
+    max_poll_interval: Duration,
+    session_timeout: Duration,
+    instance_id: Option<String>,
+    /// A static member that closed: it keeps its place (and partitions)
+    /// until this deadline, so a restart in time changes nothing.
+    departed: Option<Instant>,
+}
+
+#[derive(Default)]
+struct Group {
+    /// The generation whose assignment is in force.
+    generation: u32,
+    members: BTreeMap<String, Member>,
+    assignor: Option<Arc<dyn Assignor>>,
+    /// Partition counts the current assignment was computed for.
+    counts: BTreeMap<String, u32>,
+    next_member: u64,
+    /// A rebalance waiting for these members to give up partitions.
+    rebalance: Option<Pending>,
+}
+
+/// A rebalance under way: the assignment it will install, and what each
+/// member has yet to give up.
+struct Pending {
+    target: BTreeMap<String, Vec<(String, u32)>>,
+    revoke: BTreeMap<String, Vec<(String, u32)>>,
+}
+
+/// What a member learns at a poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum View {
+    /// The group is stable: this generation and these partitions.
+    Stable {
+        generation: u32,
+        assignment: Vec<(String, u32)>,
+    },
+    /// A rebalance needs these partitions back from the member first.
+    Revoke { partitions: Vec<(String, u32)> },
+    /// A rebalance waits for other members; keep what you have.
+    Wait,
+}
+
+/// A member as `describe_group` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberDescription {
+    /// The member id the coordinator gave it.
+    pub member_id: String,
+    /// Its `group_instance_id`, for static members.
+    pub instance_id: Option<String>,
+    /// The topics it subscribed to.
+    pub topics: Vec<String>,
+    /// The partitions it is assigned in the current generation.
+    pub assignment: Vec<(String, u32)>,
+}
+
+/// A consumer group as [`Log::describe_group`](crate::Log::describe_group)
+/// reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupDescription {
+    /// The group id.
+    pub group: String,
+    /// `"Stable"` with members, `"Empty"` without.
+    pub state: &'static str,
+    /// The current generation (bumped by every rebalance).
+    pub generation: u32,
+    /// The assignor's protocol name, once a member has joined.
+    pub assignor: Option<String>,
+    /// The members, by member id.
+    pub members: Vec<MemberDescription>,
+}
+
+/// All groups of a log.
+#[derive(Default)]
+pub(crate) struct Coordinator {
+    groups: Mutex<BTreeMap<String, Group>>,
+}
+
+impl Coordinator {
+    /// Adds a member (or, for a static member whose instance id is known,
+    /// hands it the existing member's place without a rebalance) and
+    /// returns its member id.
+    pub fn join(&self, log: &Log, group: &str, req: JoinRequest<'_>) -> Result<String> {
+        let mut groups = self.groups.lock();
+        let g = groups.entry(group.to_owned()).or_default();
+        let assignor = match &g.assignor {
+            Some(a) if g.members.is_empty() => {
+                req.assignors.first().cloned().unwrap_or_else(|| a.clone())
+            }
+            Some(a) => req
+                .assignors
+                .iter()
+                .find(|x| x.name() == a.name())
+                .cloned()
+                .ok_or_else(|| Error::InconsistentGroupProtocol {
+                    group: group.to_owned(),
+                    assignor: a.name().to_owned(),
+                })?,
+            None => req.assignors.first().cloned().ok_or_else(|| {
+                Error::InvalidConfig("a group member needs at least one assignor".into())
+            })?,
+        };
+        g.assignor = Some(assignor);
+        let now = Instant::now();
+        if let Some(id) = &req.instance_id {
+            let known = g
+                .members
+                .iter()
+                .find(|(_, m)| m.instance_id.as_deref() == Some(id.as_str()))
+                .map(|(k, _)| k.clone());
+            if let Some(member_id) = known {
+                let m = g.members.get_mut(&member_id).expect("found just now");
+                let same_topics = m.topics == req.topics;
+                m.departed = None;
+                m.last_poll = now;
+                m.max_poll_interval = req.max_poll_interval;
+                m.session_timeout = req.session_timeout;
+                if !same_topics {
+                    m.topics = req.topics;
+                    start_rebalance(log, g);
+                }
+                return Ok(member_id);
+            }
+        }
+        g.next_member += 1;
+        let member_id = format!(
+            "{}-{}",
+            req.instance_id.as_deref().unwrap_or("consumer"),
+            g.next_member
+        );
+        g.members.insert(
+            member_id.clone(),
+            Member {
+                topics: req.topics,
+                assignment: Vec::new(),
+                last_poll: now,
+                max_poll_interval: req.max_poll_interval,
+                session_timeout: req.session_timeout,
+                instance_id: req.instance_id,
+                departed: None,
+            },
+        );
+        start_rebalance(log, g);
+        Ok(member_id)
+    }
+
+    /// Removes a member. A static member only departs: its partitions wait
+    /// for it until its session timeout.
+    pub fn leave(&self, log: &Log, group: &str, member_id: &str) {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group) else {
+            return;
+        };
+        let Some(m) = g.members.get_mut(member_id) else {
+            return;
+        };
+        if m.instance_id.is_some() {
+            m.departed = Some(Instant::now() + m.session_timeout);
+            return;
+        }
+        g.members.remove(member_id);
+        start_rebalance(log, g);
+    }
+
+    /// A member's poll: refreshes its liveness, evicts members that went
+    /// quiet, starts a rebalance if the subscribed topics grew, and tells
+    /// the member what to do; `None` if it is no longer a member (evicted,
+    /// or its static instance id taken over) and must rejoin.
+    pub fn heartbeat(&self, log: &Log, group: &str, member_id: &str) -> Option<View> {
+        let mut groups = self.groups.lock();
+        let g = groups.get_mut(group)?;
+        let now = Instant::now();
+        let before = g.members.len();
+        // Including the caller: a member that took longer than its
+        // max_poll_interval between polls has left the group, as in Kafka,
+        // and must rejoin.
+        g.members.retain(|_, m| match m.departed {
+            Some(deadline) => now < deadline,
+            None => now.duration_since(m.last_poll) <= m.max_poll_interval,
+        });
+        let m = g.members.get_mut(member_id)?;
+        m.last_poll = now;
+        if g.members.len() != before || current_counts(log, g) != g.counts {
+            start_rebalance(log, g);
+        }
+        finish_rebalance_if_ready(log, g);
+        Some(match &g.rebalance {
+            Some(p) => match p.revoke.get(member_id) {
+                Some(partitions) => View::Revoke {
+                    partitions: partitions.clone(),
+                },
+                None => View::Wait,
+            },
+            None => View::Stable {
+                generation: g.generation,
+                assignment: g.members[member_id].assignment.clone(),
+            },
+        })
+    }
+
+    /// The member gave up the partitions a rebalance asked for.
+    pub fn revoked(&self, log: &Log, group: &str, member_id: &str) {
+        let mut groups = self.groups.lock();
+        let Some(g) = groups.get_mut(group) else {
+            return;
+        };
+        if let Some(p) = &mut g.rebalance {
+            if let Some(gone) = p.revoke.remove(member_id) {
+                if let Some(m) = g.members.get_mut(member_id) {
+                    m.assignment.retain(|tp| !gone.contains(tp));
+                }
+            }
+        }
+        finish_rebalance_if_ready(log, g);
+    }
+
+    /// Checks that `member_id`, at `generation`, may commit `partitions`.
+    pub fn check_commit(
+        &self,
+        group: &str,
+        member_id: &str,
+        generation: u32,
+        partitions: &[(String, u32)],
+    ) -> Result<()> {
+        let groups = self.groups.lock();
+        let g = groups.get(group).ok_or_else(|| Error::UnknownGroup {
+            group: group.to_owned(),
+        })?;
+        if generation != g.generation {
+            return Err(Error::RebalanceInProgress {
+                group: group.to_owned(),
+                generation,
+                current: g.generation,
+            });
+        }
+        let m = g
+            .members
+            .get(member_id)
+            .ok_or_else(|| Error::RebalanceInProgress {
+                group: group.to_owned(),
+                generation,
+                current: g.generation,
+            })?;
+        for (t, p) in partitions {
+            if !m.assignment.iter().any(|(mt, mp)| mt == t && mp == p) {
+                return Err(Error::NotAssigned {
+                    topic: t.clone(),
+                    partition: *p,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the group has no members (a consumer without a group
+    /// subscription may then commit for it, and admin may reset it).
+    pub fn is_empty(&self, group: &str) -> bool {
+        self.groups
+            .lock()
+            .get(group)
+            .is_none_or(|g| g.members.is_empty())
+    }
+
+    /// The groups with members or a generation.
+    pub fn groups(&self) -> Vec<String> {
+        self.groups.lock().keys().cloned().collect()
+    }
+
+    /// Forgets an empty group's membership history.
+    pub fn remove(&self, group: &str) {
+        let mut groups = self.groups.lock();
+        if groups.get(group).is_some_and(|g| g.members.is_empty()) {
+            groups.remove(group);
+        }
+    }
+
+    pub fn describe(&self, group: &str) -> Option<GroupDescription> {
+        let groups = self.groups.lock();
+        let g = groups.get(group)?;
+        Some(GroupDescription {
+            group: group.to_owned(),
+            state: if g.members.is_empty() {
+                "Empty"
+            } else {
+                "Stable"
+            },
+            generation: g.generation,
+            assignor: g.assignor.as_ref().map(|a| a.name().to_owned()),
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| MemberDescription {
+                    member_id: id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    topics: m.topics.clone(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
+/// Partition counts of every topic the members subscribe to (topics that
+/// do not exist count as none).
+fn current_counts(log: &Log, g: &Group) -> BTreeMap<String, u32> {
+    let topics: BTreeSet<&String> = g.members.values().flat_map(|m| &m.topics).collect();
+    topics
+        .into_iter()
+        .filter_map(|t| {
+            log.topic(t)
+                .ok()
+                .map(|topic| (t.clone(), topic.partition_count()))
+        })
+        .collect()
+}
+
+/// Starts a rebalance: computes the target assignment and what each member
+/// must give up first (everything under an eager assignor, only moved
+/// partitions under a cooperative one), and wakes members blocked in poll.
+/// Members that hold nothing to give up are not waited for.
+fn start_rebalance(log: &Log, g: &mut Group) {
+    g.counts = current_counts(log, g);
+    let Some(assignor) = g.assignor.clone() else {
+        return;
+    };
+    let ids: Vec<String> = g.members.keys().cloned().collect();
+    let members: Vec<GroupMember<'_>> = ids
+        .iter()
+        .map(|id| {
+            let m = &g.members[id];
+            GroupMember {
+                member_id: id,
+                topics: &m.topics,
+                owned: &m.assignment,
+            }
+        })
+        .collect();
+    let target = assignor.assign(&members, &g.counts);
+    let mut revoke = BTreeMap::new();
+    for (id, m) in &g.members {
+        let keep = target.get(id).map(Vec::as_slice).unwrap_or_default();
+        let gone: Vec<(String, u32)> = if assignor.cooperative() {
+            m.assignment
+                .iter()
+                .filter(|tp| !keep.contains(tp))
+                .cloned()
+                .collect()
+        } else {
+            m.assignment.clone()
+        };
+        if !gone.is_empty() {
+            revoke.insert(id.clone(), gone);
+        }
+    }
+    // Partitions of members that left are free at once.
+    g.rebalance = Some(Pending { target, revoke });
+    finish_rebalance_if_ready(log, g);
+    log.signal().notify();
+}
+
+/// Installs the target assignment once no member has anything left to give
+/// up: a new generation starts.
+fn finish_rebalance_if_ready(log: &Log, g: &mut Group) {
+    let ready = match &g.rebalance {
+        Some(p) => p.revoke.keys().all(|id| !g.members.contains_key(id)),
+        None => false,
+    };
+    if !ready {
+        return;
+    }
+    let p = g.rebalance.take().expect("checked above");
+    for (id, m) in g.members.iter_mut() {
+        m.assignment = p.target.get(id).cloned().unwrap_or_default();
+    }
+    g.generation += 1;
+    log.signal().notify();
+}

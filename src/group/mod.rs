@@ -1,0 +1,11 @@
+//! Consumer groups, beside the log: the coordinator (membership,
+//! generations, assignments) and the offset store (committed offsets in the
+//! internal topic `__consumer_offsets`), plus the admin operations on them.
+
+mod admin;
+pub(crate) mod coordinator;
+pub(crate) mod offsets;
+
+pub use admin::{OffsetReset, PartitionLag};
+pub use coordinator::{GroupDescription, MemberDescription};
+pub use offsets::OffsetAndMetadata;

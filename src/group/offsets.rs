@@ -1,0 +1,292 @@
+//! The offset store: committed offsets per (group, topic, partition), kept
+//! in the internal topic `__consumer_offsets` of the same log, like
+//! Kafka's, so commits share the log's durability and recovery. The latest
+//! commit of each key wins; a key with no value (a tombstone) deletes it.
+//!
+//! Record layout (little-endian), version 1:
+//!
+//! ```text
+//! key:   version u16 | group_len u16 | group | topic_len u16 | topic | partition u32
+//! value: version u16 | offset u64 | commit_time i64 | metadata_len u32 | metadata (UTF-8)
+//! ```
+
+use crate::error::{Error, Result};
+use crate::log::Log;
+use crate::record::Record;
+use crate::topic::{CleanupPolicy, TopicConfig};
+use byteorder::{ByteOrder, LittleEndian as LE};
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// The internal topic holding committed offsets.
+pub(crate) const TOPIC: &str = "__consumer_offsets";
+
+const VERSION: u16 = 1;
+
+/// A committed position: the offset of the next record to read, and an
+/// optional note the application stored with it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OffsetAndMetadata {
+    /// The next offset the group reads from the partition.
+    pub offset: u64,
+    /// Free text stored with the commit.
+    pub metadata: String,
+}
+
+impl OffsetAndMetadata {
+    /// A commit of `offset` with no metadata.
+    pub fn new(offset: u64) -> Self {
+        OffsetAndMetadata {
+            offset,
+            metadata: String::new(),
+        }
+    }
+}
+
+/// (group, topic, partition).
+pub(crate) type Key = (String, String, u32);
+
+fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(10 + group.len() + topic.len());
+    k.extend_from_slice(&VERSION.to_le_bytes());
+    k.extend_from_slice(&(group.len() as u16).to_le_bytes());
+    k.extend_from_slice(group.as_bytes());
+    k.extend_from_slice(&(topic.len() as u16).to_le_bytes());
+    k.extend_from_slice(topic.as_bytes());
+    k.extend_from_slice(&partition.to_le_bytes());
+    k
+}
+
+fn encode_value(o: &OffsetAndMetadata, now: i64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(22 + o.metadata.len());
+    v.extend_from_slice(&VERSION.to_le_bytes());
+    v.extend_from_slice(&o.offset.to_le_bytes());
+    v.extend_from_slice(&now.to_le_bytes());
+    v.extend_from_slice(&(o.metadata.len() as u32).to_le_bytes());
+    v.extend_from_slice(o.metadata.as_bytes());
+    v
+}
+
+/// Takes `n` bytes from the front of `b`.
+fn take<'a>(b: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+    let (head, rest) = (b.get(..n)?, b.get(n..)?);
+    *b = rest;
+    Some(head)
+}
+
+fn string(b: &mut &[u8], len: usize) -> Option<String> {
+    String::from_utf8(take(b, len)?.to_vec()).ok()
+}
+
+pub(crate) fn decode_key(mut b: &[u8]) -> Option<Key> {
+    let b = &mut b;
+    if LE::read_u16(take(b, 2)?) != VERSION {
+        return None;
+    }
+    let group_len = LE::read_u16(take(b, 2)?) as usize;
+    let group = string(b, group_len)?;
+    let topic_len = LE::read_u16(take(b, 2)?) as usize;
+    let topic = string(b, topic_len)?;
+    let partition = LE::read_u32(take(b, 4)?);
+    b.is_empty().then_some((group, topic, partition))
+}
+
+pub(crate) fn decode_value(mut b: &[u8]) -> Option<OffsetAndMetadata> {
+    let b = &mut b;
+    if LE::read_u16(take(b, 2)?) != VERSION {
+        return None;
+    }
+    let offset = LE::read_u64(take(b, 8)?);
+    let _commit_time = LE::read_i64(take(b, 8)?);
+    let len = LE::read_u32(take(b, 4)?) as usize;
+    let metadata = string(b, len)?;
+    b.is_empty()
+        .then_some(OffsetAndMetadata { offset, metadata })
+}
+
+/// The committed offsets of every group, in memory, backed by the topic.
+#[derive(Debug, Default)]
+pub(crate) struct OffsetStore {
+    offsets: RwLock<BTreeMap<Key, OffsetAndMetadata>>,
+    /// Serialises commits so the map and the topic agree on order.
+    writer: Mutex<()>,
+}
+
+impl OffsetStore {
+    /// Reads every commit in the log's `__consumer_offsets`, if it exists.
+    pub fn load(&self, log: &Log) -> Result<()> {
+        let Ok(topic) = log.topic(TOPIC) else {
+            return Ok(());
+        };
+        let path = topic.dir().join("0");
+        let p = topic.partition(0)?;
+        let mut map = self.offsets.write();
+        map.clear();
+        let mut at = p.log_start_offset();
+        while at < p.high_watermark() {
+            let records = p.read(at, 1 << 20)?;
+            for r in &records {
+                let key = r
+                    .key()
+                    .and_then(decode_key)
+                    .ok_or_else(|| corrupt(&path, r.offset(), "unreadable key"))?;
+                match r.value() {
+                    None => {
+                        map.remove(&key);
+                    }
+                    Some(v) => {
+                        let value = decode_value(v)
+                            .ok_or_else(|| corrupt(&path, r.offset(), "unreadable value"))?;
+                        map.insert(key, value);
+                    }
+                }
+            }
+            at = records.next_offset();
+        }
+        Ok(())
+    }
+
+    /// The committed offset of `group` on `topic`/`partition`.
+    pub fn committed(&self, group: &str, topic: &str, partition: u32) -> Option<OffsetAndMetadata> {
+        self.offsets
+            .read()
+            .get(&(group.to_owned(), topic.to_owned(), partition))
+            .cloned()
+    }
+
+    /// Every commit of `group`.
+    pub fn of_group(&self, group: &str) -> Vec<((String, u32), OffsetAndMetadata)> {
+        self.offsets
+            .read()
+            .iter()
+            .filter(|((g, _, _), _)| g == group)
+            .map(|((_, t, p), o)| ((t.clone(), *p), o.clone()))
+            .collect()
+    }
+
+    /// The groups with at least one commit.
+    pub fn groups(&self) -> Vec<String> {
+        let mut g: Vec<String> = self
+            .offsets
+            .read()
+            .keys()
+            .map(|(g, _, _)| g.clone())
+            .collect();
+        g.dedup();
+        g
+    }
+
+    /// Commits `offsets` for `group` as one batch, durable as the log's sync
+    /// policy makes it. An offset past its partition's high watermark is
+    /// refused ([`Error::OffsetOutOfRange`]) and nothing is committed.
+    pub fn commit(
+        &self,
+        log: &Log,
+        group: &str,
+        offsets: &[((String, u32), Option<OffsetAndMetadata>)],
+    ) -> Result<()> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        for ((topic, partition), o) in offsets {
+            if let Some(o) = o {
+                let p = log.topic(topic)?.partition(*partition)?;
+                let (start, end) = (p.log_start_offset(), p.high_watermark());
+                if o.offset > end {
+                    return Err(Error::OffsetOutOfRange {
+                        requested: o.offset,
+                        start,
+                        end,
+                    });
+                }
+            }
+        }
+        let _writer = self.writer.lock();
+        let topic = match log.topic(TOPIC) {
+            Ok(t) => t,
+            Err(Error::UnknownTopic { .. }) => log.create_internal_topic(
+                TOPIC,
+                TopicConfig::default()
+                    .partitions(1)
+                    .retention_ms(None)
+                    .cleanup_policy(CleanupPolicy::Compact),
+            )?,
+            Err(e) => return Err(e),
+        };
+        let now = crate::clock::now_ms();
+        let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = offsets
+            .iter()
+            .map(|((t, p), o)| {
+                (
+                    encode_key(group, t, *p),
+                    o.as_ref().map(|o| encode_value(o, now)),
+                )
+            })
+            .collect();
+        let records: Vec<Record<'_>> = encoded
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => Record::new(v).key(k),
+                None => Record::tombstone(k),
+            })
+            .collect();
+        topic.partition(0)?.append(&records)?;
+        let mut map = self.offsets.write();
+        for ((t, p), o) in offsets {
+            let key = (group.to_owned(), t.clone(), *p);
+            match o {
+                Some(o) => {
+                    map.insert(key, o.clone());
+                }
+                None => {
+                    map.remove(&key);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn corrupt(path: &std::path::Path, offset: u64, what: &str) -> Error {
+    Error::corrupt(
+        PathBuf::from(path),
+        offset,
+        format!("offset store record at offset {offset}: {what}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_values_round_trip_and_reject_damage() {
+        let k = encode_key("g", "orders", 7);
+        assert_eq!(decode_key(&k), Some(("g".into(), "orders".into(), 7)));
+        let v = encode_value(
+            &OffsetAndMetadata {
+                offset: 42,
+                metadata: "m".into(),
+            },
+            5,
+        );
+        assert_eq!(decode_value(&v).unwrap().offset, 42);
+        for cut in 0..k.len() {
+            assert_eq!(decode_key(&k[..cut]), None);
+        }
+        for cut in 0..v.len() {
+            assert_eq!(decode_value(&v[..cut]), None);
+        }
+        let mut long = v.clone();
+        long.push(0);
+        assert_eq!(decode_value(&long), None);
+        let mut lying = v.clone();
+        lying[18..22].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(
+            decode_value(&lying),
+            None,
+            "a length past the end is refused"
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! Scenario: consumer groups, on disk and in memory. Members of a group
+//! share a topic's partitions (each to exactly one member) while another
+//! group reads everything; members come, go and get evicted; the
+//! rebalance callbacks run inside poll, revocations before assignments;
+//! commits are fenced by generation; committed offsets survive a restart;
+//! static members come back without a rebalance; the admin operations.
+
+use samsa::{
+    AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, Log, OffsetReset,
+    RebalanceListener, Record, TopicConfig,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn on_both(f: impl Fn(&str, Log)) {
+    let tmp = tempfile::tempdir().unwrap();
+    f("disk", Log::open(tmp.path().join("log")).unwrap());
+    f("memory", Log::in_memory());
+}
+
+fn group(id: &str) -> ConsumerConfig {
+    ConsumerConfig::new(id)
+        .auto_offset_reset(AutoOffsetReset::Earliest)
+        .enable_auto_commit(false)
+}
+
+fn produce(log: &Log, topic: &str, n: usize) {
+    let producer = log.producer();
+    for i in 0..n {
+        let v = format!("{i}");
+        let _d = producer.send(topic, Record::new(&v).key(&v)).unwrap();
+    }
+    producer.flush().unwrap();
+}
+
+/// Polls until `want` records came back or a few empty polls in a row.
+fn drain(c: &mut Consumer, want: usize) -> Vec<(String, u32, u64)> {
+    let mut out = Vec::new();
+    let mut empty = 0;
+    while out.len() < want && empty < 20 {
+        let r = c.poll(Duration::from_millis(20)).unwrap();
+        if r.is_empty() {
+            empty += 1;
+        }
+        out.extend(
+            r.iter()
+                .map(|r| (r.topic().to_owned(), r.partition(), r.offset())),
+        );
+    }
+    out
+}
+
+fn assigned(c: &Consumer) -> BTreeSet<(String, u32)> {
+    c.assignment().into_iter().collect()
+}
+
+#[test]
+fn members_share_partitions_and_another_group_reads_everything() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(4))
+            .unwrap();
+        produce(&log, "t", 200);
+        let mut a = log.consumer(group("g1")).unwrap();
+        let mut b = log.consumer(group("g1")).unwrap();
+        a.subscribe(&["t"]).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        // Both poll until the group is stable with both members.
+        let mut got = Vec::new();
+        for _ in 0..50 {
+            got.extend(drain(&mut a, 1));
+            got.extend(drain(&mut b, 1));
+            if !a.assignment().is_empty() && !b.assignment().is_empty() {
+                break;
+            }
+        }
+        got.extend(drain(&mut a, 200));
+        got.extend(drain(&mut b, 200));
+        let (pa, pb) = (assigned(&a), assigned(&b));
+        assert!(
+            pa.is_disjoint(&pb),
+            "{what}: a partition with two owners: {pa:?} {pb:?}"
+        );
+        assert_eq!(
+            pa.len() + pb.len(),
+            4,
+            "{what}: every partition has an owner"
+        );
+        let unique: BTreeSet<_> = got.iter().cloned().collect();
+        assert_eq!(
+            unique.len(),
+            200,
+            "{what}: every record delivered to the group"
+        );
+
+        let mut other = log.consumer(group("g2")).unwrap();
+        other.subscribe(&["t"]).unwrap();
+        assert_eq!(
+            drain(&mut other, 200).len(),
+            200,
+            "{what}: the second group reads everything"
+        );
+    });
+}
+
+#[derive(Default, Clone)]
+struct Recorder(Arc<Mutex<Vec<String>>>);
+
+impl RebalanceListener for Recorder {
+    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[(String, u32)]) {
+        // Commit before giving the partitions up: allowed here.
+        let result = consumer.commit();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("revoked {partitions:?} commit {}", result.is_ok()));
+    }
+
+    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[(String, u32)]) {
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("assigned {partitions:?}"));
+    }
+
+    fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[(String, u32)]) {
+        self.0.lock().unwrap().push(format!("lost {partitions:?}"));
+    }
+}
+
+#[test]
+fn rebalance_callbacks_run_in_poll_and_revocations_may_commit() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        produce(&log, "t", 20);
+        let events = Recorder::default();
+        let mut a = log.consumer(group("g")).unwrap();
+        a.subscribe_with(&["t"], events.clone()).unwrap();
+        drain(&mut a, 20);
+        assert_eq!(assigned(&a).len(), 2, "{what}");
+        let mut b = log.consumer(group("g")).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        for _ in 0..20 {
+            a.poll(Duration::from_millis(5)).unwrap();
+            b.poll(Duration::from_millis(5)).unwrap();
+        }
+        assert_eq!((assigned(&a).len(), assigned(&b).len()), (1, 1), "{what}");
+        let log_lines = events.0.lock().unwrap().clone();
+        assert!(
+            log_lines[0].starts_with("assigned"),
+            "{what}: {log_lines:?}"
+        );
+        assert!(
+            log_lines
+                .iter()
+                .any(|l| l.starts_with("revoked") && l.ends_with("commit true")),
+            "{what}: {log_lines:?}"
+        );
+        // The revocation's commit stored a's positions.
+        let committed: u64 = (0..2)
+            .filter_map(|p| log.committed("g", "t", p))
+            .map(|o| o.offset)
+            .sum();
+        assert_eq!(committed, 20, "{what}");
+        // b resumes where a committed: nothing left to read.
+        assert!(
+            drain(&mut b, 1).is_empty(),
+            "{what}: no record delivered twice after a clean handover"
+        );
+    });
+}
+
+#[test]
+fn a_member_that_stops_polling_is_evicted_and_cannot_commit() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        produce(&log, "t", 10);
+        let quick = group("g").max_poll_interval(Duration::from_millis(100));
+        let mut a = log.consumer(quick.clone()).unwrap();
+        let mut slow = log.consumer(quick).unwrap();
+        a.subscribe(&["t"]).unwrap();
+        slow.subscribe(&["t"]).unwrap();
+        for _ in 0..10 {
+            a.poll(Duration::from_millis(2)).unwrap();
+            slow.poll(Duration::from_millis(2)).unwrap();
+        }
+        assert_eq!(assigned(&slow).len(), 1, "{what}");
+        // `slow` stops polling past its max_poll_interval; `a` keeps on.
+        for _ in 0..15 {
+            a.poll(Duration::from_millis(20)).unwrap();
+        }
+        assert_eq!(
+            assigned(&a).len(),
+            2,
+            "{what}: a took over the evicted member's partition"
+        );
+        let err = slow.commit().unwrap_err();
+        assert!(
+            matches!(err, Error::RebalanceInProgress { .. }),
+            "{what}: {err}"
+        );
+        // Polling again rejoins (the partitions were lost) and rebalances.
+        for _ in 0..20 {
+            slow.poll(Duration::from_millis(2)).unwrap();
+            a.poll(Duration::from_millis(2)).unwrap();
+        }
+        assert_eq!(
+            (assigned(&a).len(), assigned(&slow).len()),
+            (1, 1),
+            "{what}"
+        );
+    });
+}
+
+#[test]
+fn committed_offsets_survive_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    {
+        let log = Log::open(&dir).unwrap();
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        produce(&log, "t", 10);
+        let mut c = log.consumer(group("g").max_poll_records(4)).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        assert_eq!(drain(&mut c, 4).len(), 4);
+        c.commit().unwrap();
+        c.close().unwrap();
+        log.close().unwrap();
+    }
+    let log = Log::open(&dir).unwrap();
+    assert_eq!(log.committed("g", "t", 0).unwrap().offset, 4);
+    let mut c = log.consumer(group("g")).unwrap();
+    c.subscribe(&["t"]).unwrap();
+    let rest = drain(&mut c, 6);
+    assert_eq!(
+        rest.first().map(|r| r.2),
+        Some(4),
+        "resumes at the committed offset"
+    );
+    assert_eq!(rest.len(), 6);
+}
+
+#[test]
+fn no_committed_offset_and_no_reset_is_an_error() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        produce(&log, "t", 1);
+        let mut c = log
+            .consumer(group("g").auto_offset_reset(AutoOffsetReset::None))
+            .unwrap();
+        c.subscribe(&["t"]).unwrap();
+        let mut result = Ok(samsa::ConsumerRecords::default());
+        for _ in 0..5 {
+            result = c.poll(Duration::from_millis(5));
+            if result.is_err() {
+                break;
+            }
+        }
+        assert!(
+            matches!(result, Err(Error::NoOffset { .. })),
+            "{what}: {result:?}"
+        );
+    });
+}
+
+#[test]
+fn a_static_member_returns_without_a_rebalance() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        let config = |id: &str| {
+            group("g")
+                .group_instance_id(id)
+                .session_timeout(Duration::from_secs(30))
+        };
+        let mut a = log.consumer(config("a")).unwrap();
+        let mut b = log.consumer(config("b")).unwrap();
+        a.subscribe(&["t"]).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        for _ in 0..10 {
+            a.poll(Duration::from_millis(2)).unwrap();
+            b.poll(Duration::from_millis(2)).unwrap();
+        }
+        let before = (assigned(&a), log.describe_group("g").unwrap().generation);
+        b.close().unwrap();
+        a.poll(Duration::from_millis(5)).unwrap();
+        assert_eq!(
+            assigned(&a),
+            before.0,
+            "{what}: a keeps its share while b may return"
+        );
+        let mut b = log.consumer(config("b")).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        b.poll(Duration::from_millis(5)).unwrap();
+        assert_eq!(assigned(&b).len(), 1, "{what}: b got its partition back");
+        assert_eq!(
+            log.describe_group("g").unwrap().generation,
+            before.1,
+            "{what}: no rebalance"
+        );
+    });
+}
+
+#[test]
+fn added_partitions_are_assigned() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(1))
+            .unwrap();
+        let mut c = log.consumer(group("g")).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        c.poll(Duration::from_millis(5)).unwrap();
+        log.add_partitions("t", 2).unwrap();
+        for _ in 0..5 {
+            c.poll(Duration::from_millis(5)).unwrap();
+        }
+        assert_eq!(assigned(&c).len(), 3, "{what}");
+    });
+}
+
+#[test]
+fn cooperative_sticky_revokes_only_moved_partitions() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(6))
+            .unwrap();
+        let config = group("g").assignor(CooperativeStickyAssignor);
+        let events = Recorder::default();
+        let mut a = log.consumer(config.clone()).unwrap();
+        a.subscribe_with(&["t"], events.clone()).unwrap();
+        a.poll(Duration::from_millis(5)).unwrap();
+        assert_eq!(assigned(&a).len(), 6);
+        let mut b = log.consumer(config).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        for _ in 0..10 {
+            a.poll(Duration::from_millis(2)).unwrap();
+            b.poll(Duration::from_millis(2)).unwrap();
+        }
+        assert_eq!((assigned(&a).len(), assigned(&b).len()), (3, 3), "{what}");
+        let revoked: Vec<String> = events
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("revoked"))
+            .cloned()
+            .collect();
+        assert_eq!(revoked.len(), 1, "{what}: {revoked:?}");
+        assert_eq!(
+            revoked[0].matches("\"t\"").count(),
+            3,
+            "{what}: only the 3 moved partitions: {revoked:?}"
+        );
+    });
+}
+
+#[test]
+fn admin_describe_lag_reset_delete() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        produce(&log, "t", 10);
+        let mut c = log.consumer(group("g")).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        drain(&mut c, 10);
+        c.commit().unwrap();
+        let d = log.describe_group("g").unwrap();
+        assert_eq!((d.state, d.members.len()), ("Stable", 1), "{what}");
+        assert_eq!(d.members[0].assignment.len(), 2);
+        let lag: u64 = log.lag("g").unwrap().iter().map(|l| l.lag).sum();
+        assert_eq!(lag, 0, "{what}");
+        produce(&log, "t", 5);
+        let lag: u64 = log.lag("g").unwrap().iter().map(|l| l.lag).sum();
+        assert_eq!(lag, 5, "{what}");
+        assert!(matches!(
+            log.reset_offsets("g", "t", OffsetReset::Earliest),
+            Err(Error::GroupNotEmpty { .. })
+        ));
+        assert!(matches!(
+            log.delete_group("g"),
+            Err(Error::GroupNotEmpty { .. })
+        ));
+        c.close().unwrap();
+        log.reset_offsets("g", "t", OffsetReset::Earliest).unwrap();
+        let lag: u64 = log.lag("g").unwrap().iter().map(|l| l.lag).sum();
+        assert_eq!(lag, 15, "{what}");
+        assert_eq!(log.describe_group("g").unwrap().state, "Empty");
+        assert!(log.groups().contains(&"g".to_string()));
+        log.delete_group("g").unwrap();
+        assert!(log.committed("g", "t", 0).is_none(), "{what}");
+        assert!(matches!(
+            log.describe_group("g"),
+            Err(Error::UnknownGroup { .. })
+        ));
+        let per_partition: BTreeMap<u32, u64> = log
+            .lag("nobody")
+            .unwrap()
+            .iter()
+            .map(|l| (l.partition, l.lag))
+            .collect();
+        assert!(per_partition.is_empty());
+    });
+}
+
+#[test]
+fn subscribe_needs_a_group_and_does_not_mix_with_assign() {
+    let log = Log::in_memory();
+    log.create_topic("t", TopicConfig::default()).unwrap();
+    let mut solo = log.consumer(ConsumerConfig::default()).unwrap();
+    assert!(matches!(
+        solo.subscribe(&["t"]),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(matches!(solo.commit(), Err(Error::InvalidConfig(_))));
+    let mut c = log.consumer(group("g")).unwrap();
+    c.subscribe(&["t"]).unwrap();
+    assert!(matches!(
+        c.assign(&[("t", 0)]),
+        Err(Error::InvalidConfig(_))
+    ));
+}
