@@ -1,26 +1,42 @@
 //! # samsa
 //!
-//! An embeddable, in-process, Kafka-style log: an append-only, segmented
-//! log of records with offsets, time and offset indexes, sync policies and
-//! crash recovery, on local disk or in memory. No networking: a library.
+//! An embeddable, in-process, Kafka-style log: durable topics of
+//! partitioned, segmented logs with offsets, producers, consumers and
+//! consumer groups, on local disk or in memory. No networking: a library.
 //!
 //! ```
-//! use samsa::{Partition, PartitionConfig, Record};
+//! use samsa::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
+//! use std::time::Duration;
 //!
 //! # fn main() -> samsa::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
-//! let log = Partition::open(dir.path(), PartitionConfig::default())?;
-//! log.append(&[Record::new(b"first").key(b"a"), Record::new(b"second")])?;
-//! for record in &log.read(0, 1 << 20)? {
-//!     println!("{} {:?}", record.offset(), record.value());
-//! }
-//! log.close()?;
+//! let log = Log::open(dir.path())?; // or Log::in_memory() in tests
+//! log.create_topic("orders", TopicConfig::default().partitions(4))?;
+//!
+//! let producer = log.producer();
+//! let md = producer.send("orders", Record::new(b"book").key(b"alice"))?.wait()?;
+//!
+//! let mut consumer = log.consumer(ConsumerConfig::new("billing").auto_offset_reset(AutoOffsetReset::Earliest))?;
+//! consumer.subscribe(&["orders"])?;
+//! let records = consumer.poll(Duration::from_secs(1))?;
+//! assert_eq!(records.iter().next().map(|r| r.offset()), md.offset);
+//! consumer.commit()?;
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! ## Types
 //!
+//! - [`Log`]: a directory of topics, one owner at a time;
+//!   [`Log::in_memory`] is the same without files, a fake broker for tests.
+//!   [`Topic`] and [`TopicConfig`]: named sets of partitions.
+//! - [`Producer`] and [`ProducerConfig`]: batching, [`Acks`], idempotence;
+//!   [`Delivery::wait`] gives a [`RecordMetadata`].
+//! - [`Consumer`] and [`ConsumerConfig`]: `assign` or `subscribe` to a
+//!   group, `poll`, `seek`, `commit`; [`RebalanceListener`] callbacks;
+//!   [`Assignor`]s ([`RangeAssignor`], [`RoundRobinAssignor`],
+//!   [`CooperativeStickyAssignor`]); group admin on [`Log`]
+//!   ([`Log::describe_group`], [`Log::lag`], [`Log::reset_offsets`]).
 //! - [`Partition`]: one log. [`Partition::append`] a slice of [`Record`]s,
 //!   [`Partition::read`] [`Records`] from an offset,
 //!   [`Partition::offset_for_timestamp`], [`Partition::flush`],
