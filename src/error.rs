@@ -183,6 +183,16 @@ pub enum Error {
         group: String,
     },
 
+    /// Another consumer with the same `group_instance_id` took this static
+    /// member's place in the group (Kafka's `FencedInstanceIdException`).
+    #[error("group {group:?}: instance {instance_id:?} was taken over by a newer consumer")]
+    Fenced {
+        /// The group.
+        group: String,
+        /// The static member's instance id.
+        instance_id: String,
+    },
+
     /// No such consumer group.
     #[error("unknown consumer group {group:?}")]
     UnknownGroup {
@@ -338,6 +348,10 @@ impl Error {
             },
             UnknownGroup { group } => UnknownGroup {
                 group: group.clone(),
+            },
+            Fenced { group, instance_id } => Fenced {
+                group: group.clone(),
+                instance_id: instance_id.clone(),
             },
             InconsistentGroupProtocol { group, assignor } => InconsistentGroupProtocol {
                 group: group.clone(),

@@ -419,3 +419,44 @@ fn subscribe_needs_a_group_and_does_not_mix_with_assign() {
         Err(Error::InvalidConfig(_))
     ));
 }
+
+#[test]
+fn a_second_instance_with_the_same_id_fences_the_first() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        let config = group("g").group_instance_id("worker-1");
+        let mut old = log.consumer(config.clone()).unwrap();
+        old.subscribe(&["t"]).unwrap();
+        old.poll(Duration::from_millis(5)).unwrap();
+        assert_eq!(assigned(&old).len(), 2);
+        let generation = log.describe_group("g").unwrap().generation;
+        let mut new = log.consumer(config).unwrap();
+        new.subscribe(&["t"]).unwrap();
+        new.poll(Duration::from_millis(5)).unwrap();
+        assert_eq!(
+            assigned(&new).len(),
+            2,
+            "{what}: the new instance takes the place"
+        );
+        assert_eq!(
+            log.describe_group("g").unwrap().generation,
+            generation,
+            "{what}: no rebalance"
+        );
+        let err = old.poll(Duration::from_millis(5)).unwrap_err();
+        assert!(matches!(err, Error::Fenced { .. }), "{what}: {err}");
+        assert!(old.assignment().is_empty());
+    });
+}
+
+#[test]
+fn consumers_producers_and_logs_cross_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Consumer>();
+    send::<samsa::Producer>();
+    sync::<samsa::Producer>();
+    send::<Log>();
+    sync::<Log>();
+}

@@ -170,6 +170,14 @@ impl Consumer {
                         .revoked(&self.log, &group, &member_id);
                 }
                 Some(View::Wait) => return Ok(()),
+                Some(View::Fenced) => {
+                    self.assigned.clear();
+                    self.membership = None;
+                    return Err(Error::Fenced {
+                        group,
+                        instance_id: self.config.group_instance_id.clone().unwrap_or_default(),
+                    });
+                }
                 Some(View::Stable {
                     generation,
                     assignment,

@@ -54,6 +54,9 @@ struct Group {
     next_member: u64,
     /// A rebalance waiting for these members to give up partitions.
     rebalance: Option<Pending>,
+    /// Member ids of static members whose instance id a newer instance
+    /// took over: their polls are refused.
+    fenced: BTreeSet<String>,
 }
 
 /// A rebalance under way: the assignment it will install, and what each
@@ -75,6 +78,9 @@ pub(crate) enum View {
     Revoke { partitions: Vec<(String, u32)> },
     /// A rebalance waits for other members; keep what you have.
     Wait,
+    /// A newer instance with the same `group_instance_id` took this
+    /// member's place.
+    Fenced,
 }
 
 /// A member as `describe_group` reports it.
@@ -144,15 +150,29 @@ impl Coordinator {
                 .iter()
                 .find(|(_, m)| m.instance_id.as_deref() == Some(id.as_str()))
                 .map(|(k, _)| k.clone());
-            if let Some(member_id) = known {
-                let m = g.members.get_mut(&member_id).expect("found just now");
+            if let Some(old_id) = known {
+                // The instance restarted (or a second one started): the new
+                // one takes the member's place and partitions under a new
+                // member id, with no rebalance, and the old id is fenced.
+                let mut m = g.members.remove(&old_id).expect("found just now");
+                g.next_member += 1;
+                let member_id = format!("{id}-{}", g.next_member);
                 let same_topics = m.topics == req.topics;
                 m.departed = None;
                 m.last_poll = now;
                 m.max_poll_interval = req.max_poll_interval;
                 m.session_timeout = req.session_timeout;
+                m.topics = req.topics;
+                g.members.insert(member_id.clone(), m);
+                if let Some(p) = &mut g.rebalance {
+                    for map in [&mut p.target, &mut p.revoke] {
+                        if let Some(v) = map.remove(&old_id) {
+                            map.insert(member_id.clone(), v);
+                        }
+                    }
+                }
+                g.fenced.insert(old_id);
                 if !same_topics {
-                    m.topics = req.topics;
                     start_rebalance(log, g);
                 }
                 return Ok(member_id);
@@ -205,6 +225,9 @@ impl Coordinator {
     pub fn heartbeat(&self, log: &Log, group: &str, member_id: &str) -> Option<View> {
         let mut groups = self.groups.lock();
         let g = groups.get_mut(group)?;
+        if g.fenced.contains(member_id) {
+            return Some(View::Fenced);
+        }
         let now = Instant::now();
         let before = g.members.len();
         // Including the caller: a member that took longer than its
