@@ -23,15 +23,28 @@
 //!   wake-up is of a consumer really blocked. p50, p99, p99.9 and max of
 //!   every iteration criterion ran (warm-up included) are printed after the
 //!   group.
+//! - `rebalance_8_members_64_partitions`: a topic of 64 partitions in an
+//!   in-memory log and 8 consumers of one group (default config: range
+//!   assignor, auto-commit on, so every member commits its positions as it
+//!   gives partitions up), all driven by the bench thread calling
+//!   `poll(Duration::ZERO)` on each member in turn. Once the group is
+//!   stable (every partition assigned, to one member, in every member's
+//!   `assignment()`), `leave` times from just before one member's `close`
+//!   to the moment the 7 left hold all 64 partitions between them, each a
+//!   share, polled round-robin; the group is then brought back to 8 by a
+//!   new member, untimed. `join` times a 9th member's `subscribe` until
+//!   the 9 hold all 64; the 9th then closes, untimed. p50, p99 and the
+//!   polls per rebalance are printed after the group.
 //!
 //! Files are written in a fresh temporary directory (under `$TMPDIR`, or
 //! `$SAMSA_BENCH_DIR` if set); everything stays in the page cache.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use samsa::{
-    AutoOffsetReset, ConsumerConfig, Log, Partition, ProducerConfig, Record, SyncPolicy,
+    AutoOffsetReset, Consumer, ConsumerConfig, Log, Partition, ProducerConfig, Record, SyncPolicy,
     TopicConfig,
 };
+use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -203,13 +216,15 @@ fn consume_100b(c: &mut Criterion) {
 
 /// Latencies of every iteration criterion ran (warm-up included).
 struct Latencies {
+    group: &'static str,
     name: &'static str,
     samples: Vec<Duration>,
 }
 
 impl Latencies {
-    fn new(name: &'static str) -> Self {
+    fn new(group: &'static str, name: &'static str) -> Self {
         Latencies {
+            group,
             name,
             samples: Vec::with_capacity(1 << 16),
         }
@@ -223,8 +238,8 @@ impl Latencies {
         let n = self.samples.len();
         let at = |q: usize| self.samples[(n * q / 1000).min(n - 1)];
         eprintln!(
-            "poll_wakeup_latency/{}: {n} wake-ups, p50 {:.1} us, p99 {:.1} us, \
-             p99.9 {:.1} us, max {:.1} us",
+            "{}/{}: {n} samples, p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+            self.group,
             self.name,
             at(500).as_secs_f64() * 1e6,
             at(990).as_secs_f64() * 1e6,
@@ -346,7 +361,7 @@ fn poll_wakeup_latency(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2))
         .throughput(Throughput::Elements(1));
 
-    let mut direct = Latencies::new("append");
+    let mut direct = Latencies::new("poll_wakeup_latency", "append");
     let p = log
         .topic("direct")
         .expect("direct")
@@ -369,7 +384,7 @@ fn poll_wakeup_latency(c: &mut Criterion) {
     });
     consumer.stop(append);
 
-    let mut sent = Latencies::new("producer_send");
+    let mut sent = Latencies::new("poll_wakeup_latency", "producer_send");
     let producer = log
         .producer_with(ProducerConfig::default().linger(Duration::ZERO))
         .expect("producer");
@@ -403,5 +418,153 @@ fn poll_wakeup_latency(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, consume_100b, poll_wakeup_latency);
+/// Partitions of the rebalance workload's topic.
+const REBALANCE_PARTITIONS: u32 = 64;
+/// Members of its group when stable.
+const REBALANCE_MEMBERS: usize = 8;
+/// Polls (of any member) after which a rebalance counts as stuck.
+const MAX_REBALANCE_POLLS: usize = 100_000;
+
+/// A new member of the rebalance workload's group, subscribed.
+fn member(log: &Log) -> Consumer {
+    let mut c = log
+        .consumer(ConsumerConfig::new("bench"))
+        .expect("consumer");
+    c.subscribe(&["t"]).expect("subscribe");
+    c
+}
+
+/// Polls the members round-robin, `poll(Duration::ZERO)` each, until every
+/// partition is in some member's `assignment()` and every member has a
+/// share; returns the number of polls. With the range assignor (eager), no
+/// member holds a partition of the old generation once the new one starts,
+/// so the shares then add up to the 64 partitions only when every member
+/// took its new assignment; `check_stable` confirms it, untimed.
+fn poll_until_stable(members: &mut [Consumer]) -> usize {
+    let mut held: Vec<usize> = members.iter().map(|c| c.assignment().len()).collect();
+    let mut polls = 0;
+    loop {
+        for (i, c) in members.iter_mut().enumerate() {
+            black_box(c.poll(Duration::ZERO).expect("poll"));
+            polls += 1;
+            held[i] = c.assignment().len();
+            if held.iter().sum::<usize>() == REBALANCE_PARTITIONS as usize
+                && held.iter().all(|&n| n > 0)
+            {
+                return polls;
+            }
+        }
+        assert!(
+            polls < MAX_REBALANCE_POLLS,
+            "no stable assignment after {polls} polls: {held:?}"
+        );
+    }
+}
+
+/// Every partition with exactly one member, in the members' own view and
+/// in the coordinator's.
+fn check_stable(log: &Log, members: &[Consumer]) {
+    let mut seen = BTreeSet::new();
+    for c in members {
+        for (t, p) in c.assignment() {
+            assert_eq!(t, "t");
+            assert!(seen.insert(p), "partition {p} has two owners");
+        }
+    }
+    assert_eq!(seen, (0..REBALANCE_PARTITIONS).collect::<BTreeSet<_>>());
+    let d = log.describe_group("bench").expect("describe");
+    assert_eq!(d.members.len(), members.len());
+    assert_eq!(
+        d.members.iter().map(|m| m.assignment.len()).sum::<usize>(),
+        REBALANCE_PARTITIONS as usize
+    );
+}
+
+fn rebalance_8_members_64_partitions(c: &mut Criterion) {
+    let log = Log::in_memory();
+    log.create_topic("t", TopicConfig::default().partitions(REBALANCE_PARTITIONS))
+        .expect("topic");
+    let mut members: Vec<Consumer> = (0..REBALANCE_MEMBERS).map(|_| member(&log)).collect();
+    poll_until_stable(&mut members);
+    check_stable(&log, &members);
+
+    let mut g = c.benchmark_group("rebalance_8_members_64_partitions");
+    g.sample_size(20)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(1));
+
+    let mut left = Latencies::new("rebalance_8_members_64_partitions", "leave");
+    let mut leave_polls = Vec::new();
+    g.bench_function("leave", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                // The longest-standing member leaves.
+                let gone = members.remove(0);
+                let start = Instant::now();
+                gone.close().expect("close");
+                let polls = poll_until_stable(&mut members);
+                let took = start.elapsed();
+                check_stable(&log, &members);
+                left.samples.push(took);
+                leave_polls.push(polls);
+                total += took;
+                // Back to 8, untimed.
+                members.push(member(&log));
+                poll_until_stable(&mut members);
+                check_stable(&log, &members);
+            }
+            total
+        })
+    });
+
+    let mut joined = Latencies::new("rebalance_8_members_64_partitions", "join");
+    let mut join_polls = Vec::new();
+    g.bench_function("join", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                members.push(member(&log));
+                let polls = poll_until_stable(&mut members);
+                let took = start.elapsed();
+                check_stable(&log, &members);
+                joined.samples.push(took);
+                join_polls.push(polls);
+                total += took;
+                // Back to 8, untimed.
+                members.pop().expect("the 9th").close().expect("close");
+                poll_until_stable(&mut members);
+                check_stable(&log, &members);
+            }
+            total
+        })
+    });
+    g.finish();
+    for c in members {
+        c.close().expect("close");
+    }
+
+    for (l, polls) in [(&mut left, &leave_polls), (&mut joined, &join_polls)] {
+        l.report();
+        if !polls.is_empty() {
+            eprintln!(
+                "rebalance_8_members_64_partitions/{}: {:.1} polls per rebalance (min {}, max {})",
+                l.name,
+                polls.iter().sum::<usize>() as f64 / polls.len() as f64,
+                polls.iter().min().expect("some"),
+                polls.iter().max().expect("some"),
+            );
+        }
+    }
+}
+
+criterion_group!(
+    benches,
+    consume_100b,
+    poll_wakeup_latency,
+    rebalance_8_members_64_partitions
+);
 criterion_main!(benches);
