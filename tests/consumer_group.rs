@@ -460,3 +460,27 @@ fn consumers_producers_and_logs_cross_threads() {
     send::<Log>();
     sync::<Log>();
 }
+
+#[test]
+fn a_member_is_never_told_it_lost_partitions_it_never_held() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(4))
+            .unwrap();
+        let events = Recorder::default();
+        let mut a = log.consumer(group("g")).unwrap();
+        a.subscribe_with(&["t"], events.clone()).unwrap();
+        // b joins before a ever polled: a held nothing when the rebalance began.
+        let mut b = log.consumer(group("g")).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        for _ in 0..10 {
+            a.poll(Duration::from_millis(2)).unwrap();
+            b.poll(Duration::from_millis(2)).unwrap();
+        }
+        let lines = events.0.lock().unwrap().clone();
+        assert!(
+            lines.iter().all(|l| !l.starts_with("revoked")),
+            "{what}: {lines:?}"
+        );
+        assert_eq!(assigned(&a).len() + assigned(&b).len(), 4, "{what}");
+    });
+}

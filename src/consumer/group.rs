@@ -154,12 +154,25 @@ impl Consumer {
                     }
                 }
                 Some(View::Revoke { partitions }) => {
+                    // The coordinator may ask back partitions of a generation
+                    // this member never took up (it had not polled since):
+                    // only what the member holds is revoked.
+                    let partitions: Vec<(String, u32)> = partitions
+                        .into_iter()
+                        .filter(|(t, p)| {
+                            self.assigned
+                                .iter()
+                                .any(|a| *a.topic == **t && a.partition == *p)
+                        })
+                        .collect();
                     if self.config.enable_auto_commit {
                         // Hand the partitions over where this member got to.
                         let offsets = self.positions_of(&partitions);
                         let _ = self.commit_offsets(&offsets);
                     }
-                    self.with_listener(|l, c| l.on_partitions_revoked(c, &partitions));
+                    if !partitions.is_empty() {
+                        self.with_listener(|l, c| l.on_partitions_revoked(c, &partitions));
+                    }
                     self.assigned.retain(|a| {
                         !partitions
                             .iter()
