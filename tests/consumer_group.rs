@@ -484,3 +484,89 @@ fn a_member_is_never_told_it_lost_partitions_it_never_held() {
         assert_eq!(assigned(&a).len() + assigned(&b).len(), 4, "{what}");
     });
 }
+
+#[test]
+fn subscribing_again_gives_up_the_partitions_first() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(1))
+            .unwrap();
+        produce(&log, "t", 10);
+        let mut a = log.consumer(group("g").max_poll_records(2)).unwrap();
+        a.subscribe(&["t"]).unwrap();
+        assert_eq!(a.poll(Duration::from_millis(1)).unwrap().len(), 2);
+        a.commit().unwrap();
+        let mut b = log.consumer(group("g")).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        // a subscribes again: it must not keep partition 0 at its position.
+        a.subscribe(&["t"]).unwrap();
+        assert!(a.assignment().is_empty(), "{what}: {:?}", a.assignment());
+        let got = drain(&mut b, 8);
+        assert_eq!(got.first().map(|r| r.2), Some(2), "{what}");
+        b.commit().unwrap();
+        assert_eq!(log.committed("g", "t", 0).unwrap().offset, 10);
+        b.close().unwrap();
+        drain(&mut a, 1);
+        a.commit().unwrap();
+        assert_eq!(
+            log.committed("g", "t", 0).unwrap().offset,
+            10,
+            "{what}: committed went back"
+        );
+    });
+}
+
+struct CommitOnRevoke(Arc<Mutex<Vec<String>>>);
+
+impl RebalanceListener for CommitOnRevoke {
+    fn on_partitions_revoked(&mut self, c: &mut Consumer, partitions: &[(String, u32)]) {
+        let result = c.commit();
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("revoked {partitions:?}: {result:?}"));
+    }
+}
+
+#[test]
+fn a_revocation_may_commit_even_after_a_generation_the_member_did_not_see() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        let producer = log.producer();
+        for i in 0..10u32 {
+            let _d = producer
+                .send("t", Record::new(&i.to_le_bytes()).partition(i % 2))
+                .unwrap();
+        }
+        producer.flush().unwrap();
+        let config = || group("g").assignor(CooperativeStickyAssignor);
+        let t = Duration::from_millis(1);
+        let mut a = log.consumer(config()).unwrap();
+        a.subscribe(&["t"]).unwrap();
+        a.poll(t).unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let mut b = log.consumer(config()).unwrap();
+        b.subscribe_with(&["t"], CommitOnRevoke(events.clone()))
+            .unwrap();
+        a.poll(t).unwrap();
+        let read = b.poll(t).unwrap().len();
+        assert!(read > 0, "{what}");
+        // A new generation starts while b is not polling, then another
+        // member joins and b must give a partition back.
+        a.close().unwrap();
+        let mut c = log.consumer(config()).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        b.poll(t).unwrap();
+        let lines = events.lock().unwrap().clone();
+        assert!(!lines.is_empty(), "{what}: b gave nothing up");
+        assert!(
+            lines.iter().all(|l| l.ends_with("Ok(())")),
+            "{what}: {lines:?}"
+        );
+        assert_eq!(
+            log.committed("g", "t", 1).map(|o| o.offset),
+            Some(5),
+            "{what}"
+        );
+    });
+}

@@ -59,7 +59,14 @@ impl Consumer {
                 "a consumer with assigned partitions cannot also subscribe".into(),
             ));
         }
-        self.leave();
+        if self.membership.is_some() {
+            // As unsubscribe: commit, revoke (with the callback), leave, so
+            // no partition is kept at a stale position past the rejoin.
+            match self.unsubscribe() {
+                Err(Error::RebalanceInProgress { .. } | Error::NotAssigned { .. }) | Ok(()) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         let member_id = self.join(&group, topics.clone())?;
         self.membership = Some(Membership {
@@ -283,33 +290,30 @@ impl Consumer {
     }
 
     /// Commits these offsets for the consumer's group. A group member may
-    /// commit only partitions it is assigned in the group's current
-    /// generation: after a rebalance it must poll first
-    /// ([`Error::RebalanceInProgress`], [`Error::NotAssigned`]). A consumer
-    /// of manually assigned partitions may commit only while the group has
-    /// no members ([`Error::GroupNotEmpty`]).
+    /// commit only partitions the group has it own right now, which
+    /// includes those it is giving up in `on_partitions_revoked`; a member
+    /// evicted or fenced gets [`Error::RebalanceInProgress`], one that no
+    /// longer owns a partition [`Error::NotAssigned`]. A consumer of
+    /// manually assigned partitions may commit only while the group has no
+    /// members ([`Error::GroupNotEmpty`]).
     pub fn commit_offsets(&mut self, offsets: &[((String, u32), OffsetAndMetadata)]) -> Result<()> {
         let group = self.group_id()?;
         let partitions: Vec<(String, u32)> = offsets.iter().map(|(tp, _)| tp.clone()).collect();
-        match &self.membership {
-            Some(m) => self.log.coordinator().check_commit(
-                &group,
-                &m.member_id,
-                m.generation,
-                &partitions,
-            )?,
-            None if !self.log.coordinator().is_empty(&group) => {
-                return Err(Error::GroupNotEmpty { group });
-            }
-            None => {}
-        }
         let commits: Vec<_> = offsets
             .iter()
             .map(|(tp, o)| (tp.clone(), Some(o.clone())))
             .collect();
-        self.log
-            .offset_store()
-            .commit(&self.log, &group, &commits)?;
+        let write = || self.log.offset_store().commit(&self.log, &group, &commits);
+        match &self.membership {
+            Some(m) => self.log.coordinator().commit_with(
+                &group,
+                &m.member_id,
+                m.generation,
+                &partitions,
+                write,
+            )?,
+            None => self.log.coordinator().commit_if_empty(&group, write)?,
+        }
         self.last_commit = Instant::now();
         Ok(())
     }

@@ -273,28 +273,30 @@ impl Coordinator {
         finish_rebalance_if_ready(log, g);
     }
 
-    /// Checks that `member_id`, at `generation`, may commit `partitions`.
-    pub fn check_commit(
+    /// Runs `write` (the commit of `partitions` by `member_id`) if the
+    /// member is still in the group and, as the coordinator has it now,
+    /// owns every one of them: a member's own partitions, including those
+    /// a rebalance is waiting for it to give up (its revocation callback
+    /// commits them), whatever generation the member last saw. The check
+    /// and the write happen under the coordinator's lock, so no eviction
+    /// or new generation can slip between them and let a stale commit land
+    /// after the new owner's.
+    pub fn commit_with(
         &self,
         group: &str,
         member_id: &str,
         generation: u32,
         partitions: &[(String, u32)],
+        write: impl FnOnce() -> Result<()>,
     ) -> Result<()> {
         let groups = self.groups.lock();
         let g = groups.get(group).ok_or_else(|| Error::UnknownGroup {
             group: group.to_owned(),
         })?;
-        if generation != g.generation {
-            return Err(Error::RebalanceInProgress {
-                group: group.to_owned(),
-                generation,
-                current: g.generation,
-            });
-        }
         let m = g
             .members
             .get(member_id)
+            .filter(|_| !g.fenced.contains(member_id))
             .ok_or_else(|| Error::RebalanceInProgress {
                 group: group.to_owned(),
                 generation,
@@ -308,7 +310,20 @@ impl Coordinator {
                 });
             }
         }
-        Ok(())
+        write()
+    }
+
+    /// Runs `write` (a commit by a consumer outside the group's
+    /// membership) only while the group has no members, under the
+    /// coordinator's lock so none can join in between.
+    pub fn commit_if_empty(&self, group: &str, write: impl FnOnce() -> Result<()>) -> Result<()> {
+        let groups = self.groups.lock();
+        if groups.get(group).is_some_and(|g| !g.members.is_empty()) {
+            return Err(Error::GroupNotEmpty {
+                group: group.to_owned(),
+            });
+        }
+        write()
     }
 
     /// Whether the group has no members (a consumer without a group
