@@ -153,10 +153,11 @@ pub enum Error {
         partition: u32,
     },
 
-    /// A group member's commit carried an older generation than the
-    /// group's: a rebalance happened since its last poll. Poll (which
-    /// rejoins and runs the rebalance callbacks), then commit again.
-    #[error("group {group:?} rebalanced: the commit is from generation {generation}, the group is at {current}")]
+    /// A consumer committed as a group member, but the group no longer has
+    /// it as a member: it was evicted (no poll within `max_poll_interval`)
+    /// and a rebalance went on without it. Poll (which rejoins; the
+    /// partitions are lost), then commit what the new assignment gives.
+    #[error("group {group:?} rebalanced without this member: it last saw generation {generation}, the group is at {current}")]
     RebalanceInProgress {
         /// The group.
         group: String,

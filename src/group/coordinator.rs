@@ -10,9 +10,10 @@
 //! its `on_partitions_revoked` callback, where it may still commit them.
 //! When every member has done so (or was evicted for not polling in time),
 //! the new generation starts and members learn their new partitions at
-//! their next poll. So a partition never has two owners, and a commit from
-//! an older generation is refused: a member that lost partitions cannot
-//! commit them.
+//! their next poll. So a partition never has two owners, and a commit is
+//! accepted only for partitions the coordinator has the member own at that
+//! moment: a member that lost partitions (given up, evicted, fenced)
+//! cannot commit them.
 
 use crate::assignor::{Assignor, GroupMember};
 use crate::error::{Error, Result};
