@@ -570,3 +570,46 @@ fn a_revocation_may_commit_even_after_a_generation_the_member_did_not_see() {
         );
     });
 }
+
+/// Fault: a custom assignor that gives every partition to every member.
+struct Greedy;
+
+impl samsa::Assignor for Greedy {
+    fn name(&self) -> &str {
+        "greedy"
+    }
+
+    fn assign(
+        &self,
+        members: &[samsa::GroupMember<'_>],
+        partitions: &BTreeMap<String, u32>,
+    ) -> BTreeMap<String, Vec<(String, u32)>> {
+        let all: Vec<(String, u32)> = partitions
+            .iter()
+            .flat_map(|(t, n)| (0..*n).map(move |p| (t.clone(), p)))
+            .collect();
+        members
+            .iter()
+            .map(|m| (m.member_id.to_string(), all.clone()))
+            .collect()
+    }
+}
+
+#[test]
+fn a_broken_custom_assignor_never_gives_a_partition_two_owners() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(4))
+            .unwrap();
+        let mut a = log.consumer(group("g").assignor(Greedy)).unwrap();
+        let mut b = log.consumer(group("g").assignor(Greedy)).unwrap();
+        a.subscribe(&["t"]).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        for _ in 0..10 {
+            a.poll(Duration::from_millis(2)).unwrap();
+            b.poll(Duration::from_millis(2)).unwrap();
+        }
+        let (pa, pb) = (assigned(&a), assigned(&b));
+        assert!(pa.is_disjoint(&pb), "{what}: {pa:?} {pb:?}");
+        assert_eq!(pa.len() + pb.len(), 4, "{what}");
+    });
+}

@@ -15,7 +15,7 @@
 //! moment: a member that lost partitions (given up, evicted, fenced)
 //! cannot commit them.
 
-use crate::assignor::{Assignor, GroupMember};
+use crate::assignor::{Assignor, GroupMember, RangeAssignor};
 use crate::error::{Error, Result};
 use crate::log::Log;
 use parking_lot::Mutex;
@@ -410,7 +410,13 @@ fn start_rebalance(log: &Log, g: &mut Group) {
             }
         })
         .collect();
-    let target = assignor.assign(&members, &g.counts);
+    let mut target = assignor.assign(&members, &g.counts);
+    if !is_valid(&target, &members, &g.counts) {
+        // A custom assignor broke the contract (a partition twice, or to a
+        // member not subscribed to its topic, or left out): the group gets
+        // Kafka's range assignment instead of two owners for a partition.
+        target = RangeAssignor.assign(&members, &g.counts);
+    }
     let mut revoke = BTreeMap::new();
     for (id, m) in &g.members {
         let keep = target.get(id).map(Vec::as_slice).unwrap_or_default();
@@ -431,6 +437,34 @@ fn start_rebalance(log: &Log, g: &mut Group) {
     g.rebalance = Some(Pending { target, revoke });
     finish_rebalance_if_ready(log, g);
     log.signal().notify();
+}
+
+/// Whether `target` gives every partition of every subscribed topic to
+/// exactly one member subscribed to it, and nothing else.
+fn is_valid(
+    target: &BTreeMap<String, Vec<(String, u32)>>,
+    members: &[GroupMember<'_>],
+    counts: &BTreeMap<String, u32>,
+) -> bool {
+    let mut seen = BTreeSet::new();
+    for (id, parts) in target {
+        let Some(m) = members.iter().find(|m| m.member_id == id) else {
+            return false;
+        };
+        for (t, p) in parts {
+            let exists = counts.get(t).is_some_and(|n| p < n);
+            if !exists || !m.topics.contains(t) || !seen.insert((t.clone(), *p)) {
+                return false;
+            }
+        }
+    }
+    let subscribed: BTreeSet<&String> = members.iter().flat_map(|m| m.topics.iter()).collect();
+    let wanted: usize = counts
+        .iter()
+        .filter(|(t, _)| subscribed.contains(t))
+        .map(|(_, n)| *n as usize)
+        .sum();
+    seen.len() == wanted
 }
 
 /// Installs the target assignment once no member has anything left to give
