@@ -39,6 +39,9 @@
 //! Files are written in a fresh temporary directory (under `$TMPDIR`, or
 //! `$SAMSA_BENCH_DIR` if set); everything stays in the page cache.
 
+mod common;
+
+use common::{raw_read_all, scratch, touch, value, Latencies, RAW_BUFFER_BYTES};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use samsa::{
     AutoOffsetReset, Consumer, ConsumerConfig, Log, Partition, ProducerConfig, Record, SyncPolicy,
@@ -46,14 +49,11 @@ use samsa::{
 };
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
-/// Buffer of the baseline's writer and reader.
-const RAW_BUFFER_BYTES: usize = 1 << 20;
 /// Records of the throughput workload.
 const CONSUME_RECORDS: u64 = 1_000_000;
 /// Value size of every workload.
@@ -62,28 +62,6 @@ const VALUE: usize = 100;
 const BATCH: usize = 1000;
 /// How long the latency workload's consumer blocks in one `poll`.
 const LONG_POLL: Duration = Duration::from_secs(30);
-
-/// A fresh directory for one workload.
-fn scratch() -> TempDir {
-    let base = std::env::var_os("SAMSA_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new()
-        .prefix("samsa-bench-")
-        .tempdir_in(base)
-        .expect("create a scratch directory")
-}
-
-/// `len` bytes of a value that is not all zeros.
-fn value(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + 7) as u8).collect()
-}
-
-/// Something of every value that the optimizer cannot drop: its length and
-/// its last byte.
-fn touch(v: &[u8]) -> u64 {
-    v.len() as u64 + u64::from(v.last().copied().unwrap_or(0))
-}
 
 fn os_topic() -> TopicConfig {
     TopicConfig::default().sync(SyncPolicy::Os)
@@ -140,28 +118,6 @@ fn raw_write(path: &Path, v: &[u8], n: u64) {
     out.flush().expect("flush raw log");
 }
 
-/// Reads a raw log back, touching every value; returns (records, checksum).
-fn raw_read_all(path: &Path) -> (u64, u64) {
-    let file = File::open(path).expect("open raw log");
-    let mut input = BufReader::with_capacity(RAW_BUFFER_BYTES, file);
-    let mut buf = Vec::new();
-    let mut len = [0u8; 4];
-    let (mut count, mut sum) = (0u64, 0u64);
-    loop {
-        match input.read_exact(&mut len) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => panic!("read raw log: {e}"),
-        }
-        let n = u32::from_le_bytes(len) as usize;
-        buf.resize(n, 0);
-        input.read_exact(&mut buf).expect("read value");
-        count += 1;
-        sum += touch(&buf);
-    }
-    (count, sum)
-}
-
 fn consume_100b(c: &mut Criterion) {
     let v = value(VALUE);
     let records: Vec<Record<'_>> = (0..BATCH).map(|_| Record::new(&v)).collect();
@@ -212,41 +168,6 @@ fn consume_100b(c: &mut Criterion) {
     });
     g.finish();
     log.close().expect("close");
-}
-
-/// Latencies of every iteration criterion ran (warm-up included).
-struct Latencies {
-    group: &'static str,
-    name: &'static str,
-    samples: Vec<Duration>,
-}
-
-impl Latencies {
-    fn new(group: &'static str, name: &'static str) -> Self {
-        Latencies {
-            group,
-            name,
-            samples: Vec::with_capacity(1 << 16),
-        }
-    }
-
-    fn report(&mut self) {
-        if self.samples.is_empty() {
-            return;
-        }
-        self.samples.sort_unstable();
-        let n = self.samples.len();
-        let at = |q: usize| self.samples[(n * q / 1000).min(n - 1)];
-        eprintln!(
-            "{}/{}: {n} samples, p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
-            self.group,
-            self.name,
-            at(500).as_secs_f64() * 1e6,
-            at(990).as_secs_f64() * 1e6,
-            at(999).as_secs_f64() * 1e6,
-            self.samples[n - 1].as_secs_f64() * 1e6,
-        );
-    }
 }
 
 /// A consumer thread that, over and over, says it is about to poll, blocks

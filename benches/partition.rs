@@ -23,40 +23,24 @@
 //! page cache: these are CPU and syscall costs, not device speed, except
 //! for the durable group.
 
+mod common;
+
+use common::{raw_read_all, scratch, touch, value, Latencies, RAW_BUFFER_BYTES};
 use criterion::{
     black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
 use samsa::{Partition, PartitionConfig, Record, SyncPolicy};
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Write};
+use std::path::Path;
 use std::time::{Duration, Instant};
-use tempfile::TempDir;
 
-/// Buffer of the baseline's writer and reader.
-const RAW_BUFFER_BYTES: usize = 1 << 20;
 /// Bytes written to one directory before it is replaced (untimed).
 const ROTATE_BYTES: u64 = 256 << 20;
 /// Size of each read of the read workload.
 const READ_BYTES: usize = 1 << 20;
 /// Payload written for the read workload.
 const READ_PAYLOAD_BYTES: usize = 100_000_000;
-
-/// A fresh directory for one run of a workload.
-fn scratch() -> TempDir {
-    let base = std::env::var_os("SAMSA_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new()
-        .prefix("samsa-bench-")
-        .tempdir_in(base)
-        .expect("create a scratch directory")
-}
-
-/// `len` bytes of a value that is not all zeros.
-fn value(len: usize) -> Vec<u8> {
-    (0..len).map(|i| (i * 31 + 7) as u8).collect()
-}
 
 fn os_config() -> PartitionConfig {
     PartitionConfig::default().sync(SyncPolicy::Os)
@@ -92,28 +76,6 @@ impl RawLog {
     }
 }
 
-/// Reads a raw log back, touching every value; returns (records, checksum).
-fn raw_read_all(path: &Path) -> (u64, u64) {
-    let file = File::open(path).expect("open raw log");
-    let mut input = BufReader::with_capacity(RAW_BUFFER_BYTES, file);
-    let mut buf = Vec::new();
-    let mut len = [0u8; 4];
-    let (mut count, mut sum) = (0u64, 0u64);
-    loop {
-        match input.read_exact(&mut len) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
-            Err(e) => panic!("read raw log: {e}"),
-        }
-        let n = u32::from_le_bytes(len) as usize;
-        buf.resize(n, 0);
-        input.read_exact(&mut buf).expect("read value");
-        count += 1;
-        sum += touch(&buf);
-    }
-    (count, sum)
-}
-
 /// Reads a partition from offset 0 to its high watermark, touching every
 /// value; returns (records, checksum).
 fn samsa_read_all(p: &Partition) -> (u64, u64) {
@@ -128,12 +90,6 @@ fn samsa_read_all(p: &Partition) -> (u64, u64) {
         at = records.next_offset();
     }
     (count, sum)
-}
-
-/// Something of every value that the optimizer cannot drop: its length and
-/// its last byte.
-fn touch(v: &[u8]) -> u64 {
-    v.len() as u64 + u64::from(v.last().copied().unwrap_or(0))
 }
 
 /// Runs `iters` calls of `step` on a sink opened by `open` in a scratch
@@ -294,50 +250,6 @@ fn read_after_reopen(c: &mut Criterion) {
     p.close().expect("close");
 }
 
-/// Latencies of every iteration criterion ran (warm-up included).
-struct Latencies {
-    name: &'static str,
-    samples: Vec<Duration>,
-}
-
-impl Latencies {
-    fn new(name: &'static str) -> Self {
-        Latencies {
-            name,
-            samples: Vec::with_capacity(1 << 16),
-        }
-    }
-
-    /// Times `iters` calls of `op` one by one and returns their sum.
-    fn time(&mut self, iters: u64, mut op: impl FnMut()) -> Duration {
-        let mut total = Duration::ZERO;
-        for _ in 0..iters {
-            let start = Instant::now();
-            op();
-            let took = start.elapsed();
-            self.samples.push(took);
-            total += took;
-        }
-        total
-    }
-
-    fn report(&mut self) {
-        if self.samples.is_empty() {
-            return;
-        }
-        self.samples.sort_unstable();
-        let n = self.samples.len();
-        let at = |q: usize| self.samples[(n * q / 100).min(n - 1)];
-        eprintln!(
-            "durable_sync_every_10/{}: {n} iterations, p50 {:.1} us, p99 {:.1} us, max {:.1} us",
-            self.name,
-            at(50).as_secs_f64() * 1e6,
-            at(99).as_secs_f64() * 1e6,
-            self.samples[n - 1].as_secs_f64() * 1e6,
-        );
-    }
-}
-
 /// A sync every 10 records of 100 bytes: samsa `Always` with a batch of 10
 /// per append; samsa `Os` with 10 single appends and a `flush`; the
 /// baseline writing 10 records, flushing and `sync_data`. One partition or
@@ -354,7 +266,7 @@ fn durable_sync_every_10(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(N as u64));
 
-    let mut always = Latencies::new("samsa_always_batch10");
+    let mut always = Latencies::new("durable_sync_every_10", "samsa_always_batch10");
     let p = Partition::open(
         dir.path().join("always"),
         PartitionConfig::default().sync(SyncPolicy::Always),
@@ -369,7 +281,7 @@ fn durable_sync_every_10(c: &mut Criterion) {
     });
     p.close().expect("close");
 
-    let mut os = Latencies::new("samsa_os_single10_flush");
+    let mut os = Latencies::new("durable_sync_every_10", "samsa_os_single10_flush");
     let p = Partition::open(dir.path().join("os"), os_config()).expect("open");
     g.bench_function(BenchmarkId::new("samsa", "os_single10_flush"), |b| {
         b.iter_custom(|iters| {
@@ -383,7 +295,7 @@ fn durable_sync_every_10(c: &mut Criterion) {
     });
     p.close().expect("close");
 
-    let mut base = Latencies::new("baseline_write10_sync");
+    let mut base = Latencies::new("durable_sync_every_10", "baseline_write10_sync");
     let mut raw = RawLog::create(&dir.path().join("raw.log"));
     g.bench_function("baseline", |b| {
         b.iter_custom(|iters| {

@@ -11,22 +11,15 @@
 //!   that arrive while a sync is running share the next batch and its sync,
 //!   so 4 threads should reach several times one thread's records/s.
 
+mod common;
+
+use common::scratch;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use samsa::{Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
 const SENDS: u64 = 100_000;
-
-fn scratch() -> tempfile::TempDir {
-    let base = std::env::var_os("SAMSA_BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    tempfile::Builder::new()
-        .prefix("samsa-bench-")
-        .tempdir_in(base)
-        .expect("create a scratch directory")
-}
 
 fn producer_send_100b(c: &mut Criterion) {
     let value = vec![7u8; 100];
