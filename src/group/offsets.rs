@@ -47,6 +47,9 @@ impl OffsetAndMetadata {
 /// (group, topic, partition).
 pub(crate) type Key = (String, String, u32);
 
+/// One partition's commit (`None` deletes it), as `commit` takes it.
+type CommitEntry = ((String, u32), Option<OffsetAndMetadata>);
+
 fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(10 + group.len() + topic.len());
     k.extend_from_slice(&VERSION.to_le_bytes());
@@ -145,6 +148,36 @@ impl OffsetStore {
             at = records.next_offset();
         }
         Ok(())
+    }
+
+    /// Moves back, durably, every committed offset past its partition's
+    /// high watermark: after an unclean stop under a sync policy weaker
+    /// than `Always`, a commit may have reached the disk while records it
+    /// covered did not. Left alone, it would skip the records appended at
+    /// those offsets next; Kafka's consumer would see `OffsetOutOfRange`
+    /// and reset. Returns how many offsets moved.
+    pub fn clamp_to_high_watermarks(&self, log: &Log) -> Result<usize> {
+        let mut moves: BTreeMap<String, Vec<CommitEntry>> = BTreeMap::new();
+        for ((group, topic, partition), o) in self.offsets.read().iter() {
+            let Ok(p) = log.topic(topic).and_then(|t| t.partition(*partition)) else {
+                continue;
+            };
+            let end = p.high_watermark();
+            if o.offset > end {
+                let clamped = OffsetAndMetadata {
+                    offset: end,
+                    metadata: o.metadata.clone(),
+                };
+                let entry = ((topic.clone(), *partition), Some(clamped));
+                moves.entry(group.clone()).or_default().push(entry);
+            }
+        }
+        let mut moved = 0;
+        for (group, entries) in moves {
+            self.commit(log, &group, &entries)?;
+            moved += entries.len();
+        }
+        Ok(moved)
     }
 
     /// The committed offset of `group` on `topic`/`partition`.

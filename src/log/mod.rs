@@ -7,6 +7,8 @@
 //! to its partition count: what is on disk without it was never visible.
 
 mod builder;
+#[cfg(test)]
+mod power_loss_tests;
 
 pub use builder::LogBuilder;
 
@@ -155,6 +157,7 @@ impl Log {
             }),
         };
         log.inner.offsets.load(&log)?;
+        log.inner.offsets.clamp_to_high_watermarks(&log)?;
         Ok(log)
     }
 

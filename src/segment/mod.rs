@@ -7,6 +7,7 @@
 //! opened and its indexes mapped lazily, on first use, so opening a log of
 //! many segments costs nothing per segment.
 
+mod hole;
 mod index_builder;
 mod read;
 mod reader;

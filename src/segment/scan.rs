@@ -3,6 +3,7 @@
 //! reading just the batch headers (to rebuild the partition's producer
 //! state).
 
+use super::hole::has_unwritten_sector;
 use super::index_builder::Indexes;
 use super::reader::{BatchReader, Step};
 use crate::batch::{BatchHeader, BatchView};
@@ -100,6 +101,16 @@ pub(crate) fn scan_visiting(
             return Err(Error::corrupt(path, pos, reason));
         }
         if let Some(next) = find_valid_batch(file, pos + 1, len, expected).map_err(io)? {
+            if has_unwritten_sector(file, pos, next).map_err(io)? {
+                // Writes that a power cut left half on disk: nothing from
+                // here on was synced (see `hole`), so it is a torn tail.
+                return Ok(Scanned {
+                    valid_len: pos,
+                    next_offset: expected,
+                    indexes,
+                    torn_tail: true,
+                });
+            }
             return Err(Error::corrupt(
                 path,
                 pos,
@@ -272,6 +283,36 @@ mod tests {
             matches!(err, Error::Corrupt { position, .. } if position == ends[0]),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_unwritten_sector_followed_by_a_valid_batch_is_a_torn_tail() {
+        // Batches of ~1,200 bytes, so each spans a whole 512-byte sector.
+        let m = MemStorage::default();
+        m.create_dir_all(Path::new("/s")).unwrap();
+        let f = m.open(Path::new("/s/0.log"), true).unwrap();
+        let mut ends = vec![0];
+        for i in 0..3u64 {
+            let v = vec![i as u8 + 1; 1200];
+            let mut b = BatchBuilder::new(4096, 0);
+            b.push(&Record::new(&v), 0).unwrap();
+            let bytes = b.finish(ProducerFields::NONE).into_bytes_at(i);
+            f.write_all_at(&bytes, ends[i as usize]).unwrap();
+            ends.push(ends[i as usize] + bytes.len() as u64);
+        }
+        // Fault: a power cut; the second batch's first whole sector never
+        // reached the disk (zeros), the third batch did.
+        let sector = ends[1].next_multiple_of(512);
+        f.write_all_at(&[0; 512], sector).unwrap();
+        assert!(sector + 512 <= ends[2]);
+        let s = scan(&*f, Path::new("x"), 0, 4096, Mode::Tail).unwrap();
+        assert_eq!(
+            (s.valid_len, s.next_offset, s.torn_tail),
+            (ends[1], 1, true)
+        );
+        // The same hole in a sealed segment is corruption.
+        let err = scan(&*f, Path::new("x"), 0, 4096, Mode::Sealed).unwrap_err();
+        assert!(matches!(err, Error::Corrupt { .. }), "{err}");
     }
 
     #[test]

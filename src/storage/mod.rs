@@ -7,6 +7,8 @@ pub(crate) mod faulty;
 mod fs;
 mod mem;
 mod mmap;
+#[cfg(test)]
+pub(crate) mod sim;
 
 use std::fmt;
 use std::io;
@@ -173,5 +175,10 @@ mod tests {
     #[test]
     fn memory_keeps_the_contract() {
         contract(&MemStorage::default(), Path::new("/mem/d"));
+    }
+
+    #[test]
+    fn the_simulated_disk_keeps_the_contract() {
+        contract(&sim::SimDisk::new(), Path::new("/sim/d"));
     }
 }

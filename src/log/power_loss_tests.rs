@@ -1,0 +1,346 @@
+//! Power loss at every I/O operation, on the simulated disk.
+//!
+//! A small workload (create a topic, produce batches across segment rolls
+//! on two partitions, commit offsets, create and delete a second topic,
+//! close) is run once to count its I/O operations. Then, for every
+//! operation `k`, the workload runs again with the power cut at `k`; the
+//! disk left behind is rebuilt by [`SimDisk::power_loss`] in several
+//! variants (only synced bytes; everything written; seeded choices of
+//! lost, torn and zero-grown writes and of lost directory changes), and
+//! each is reopened and checked:
+//! - the log opens;
+//! - each partition is a prefix of what was appended to it, record by
+//!   record, byte-identical;
+//! - under `SyncPolicy::Always` every acknowledged append is there, every
+//!   acknowledged topic creation and deletion and offset commit holds;
+//! - committed offsets never point past the log end;
+//! - new appends continue at the log end offset, and survive a clean
+//!   reopen.
+//!
+//! A failure names the crash point and damage variant; set
+//! `SAMSA_POWER_LOSS_POINT=<k>` to run only that point.
+//! `SAMSA_POWER_LOSS_VARIANTS` (default 4) sets the seeded variants per
+//! point.
+
+use super::{Log, LogBuilder};
+use crate::consumer::ConsumerConfig;
+use crate::error::{Error, Result};
+use crate::group::OffsetAndMetadata;
+use crate::partition::SyncPolicy;
+use crate::record::Record;
+use crate::storage::sim::{Damage, SimDisk};
+use crate::storage::Storage;
+use crate::topic::TopicConfig;
+use std::path::Path;
+use std::sync::Arc;
+
+const DIR: &str = "/log";
+const EVENTS: &str = "events";
+const SCRATCH: &str = "scratch";
+const GROUP: &str = "g";
+
+/// What the workload did, as its caller saw it.
+#[derive(Debug, Default, Clone)]
+struct Model {
+    /// Per partition of `events`: every value whose append was tried, in
+    /// offset order, and how many of them were acknowledged.
+    appended: [Vec<Vec<u8>>; 2],
+    acked: [usize; 2],
+    events_created: bool,
+    /// `scratch` was created (acknowledged), and its deletion tried /
+    /// acknowledged.
+    scratch_created: bool,
+    scratch_delete_tried: bool,
+    scratch_deleted: bool,
+    /// Per partition of `events`: acknowledged commits, and one tried
+    /// whose outcome is unknown.
+    commits: [Vec<u64>; 2],
+    commit_tried: [Option<u64>; 2],
+}
+
+fn builder(sync: SyncPolicy) -> LogBuilder {
+    Log::builder().sync(sync)
+}
+
+fn open(disk: &SimDisk, sync: SyncPolicy) -> Result<Log> {
+    Log::open_with(Arc::new(disk.clone()), Path::new(DIR), builder(sync))
+}
+
+fn value(partition: usize, n: usize) -> Vec<u8> {
+    // Varied lengths so batches straddle sectors differently.
+    let len = 40 + (n * 37 + partition * 11) % 150;
+    (0..len)
+        .map(|i| (i as u8) ^ (n as u8).wrapping_mul(31) ^ (partition as u8))
+        .collect()
+}
+
+/// Appends a batch of 3 records to `events`/`partition`.
+fn produce(log: &Log, m: &mut Model, partition: usize) -> Result<()> {
+    let p = log.topic(EVENTS)?.partition(partition as u32)?;
+    let first = m.appended[partition].len();
+    let values: Vec<Vec<u8>> = (first..first + 3).map(|n| value(partition, n)).collect();
+    let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v).key(b"k")).collect();
+    m.appended[partition].extend(values.iter().cloned());
+    let info = p.append(&records)?;
+    assert_eq!(info.base_offset, first as u64, "offsets follow the model");
+    m.acked[partition] = m.appended[partition].len();
+    Ok(())
+}
+
+fn commit(log: &Log, m: &mut Model, partition: usize) -> Result<()> {
+    let offset = m.acked[partition] as u64;
+    m.commit_tried[partition] = Some(offset);
+    let mut consumer = log.consumer(ConsumerConfig::new(GROUP).enable_auto_commit(false))?;
+    consumer.assign(&[(EVENTS, partition as u32)])?;
+    consumer.commit_offsets(&[(
+        (EVENTS.to_owned(), partition as u32),
+        OffsetAndMetadata::new(offset),
+    )])?;
+    m.commits[partition].push(offset);
+    m.commit_tried[partition] = None;
+    Ok(())
+}
+
+/// The workload; stops at the first error (the power is gone).
+fn workload(disk: &SimDisk, sync: SyncPolicy, m: &mut Model) -> Result<()> {
+    let log = open(disk, sync)?;
+    log.create_topic(
+        EVENTS,
+        TopicConfig::default().partitions(2).segment_bytes(1024),
+    )?;
+    m.events_created = true;
+    for i in 0..6 {
+        produce(&log, m, i % 2)?;
+    }
+    commit(&log, m, 0)?;
+    let scratch = log.create_topic(SCRATCH, TopicConfig::default().partitions(1))?;
+    m.scratch_created = true;
+    scratch.partition(0)?.append(&[Record::new(b"temporary")])?;
+    m.scratch_delete_tried = true;
+    log.delete_topic(SCRATCH)?;
+    m.scratch_deleted = true;
+    for i in 6..11 {
+        produce(&log, m, i % 2)?;
+    }
+    commit(&log, m, 0)?;
+    commit(&log, m, 1)?;
+    log.close()
+}
+
+/// Checks a reopened log against what the workload saw; returns how many
+/// records it compared.
+fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Result<usize, String> {
+    let durable = sync == SyncPolicy::Always;
+    let mut checked = 0;
+    let events = match log.topic(EVENTS) {
+        Ok(t) => Some(t),
+        Err(Error::UnknownTopic { .. }) if !(durable && m.events_created) => None,
+        Err(e) => return Err(format!("topic {EVENTS}: {e}")),
+    };
+    if let Some(events) = &events {
+        if events.partition_count() != 2 {
+            return Err(format!("{} partitions", events.partition_count()));
+        }
+        for (n, appended) in m.appended.iter().enumerate() {
+            let p = events.partition(n as u32).map_err(|e| e.to_string())?;
+            let end = p.log_end_offset();
+            if end as usize > appended.len() {
+                return Err(format!(
+                    "partition {n}: end {end}, only {} tried",
+                    appended.len()
+                ));
+            }
+            if durable && (end as usize) < m.acked[n] {
+                return Err(format!("partition {n}: end {end}, {} acked", m.acked[n]));
+            }
+            let mut offset = p.log_start_offset();
+            while offset < end {
+                let records = p
+                    .read(offset, 1 << 20)
+                    .map_err(|e| format!("read {n}@{offset}: {e}"))?;
+                for r in records.iter() {
+                    if r.offset() != offset || r.value() != Some(&appended[offset as usize][..]) {
+                        return Err(format!(
+                            "partition {n}: record {} is not the appended one",
+                            r.offset()
+                        ));
+                    }
+                    offset += 1;
+                    checked += 1;
+                }
+            }
+            let committed = log.committed(GROUP, EVENTS, n as u32).map(|o| o.offset);
+            if committed.is_some_and(|c| c > end) {
+                return Err(format!(
+                    "partition {n}: committed {committed:?} past end {end}"
+                ));
+            }
+            let acked = m.commits[n].last().copied();
+            let allowed =
+                committed == acked || committed.is_some() && committed == m.commit_tried[n];
+            if durable && !allowed {
+                return Err(format!(
+                    "partition {n}: committed {committed:?}, acked {acked:?}, tried {:?}",
+                    m.commit_tried[n]
+                ));
+            }
+        }
+    }
+    let scratch = log.topic(SCRATCH).is_ok();
+    if durable && m.scratch_deleted && scratch {
+        return Err("a deleted topic came back".into());
+    }
+    if durable && m.scratch_created && !m.scratch_delete_tried && !scratch {
+        return Err("a created topic vanished".into());
+    }
+    Ok(checked)
+}
+
+/// Appends once more after recovery and checks the offset continues and
+/// survives a clean reopen.
+fn check_continues(disk: &SimDisk, sync: SyncPolicy) -> std::result::Result<(), String> {
+    let log = open(disk, sync).map_err(|e| format!("open: {e}"))?;
+    let events = match log.topic(EVENTS) {
+        Ok(t) => t,
+        Err(_) => log
+            .create_topic(
+                EVENTS,
+                TopicConfig::default().partitions(2).segment_bytes(1024),
+            )
+            .map_err(|e| format!("create after recovery: {e}"))?,
+    };
+    let p = events.partition(0).map_err(|e| e.to_string())?;
+    let end = p.log_end_offset();
+    let info = p
+        .append(&[Record::new(b"after")])
+        .map_err(|e| format!("append: {e}"))?;
+    if info.base_offset != end {
+        return Err(format!(
+            "append after recovery at {}, log end was {end}",
+            info.base_offset
+        ));
+    }
+    log.close().map_err(|e| format!("close: {e}"))?;
+    let log = open(disk, sync).map_err(|e| format!("reopen: {e}"))?;
+    let p = log
+        .topic(EVENTS)
+        .and_then(|t| t.partition(0))
+        .map_err(|e| e.to_string())?;
+    if p.log_end_offset() != end + 1 {
+        return Err(format!(
+            "after clean reopen end {}, want {}",
+            p.log_end_offset(),
+            end + 1
+        ));
+    }
+    let last = p.read(end, 1 << 20).map_err(|e| e.to_string())?;
+    match last.iter().next() {
+        Some(r) if r.value() == Some(&b"after"[..]) => Ok(()),
+        _ => Err("the record appended after recovery is not there".into()),
+    }
+}
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| v.parse().expect("a number"))
+}
+
+#[derive(Debug, Default)]
+struct Figures {
+    points: u64,
+    variants: u64,
+    records: usize,
+}
+
+fn every_crash_point(sync: SyncPolicy) -> Figures {
+    let mut clean = Model::default();
+    let disk = SimDisk::new();
+    workload(&disk, sync, &mut clean).expect("the workload runs on a healthy disk");
+    let total = disk.ops();
+    let only = std::env::var("SAMSA_POWER_LOSS_POINT")
+        .ok()
+        .map(|v| v.parse::<u64>().unwrap());
+    let seeded = env("SAMSA_POWER_LOSS_VARIANTS", 4);
+    let mut figures = Figures::default();
+    for k in (0..=total).filter(|k| only.is_none_or(|o| o == *k)) {
+        let disk = SimDisk::new();
+        disk.cut_power_at(k);
+        let mut m = Model::default();
+        let ran = workload(&disk, sync, &mut m);
+        assert_eq!(ran.is_ok(), k == total, "crash point {k} of {total}");
+        figures.points += 1;
+        let variants = [Damage::DropAll, Damage::KeepAll]
+            .into_iter()
+            .chain((0..seeded).map(|s| Damage::Seeded(k * 1000 + s)));
+        for damage in variants {
+            let after = disk.power_loss(damage);
+            let outcome = open(&after, sync)
+                .map_err(|e| format!("open: {e}"))
+                .and_then(|log| {
+                    let checked = check(&log, &m, sync)?;
+                    log.close().map_err(|e| format!("close: {e}"))?;
+                    Ok(checked)
+                })
+                .and_then(|checked| check_continues(&after, sync).map(|()| checked));
+            match outcome {
+                Ok(checked) => figures.records += checked,
+                Err(why) => panic!(
+                    "{sync:?}: power cut at operation {k} of {total}, {damage:?}: {why}\n\
+                     replay: SAMSA_POWER_LOSS_POINT={k}\nlast operations:\n{}",
+                    tail(&disk.trace(), 25)
+                ),
+            }
+            figures.variants += 1;
+        }
+    }
+    eprintln!(
+        "power_loss {sync:?}: crash_points={} damage_variants={} records_checked={} violations=0",
+        figures.points, figures.variants, figures.records
+    );
+    figures
+}
+
+fn tail(trace: &str, lines: usize) -> String {
+    let all: Vec<&str> = trace.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[test]
+fn power_loss_at_every_operation_loses_nothing_acknowledged() {
+    let f = every_crash_point(SyncPolicy::Always);
+    assert!(f.points > 50 && f.records > 0, "{f:?}");
+}
+
+#[test]
+fn power_loss_without_fsync_still_leaves_a_prefix_that_opens() {
+    let f = every_crash_point(SyncPolicy::Os);
+    assert!(f.points > 20, "{f:?}");
+}
+
+#[test]
+fn the_workload_touches_every_kind_of_file() {
+    let disk = SimDisk::new();
+    workload(&disk, SyncPolicy::Always, &mut Model::default()).unwrap();
+    let files: Vec<String> = disk
+        .files()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let has = |suffix: &str| files.iter().any(|f| f.ends_with(suffix));
+    for kind in [
+        ".log",
+        ".index",
+        ".timeindex",
+        "topic.properties",
+        ".clean_shutdown",
+        ".snapshot",
+    ] {
+        assert!(has(kind), "no {kind} in {files:?}");
+    }
+    assert!(files.iter().any(|f| f.contains("__consumer_offsets")));
+    assert!(!disk.dir_exists(&Path::new(DIR).join("topics").join(SCRATCH)));
+    // More than one segment in a partition: the workload crosses a roll.
+    let logs = files
+        .iter()
+        .filter(|f| f.contains("/events/0/") && f.ends_with(".log"));
+    assert!(logs.count() > 1, "{files:?}");
+}

@@ -1,0 +1,797 @@
+//! A simulated disk for the reliability suite: every file has a "written"
+//! image (what reads see) and a "synced" one (what survives power loss),
+//! and the directory tree has both too. At a chosen I/O operation it can
+//! fail that operation (EIO, ENOSPC, a failed fsync; once or from then on)
+//! or cut the power; [`SimDisk::power_loss`] then builds the disk as found
+//! after the reboot from the synced images plus a seeded choice of the
+//! unsynced operations, torn at sector granularity.
+//!
+//! The model, stated so a test failure can be weighed against real disks:
+//! - File data is durable once `sync_data` returns. Before that, each
+//!   512-byte sector holds the content of any version of the file since
+//!   the last sync (page-cache writeback may have written it at any
+//!   moment, sector by sector), and the file's length is that of any
+//!   version: sectors of the length that never arrived read as zeros.
+//!   So a write may be lost, kept, torn, or leave only a grown size.
+//! - Directory operations (create, rename, remove) reach the disk in the
+//!   order they were made, as a journaled file system commits them; a
+//!   power cut keeps some prefix of those made since the last `sync_dir`,
+//!   which makes all of them durable. Syncing a file's data does not make
+//!   its directory entry durable (POSIX does not promise it).
+
+use super::{DirLock, SharedBytes, Storage, StorageFile};
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Granularity of a torn write.
+pub(crate) const SECTOR: u64 = 512;
+
+/// The kinds of operation a fault can target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpClass {
+    /// Every operation that changes the disk, counted together.
+    Any,
+    /// `write_all_at` and `set_len`.
+    Write,
+    /// `sync_data` and `sync_dir`.
+    Sync,
+    /// Creating, renaming and removing files and directories.
+    Namespace,
+}
+
+/// A fault: the `nth` operation of class `on` (counted from 0 since the
+/// disk was made) fails with `kind`; with `persist`, so does every later
+/// operation of that class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fault {
+    pub on: OpClass,
+    pub nth: u64,
+    pub kind: io::ErrorKind,
+    pub persist: bool,
+}
+
+/// Which unsynced operations survive a power cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Damage {
+    /// None: only what was synced.
+    DropAll,
+    /// All of them, as if the cache had been written back just in time.
+    KeepAll,
+    /// A choice drawn from this seed.
+    Seeded(u64),
+}
+
+/// A simulated disk. Clones share it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SimDisk {
+    inner: Arc<Mutex<Disk>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Tree {
+    files: BTreeMap<PathBuf, u64>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+enum NsOp {
+    MkdirAll(PathBuf),
+    Create(PathBuf, u64),
+    Remove(PathBuf),
+    Rename(PathBuf, PathBuf),
+    RemoveAll(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+enum DataOp {
+    Write(u64, Vec<u8>),
+    SetLen(u64),
+}
+
+#[derive(Debug, Default)]
+struct Inode {
+    /// What reads see.
+    data: Vec<u8>,
+    /// What a power cut keeps for sure.
+    synced: Vec<u8>,
+    /// Changes since the last sync, in order.
+    pending: Vec<DataOp>,
+}
+
+#[derive(Debug, Default)]
+struct Disk {
+    tree: Tree,
+    synced_tree: Tree,
+    pending_ns: Vec<NsOp>,
+    inodes: BTreeMap<u64, Inode>,
+    next_inode: u64,
+    locks: BTreeSet<PathBuf>,
+    /// Operations so far: of any class, of writes, of syncs, of namespace.
+    counts: [u64; 4],
+    faults: Vec<Fault>,
+    /// The operation (counted over all classes) at which the power is cut.
+    crash_at: Option<u64>,
+    trace: Vec<String>,
+}
+
+fn not_found(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
+}
+
+fn class_index(class: OpClass) -> usize {
+    match class {
+        OpClass::Any => 0,
+        OpClass::Write => 1,
+        OpClass::Sync => 2,
+        OpClass::Namespace => 3,
+    }
+}
+
+impl Disk {
+    /// Counts an operation of `class` and decides whether it fails.
+    fn begin(&mut self, class: OpClass, what: impl FnOnce() -> String) -> io::Result<()> {
+        let any = self.counts[0];
+        let nth = self.counts[class_index(class)];
+        self.counts[0] += 1;
+        self.counts[class_index(class)] += 1;
+        let hit = self.faults.iter().find(|f| {
+            let n = if f.on == OpClass::Any { any } else { nth };
+            (f.on == OpClass::Any || f.on == class) && (n == f.nth || (f.persist && n > f.nth))
+        });
+        let outcome = if self.crash_at.is_some_and(|at| any >= at) {
+            Err(io::Error::other("simulated power cut: the disk is gone"))
+        } else if let Some(f) = hit {
+            Err(io::Error::new(f.kind, format!("injected {:?}", f.kind)))
+        } else {
+            Ok(())
+        };
+        if self.trace.len() < 100_000 {
+            let verdict = if outcome.is_err() { " FAILED" } else { "" };
+            self.trace.push(format!("#{any} {}{verdict}", what()));
+        }
+        outcome
+    }
+
+    fn inode(&mut self, id: u64) -> &mut Inode {
+        self.inodes.entry(id).or_default()
+    }
+
+    fn apply_ns(&mut self, op: NsOp) {
+        apply(&mut self.tree, &op);
+        self.pending_ns.push(op);
+    }
+}
+
+/// Applies a directory operation that was checked against `tree` (or, at a
+/// power cut, one that was checked against the tree it was made on).
+fn apply(tree: &mut Tree, op: &NsOp) {
+    match op {
+        NsOp::MkdirAll(dir) => {
+            for a in dir.ancestors() {
+                tree.dirs.insert(a.to_path_buf());
+            }
+        }
+        NsOp::Create(path, id) => {
+            tree.files.insert(path.clone(), *id);
+        }
+        NsOp::Remove(path) => {
+            tree.files.remove(path);
+        }
+        NsOp::Rename(from, to) => {
+            if let Some(id) = tree.files.remove(from) {
+                tree.files.insert(to.clone(), id);
+                return;
+            }
+            let moved = |p: &Path| to.join(p.strip_prefix(from).expect("filtered by prefix"));
+            let dirs: Vec<PathBuf> = tree
+                .dirs
+                .iter()
+                .filter(|d| d.starts_with(from))
+                .cloned()
+                .collect();
+            for d in dirs {
+                tree.dirs.remove(&d);
+                tree.dirs.insert(moved(&d));
+            }
+            let files: Vec<(PathBuf, u64)> = tree
+                .files
+                .iter()
+                .filter(|(p, _)| p.starts_with(from))
+                .map(|(p, id)| (p.clone(), *id))
+                .collect();
+            for (p, id) in files {
+                tree.files.remove(&p);
+                tree.files.insert(moved(&p), id);
+            }
+        }
+        NsOp::RemoveAll(dir) => {
+            tree.dirs.retain(|d| !d.starts_with(dir));
+            tree.files.retain(|p, _| !p.starts_with(dir));
+        }
+    }
+}
+
+fn write_at(image: &mut Vec<u8>, pos: u64, bytes: &[u8]) {
+    let start = usize::try_from(pos).expect("simulated files are small");
+    let end = start + bytes.len();
+    if image.len() < end {
+        image.resize(end, 0);
+    }
+    image[start..end].copy_from_slice(bytes);
+}
+
+fn apply_data(image: &mut Vec<u8>, op: &DataOp) {
+    match op {
+        DataOp::Write(pos, bytes) => write_at(image, *pos, bytes),
+        DataOp::SetLen(len) => image.resize(usize::try_from(*len).expect("small"), 0),
+    }
+}
+
+/// splitmix64: a small, well-mixed generator, enough to pick damage.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The image a power cut leaves of one file.
+///
+/// Each unsynced operation leaves a version of the file behind it. What
+/// the disk holds after the cut is the synced version's sectors, with any
+/// sector replaced by the same sector of any later version (page-cache
+/// writeback at any moment, a sector at a time), and the length of any
+/// version: a length whose sectors did not arrive reads back as zeros.
+fn survivor(inode: &Inode, damage: Damage, rng: &mut Rng) -> Vec<u8> {
+    let mut versions = vec![inode.synced.clone()];
+    for op in &inode.pending {
+        let mut next = versions.last().expect("one at least").clone();
+        apply_data(&mut next, op);
+        versions.push(next);
+    }
+    let seed = match damage {
+        Damage::DropAll => return versions.swap_remove(0),
+        Damage::KeepAll => return versions.pop().expect("one at least"),
+        Damage::Seeded(_) => rng.next(),
+    };
+    let n = versions.len() as u64;
+    let len = versions[rng.below(n) as usize].len();
+    // Half the variants write back in order up to a cut, tearing only the
+    // version after it; the others mix versions sector by sector.
+    let ordered = seed % 2 == 0;
+    let cut = rng.below(n) as usize;
+    let mut image = vec![0; len];
+    for (i, sector) in image.chunks_mut(SECTOR as usize).enumerate() {
+        let v = if !ordered {
+            rng.below(n) as usize
+        } else if cut + 1 < versions.len() && rng.below(2) == 0 {
+            cut + 1
+        } else {
+            cut
+        };
+        let from = versions[v].get(i * SECTOR as usize..).unwrap_or_default();
+        let k = from.len().min(sector.len());
+        sector[..k].copy_from_slice(&from[..k]);
+    }
+    image
+}
+
+impl SimDisk {
+    /// An empty disk.
+    pub(crate) fn new() -> Self {
+        let disk = SimDisk::default();
+        disk.inner
+            .lock()
+            .synced_tree
+            .dirs
+            .insert(PathBuf::from("/"));
+        disk.inner.lock().tree.dirs.insert(PathBuf::from("/"));
+        disk
+    }
+
+    /// Operations that changed (or tried to change) the disk so far.
+    pub(crate) fn ops(&self) -> u64 {
+        self.inner.lock().counts[0]
+    }
+
+    /// Operations of `class` so far.
+    pub(crate) fn ops_of(&self, class: OpClass) -> u64 {
+        self.inner.lock().counts[class_index(class)]
+    }
+
+    /// Arms a fault.
+    pub(crate) fn inject(&self, fault: Fault) {
+        self.inner.lock().faults.push(fault);
+    }
+
+    /// Disarms every fault: the disk works again.
+    pub(crate) fn heal(&self) {
+        self.inner.lock().faults.clear();
+    }
+
+    /// Cuts the power at operation `op` (over all classes): it and every
+    /// later operation fail and change nothing.
+    pub(crate) fn cut_power_at(&self, op: u64) {
+        self.inner.lock().crash_at = Some(op);
+    }
+
+    /// The operations so far, one line each, for a failing test's report.
+    pub(crate) fn trace(&self) -> String {
+        self.inner.lock().trace.join("\n")
+    }
+
+    /// The disk as found after a power cut now: synced images, plus the
+    /// unsynced operations `damage` keeps. The new disk has no faults and
+    /// everything on it counts as synced.
+    pub(crate) fn power_loss(&self, damage: Damage) -> SimDisk {
+        let disk = self.inner.lock();
+        let mut rng = Rng(match damage {
+            Damage::Seeded(seed) => seed,
+            _ => 0,
+        });
+        let mut tree = disk.synced_tree.clone();
+        let kept = match damage {
+            Damage::DropAll => 0,
+            Damage::KeepAll => disk.pending_ns.len(),
+            Damage::Seeded(_) => rng.below(disk.pending_ns.len() as u64 + 1) as usize,
+        };
+        for op in &disk.pending_ns[..kept] {
+            apply(&mut tree, op);
+        }
+        let mut inodes = BTreeMap::new();
+        for id in tree.files.values() {
+            if inodes.contains_key(id) {
+                continue;
+            }
+            let image = disk
+                .inodes
+                .get(id)
+                .map(|i| survivor(i, damage, &mut rng))
+                .unwrap_or_default();
+            let inode = Inode {
+                data: image.clone(),
+                synced: image,
+                pending: Vec::new(),
+            };
+            inodes.insert(*id, inode);
+        }
+        let after = Disk {
+            synced_tree: tree.clone(),
+            tree,
+            inodes,
+            next_inode: disk.next_inode,
+            ..Disk::default()
+        };
+        SimDisk {
+            inner: Arc::new(Mutex::new(after)),
+        }
+    }
+
+    /// The written image of the file at `path`, if there is one.
+    pub(crate) fn contents(&self, path: &Path) -> Option<Vec<u8>> {
+        let disk = self.inner.lock();
+        let id = disk.tree.files.get(path)?;
+        Some(
+            disk.inodes
+                .get(id)
+                .map(|i| i.data.clone())
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Paths of every file, sorted.
+    pub(crate) fn files(&self) -> Vec<PathBuf> {
+        self.inner.lock().tree.files.keys().cloned().collect()
+    }
+}
+
+impl Storage for SimDisk {
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut disk = self.inner.lock();
+        disk.begin(OpClass::Namespace, || format!("mkdir -p {}", dir.display()))?;
+        if !disk.tree.dirs.contains(dir) {
+            disk.apply_ns(NsOp::MkdirAll(dir.to_path_buf()));
+        }
+        Ok(())
+    }
+
+    fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        let mut disk = self.inner.lock();
+        let id = match disk.tree.files.get(path) {
+            Some(id) => *id,
+            None if create => {
+                disk.begin(OpClass::Namespace, || format!("create {}", path.display()))?;
+                if !disk
+                    .tree
+                    .dirs
+                    .contains(path.parent().unwrap_or(Path::new("/")))
+                {
+                    return Err(not_found(path));
+                }
+                let id = disk.next_inode;
+                disk.next_inode += 1;
+                disk.inode(id);
+                disk.apply_ns(NsOp::Create(path.to_path_buf(), id));
+                id
+            }
+            None => return Err(not_found(path)),
+        };
+        Ok(Arc::new(SimFile {
+            disk: self.inner.clone(),
+            id,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.inner.lock().tree.files.contains_key(path)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        let mut disk = self.inner.lock();
+        disk.begin(OpClass::Namespace, || format!("rm {}", path.display()))?;
+        if !disk.tree.files.contains_key(path) {
+            return Err(not_found(path));
+        }
+        disk.apply_ns(NsOp::Remove(path.to_path_buf()));
+        Ok(())
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        let mut disk = self.inner.lock();
+        disk.begin(OpClass::Namespace, || {
+            format!("mv {} {}", from.display(), to.display())
+        })?;
+        let is_file = disk.tree.files.contains_key(from);
+        if !is_file && !disk.tree.dirs.contains(from) {
+            return Err(not_found(from));
+        }
+        if !is_file && disk.tree.dirs.contains(to) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists", to.display()),
+            ));
+        }
+        disk.apply_ns(NsOp::Rename(from.to_path_buf(), to.to_path_buf()));
+        Ok(())
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let disk = self.inner.lock();
+        if !disk.tree.dirs.contains(dir) {
+            return Err(not_found(dir));
+        }
+        Ok(names_in(disk.tree.files.keys(), dir))
+    }
+
+    fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let disk = self.inner.lock();
+        if !disk.tree.dirs.contains(dir) {
+            return Err(not_found(dir));
+        }
+        Ok(names_in(disk.tree.dirs.iter(), dir))
+    }
+
+    fn dir_exists(&self, path: &Path) -> bool {
+        self.inner.lock().tree.dirs.contains(path)
+    }
+
+    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+        let mut disk = self.inner.lock();
+        disk.begin(OpClass::Namespace, || format!("rm -r {}", dir.display()))?;
+        if !disk.tree.dirs.contains(dir) {
+            return Err(not_found(dir));
+        }
+        disk.apply_ns(NsOp::RemoveAll(dir.to_path_buf()));
+        Ok(())
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        let mut disk = self.inner.lock();
+        disk.begin(OpClass::Sync, || format!("fsync dir {}", dir.display()))?;
+        if !disk.tree.dirs.contains(dir) {
+            return Err(not_found(dir));
+        }
+        // A journal commit: every directory change so far is durable.
+        disk.synced_tree = disk.tree.clone();
+        disk.pending_ns.clear();
+        Ok(())
+    }
+
+    fn lock_dir(&self, dir: &Path) -> io::Result<Option<DirLock>> {
+        let mut disk = self.inner.lock();
+        if !disk.locks.insert(dir.to_path_buf()) {
+            return Ok(None);
+        }
+        Ok(Some(DirLock(Box::new(SimLock {
+            disk: self.inner.clone(),
+            dir: dir.to_path_buf(),
+        }))))
+    }
+}
+
+fn names_in<'a>(paths: impl Iterator<Item = &'a PathBuf>, dir: &Path) -> Vec<String> {
+    paths
+        .filter(|p| p.parent() == Some(dir))
+        .filter_map(|p| p.file_name()?.to_str().map(str::to_owned))
+        .collect()
+}
+
+struct SimLock {
+    disk: Arc<Mutex<Disk>>,
+    dir: PathBuf,
+}
+
+impl Drop for SimLock {
+    fn drop(&mut self) {
+        self.disk.lock().locks.remove(&self.dir);
+    }
+}
+
+#[derive(Debug)]
+struct SimFile {
+    disk: Arc<Mutex<Disk>>,
+    id: u64,
+    /// The name it was opened by, for the trace.
+    path: PathBuf,
+}
+
+impl StorageFile for SimFile {
+    fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        let data = &disk.inode(self.id).data;
+        let start = usize::try_from(pos).map_err(io::Error::other)?;
+        match start
+            .checked_add(buf.len())
+            .and_then(|end| data.get(start..end))
+        {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+
+    fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        let result = disk.begin(OpClass::Write, || {
+            format!("write {} @{pos} +{}", self.path.display(), buf.len())
+        });
+        let written = match (&result, disk.crash_at.is_some_and(|at| disk.counts[0] > at)) {
+            (Ok(()), _) => buf,
+            // Power is cut: nothing reaches even the cache.
+            (Err(_), true) => return result,
+            // A failed write may still have written a part, as a short
+            // write followed by an error does.
+            (Err(_), false) => &buf[..buf.len() / 2],
+        };
+        if !written.is_empty() {
+            let inode = disk.inode(self.id);
+            write_at(&mut inode.data, pos, written);
+            inode.pending.push(DataOp::Write(pos, written.to_vec()));
+        }
+        result
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.disk.lock().inode(self.id).data.len() as u64)
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.begin(OpClass::Write, || {
+            format!("truncate {} to {len}", self.path.display())
+        })?;
+        let inode = disk.inode(self.id);
+        apply_data(&mut inode.data, &DataOp::SetLen(len));
+        inode.pending.push(DataOp::SetLen(len));
+        Ok(())
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        disk.begin(OpClass::Sync, || format!("fsync {}", self.path.display()))?;
+        let inode = disk.inode(self.id);
+        for op in std::mem::take(&mut inode.pending) {
+            apply_data(&mut inode.synced, &op);
+        }
+        Ok(())
+    }
+
+    fn map_immutable(&self) -> io::Result<SharedBytes> {
+        let mut disk = self.disk.lock();
+        Ok(SharedBytes::Heap(Arc::from(
+            disk.inode(self.id).data.as_slice(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::read_all;
+    use super::*;
+
+    fn file(disk: &SimDisk, path: &str) -> Arc<dyn StorageFile> {
+        disk.create_dir_all(Path::new("/d")).unwrap();
+        disk.open(Path::new(path), true).unwrap()
+    }
+
+    #[test]
+    fn power_loss_keeps_synced_data_and_drops_unsynced_data() {
+        let disk = SimDisk::new();
+        let f = file(&disk, "/d/f");
+        disk.sync_dir(Path::new("/d")).unwrap();
+        f.write_all_at(b"durable", 0).unwrap();
+        f.sync_data().unwrap();
+        f.write_all_at(b"-volatile", 7).unwrap();
+        let after = disk.power_loss(Damage::DropAll);
+        assert_eq!(after.contents(Path::new("/d/f")).unwrap(), b"durable");
+        let all = disk.power_loss(Damage::KeepAll);
+        assert_eq!(
+            all.contents(Path::new("/d/f")).unwrap(),
+            b"durable-volatile"
+        );
+    }
+
+    #[test]
+    fn a_file_whose_directory_entry_was_not_synced_may_vanish() {
+        let disk = SimDisk::new();
+        let f = file(&disk, "/d/f");
+        f.write_all_at(b"data", 0).unwrap();
+        f.sync_data().unwrap();
+        assert!(disk
+            .power_loss(Damage::DropAll)
+            .contents(Path::new("/d/f"))
+            .is_none());
+        disk.sync_dir(Path::new("/d")).unwrap();
+        assert_eq!(
+            disk.power_loss(Damage::DropAll)
+                .contents(Path::new("/d/f"))
+                .unwrap(),
+            b"data"
+        );
+    }
+
+    #[test]
+    fn seeded_damage_tears_writes_at_sector_granularity_and_replays() {
+        let disk = SimDisk::new();
+        let f = file(&disk, "/d/f");
+        disk.sync_dir(Path::new("/d")).unwrap();
+        let data: Vec<u8> = (0..4 * SECTOR as usize)
+            .map(|i| (i % 251) as u8 + 1)
+            .collect();
+        f.write_all_at(&data, 0).unwrap();
+        let mut shapes = BTreeSet::new();
+        for seed in 0..64 {
+            let image = disk
+                .power_loss(Damage::Seeded(seed))
+                .contents(Path::new("/d/f"))
+                .unwrap();
+            assert_eq!(
+                image,
+                disk.power_loss(Damage::Seeded(seed))
+                    .contents(Path::new("/d/f"))
+                    .unwrap(),
+                "seed {seed} replays"
+            );
+            // Every sector is either all there or all zeros.
+            let mut shape = Vec::new();
+            for (i, sector) in image.chunks(SECTOR as usize).enumerate() {
+                let original = &data[i * SECTOR as usize..][..sector.len()];
+                let kept = sector == original;
+                assert!(kept || sector.iter().all(|&b| b == 0), "seed {seed}");
+                shape.push(kept);
+            }
+            shapes.insert(shape);
+        }
+        // Lost, whole, grown-without-data and several torn shapes all occur.
+        assert!(shapes.contains(&vec![]));
+        assert!(shapes.contains(&vec![true; 4]));
+        assert!(shapes.contains(&vec![false; 4]));
+        assert!(shapes.len() > 5, "{shapes:?}");
+    }
+
+    #[test]
+    fn a_sector_holds_one_version_never_a_later_write_without_an_earlier_one() {
+        let disk = SimDisk::new();
+        let f = file(&disk, "/d/f");
+        disk.sync_dir(Path::new("/d")).unwrap();
+        // Two writes sharing sector 0; the second also fills sector 1.
+        f.write_all_at(&[1; 300], 0).unwrap();
+        f.write_all_at(&[2; 600], 300).unwrap();
+        let first: Vec<u8> = [1; 300].into_iter().chain([0; 212]).collect();
+        let both: Vec<u8> = [1; 300].into_iter().chain([2; 212]).collect();
+        for seed in 0..64 {
+            let image = disk
+                .power_loss(Damage::Seeded(seed))
+                .contents(Path::new("/d/f"))
+                .unwrap();
+            if let Some(sector) = image.get(..512) {
+                assert!(
+                    sector == first || sector == both || sector.iter().all(|&b| b == 0),
+                    "seed {seed}: sector 0 is no version of the file"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn faults_hit_the_chosen_operation_once_or_from_then_on() {
+        let disk = SimDisk::new();
+        let f = file(&disk, "/d/f");
+        disk.inject(Fault {
+            on: OpClass::Write,
+            nth: 1,
+            kind: io::ErrorKind::StorageFull,
+            persist: false,
+        });
+        f.write_all_at(b"a", 0).unwrap();
+        let err = f.write_all_at(b"bbbb", 1).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::StorageFull);
+        // A short write: half of it reached the file.
+        assert_eq!(read_all(&*f).unwrap(), b"abb");
+        f.write_all_at(b"c", 3).unwrap();
+        disk.inject(Fault {
+            on: OpClass::Sync,
+            nth: 0,
+            kind: io::ErrorKind::Other,
+            persist: true,
+        });
+        assert!(f.sync_data().is_err());
+        assert!(f.sync_data().is_err());
+        disk.heal();
+        f.sync_data().unwrap();
+        assert_eq!(disk.ops_of(OpClass::Sync), 3);
+    }
+
+    #[test]
+    fn after_the_power_cut_nothing_changes() {
+        let disk = SimDisk::new();
+        let f = file(&disk, "/d/f");
+        disk.sync_dir(Path::new("/d")).unwrap();
+        let at = disk.ops();
+        disk.cut_power_at(at + 1);
+        f.write_all_at(b"kept in cache", 0).unwrap();
+        assert!(f.write_all_at(b"never", 100).is_err());
+        assert!(disk.open(Path::new("/d/g"), true).is_err());
+        assert!(disk.trace().contains("FAILED"));
+        assert_eq!(read_all(&*f).unwrap(), b"kept in cache");
+        let after = disk.power_loss(Damage::KeepAll);
+        assert_eq!(after.files(), [PathBuf::from("/d/f")]);
+        assert_eq!(after.contents(Path::new("/d/f")).unwrap(), b"kept in cache");
+    }
+
+    #[test]
+    fn directory_changes_survive_in_order() {
+        let disk = SimDisk::new();
+        disk.create_dir_all(Path::new("/d")).unwrap();
+        disk.sync_dir(Path::new("/d")).unwrap();
+        for name in ["a", "b", "c", "d"] {
+            disk.open(&Path::new("/d").join(name), true).unwrap();
+        }
+        for seed in 0..32 {
+            let files = disk.power_loss(Damage::Seeded(seed)).files();
+            let expected: Vec<PathBuf> = ["a", "b", "c", "d"][..files.len()]
+                .iter()
+                .map(|n| Path::new("/d").join(n))
+                .collect();
+            assert_eq!(files, expected, "a prefix, seed {seed}");
+        }
+    }
+}
