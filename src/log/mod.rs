@@ -8,6 +8,8 @@
 
 mod builder;
 #[cfg(test)]
+mod io_fault_tests;
+#[cfg(test)]
 mod power_loss_tests;
 
 pub use builder::LogBuilder;

@@ -41,12 +41,15 @@ const GROUP: &str = "g";
 
 /// What the workload did, as its caller saw it.
 #[derive(Debug, Default, Clone)]
-struct Model {
+pub(super) struct Model {
     /// Per partition of `events`: every value whose append was tried, in
     /// offset order, and how many of them were acknowledged.
-    appended: [Vec<Vec<u8>>; 2],
-    acked: [usize; 2],
+    pub(super) appended: [Vec<Vec<u8>>; 2],
+    pub(super) acked: [usize; 2],
     events_created: bool,
+    /// A third partition was tried / acknowledged.
+    grow_tried: bool,
+    grown: bool,
     /// `scratch` was created (acknowledged), and its deletion tried /
     /// acknowledged.
     scratch_created: bool,
@@ -62,7 +65,7 @@ fn builder(sync: SyncPolicy) -> LogBuilder {
     Log::builder().sync(sync)
 }
 
-fn open(disk: &SimDisk, sync: SyncPolicy) -> Result<Log> {
+pub(super) fn open(disk: &SimDisk, sync: SyncPolicy) -> Result<Log> {
     Log::open_with(Arc::new(disk.clone()), Path::new(DIR), builder(sync))
 }
 
@@ -104,32 +107,40 @@ fn commit(log: &Log, m: &mut Model, partition: usize) -> Result<()> {
 /// The workload; stops at the first error (the power is gone).
 fn workload(disk: &SimDisk, sync: SyncPolicy, m: &mut Model) -> Result<()> {
     let log = open(disk, sync)?;
+    run(&log, m)
+}
+
+/// The workload's steps on an open log.
+pub(super) fn run(log: &Log, m: &mut Model) -> Result<()> {
     log.create_topic(
         EVENTS,
         TopicConfig::default().partitions(2).segment_bytes(1024),
     )?;
     m.events_created = true;
     for i in 0..6 {
-        produce(&log, m, i % 2)?;
+        produce(log, m, i % 2)?;
     }
-    commit(&log, m, 0)?;
+    commit(log, m, 0)?;
     let scratch = log.create_topic(SCRATCH, TopicConfig::default().partitions(1))?;
     m.scratch_created = true;
     scratch.partition(0)?.append(&[Record::new(b"temporary")])?;
     m.scratch_delete_tried = true;
     log.delete_topic(SCRATCH)?;
     m.scratch_deleted = true;
+    m.grow_tried = true;
+    log.add_partitions(EVENTS, 1)?;
+    m.grown = true;
     for i in 6..11 {
-        produce(&log, m, i % 2)?;
+        produce(log, m, i % 2)?;
     }
-    commit(&log, m, 0)?;
-    commit(&log, m, 1)?;
+    commit(log, m, 0)?;
+    commit(log, m, 1)?;
     log.close()
 }
 
 /// Checks a reopened log against what the workload saw; returns how many
 /// records it compared.
-fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Result<usize, String> {
+pub(super) fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Result<usize, String> {
     let durable = sync == SyncPolicy::Always;
     let mut checked = 0;
     let events = match log.topic(EVENTS) {
@@ -138,8 +149,16 @@ fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Result<usize, S
         Err(e) => return Err(format!("topic {EVENTS}: {e}")),
     };
     if let Some(events) = &events {
-        if events.partition_count() != 2 {
-            return Err(format!("{} partitions", events.partition_count()));
+        let count = events.partition_count();
+        let allowed = if durable && m.grown {
+            3..=3
+        } else if m.grow_tried {
+            2..=3
+        } else {
+            2..=2
+        };
+        if !allowed.contains(&count) {
+            return Err(format!("{count} partitions, grow tried {}", m.grow_tried));
         }
         for (n, appended) in m.appended.iter().enumerate() {
             let p = events.partition(n as u32).map_err(|e| e.to_string())?;
@@ -198,7 +217,7 @@ fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Result<usize, S
 
 /// Appends once more after recovery and checks the offset continues and
 /// survives a clean reopen.
-fn check_continues(disk: &SimDisk, sync: SyncPolicy) -> std::result::Result<(), String> {
+pub(super) fn check_continues(disk: &SimDisk, sync: SyncPolicy) -> std::result::Result<(), String> {
     let log = open(disk, sync).map_err(|e| format!("open: {e}"))?;
     let events = match log.topic(EVENTS) {
         Ok(t) => t,
@@ -240,7 +259,7 @@ fn check_continues(disk: &SimDisk, sync: SyncPolicy) -> std::result::Result<(), 
     }
 }
 
-fn env(name: &str, default: u64) -> u64 {
+pub(super) fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).map_or(default, |v| v.parse().expect("a number"))
 }
 
@@ -299,7 +318,7 @@ fn every_crash_point(sync: SyncPolicy) -> Figures {
     figures
 }
 
-fn tail(trace: &str, lines: usize) -> String {
+pub(super) fn tail(trace: &str, lines: usize) -> String {
     let all: Vec<&str> = trace.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
