@@ -41,7 +41,8 @@ pub(crate) fn has_unwritten_sector(file: &dyn StorageFile, from: u64, to: u64) -
             let sector_end = (s / SECTOR_BYTES + 1) * SECTOR_BYTES;
             let part_end = sector_end.min(end);
             let part = &buf[(s - start) as usize..(part_end - start) as usize];
-            let long_enough = part.len() as u64 >= MIN_PARTIAL_HOLE || s.is_multiple_of(SECTOR_BYTES);
+            let long_enough =
+                part.len() as u64 >= MIN_PARTIAL_HOLE || s.is_multiple_of(SECTOR_BYTES);
             if part_end == sector_end && long_enough && part.iter().all(|&b| b == 0) {
                 return Ok(true);
             }
