@@ -387,3 +387,36 @@ fn log_append_time_topics_report_the_append_time() {
         );
     });
 }
+
+/// A topic whose segments are smaller than the producer's batches: the
+/// producer cuts its batches to fit a segment (a batch larger than
+/// `segment_bytes` is refused by the partition, as Kafka refuses it), so
+/// every record is delivered, across many segments.
+#[test]
+fn batches_are_cut_to_fit_small_segments() {
+    on_both(|_, log| {
+        let config = TopicConfig::default().partitions(1).segment_bytes(1024);
+        log.create_topic("small", config).unwrap();
+        let producer = log
+            .producer_with(ProducerConfig::default().linger(Duration::from_millis(50)))
+            .unwrap();
+        let values: Vec<Vec<u8>> = (0..200u8).map(|i| vec![i; 100]).collect();
+        let deliveries: Vec<_> = values
+            .iter()
+            .map(|v| producer.send("small", Record::new(v)).unwrap())
+            .collect();
+        producer.flush().unwrap();
+        for d in deliveries {
+            d.wait().unwrap();
+        }
+        assert_eq!(contents(&log, "small")[&0], values);
+        let segments = log
+            .topic("small")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .segments()
+            .unwrap();
+        assert!(segments.len() > 10, "{} segments", segments.len());
+    });
+}

@@ -175,6 +175,11 @@ impl BatchBuilder {
         Ok(())
     }
 
+    /// Bytes the batch takes so far, header included.
+    pub fn encoded_len(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Writes the header and returns the encoded batch, whose base offset
     /// and CRC are set when the log assigns its offset.
     pub fn finish(mut self, producer: ProducerFields) -> EncodedBatch {

@@ -66,7 +66,15 @@ pub(crate) struct TopicEntry {
     sticky_turn: u32,
     log_append_time: bool,
     max_record_bytes: usize,
+    /// The partitions' `segment_bytes`: no batch may be larger, as a
+    /// segment holds whole batches.
+    segment_bytes: usize,
 }
+
+/// How much a record's encoding can exceed the producer's estimate of its
+/// size (the estimate counts 24 bytes of framing; the varints can take up
+/// to 35).
+const ESTIMATE_SLACK: usize = 16;
 
 /// Where a send went in the buffer.
 pub(crate) struct Placed {
@@ -87,6 +95,7 @@ impl TopicEntry {
             sticky_turn: 0,
             log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
             max_record_bytes: config.max_record_bytes as usize,
+            segment_bytes: usize::try_from(config.segment_bytes).unwrap_or(usize::MAX),
         };
         e.refresh();
         e
@@ -129,10 +138,12 @@ impl TopicEntry {
         bytes: usize,
     ) -> Result<Placed> {
         let i = p as usize;
-        if self.open[i]
-            .as_ref()
-            .is_some_and(|b| b.count > 0 && b.bytes + bytes > rules.batch_bytes)
-        {
+        let segment_bytes = self.segment_bytes;
+        if self.open[i].as_ref().is_some_and(|b| {
+            b.count > 0
+                && (b.bytes + bytes > rules.batch_bytes
+                    || b.builder.encoded_len() + bytes + ESTIMATE_SLACK > segment_bytes)
+        }) {
             self.close(queue, p);
         }
         let batch = self.open[i].get_or_insert_with(|| OpenBatch {

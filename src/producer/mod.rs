@@ -12,6 +12,8 @@ mod accumulator;
 mod config;
 mod delivery;
 #[cfg(test)]
+mod power_loss_tests;
+#[cfg(test)]
 mod tests;
 
 pub use config::{Acks, ProducerConfig};
