@@ -336,6 +336,13 @@ fn power_loss_without_fsync_still_leaves_a_prefix_that_opens() {
 }
 
 #[test]
+fn power_loss_with_interval_syncs_leaves_a_prefix_that_opens() {
+    // A sync every ~700 bytes: some batches synced, some not.
+    let f = every_crash_point(SyncPolicy::Interval { ms: 0, bytes: 700 });
+    assert!(f.points > 20, "{f:?}");
+}
+
+#[test]
 fn the_workload_touches_every_kind_of_file() {
     let disk = SimDisk::new();
     workload(&disk, SyncPolicy::Always, &mut Model::default()).unwrap();
