@@ -13,6 +13,9 @@
 //!   moment, sector by sector), and the file's length is that of any
 //!   version: sectors of the length that never arrived read as zeros.
 //!   So a write may be lost, kept, torn, or leave only a grown size.
+//! - A failed `sync_data` drops the file's unsynced writes for good while
+//!   reads still see them, and the next sync succeeds without them, as
+//!   Linux behaves after a failed writeback.
 //! - Directory operations (create, rename, remove) reach the disk in the
 //!   order they were made, as a journaled file system commits them; a
 //!   power cut keeps some prefix of those made since the last `sync_dir`,
@@ -606,8 +609,19 @@ impl StorageFile for SimFile {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut disk = self.disk.lock();
-        disk.begin(OpClass::Sync, || format!("fsync {}", self.path.display()))?;
+        let result = disk.begin(OpClass::Sync, || format!("fsync {}", self.path.display()));
+        let powered = disk.crash_at.is_none_or(|at| disk.counts[0] <= at);
         let inode = disk.inode(self.id);
+        if result.is_err() {
+            if powered {
+                // As Linux does after a failed writeback: the pages are
+                // marked clean, so reads still see the data but it will
+                // never reach the disk, and the next fsync succeeds
+                // without it ("fsyncgate").
+                inode.pending.clear();
+            }
+            return result;
+        }
         for op in std::mem::take(&mut inode.pending) {
             apply_data(&mut inode.synced, &op);
         }
@@ -758,6 +772,27 @@ mod tests {
         disk.heal();
         f.sync_data().unwrap();
         assert_eq!(disk.ops_of(OpClass::Sync), 3);
+    }
+
+    #[test]
+    fn a_failed_fsync_loses_the_unsynced_writes_for_good() {
+        let disk = SimDisk::new();
+        let f = file(&disk, "/d/f");
+        disk.sync_dir(Path::new("/d")).unwrap();
+        f.write_all_at(b"lost", 0).unwrap();
+        disk.inject(Fault {
+            on: OpClass::Sync,
+            nth: 1,
+            kind: io::ErrorKind::Other,
+            persist: false,
+        });
+        assert!(f.sync_data().is_err());
+        // Reads still see it; the next fsync succeeds; the disk never
+        // gets it.
+        assert_eq!(read_all(&*f).unwrap(), b"lost");
+        f.sync_data().unwrap();
+        let after = disk.power_loss(Damage::KeepAll);
+        assert_eq!(after.contents(Path::new("/d/f")).unwrap(), b"");
     }
 
     #[test]
