@@ -73,6 +73,11 @@ mod segment;
 mod storage;
 mod topic;
 
+/// Entry points for fuzzing the decoders (`fuzz/`); not an API.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use assignor::{
     Assignor, CooperativeStickyAssignor, GroupMember, RangeAssignor, RoundRobinAssignor,
 };

@@ -50,7 +50,7 @@ pub(crate) type Key = (String, String, u32);
 /// One partition's commit (`None` deletes it), as `commit` takes it.
 type CommitEntry = ((String, u32), Option<OffsetAndMetadata>);
 
-fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
+pub(crate) fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(10 + group.len() + topic.len());
     k.extend_from_slice(&VERSION.to_le_bytes());
     k.extend_from_slice(&(group.len() as u16).to_le_bytes());
@@ -61,7 +61,7 @@ fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
     k
 }
 
-fn encode_value(o: &OffsetAndMetadata, now: i64) -> Vec<u8> {
+pub(crate) fn encode_value(o: &OffsetAndMetadata, now: i64) -> Vec<u8> {
     let mut v = Vec::with_capacity(22 + o.metadata.len());
     v.extend_from_slice(&VERSION.to_le_bytes());
     v.extend_from_slice(&o.offset.to_le_bytes());

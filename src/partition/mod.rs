@@ -13,13 +13,13 @@ mod config;
 mod idempotence_model_tests;
 #[cfg(test)]
 mod idempotence_tests;
-mod marker;
+pub(crate) mod marker;
 #[cfg(test)]
 mod model_tests;
 mod open;
 #[cfg(test)]
 mod policy_tests;
-mod producer_snapshot;
+pub(crate) mod producer_snapshot;
 mod producer_state;
 mod read;
 pub(crate) mod signal;
