@@ -1,6 +1,6 @@
-//! Scenario: a consumer-group member that commits after processing is
-//! killed with SIGKILL (kill -9) at a random moment, again and again, and a
-//! new member of the same group takes over each time: at-least-once, no
+//! Fault: a consumer-group member that commits after processing is killed
+//! with SIGKILL (kill -9) at a random moment, again and again, and a new
+//! member of the same group takes over each time: at-least-once, no
 //! committed record lost to the group.
 //!
 //! The parent produces records into a `SyncPolicy::Always` topic, then runs
@@ -12,6 +12,8 @@
 //! plus a random delay (sometimes before it processed anything: while it
 //! starts, opens, recovers or joins), then reopens the log and checks, after
 //! every kill:
+//! - every record of the topic is still there, byte-identical (value, and a
+//!   key that hashes to its partition), and nothing else is;
 //! - committed offsets never go backwards and never pass the high watermark;
 //! - every record below a committed offset was processed by some child;
 //! - the child started each partition exactly at the committed offset it
@@ -22,14 +24,21 @@
 //! runs until it has committed everything; then every record was processed
 //! at least once and the committed offsets equal the high watermarks.
 //!
-//! Kills: `SAMSA_CRASH_ITERATIONS` (default 10); the random schedule comes
-//! from `SAMSA_CRASH_SEED` (default: the clock), printed so a failure can be
-//! replayed.
+//! Kills: `SAMSA_GROUP_KILL_ITERATIONS`, else `SAMSA_CRASH_ITERATIONS` (soak
+//! runs set thousands), else 100. The random schedule comes from
+//! `SAMSA_CRASH_SEED` (default: the clock), printed so a failure can be
+//! replayed. At the end the test prints `consumer_group_kill: seed=..
+//! cycles=.. records_checked=.. acked=.. processed=.. ... violations=0`
+//! (records checked: records of the topic compared with what was produced
+//! after each reopen, plus processed records compared with the log; acked:
+//! records the parent produced with `Acks::All` and saw delivered).
 
 mod common;
 
-use common::Rng;
-use samsa::{AutoOffsetReset, ConsumerConfig, Log, Record, SyncPolicy, TopicConfig};
+use common::{crash_iterations, crash_seed, KillTally, Rng};
+use samsa::{
+    kafka_partition_for_key, AutoOffsetReset, ConsumerConfig, Log, Record, SyncPolicy, TopicConfig,
+};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
@@ -41,15 +50,29 @@ const CHILD_TEST: &str = "group_kill_child";
 const ENV_DIR: &str = "SAMSA_GROUP_KILL_CHILD_DIR";
 /// Set for the last child: it exits once everything is committed.
 const ENV_FINAL: &str = "SAMSA_GROUP_KILL_CHILD_FINAL";
+const ENV_ITERATIONS: &str = "SAMSA_GROUP_KILL_ITERATIONS";
+/// Kills in CI: with the other kill loops, a few hundred in well under a
+/// minute and a half of a debug build on two cores.
+const DEFAULT_CYCLES: u64 = 100;
 const TOPIC: &str = "orders";
 const GROUP: &str = "workers";
 const PARTITIONS: u32 = 3;
 /// Records produced before the first child.
-const INITIAL_RECORDS: u64 = 1200;
+const INITIAL_RECORDS: u64 = 300;
+/// Most records the parent produces between two children: about what a
+/// child processes before its kill, so the group keeps up and the log
+/// stays small enough to reread whole after every kill.
+const MORE_RECORDS_MAX: u64 = 40;
+/// Most processed records before a kill: every commit is an fsync, and
+/// this bounds a cycle's work.
+const PROCESSED_BEFORE_KILL_MAX: u64 = 80;
 /// Small polls, so a child commits often and a kill can land anywhere.
 const MAX_POLL_RECORDS: usize = 7;
 /// A child that neither finishes nor prints within this is stuck.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the parent produced at each offset of a partition: key and value.
+type Produced = Vec<Vec<([u8; 8], String)>>;
 
 fn open(dir: &Path) -> samsa::Result<Log> {
     Log::builder().sync(SyncPolicy::Always).open(dir)
@@ -163,7 +186,7 @@ enum End {
     Finish,
 }
 
-fn run_child(dir: &Path, end: End, ctx: &str) -> Run {
+fn run_child(tally: &mut KillTally, dir: &Path, end: End, ctx: &str) -> Run {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
@@ -237,57 +260,98 @@ fn run_child(dir: &Path, end: End, ctx: &str) -> Run {
         .unwrap();
     let finished_ok = matches!(end, End::Finish) && status.success() && run.done;
     if trouble.is_some() || (matches!(end, End::Finish) && !finished_ok) {
-        panic!(
+        tally.fail(format!(
             "{ctx}: the child {} ({status}) after {} records:\n{}\n{stderr}",
             trouble.unwrap_or("did not finish"),
             run.processed.len(),
             run.transcript
-        );
+        ));
     }
     run
 }
 
-/// Checks the log after a child: committed offsets moved only forward,
-/// stayed within the log, and cover only processed records. Produces
-/// `more` records. Returns the committed offsets (0 for none) and the high
-/// watermarks.
+/// Checks the log after a child: every record is still what was produced,
+/// committed offsets moved only forward, stayed within the log, and cover
+/// only processed records. Produces `more` records. Returns the committed
+/// offsets (0 for none) and the high watermarks.
+#[expect(clippy::too_many_arguments, reason = "the loop's whole state, named")]
 fn inspect(
+    tally: &mut KillTally,
     dir: &Path,
     rng: &mut Rng,
     more: u64,
-    produced: &mut [Vec<String>],
+    produced: &mut Produced,
     processed: &[Vec<u32>],
     before: &[u64],
     ctx: &str,
 ) -> (Vec<u64>, Vec<u64>) {
-    let log = open(dir).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+    let log = open(dir).unwrap_or_else(|e| tally.fail(format!("{ctx}: reopen: {e}")));
     let mut committed = Vec::new();
     let mut hwms = Vec::new();
     for p in 0..PARTITIONS {
         let c = log.committed(GROUP, TOPIC, p).map_or(0, |o| o.offset);
         let hwm = high_watermark(&log, p);
-        assert_eq!(
-            hwm,
-            produced[p as usize].len() as u64,
-            "{ctx}: partition {p}: high watermark vs records produced"
-        );
-        assert!(
-            c >= before[p as usize],
-            "{ctx}: partition {p}: committed offset went back from {} to {c}",
-            before[p as usize]
-        );
-        assert!(
-            c <= hwm,
-            "{ctx}: partition {p}: committed {c} past the high watermark {hwm}"
-        );
-        if let Some(o) = (0..c).find(|&o| processed[p as usize][o as usize] == 0) {
-            panic!("{ctx}: partition {p}: committed {c}, but offset {o} was never processed");
+        let want = &produced[p as usize];
+        tally.check(hwm == want.len() as u64, || {
+            format!(
+                "{ctx}: partition {p}: high watermark {hwm} vs {} records produced",
+                want.len()
+            )
+        });
+        // The whole partition, record by record, against what was produced.
+        let part = log.topic(TOPIC).unwrap().partition(p).unwrap();
+        let mut at = 0;
+        while at < hwm {
+            let records = part
+                .read(at, 1 << 20)
+                .unwrap_or_else(|e| tally.fail(format!("{ctx}: partition {p}: read at {at}: {e}")));
+            if records.is_empty() {
+                tally.fail(format!("{ctx}: partition {p}: read at {at} is empty"));
+            }
+            for r in &records {
+                let ok = r.offset() == at
+                    && want.get(at as usize).is_some_and(|(k, v)| {
+                        r.key() == Some(&k[..])
+                            && r.value() == Some(v.as_bytes())
+                            && kafka_partition_for_key(k, PARTITIONS) == p
+                    });
+                tally.check(ok, || {
+                    format!(
+                        "{ctx}: partition {p} offset {at}: read offset {} key {:?} value {:?}, produced {:?}",
+                        r.offset(),
+                        r.key(),
+                        r.value().map(String::from_utf8_lossy),
+                        want.get(at as usize)
+                    )
+                });
+                tally.records_checked += 1;
+                at += 1;
+            }
+        }
+        tally.check(c >= before[p as usize], || {
+            format!(
+                "{ctx}: partition {p}: committed offset went back from {} to {c}",
+                before[p as usize]
+            )
+        });
+        tally.check(c <= hwm, || {
+            format!("{ctx}: partition {p}: committed {c} past the high watermark {hwm}")
+        });
+        if let Some(o) = (0..c).find(|&o| {
+            processed[p as usize]
+                .get(o as usize)
+                .is_none_or(|&n| n == 0)
+        }) {
+            tally.check(false, || {
+                format!("{ctx}: partition {p}: committed {c}, but offset {o} was never processed")
+            });
         }
         committed.push(c);
         hwms.push(hwm);
     }
+    tally.end_cycle();
     if more > 0 {
-        produce(&log, rng, more, produced);
+        produce(tally, &log, rng, more, produced);
         for p in 0..PARTITIONS {
             hwms[p as usize] = high_watermark(&log, p);
         }
@@ -296,7 +360,7 @@ fn inspect(
     (committed, hwms)
 }
 
-fn produce(log: &Log, rng: &mut Rng, n: u64, produced: &mut [Vec<String>]) {
+fn produce(tally: &mut KillTally, log: &Log, rng: &mut Rng, n: u64, produced: &mut Produced) {
     let producer = log.producer();
     let mut deliveries = Vec::new();
     let total: usize = produced.iter().map(Vec::len).sum();
@@ -306,14 +370,19 @@ fn produce(log: &Log, rng: &mut Rng, n: u64, produced: &mut [Vec<String>]) {
         let d = producer
             .send(TOPIC, Record::new(value.as_bytes()).key(&key))
             .unwrap();
-        deliveries.push((value, d));
+        deliveries.push((key, value, d));
     }
     producer.flush().unwrap();
-    for (value, d) in deliveries {
+    for (key, value, d) in deliveries {
         let md = d.wait().unwrap();
         let p = md.partition as usize;
-        assert_eq!(md.offset, Some(produced[p].len() as u64));
-        produced[p].push(value);
+        assert_eq!(
+            md.offset,
+            Some(produced[p].len() as u64),
+            "delivered at an offset other than the partition's end"
+        );
+        produced[p].push((key, value));
+        tally.acked += 1;
     }
 }
 
@@ -321,51 +390,49 @@ fn produce(log: &Log, rng: &mut Rng, n: u64, produced: &mut [Vec<String>]) {
 /// offset the child found and goes on without gaps, with the produced
 /// values; counts them in `processed`.
 fn absorb(
+    tally: &mut KillTally,
     run: &Run,
     start: &[u64],
-    produced: &[Vec<String>],
+    produced: &Produced,
     processed: &mut [Vec<u32>],
     ctx: &str,
 ) {
     let mut next: BTreeMap<u32, u64> = BTreeMap::new();
     for (p, o, v) in &run.processed {
-        assert!(*p < PARTITIONS, "{ctx}: a record of partition {p}");
+        if *p >= PARTITIONS || *o >= produced[*p as usize].len() as u64 {
+            tally.fail(format!(
+                "{ctx}: processed partition {p} offset {o}, which was never produced"
+            ));
+        }
         let expected = *next.get(p).unwrap_or(&start[*p as usize]);
-        assert_eq!(
-            *o, expected,
-            "{ctx}: partition {p}: processed offset {o} where {expected} was next \
-             (the child found committed offset {})",
-            start[*p as usize]
-        );
-        assert_eq!(
-            Some(v),
-            produced[*p as usize].get(*o as usize),
-            "{ctx}: partition {p} offset {o}: value"
-        );
+        tally.check(*o == expected, || {
+            format!(
+                "{ctx}: partition {p}: processed offset {o} where {expected} was next \
+                 (the child found committed offset {})",
+                start[*p as usize]
+            )
+        });
+        tally.check(produced[*p as usize][*o as usize].1 == *v, || {
+            format!("{ctx}: partition {p} offset {o}: processed value {v:?}")
+        });
+        tally.records_checked += 1;
         next.insert(*p, o + 1);
         processed[*p as usize][*o as usize] += 1;
     }
+    tally.end_cycle();
 }
 
 #[test]
 fn kill_9_loses_no_committed_record() {
-    let iterations: u64 = std::env::var("SAMSA_CRASH_ITERATIONS")
-        .map(|v| v.parse().expect("SAMSA_CRASH_ITERATIONS is a number"))
-        .unwrap_or(10);
-    let seed: u64 = std::env::var("SAMSA_CRASH_SEED")
-        .map(|v| v.parse().expect("SAMSA_CRASH_SEED is a number"))
-        .unwrap_or_else(|_| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let iterations = crash_iterations(ENV_ITERATIONS, DEFAULT_CYCLES);
+    let seed = crash_seed();
     // Shown with the failure output: replay with SAMSA_CRASH_SEED.
-    eprintln!("consumer_group_kill: SAMSA_CRASH_SEED={seed} SAMSA_CRASH_ITERATIONS={iterations}");
+    eprintln!("consumer_group_kill: SAMSA_CRASH_SEED={seed} cycles {iterations}");
+    let mut tally = KillTally::new("consumer_group_kill", seed);
     let mut rng = Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    let mut produced: Vec<Vec<String>> = vec![Vec::new(); PARTITIONS as usize];
+    let mut produced: Produced = vec![Vec::new(); PARTITIONS as usize];
     {
         let log = open(&dir).unwrap();
         log.create_topic(
@@ -375,7 +442,7 @@ fn kill_9_loses_no_committed_record() {
                 .sync(SyncPolicy::Always),
         )
         .unwrap();
-        produce(&log, &mut rng, INITIAL_RECORDS, &mut produced);
+        produce(&mut tally, &log, &mut rng, INITIAL_RECORDS, &mut produced);
         log.close().unwrap();
     }
     // How often each record was processed, across all children.
@@ -388,10 +455,11 @@ fn kill_9_loses_no_committed_record() {
         let more = if it == 0 || last {
             0
         } else {
-            rng.range(0, 150)
+            rng.range(0, MORE_RECORDS_MAX + 1)
         };
         let ctx = format!("seed {seed}, child {it}");
         let (now, hwms) = inspect(
+            &mut tally,
             &dir,
             &mut rng,
             more,
@@ -418,44 +486,59 @@ fn kill_9_loses_no_committed_record() {
             } else {
                 rng.range(0, 500)
             };
-            End::KillAfter(rng.range(0, remaining.max(1)), Duration::from_micros(delay))
+            let most = remaining.min(PROCESSED_BEFORE_KILL_MAX);
+            End::KillAfter(rng.range(0, most + 1), Duration::from_micros(delay))
         };
         let ctx = format!("{ctx} ({end:?}, committed {committed:?}, high watermarks {hwms:?})");
-        let run = run_child(&dir, end, &ctx);
+        let run = run_child(&mut tally, &dir, end, &ctx);
+        if !last {
+            tally.cycles += 1;
+        }
         if run.processed.is_empty() {
             kills_before_processing += 1;
         }
         let before: u64 = processed.iter().flatten().filter(|&&n| n > 0).count() as u64;
-        absorb(&run, &committed, &produced, &mut processed, &ctx);
+        absorb(
+            &mut tally,
+            &run,
+            &committed,
+            &produced,
+            &mut processed,
+            &ctx,
+        );
         let after: u64 = processed.iter().flatten().filter(|&&n| n > 0).count() as u64;
         let again = run.processed.len() as u64 - (after - before);
+        tally.add("processed", run.processed.len() as u64);
         redelivered_total += again;
-        eprintln!(
-            "child {it}: {end:?}: found committed {committed:?} of {hwms:?}, processed {} ({again} again)",
-            run.processed.len()
-        );
     }
     // After the last child: everything committed, everything processed.
     let ctx = format!("seed {seed}, after the last child");
-    let log = open(&dir).unwrap();
+    let log = open(&dir).unwrap_or_else(|e| tally.fail(format!("{ctx}: reopen: {e}")));
     for p in 0..PARTITIONS {
         let hwm = high_watermark(&log, p);
         let c = log.committed(GROUP, TOPIC, p).map(|o| o.offset);
-        assert_eq!(
-            c,
-            Some(hwm),
-            "{ctx}: partition {p}: committed offset vs high watermark"
-        );
-        assert!(c.unwrap() >= committed[p as usize], "{ctx}: went back");
+        tally.check(c == Some(hwm), || {
+            format!("{ctx}: partition {p}: committed offset {c:?} vs high watermark {hwm}")
+        });
+        tally.check(c >= Some(committed[p as usize]), || {
+            format!("{ctx}: went back")
+        });
         if let Some(o) = processed[p as usize].iter().position(|&n| n == 0) {
-            panic!("{ctx}: partition {p} offset {o} was never processed");
+            tally.check(false, || {
+                format!("{ctx}: partition {p} offset {o} was never processed")
+            });
         }
     }
     let lag: u64 = log.lag(GROUP).unwrap().iter().map(|l| l.lag).sum();
-    assert_eq!(lag, 0, "{ctx}: lag");
-    let total: usize = produced.iter().map(Vec::len).sum();
-    eprintln!(
-        "consumer_group_kill: {iterations} kills ({kills_before_processing} before any record), \
-         {total} records, {redelivered_total} processed again after a kill"
-    );
+    tally.check(lag == 0, || format!("{ctx}: lag {lag}"));
+    tally.add("redelivered", redelivered_total);
+    tally.add("kills_before_processing", kills_before_processing);
+    tally.add("committed", committed_total(&log));
+    tally.finish();
+}
+
+fn committed_total(log: &Log) -> u64 {
+    (0..PARTITIONS)
+        .map(|p| log.committed(GROUP, TOPIC, p).map_or(0, |o| o.offset))
+        .sum()
 }

@@ -1,30 +1,47 @@
-//! Scenario: the process is killed with SIGKILL (kill -9) at a random
-//! moment while appending under `SyncPolicy::Always`: between appends, in
-//! the middle of one, during a segment roll, or while it is still opening
-//! and recovering the log. After every kill the log must reopen as a prefix
-//! of what was sent, dense from offset 0, holding every acknowledged record
-//! byte-identical. The same directory is reused across kills, so the log
-//! grows through many crash-and-recover cycles.
+//! Fault: the process appending to a `Partition` under `SyncPolicy::Always`
+//! is killed with SIGKILL (kill -9) at a random moment: between appends, in
+//! the middle of one, during a segment roll, or while it is still starting,
+//! opening and recovering the log. After every kill the log must reopen as
+//! a prefix of what was sent, dense from offset 0, ending on a batch
+//! boundary, holding every acknowledged record byte-identical, and accept
+//! new appends at the next offset. The same directory is reused for
+//! `CYCLES_PER_DIR` kills, so the log grows through many crash-and-recover
+//! cycles (and a soak run's checks stay linear in its length).
 //!
 //! The appending process is this test binary itself, re-run with
 //! `--exact crash_child_appender` and the directory in an environment
-//! variable. Iterations: `SAMSA_CRASH_ITERATIONS` (default 20); the random
-//! schedule comes from `SAMSA_CRASH_SEED` (default: the clock), printed so a
-//! failure can be replayed.
+//! variable; it prints `ACK <last offset>` after each acknowledged append.
+//!
+//! Cycles: `SAMSA_CRASH_KILL_ITERATIONS`, else `SAMSA_CRASH_ITERATIONS`
+//! (soak runs set thousands), else 200. The random schedule comes from
+//! `SAMSA_CRASH_SEED` (default: the clock), printed so a failure can be
+//! replayed. At the end the test prints
+//! `crash_kill: seed=.. cycles=.. records_checked=.. acked=.. ... violations=0`
+//! (records checked: compared byte for byte after a reopen; acked: records
+//! whose append the child reported acknowledged before its kill).
 
 mod common;
 
 use common::*;
 use samsa::{Partition, PartitionConfig, SyncPolicy};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const CHILD_TEST: &str = "crash_child_appender";
 const ENV_DIR: &str = "SAMSA_CRASH_CHILD_DIR";
 const ENV_DATA_SEED: &str = "SAMSA_CRASH_CHILD_DATA_SEED";
 const ENV_SEGMENT_BYTES: &str = "SAMSA_CRASH_CHILD_SEGMENT_BYTES";
+const ENV_ITERATIONS: &str = "SAMSA_CRASH_KILL_ITERATIONS";
+/// Cycles in CI: with the other kill loops, a few hundred in well under a
+/// minute and a half of a debug build on two cores.
+const DEFAULT_CYCLES: u64 = 200;
+/// Kills against one directory before the loop starts a fresh one: the
+/// log reaches about ten thousand records and dozens of segments, and
+/// rereading it whole after every kill stays cheap.
+const CYCLES_PER_DIR: u64 = 250;
+/// A child that prints nothing for this long is stuck.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Segment size for the iterations that roll often: room for the largest
 /// generated batch (four records of up to 5 KB), small enough to roll every
@@ -82,33 +99,37 @@ struct Run {
 /// acknowledgement it printed (including those printed before the kill
 /// landed).
 fn run_child(
+    tally: &mut KillTally,
     dir: &Path,
     data_seed: u64,
     segment_bytes: u64,
     kill_after: u64,
     delay: Duration,
+    ctx: &str,
 ) -> Run {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
-        .env(ENV_DIR, dir)
-        .env(ENV_DATA_SEED, data_seed.to_string())
-        .env(ENV_SEGMENT_BYTES, segment_bytes.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let child = ChildProc::spawn(
+        CHILD_TEST,
+        &[
+            (ENV_DIR, dir.display().to_string()),
+            (ENV_DATA_SEED, data_seed.to_string()),
+            (ENV_SEGMENT_BYTES, segment_bytes.to_string()),
+        ],
+    );
     let mut run = Run {
         max_acked: None,
         acks: 0,
         opened_at: None,
     };
     let mut transcript = String::new();
-    let mut note = |line: &str, run: &mut Run| {
+    let mut note = |line: &str, run: &mut Run, tally: &mut KillTally| {
         if let Some(o) = line.strip_prefix("ACK ") {
             let o: u64 = o.parse().unwrap();
-            assert!(run.max_acked < Some(o), "acknowledgements went backwards");
+            tally.check(run.max_acked < Some(o), || {
+                format!(
+                    "{ctx}: acknowledgements went backwards: {o} after {:?}",
+                    run.max_acked
+                )
+            });
             run.max_acked = Some(o);
             run.acks += 1;
         } else if let Some(hw) = line.strip_prefix("OPENED ") {
@@ -118,61 +139,55 @@ fn run_child(
             transcript.push('\n');
         }
     };
-    let mut ended_early = false;
+    let mut trouble = None;
     while run.acks < kill_after {
-        match lines.next() {
-            Some(line) => note(&line.unwrap(), &mut run),
-            None => {
-                ended_early = true;
+        match child.next_line(CHILD_TIMEOUT) {
+            Ok(line) => note(&line, &mut run, tally),
+            Err(e) => {
+                trouble = Some(e);
                 break;
             }
         }
     }
     std::thread::sleep(delay);
-    // SIGKILL on Unix.
-    let _ = child.kill();
-    let status = child.wait().unwrap();
-    for line in lines {
-        note(&line.unwrap(), &mut run);
+    let (status, rest, stderr) = child.kill();
+    for line in rest {
+        note(&line, &mut run, tally);
     }
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert!(
-        !ended_early,
-        "the child stopped by itself ({status}) after {} acks:\n{transcript}\n{stderr}",
-        run.acks
-    );
+    if let Some(e) = trouble {
+        tally.fail(format!(
+            "{ctx}: the child {} ({status}) after {} acks:\n{transcript}\n{stderr}",
+            if e == NoLine::Ended {
+                "stopped by itself"
+            } else {
+                "got stuck"
+            },
+            run.acks
+        ));
+    }
     run
 }
 
 #[test]
 fn kill_9_never_loses_an_acknowledged_record() {
-    let iterations: u64 = std::env::var("SAMSA_CRASH_ITERATIONS")
-        .map(|v| v.parse().expect("SAMSA_CRASH_ITERATIONS is a number"))
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("SAMSA_CRASH_SEED")
-        .map(|v| v.parse().expect("SAMSA_CRASH_SEED is a number"))
-        .unwrap_or_else(|_| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
+    let iterations = crash_iterations(ENV_ITERATIONS, DEFAULT_CYCLES);
+    let seed = crash_seed();
     // Shown with the failure output: replay with SAMSA_CRASH_SEED.
-    eprintln!("crash_kill: SAMSA_CRASH_SEED={seed} SAMSA_CRASH_ITERATIONS={iterations}");
+    eprintln!("crash_kill: SAMSA_CRASH_SEED={seed} cycles {iterations}");
+    let mut tally = KillTally::new("crash_kill", seed);
     let mut rng = Rng::new(seed);
     let data_seed = seed;
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("p");
+    let mut dir = tmp.path().join("p0");
     let mut max_acked: Option<u64> = None;
     let mut hw_before = 0u64;
     let mut killed_while_opening = 0;
     for it in 0..iterations {
+        if it > 0 && it % CYCLES_PER_DIR == 0 {
+            std::fs::remove_dir_all(&dir).unwrap();
+            dir = tmp.path().join(format!("p{}", it / CYCLES_PER_DIR));
+            (max_acked, hw_before) = (None, 0);
+        }
         let segment_bytes = if rng.range(0, 3) == 0 {
             SMALL_SEGMENT_BYTES
         } else {
@@ -181,64 +196,77 @@ fn kill_9_never_loses_an_acknowledged_record() {
         // Now and then kill before any acknowledgement: while the child
         // starts, opens or recovers the log.
         let (kill_after, delay) = if rng.range(0, 8) == 0 {
-            (0, Duration::from_micros(rng.range(0, 10_000)))
+            (0, Duration::from_micros(rng.range(0, 15_000)))
         } else {
-            (
-                rng.range(1, 150),
-                Duration::from_micros(rng.range(0, 2_000)),
-            )
+            (rng.range(1, 40), Duration::from_micros(rng.range(0, 2_000)))
         };
         let ctx = format!(
             "seed {seed}, iteration {it} (segment_bytes {segment_bytes}, kill after {kill_after} acks + {delay:?})"
         );
-        let run = run_child(&dir, data_seed, segment_bytes, kill_after, delay);
-        if run.opened_at.is_none() {
-            killed_while_opening += 1;
-        }
-        if let Some(at) = run.opened_at {
-            assert!(
-                at >= hw_before,
-                "{ctx}: the child opened at {at}, below the HW {hw_before}"
-            );
+        let run = run_child(
+            &mut tally,
+            &dir,
+            data_seed,
+            segment_bytes,
+            kill_after,
+            delay,
+            &ctx,
+        );
+        tally.cycles += 1;
+        match run.opened_at {
+            None => killed_while_opening += 1,
+            Some(at) => {
+                tally.check(at >= hw_before, || {
+                    format!("{ctx}: the child opened at {at}, below the HW {hw_before}")
+                });
+                if let Some(last) = run.max_acked {
+                    tally.acked += last + 1 - at;
+                }
+            }
         }
         max_acked = max_acked.max(run.max_acked);
 
         let p = Partition::open(&dir, config(segment_bytes))
-            .unwrap_or_else(|e| panic!("{ctx}: reopen after kill: {e}"));
+            .unwrap_or_else(|e| tally.fail(format!("{ctx}: reopen after kill: {e}")));
         let hw = p.high_watermark();
         if let Some(acked) = max_acked {
-            assert!(
-                hw > acked,
-                "{ctx}: acknowledged offset {acked} lost: HW {hw}"
-            );
+            tally.check(hw > acked, || {
+                format!("{ctx}: acknowledged offset {acked} lost: HW {hw}")
+            });
         }
-        assert!(
-            hw >= hw_before,
-            "{ctx}: the log shrank from {hw_before} to {hw}"
-        );
+        tally.check(hw >= hw_before, || {
+            format!("{ctx}: the log shrank from {hw_before} to {hw}")
+        });
         // Dense from 0, each record what the child would have sent there:
         // the whole log in large reads, the part this child added (and a
         // little before it) batch by batch.
-        let all = read_all_with(&p, 1 << 20).unwrap_or_else(|e| panic!("{ctx}: read: {e}"));
-        assert_eq!(all.len() as u64, hw, "{ctx}: record count vs HW");
+        let all =
+            read_all_with(&p, 1 << 20).unwrap_or_else(|e| tally.fail(format!("{ctx}: read: {e}")));
+        tally.check(all.len() as u64 == hw, || {
+            format!("{ctx}: {} records read, HW {hw}", all.len())
+        });
         for (o, r) in all.iter().enumerate() {
-            assert_eq!(
-                r,
-                &gen_rec(data_seed, o as u64),
-                "{ctx}: record {o} differs"
-            );
+            let want = gen_rec(data_seed, o as u64);
+            tally.check(r == &want, || {
+                format!("{ctx}: record {o} differs: {r:?} vs {want:?}")
+            });
         }
+        tally.records_checked += all.len() as u64;
         let mut at = hw_before.saturating_sub(10);
         while at < hw {
             let r = p
                 .read(at, 1)
-                .unwrap_or_else(|e| panic!("{ctx}: read at {at}: {e}"));
+                .unwrap_or_else(|e| tally.fail(format!("{ctx}: read at {at}: {e}")));
+            if r.is_empty() {
+                tally.fail(format!("{ctx}: read at {at} below the HW {hw} is empty"));
+            }
             for rec in &r {
-                assert_eq!(
-                    Rec::from_ref(&rec),
-                    gen_rec(data_seed, at),
-                    "{ctx}: read at {at}"
-                );
+                let got = Rec::from_ref(&rec);
+                let want = gen_rec(data_seed, at);
+                tally.check(got == want, || {
+                    format!("{ctx}: read at {at}: {got:?} vs {want:?}")
+                });
+                tally.records_checked += 1;
                 at += 1;
             }
         }
@@ -248,17 +276,42 @@ fn kill_9_never_loses_an_acknowledged_record() {
         while end < hw {
             end += batch_len(data_seed, end);
         }
-        assert_eq!(end, hw, "{ctx}: the log ends inside a batch");
+        tally.check(end == hw, || {
+            format!("{ctx}: the log ends inside a batch at {hw}")
+        });
         hw_before = hw;
+        // Now and then the parent appends the next batch itself: the
+        // recovered log takes appends at the next offset.
+        if rng.range(0, 4) == 0 {
+            let n = batch_len(data_seed, hw);
+            match append_recs(
+                &p,
+                &(hw..hw + n)
+                    .map(|o| gen_rec(data_seed, o))
+                    .collect::<Vec<_>>(),
+            ) {
+                Ok(info) => tally.check(
+                    (info.base_offset, info.last_offset) == (hw, hw + n - 1),
+                    || {
+                        format!(
+                            "{ctx}: an append after recovery got offsets {info:?}, not from {hw}"
+                        )
+                    },
+                ),
+                Err(e) => tally.fail(format!("{ctx}: append after recovery: {e}")),
+            }
+            hw_before = hw + n;
+        }
+        tally.end_cycle();
         if rng.range(0, 2) == 0 {
             p.close().unwrap();
         } else {
             drop(p);
         }
     }
-    eprintln!(
-        "crash_kill: {iterations} kills, {} records, {killed_while_opening} kills before open completed",
-        hw_before
-    );
-    assert!(max_acked.is_some(), "no append was ever acknowledged");
+    tally.add("kills_before_open", killed_while_opening);
+    tally.check(max_acked.is_some() || iterations < 3, || {
+        "no append was ever acknowledged".to_owned()
+    });
+    tally.finish();
 }

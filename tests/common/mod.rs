@@ -301,3 +301,230 @@ pub fn append_gen_located(p: &Partition, seed: u64, n: u64) -> BatchLoc {
         last_offset: info.last_offset,
     }
 }
+
+/// Cycles of a kill -9 loop: the test's own variable `specific`, else
+/// `SAMSA_CRASH_ITERATIONS` (shared by every kill loop, for a soak run),
+/// else `default` (the CI count).
+pub fn crash_iterations(specific: &str, default: u64) -> u64 {
+    for name in [specific, "SAMSA_CRASH_ITERATIONS"] {
+        if let Ok(v) = std::env::var(name) {
+            return v
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} is a number, not {v:?}"));
+        }
+    }
+    default
+}
+
+/// The seed of a kill -9 loop's random schedule: `SAMSA_CRASH_SEED`, else
+/// the clock. Tests print it so a failure can be replayed.
+pub fn crash_seed() -> u64 {
+    std::env::var("SAMSA_CRASH_SEED")
+        .map(|v| v.parse().expect("SAMSA_CRASH_SEED is a number"))
+        .unwrap_or_else(|_| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
+}
+
+/// The figures of a kill -9 loop, printed as one summary line:
+/// `<name>: seed=.. cycles=.. records_checked=.. acked=.. ... violations=..`.
+///
+/// Checks go through [`KillTally::check`], which counts a failed check as a
+/// violation instead of panicking; [`KillTally::end_cycle`] prints the
+/// summary and panics with the first violation once a cycle had any, so the
+/// line is printed whether the test passes or fails.
+#[derive(Debug)]
+pub struct KillTally {
+    pub name: &'static str,
+    pub seed: u64,
+    /// Child processes killed (or finished) and checked.
+    pub cycles: u64,
+    /// Records compared byte for byte with what was sent, after a reopen.
+    pub records_checked: u64,
+    /// Records whose durable delivery a child reported before its kill.
+    pub acked: u64,
+    /// Further figures, printed after `acked`.
+    pub extra: Vec<(&'static str, u64)>,
+    pub violations: u64,
+    first: Vec<String>,
+}
+
+impl KillTally {
+    pub fn new(name: &'static str, seed: u64) -> KillTally {
+        KillTally {
+            name,
+            seed,
+            cycles: 0,
+            records_checked: 0,
+            acked: 0,
+            extra: Vec::new(),
+            violations: 0,
+            first: Vec::new(),
+        }
+    }
+
+    /// Counts a violation, described by `what`, unless `ok`.
+    pub fn check(&mut self, ok: bool, what: impl FnOnce() -> String) {
+        if !ok {
+            self.violations += 1;
+            if self.first.len() < 10 {
+                self.first.push(what());
+            }
+        }
+    }
+
+    /// A violation after which the loop cannot go on: counted, then
+    /// reported as [`KillTally::end_cycle`] does.
+    pub fn fail(&mut self, what: impl std::fmt::Display) -> ! {
+        self.check(false, || what.to_string());
+        self.end_cycle();
+        unreachable!("end_cycle panics after a violation")
+    }
+
+    /// Adds `n` to the extra figure `key`.
+    pub fn add(&mut self, key: &'static str, n: u64) {
+        match self.extra.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => *v += n,
+            None => self.extra.push((key, n)),
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{}: seed={} cycles={} records_checked={} acked={}",
+            self.name, self.seed, self.cycles, self.records_checked, self.acked
+        );
+        for (k, v) in &self.extra {
+            s.push_str(&format!(" {k}={v}"));
+        }
+        s.push_str(&format!(" violations={}", self.violations));
+        s
+    }
+
+    /// Panics, after printing the summary, if any check failed so far.
+    pub fn end_cycle(&self) {
+        if self.violations > 0 {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr().lock(), "{}", self.summary());
+            panic!(
+                "{}: {} violation(s) (replay with SAMSA_CRASH_SEED={}):\n{}",
+                self.name,
+                self.violations,
+                self.seed,
+                self.first.join("\n")
+            );
+        }
+    }
+
+    /// Panics on violations; otherwise prints the summary line straight to
+    /// stderr, past the test harness's capture, so it shows in CI logs.
+    pub fn finish(&self) {
+        use std::io::Write;
+        self.end_cycle();
+        let _ = writeln!(std::io::stderr().lock(), "{}", self.summary());
+    }
+}
+
+/// A child process: this test binary re-run with `--exact <test>` and
+/// environment variables that select the child's role. Its stdout lines
+/// arrive through a reader thread, so waiting for one can time out.
+pub struct ChildProc {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How a wait for a child's line ended without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoLine {
+    /// The child closed its stdout: it exited.
+    Ended,
+    /// Nothing arrived in time.
+    Timeout,
+}
+
+impl ChildProc {
+    /// Starts `--exact test` with `envs` set.
+    pub fn spawn(test: &str, envs: &[(&str, String)]) -> ChildProc {
+        use std::io::BufRead;
+        let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+        command
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in envs {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        ChildProc {
+            child,
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line the child printed, waiting up to `timeout`.
+    pub fn next_line(&self, timeout: std::time::Duration) -> std::result::Result<String, NoLine> {
+        use std::sync::mpsc::RecvTimeoutError;
+        self.lines.recv_timeout(timeout).map_err(|e| match e {
+            RecvTimeoutError::Timeout => NoLine::Timeout,
+            RecvTimeoutError::Disconnected => NoLine::Ended,
+        })
+    }
+
+    /// Kills the child with SIGKILL (if it still runs), reaps it, and
+    /// returns its exit status, the lines it printed that were not read
+    /// yet, and its stderr.
+    pub fn kill(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
+        // SIGKILL on Unix.
+        let _ = self.child.kill();
+        self.finish()
+    }
+
+    /// Waits for the child to exit by itself; as [`ChildProc::kill`].
+    pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> (std::process::ExitStatus, Vec<String>, String) {
+        use std::io::Read;
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let rest = self.lines.try_iter().collect();
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        (status, rest, stderr)
+    }
+}
+
+impl Drop for ChildProc {
+    fn drop(&mut self) {
+        // A test that panicked midway leaves no child running.
+        if self.reader.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
