@@ -14,7 +14,7 @@
 //! marker) recomputed, which reaches the code behind the checksum.
 //!
 //! Used by the cargo-fuzz targets in `fuzz/` (feature `fuzzing`, see
-//! `fuzz/README.md`) and by the proptests at the end of this file. Not an
+//! `fuzz/README.md`) and by the proptests in `fuzzing/tests.rs`. Not an
 //! API: hidden, and built only for tests or with the feature.
 
 mod recovery;
@@ -42,9 +42,9 @@ use std::sync::OnceLock;
 
 /// The record batch decoder. `data`: the bytes of a `.log` file.
 ///
-/// Parses every batch from the front ([`BatchView::parse`]), walks every
+/// Parses every batch from the front (`BatchView::parse`), walks every
 /// record and header, encodes each batch again from what was read, and
-/// checks the batches as a read does ([`check_batches`], [`Records`]).
+/// checks the batches as a read does (`check_batches`, [`Records`]).
 pub fn batch(data: &[u8]) {
     let mut resealed = data.to_vec();
     reseal_batches(&mut resealed);
@@ -61,7 +61,7 @@ pub fn batch(data: &[u8]) {
 ///
 /// Flags bit 0: a time index (else an offset index). Bit 1: the rest is a
 /// log size (8 bytes) and entries, given a valid trailer here. Checks the
-/// trailer ([`entries_len`]), the sanity check and every lookup against
+/// trailer (`entries_len`), the sanity check and every lookup against
 /// a linear model.
 pub fn index(data: &[u8]) {
     let Some((&flags, rest)) = data.split_first() else {
