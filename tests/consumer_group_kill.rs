@@ -422,6 +422,8 @@ fn absorb(
     tally.end_cycle();
 }
 
+/// Fault: SIGKILL of a group member that commits after processing, at a
+/// random moment, cycle after cycle (see the module docs for the checks).
 #[test]
 fn kill_9_loses_no_committed_record() {
     let iterations = crash_iterations(ENV_ITERATIONS, DEFAULT_CYCLES);

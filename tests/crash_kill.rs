@@ -168,6 +168,8 @@ fn run_child(
     run
 }
 
+/// Fault: SIGKILL of a child appending under `SyncPolicy::Always`, at a
+/// random moment, cycle after cycle (see the module docs for the checks).
 #[test]
 fn kill_9_never_loses_an_acknowledged_record() {
     let iterations = crash_iterations(ENV_ITERATIONS, DEFAULT_CYCLES);

@@ -119,6 +119,13 @@ fn say(out: &Mutex<()>, line: String) {
     stdout.flush().unwrap();
 }
 
+/// Ends the child when its consumer thread meets an error: the parent sees
+/// the child stop by itself, with this line in the transcript.
+fn consumer_failed(out: &Mutex<()>, op: &str, e: samsa::Error) -> ! {
+    say(out, format!("consumer {op} failed: {e}"));
+    std::process::exit(3)
+}
+
 /// Not a test of its own: the child process of
 /// [`kill_9_loses_no_delivered_record`] (a no-op otherwise). Produces
 /// records forever, printing each delivery; with `ENV_CONSUME`, a second
@@ -150,7 +157,9 @@ fn producer_kill_child() {
                 .unwrap();
             consumer.subscribe(&[TOPIC]).unwrap();
             loop {
-                let records = consumer.poll(Duration::from_millis(20)).unwrap();
+                let records = consumer
+                    .poll(Duration::from_millis(20))
+                    .unwrap_or_else(|e| consumer_failed(out, "poll", e));
                 for r in &records {
                     let seq = r.headers().next().map(|h| {
                         u64::from_le_bytes(h.value.try_into().expect("an 8-byte seq header"))
@@ -160,7 +169,9 @@ fn producer_kill_child() {
                 }
                 // Processed (the lines are out) before committed.
                 if !records.is_empty() {
-                    consumer.commit().unwrap();
+                    if let Err(e) = consumer.commit() {
+                        consumer_failed(out, "commit", e);
+                    }
                 }
             }
         });
@@ -529,6 +540,9 @@ fn create_topic(dir: &Path) {
     log.close().unwrap();
 }
 
+/// Fault: SIGKILL of a child producing through `Producer` and consuming
+/// and committing, at a random moment, cycle after cycle (see the module
+/// docs for the checks).
 #[test]
 fn kill_9_loses_no_delivered_record() {
     let iterations = crash_iterations(ENV_ITERATIONS, DEFAULT_CYCLES);

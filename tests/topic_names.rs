@@ -527,6 +527,7 @@ fn name() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
+    /// Fault: arbitrary strings as topic names, on disk and in memory.
     #[test]
     fn create_topic_follows_the_rule_and_stays_in_its_directory(
         names in prop::collection::vec(name(), 1..6)

@@ -499,11 +499,6 @@ impl ChildProc {
         self.finish()
     }
 
-    /// Waits for the child to exit by itself; as [`ChildProc::kill`].
-    pub fn wait(mut self) -> (std::process::ExitStatus, Vec<String>, String) {
-        self.finish()
-    }
-
     fn finish(&mut self) -> (std::process::ExitStatus, Vec<String>, String) {
         use std::io::Read;
         let status = self.child.wait().unwrap();
