@@ -1071,7 +1071,6 @@ fn sealed_expect(f: &Fixture, seg: u64) -> Expect {
 /// whole batches, but the segment no longer reaches the next one's base
 /// offset: the lost records must be reported as `Corrupt`, not skipped.
 #[test]
-#[ignore = "bug: a sealed segment cut at a batch boundary silently loses its tail records"]
 fn sealed_log_cut_at_a_batch_boundary() {
     let f = Fixture::new(true);
     let mut t = Tally::new("sealed_log_boundary_cuts", SEED);
@@ -1335,7 +1334,6 @@ fn marker_damage() {
 /// CRC. Open must not count records the log does not hold, nor hide ones it
 /// does: it must check the claim against the segment (or scan).
 #[test]
-#[ignore = "bug: a marker with a matching CRC sets the high watermark to any next offset it names"]
 fn marker_next_offset_past_the_end() {
     let f = Fixture::new(true);
     let mut t = Tally::new("marker_next_offset", SEED);
@@ -1623,7 +1621,6 @@ fn snapshot_damage_after_a_crash() {
 /// can legitimately be that long, reading them must not allocate their
 /// length: the bound here is the fixed 64 MiB, not 4 times the file.
 #[test]
-#[ignore = "bug: the marker, snapshots and active index files are read whole, whatever their length"]
 fn oversized_small_files() {
     let (_crashed, f) = Fixture::with_producers();
     let mut t = Tally::new("oversized_small_files", SEED);

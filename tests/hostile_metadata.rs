@@ -1082,7 +1082,6 @@ fn committed_offsets_past_the_log_end() {
 /// only empty partitions; ones holding records must not be deleted on the
 /// metadata's word (`Corrupt` naming the file instead).
 #[test]
-#[ignore = "bug: a missing or shrunken topic.properties makes open delete partitions that hold records"]
 fn metadata_that_would_drop_partitions() {
     let f = Fixture::new(true);
     let mut t = Tally::new("topic_properties_drops", SEED);

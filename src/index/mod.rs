@@ -10,7 +10,7 @@ mod file;
 mod offset;
 mod time;
 
-pub(crate) use file::{encode as encode_file, entries_len, IndexKind};
+pub(crate) use file::{encode as encode_file, entries_len, IndexKind, TRAILER_SIZE};
 pub(crate) use offset::{OffsetEntry, OffsetIndex};
 pub(crate) use time::{TimeEntry, TimeIndex};
 

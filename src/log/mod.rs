@@ -376,6 +376,33 @@ fn write_properties(
 /// Opens the topic in `topics_dir/name`, or cleans up after a creation cut
 /// short (`None`). A directory whose name is not a topic name is not
 /// samsa's and is left alone.
+/// `Error::Corrupt` (naming the metadata file) if the partition directory
+/// `pdir`, which the topic's metadata does not account for, holds records:
+/// a creation or growth cut short never appended any, so the metadata is
+/// what is damaged, and the records are not deleted on its word.
+fn refuse_if_it_holds_records(storage: &dyn Storage, pdir: &Path, metadata: &Path) -> Result<()> {
+    let names = storage.list(pdir).map_err(|e| Error::io("list", pdir, e))?;
+    for name in names.iter().filter(|n| n.ends_with(".log")) {
+        let log = pdir.join(name);
+        let len = storage
+            .open(&log, false)
+            .and_then(|f| f.len())
+            .map_err(|e| Error::io("stat", &log, e))?;
+        if len > 0 {
+            return Err(Error::corrupt(
+                metadata,
+                0,
+                format!(
+                    "the topic metadata does not count partition {}, which holds records ({})",
+                    pdir.display(),
+                    log.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn open_topic(
     storage: &Arc<dyn Storage>,
     topics_dir: &Path,
@@ -390,7 +417,14 @@ fn open_topic(
     let path = dir.join(properties::FILE_NAME);
     if !storage.exists(&path) {
         // The metadata file is written last: without it the topic was never
-        // created, and no record was ever appended to it.
+        // created, and no record was ever appended to it; records mean the
+        // file was lost, and the partitions are kept for the operator.
+        for p in storage
+            .list_dirs(&dir)
+            .map_err(|e| Error::io("list", &dir, e))?
+        {
+            refuse_if_it_holds_records(&**storage, &dir.join(&p), &path)?;
+        }
         storage
             .remove_dir_all(&dir)
             .map_err(|e| Error::io("remove", &dir, e))?;
@@ -424,6 +458,7 @@ fn open_topic(
     {
         if p.parse::<u32>().is_ok_and(|p| p >= config.partitions) {
             let pdir = dir.join(&p);
+            refuse_if_it_holds_records(&**storage, &pdir, &path)?;
             storage
                 .remove_dir_all(&pdir)
                 .map_err(|e| Error::io("remove", &pdir, e))?;

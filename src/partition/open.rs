@@ -149,10 +149,12 @@ fn take_marker(storage: &dyn Storage, dir: &Path) -> Result<Option<CleanShutdown
     if !storage.exists(&path) {
         return Ok(None);
     }
+    // Read only a file of the marker's size: anything else is not one.
     let marker = storage
         .open(&path, false)
-        .and_then(|f| read_all(&*f))
         .ok()
+        .filter(|f| f.len().is_ok_and(|n| n == CleanShutdown::SIZE as u64))
+        .and_then(|f| read_all(&*f).ok())
         .and_then(|b| CleanShutdown::decode_from(&b));
     storage
         .remove_file(&path)

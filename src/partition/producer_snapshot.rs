@@ -60,6 +60,16 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The largest snapshot a log of `offset` records can have: every record
+/// from a different producer at most. A longer file is damaged and is not
+/// read whole.
+fn max_file_size(offset: u64) -> u64 {
+    let entry = (EntryHeader::SIZE + BATCH_SIZE * BATCHES_RETAINED) as u64;
+    offset
+        .saturating_mul(entry)
+        .saturating_add((SnapshotHeader::SIZE + TRAILER_SIZE) as u64)
+}
+
 /// The fixed front of a snapshot file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SnapshotHeader {
@@ -261,8 +271,9 @@ impl Snapshots {
             let path = dir.join(file_name(offset));
             let state = storage
                 .open(&path, false)
-                .and_then(|f| read_all(&*f))
                 .ok()
+                .filter(|f| f.len().is_ok_and(|n| n <= max_file_size(offset)))
+                .and_then(|f| read_all(&*f).ok())
                 .and_then(|b| decode(&b, offset));
             if let Some(state) = state {
                 return (offset, state);

@@ -18,7 +18,10 @@ pub(crate) use scan::{scan, scan_visiting, Mode};
 
 use crate::batch::BatchHeader;
 use crate::error::{Error, Result};
-use crate::index::{encode_file, entries_len, IndexBytes, IndexKind, OffsetIndex, TimeIndex};
+use crate::index::{
+    encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
+    OffsetIndex, TimeEntry, TimeIndex, TRAILER_SIZE,
+};
 use crate::storage::{read_all, write_atomic, Storage, StorageFile};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::path::{Path, PathBuf};
@@ -156,14 +159,31 @@ impl Segment {
             .open(&path, true)
             .map_err(|e| Error::io("open", &path, e))?;
         let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
-        let trusted = match clean {
-            Some((next, size)) if size == len && next >= base => seg.load_active_indexes(len, next),
-            _ => None,
-        };
-        let scanned = trusted.is_none();
-        let (len, next, indexes) = match trusted {
-            Some(indexes) => (len, clean.map_or(base, |c| c.0), indexes),
-            None => {
+        // A marker is only believed for a log of the size it names, and for
+        // no more records than the log has bytes.
+        let clean = clean.filter(|&(next, size)| {
+            size == len && next.checked_sub(base).is_some_and(|n| n <= len)
+        });
+        let trusted = clean.and_then(|(next, _)| seg.load_active_indexes(&*file, len, next, true));
+        let (len, next, indexes, scanned) = match (trusted, clean) {
+            (Some(indexes), Some((next, _))) => (len, next, indexes, false),
+            (_, Some((next, _))) => {
+                // The log or its indexes disagree with the marker. After a
+                // clean shutdown the whole log was synced, so a strict scan
+                // decides: a whole log is the truth (the marker or the
+                // indexes were wrong); a damaged one is kept as the marker
+                // describes it, and reads of the damaged batch report it.
+                // Producer state is replayed by the caller either way.
+                match scan(&*file, &path, base, index_interval, Mode::Sealed) {
+                    Ok(s) => (s.valid_len, s.next_offset, s.indexes, false),
+                    Err(e @ Error::Corrupt { .. }) => {
+                        let indexes = seg.load_active_indexes(&*file, len, next, false);
+                        (len, next, indexes.ok_or(e)?, false)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            _ => {
                 let s = scan_visiting(&*file, &path, base, index_interval, Mode::Tail, on_batch)?;
                 if s.torn_tail {
                     file.set_len(s.valid_len)
@@ -174,7 +194,7 @@ impl Segment {
                 // power loss cannot take back what a reader has seen.
                 file.sync_data()
                     .map_err(|e| Error::io("fdatasync", &path, e))?;
-                (s.valid_len, s.next_offset, s.indexes)
+                (s.valid_len, s.next_offset, s.indexes, true)
             }
         };
         *seg.indexes.get_mut() = Some(indexes);
@@ -186,29 +206,65 @@ impl Segment {
     }
 
     /// The active segment's index files after a clean shutdown, if they are
-    /// present and sane; read into memory, since new entries will follow.
-    fn load_active_indexes(&self, len: u64, next: u64) -> Option<Indexes> {
-        let limit = next - self.base_offset;
-        let load = |path: PathBuf, kind: IndexKind| -> Option<Vec<u8>> {
+    /// present and sane and (with `verify`) the log agrees with the
+    /// marker's next offset `next`; read into memory, since new entries
+    /// will follow.
+    fn load_active_indexes(
+        &self,
+        log: &dyn StorageFile,
+        len: u64,
+        next: u64,
+        verify: bool,
+    ) -> Option<Indexes> {
+        let limit = next.checked_sub(self.base_offset)?;
+        // At most one entry per batch: a longer file is not this log's index,
+        // and is not read whole.
+        let max_entries = len / BatchHeader::SIZE as u64 + 1;
+        let load = |path: PathBuf, kind: IndexKind, entry: u64| -> Option<Vec<u8>> {
             let f = self.storage.open(&path, false).ok()?;
+            if f.len().ok()? > max_entries * entry + TRAILER_SIZE as u64 {
+                return None;
+            }
             let mut bytes = read_all(&*f).ok()?;
             bytes.truncate(entries_len(kind, &bytes, len)?);
             Some(bytes)
         };
-        let offset = load(self.index_path(), IndexKind::Offset)?;
-        let time = load(self.time_index_path(), IndexKind::Time)?;
+        let offset = load(
+            self.index_path(),
+            IndexKind::Offset,
+            OffsetEntry::SIZE as u64,
+        )?;
+        let time = load(
+            self.time_index_path(),
+            IndexKind::Time,
+            TimeEntry::SIZE as u64,
+        )?;
         if !OffsetIndex::is_sane(&offset, len, limit) || !TimeIndex::is_sane(&time, limit) {
             return None;
         }
-        let last_entry = crate::index::entry_count::<crate::index::OffsetEntry>(&offset)
+        let last_entry = entry_count::<OffsetEntry>(&offset)
             .checked_sub(1)
-            .map_or(0, |i| {
-                u64::from(crate::index::entry_at::<crate::index::OffsetEntry>(&offset, i).position)
-            });
+            .map(|i| entry_at::<OffsetEntry>(&offset, i));
+        let (pos, offset_there) = last_entry.map_or((0, self.base_offset), |e| {
+            (
+                u64::from(e.position),
+                self.base_offset + u64::from(e.relative_offset),
+            )
+        });
+        // The marker's next offset must be the log's: walk the batch headers
+        // from the last index entry (at most an index interval and a batch)
+        // to the end, which must be a batch boundary.
+        if verify {
+            let walked =
+                scan::headers_from(log, &self.log_path, (pos, offset_there), len, &mut |_| {});
+            if walked.ok()? != next {
+                return None;
+            }
+        }
         Some(Indexes::loaded(
             IndexBytes::Owned(offset),
             IndexBytes::Owned(time),
-            len - last_entry,
+            len - pos,
         ))
     }
 
@@ -395,6 +451,20 @@ impl Segment {
             self.index_interval,
             Mode::Sealed,
         )?;
+        if s.next_offset != self.next_offset() {
+            // A log cut at a batch boundary scans clean; only the offsets
+            // tell that records are missing. (Not the index's stated log
+            // size: an index is derived data and may itself be the damage.)
+            return Err(Error::corrupt(
+                &self.log_path,
+                s.valid_len,
+                format!(
+                    "the sealed segment's records end before offset {}, the next segment starts at {}",
+                    s.next_offset,
+                    self.next_offset()
+                ),
+            ));
+        }
         let mut idx = s.indexes;
         idx.finish();
         let dir = self.log_path.parent().unwrap_or(Path::new("."));

@@ -137,12 +137,24 @@ pub(crate) fn for_each_header(
     len: u64,
     f: &mut dyn FnMut(&BatchHeader),
 ) -> Result<()> {
-    let mut reader = BatchReader::new(file, 0, len, HEADER_WINDOW);
-    let mut expected = base;
+    headers_from(file, path, (0, base), len, f).map(drop)
+}
+
+/// [`for_each_header`] from the batch at byte `from.0`, whose base offset
+/// is at least `from.1`; returns the offset after the last batch.
+pub(crate) fn headers_from(
+    file: &dyn StorageFile,
+    path: &Path,
+    from: (u64, u64),
+    len: u64,
+    f: &mut dyn FnMut(&BatchHeader),
+) -> Result<u64> {
+    let mut reader = BatchReader::new(file, from.0, len, HEADER_WINDOW);
+    let mut expected = from.1;
     loop {
         let pos = reader.pos;
         let reason = match reader.peek().map_err(|e| Error::io("read", path, e))? {
-            Step::End => return Ok(()),
+            Step::End => return Ok(expected),
             Step::Batch(h) if h.base_offset >= expected => {
                 f(&h);
                 expected = h.next_offset();
