@@ -443,7 +443,6 @@ fn log_with_a_commit(dir: &Path) -> Log {
 /// it). Kafka refuses appends to internal topics from clients; here one
 /// record that is not a commit makes every later `Log::open` fail.
 #[test]
-#[ignore = "bug: Producer::send to __consumer_offsets is accepted, and every later Log::open fails with Corrupt"]
 fn a_record_sent_to_the_internal_offsets_topic_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
@@ -469,7 +468,6 @@ fn a_record_sent_to_the_internal_offsets_topic_is_refused() {
 /// at the next open while this process still reports them; Kafka refuses
 /// to delete internal topics.
 #[test]
-#[ignore = "bug: delete_topic and add_partitions accept __consumer_offsets; after a delete, committed offsets vanish at the next open"]
 fn the_internal_offsets_topic_cannot_be_deleted_or_grown() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
@@ -578,4 +576,27 @@ proptest! {
         let want: Vec<String> = created.iter().cloned().collect();
         prop_assert_eq!(Log::open(&scene.dir).unwrap().topics(), want);
     }
+}
+
+/// Fault: a user appends straight to a partition of the internal topic
+/// (reachable through `Log::topic`, for reading). The append is refused,
+/// and the committed offsets survive a reopen.
+#[test]
+fn a_direct_append_to_the_internal_offsets_topic_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = log_with_a_commit(&dir);
+    let p = log.topic(INTERNAL).unwrap().partition(0).unwrap();
+    let end = p.log_end_offset();
+    let appended = p.append(&[Record::new(b"not a commit")]);
+    assert!(
+        matches!(appended, Err(Error::InvalidTopicName { .. })),
+        "{appended:?}"
+    );
+    assert_eq!(p.log_end_offset(), end);
+    // Reading it stays possible.
+    assert!(!p.read(0, 1 << 20).unwrap().is_empty());
+    log.close().unwrap();
+    let log = Log::open(&dir).unwrap();
+    assert_eq!(log.committed("g", "t", 0).map(|o| o.offset), Some(1));
 }

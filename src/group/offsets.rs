@@ -264,7 +264,7 @@ impl OffsetStore {
                 None => Record::tombstone(k),
             })
             .collect();
-        topic.partition(0)?.append(&records)?;
+        topic.partition(0)?.append_records(&records)?;
         let mut map = self.offsets.write();
         for ((t, p), o) in offsets {
             let key = (group.to_owned(), t.clone(), *p);

@@ -103,7 +103,7 @@ fn one_fault(fault: Fault, seeds: u64) -> Seen {
                 disk.heal();
                 let p = log.topic(&topic).and_then(|t| t.partition(n));
                 if let Ok(p) = p {
-                    let again = p.append(&[Record::new(b"after a failed fsync")]);
+                    let again = p.append_records(&[Record::new(b"after a failed fsync")]);
                     // Closed if the failed fsync was the partition's close.
                     assert!(
                         matches!(again, Err(Error::Poisoned { .. } | Error::Closed { .. })),

@@ -283,8 +283,10 @@ impl Log {
     }
 
     /// Deletes a topic and all its records. Its partitions are closed:
-    /// handles to them get [`Error::Closed`] afterwards.
+    /// handles to them get [`Error::Closed`] afterwards. Internal topics
+    /// cannot be deleted ([`Error::InvalidTopicName`]).
     pub fn delete_topic(&self, name: &str) -> Result<()> {
+        refuse_internal(name)?;
         let _admin = self.inner.admin.lock();
         self.ensure_open()?;
         let topic = self.topic(name)?;
@@ -309,8 +311,10 @@ impl Log {
     }
 
     /// Adds `count` partitions to a topic (partitions are never removed,
-    /// as in Kafka) and returns the new partition count.
+    /// as in Kafka) and returns the new partition count. Internal topics
+    /// cannot be grown ([`Error::InvalidTopicName`]).
     pub fn add_partitions(&self, name: &str, count: u32) -> Result<u32> {
+        refuse_internal(name)?;
         let _admin = self.inner.admin.lock();
         self.ensure_open()?;
         let topic = self.topic(name)?;
@@ -376,6 +380,18 @@ fn write_properties(
 /// Opens the topic in `topics_dir/name`, or cleans up after a creation cut
 /// short (`None`). A directory whose name is not a topic name is not
 /// samsa's and is left alone.
+/// Internal topics (`__consumer_offsets`) are samsa's: users may read
+/// them, not change them (Kafka refuses too).
+pub(crate) fn refuse_internal(topic: &str) -> Result<()> {
+    if topic.starts_with(name::INTERNAL_PREFIX) {
+        return Err(Error::InvalidTopicName {
+            name: topic.to_owned(),
+            reason: "internal topics are written by samsa only",
+        });
+    }
+    Ok(())
+}
+
 /// `Error::Corrupt` (naming the metadata file) if the partition directory
 /// `pdir`, which the topic's metadata does not account for, holds records:
 /// a creation or growth cut short never appended any, so the metadata is

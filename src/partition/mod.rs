@@ -87,6 +87,8 @@ struct Shared {
     lock: Mutex<Option<DirLock>>,
     /// Wakes readers waiting for records (shared by a log's partitions).
     signal: Arc<AppendSignal>,
+    /// A partition of an internal topic: written by samsa only.
+    internal: AtomicBool,
 }
 
 /// State only the writer touches.
@@ -217,6 +219,7 @@ impl Partition {
                 closed: AtomicBool::new(false),
                 lock: Mutex::new(Some(opened.lock)),
                 signal,
+                internal: AtomicBool::new(false),
             }),
         })
     }
@@ -265,7 +268,28 @@ impl Partition {
     /// Appends `records` as one batch and returns their offsets once the
     /// sync policy is met. A record over `max_record_bytes` fails the whole
     /// append with [`Error::RecordTooLarge`], and nothing is written.
+    ///
+    /// The partitions of internal topics (`__consumer_offsets`) are written
+    /// by samsa only: appending to one is [`Error::InvalidTopicName`].
     pub fn append(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
+        if self.shared.internal.load(Ordering::Relaxed) {
+            let topic = self.shared.dir.parent().and_then(Path::file_name);
+            return Err(Error::InvalidTopicName {
+                name: topic.map_or_else(String::new, |t| t.to_string_lossy().into_owned()),
+                reason: "internal topics are written by samsa only",
+            });
+        }
+        self.append_records(records)
+    }
+
+    /// Marks the partition as one of an internal topic's.
+    pub(crate) fn mark_internal(&self) {
+        self.shared.internal.store(true, Ordering::Relaxed);
+    }
+
+    /// [`Self::append`] without the internal-topic check: samsa's own
+    /// writes to its internal topics.
+    pub(crate) fn append_records(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
         if records.is_empty() {
             return Err(Error::EmptyAppend);
         }

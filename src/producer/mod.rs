@@ -177,7 +177,8 @@ impl Producer {
     /// Queues `record` for `topic` and returns at once with a handle to
     /// wait on. The partition is the record's own, if set, else the
     /// partitioner's choice, else Kafka's sticky choice. Blocks only while
-    /// the buffer is full, for up to `max_block`.
+    /// the buffer is full, for up to `max_block`. Internal topics
+    /// (`__consumer_offsets`) are refused with [`Error::InvalidTopicName`].
     pub fn send(&self, topic: &str, record: Record<'_>) -> Result<Delivery> {
         let s = &*self.handle.shared;
         let bytes = approximate_size(&record);
@@ -187,7 +188,10 @@ impl Producer {
                 path: s.log.dir().to_path_buf(),
             });
         }
-        let t = acc.topic(topic, || s.log.topic(topic))?;
+        let t = acc.topic(topic, || {
+            crate::log::refuse_internal(topic)?;
+            s.log.topic(topic)
+        })?;
         s.wait_for_space(&mut acc, bytes)?;
         let acc = &mut *acc;
         let rules = acc.rules;

@@ -67,6 +67,9 @@ impl Topic {
                 )
             })
             .collect::<Result<Vec<_>>>()?;
+        if name.starts_with(name::INTERNAL_PREFIX) {
+            partitions.iter().for_each(Partition::mark_internal);
+        }
         Ok(Topic {
             inner: Arc::new(TopicInner {
                 name: name.to_owned(),
