@@ -19,7 +19,8 @@
 //! set `SAMSA_PROPTEST_CASES` for more.
 //!
 //! Samsa's own internal topic `__consumer_offsets` is reserved too: users
-//! may not delete, grow or write it (two ignored tests show the bugs).
+//! may read it but not delete, grow or write it (through `Producer::send`,
+//! `Partition::append`, `delete_topic` or `add_partitions`).
 
 use proptest::prelude::*;
 use samsa::{AutoOffsetReset, ConsumerConfig, Error, Log, Record, TopicConfig};
