@@ -372,8 +372,7 @@ fn edge_names_work_and_survive_reopen_on_disk() {
             log.close().unwrap();
         } // else: dropped, as after a crash.
     }
-    // Delete each (the longest goes through deleted/<name>.<n>, 251
-    // bytes) and create it again, empty.
+    // Delete each (through deleted/<n>) and create it again, empty.
     let log = Log::open(&scene.dir).unwrap();
     for name in &names {
         log.delete_topic(name)

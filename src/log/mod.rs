@@ -295,7 +295,9 @@ impl Log {
         let storage = &self.inner.storage;
         let deleted = self.inner.dir.join(DELETED_DIR);
         let n = self.inner.deletions.fetch_add(1, Ordering::Relaxed);
-        let grave = deleted.join(format!("{name}.{n}"));
+        // Named by the counter alone: a topic name of 249 bytes plus a
+        // counter could pass the 255-byte limit of a file name.
+        let grave = deleted.join(n.to_string());
         storage
             .create_dir_all(&deleted)
             .and_then(|()| storage.rename(topic.dir(), &grave))
