@@ -19,8 +19,8 @@ mod common;
 
 use common::*;
 use samsa::{
-    CleanupPolicy, ConsumerConfig, Error, Log, OffsetAndMetadata, Record, SyncPolicy,
-    TimestampType, TopicConfig,
+    CleanupPolicy, ConsumerConfig, Error, Log, OffsetAndMetadata, Partition, PartitionConfig,
+    Record, SyncPolicy, TimestampType, TopicConfig,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -866,17 +866,19 @@ fn set(mut b: Vec<u8>, at: usize, v: &[u8]) -> Vec<u8> {
 }
 
 /// Appends one record of `key` and `value` (`None`: a tombstone) to the
-/// offset store of the log at `root`, through the public API: a record
-/// with a valid CRC, so only the commit decoding stands in the way.
+/// offset store of the log at `root`, as a foreign writer would: the
+/// store's partition directory opened as a standalone `Partition` (a
+/// `Log` refuses appends to its internal topic). A record with a valid
+/// CRC, so only the commit decoding stands in the way.
 fn append_commit_record(root: &Path, key: &[u8], value: Option<&[u8]>) {
-    let log = Log::builder().sync(SyncPolicy::Os).open(root).unwrap();
-    let store = log.topic(OFFSETS).unwrap().partition(0).unwrap();
+    let dir = root.join("topics").join(OFFSETS).join("0");
+    let store = Partition::open(&dir, PartitionConfig::default().sync(SyncPolicy::Os)).unwrap();
     let record = match value {
         Some(v) => Record::new(v).key(key),
         None => Record::tombstone(key),
     };
     store.append(&[record]).unwrap();
-    log.close().unwrap();
+    store.close().unwrap();
 }
 
 /// Commit records whose length fields lie, each appended as a record of
