@@ -38,7 +38,6 @@ use crate::RecordRef;
 use byteorder::{ByteOrder, LittleEndian as LE};
 use recovery::Rec;
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// The record batch decoder. `data`: the bytes of a `.log` file.
 ///
@@ -48,9 +47,6 @@ use std::sync::OnceLock;
 pub fn batch(data: &[u8]) {
     let mut resealed = data.to_vec();
     reseal_batches(&mut resealed);
-    if known_last_offset_overflow(&resealed) {
-        return;
-    }
     check_log_bytes(data);
     if resealed != data {
         check_log_bytes(&resealed);
@@ -159,50 +155,6 @@ pub fn clean_shutdown_marker(data: &[u8]) {
             assert_eq!(producer_snapshot::file_name(offset), name);
         }
     }
-}
-
-// ---------------------------------------------------------------------
-// Known bugs
-//
-// Inputs that reach a bug already reported (see `fuzz/README.md`) are
-// skipped while the library still has it, so that the fuzzers and the
-// proptests look for other bugs. Each check first asks the library
-// whether the bug is still there, and turns itself off once it is fixed.
-
-/// Known bug 1: `BatchHeader::decode_from` accepts a header whose last
-/// offset is `u64::MAX`, and `next_offset()` then overflows (in
-/// `scan::for_each_header` at open, in `check_batches`). Whether `log`
-/// holds such a header among its batches from the front, as a scan
-/// walks them, while the decoder still accepts one.
-fn known_last_offset_overflow(log: &[u8]) -> bool {
-    static BUGGY: OnceLock<bool> = OnceLock::new();
-    let buggy = *BUGGY.get_or_init(|| {
-        let mut b = [0u8; BatchHeader::SIZE + 6];
-        let h = BatchHeader {
-            base_offset: u64::MAX,
-            batch_length: (b.len() - 12) as u32,
-            magic: crate::batch::MAGIC,
-            crc: 0,
-            attributes: 0,
-            last_offset_delta: 0,
-            base_timestamp: 0,
-            max_timestamp: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            base_sequence: -1,
-            record_count: 1,
-        };
-        h.encode_into(&mut b);
-        BatchHeader::decode_from(&b).is_ok()
-    });
-    let mut pos = 0;
-    while let Some(Ok(h)) = log.get(pos..).map(BatchHeader::decode_from) {
-        if h.base_offset.saturating_add(u64::from(h.last_offset_delta)) == u64::MAX {
-            return buggy;
-        }
-        pos += h.total_size();
-    }
-    false
 }
 
 // ---------------------------------------------------------------------

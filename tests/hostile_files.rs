@@ -1653,3 +1653,73 @@ fn oversized_small_files() {
     }
     t.finish();
 }
+
+// ---- Lies the fuzzers found ----------------------------------------------------
+
+/// Fault: the last batch of a sealed segment claims, under a matching CRC,
+/// offsets running a million past the next segment's base (a bug in
+/// whatever wrote it). Reading its segment is `Error::Corrupt` naming the
+/// log; it must not shadow the later segments, whose records all read back
+/// true.
+#[test]
+fn a_sealed_batch_running_past_the_next_segment_is_corrupt() {
+    let f = Fixture::new(true);
+    let seg = f.sealed();
+    let last = *f.batches_of(seg).last().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    copy_dir(&f.dir, &dir);
+    let path = dir.join(name(seg, "log"));
+    let mut bytes = fs::read(&path).unwrap();
+    let at = last.start as usize;
+    let delta = u32_at(&bytes, at + 19) + 1_000_000;
+    bytes[at + 19..at + 23].copy_from_slice(&delta.to_le_bytes());
+    resign_batch(&mut bytes, at);
+    fs::write(&path, &bytes).unwrap();
+    let p = Partition::open(&dir, config()).unwrap();
+    let err = p.read(last.base_offset, 1 << 20).unwrap_err();
+    assert!(
+        matches!(&err, Error::Corrupt { path: p, .. } if p.ends_with(name(seg, "log"))),
+        "{err}"
+    );
+    let next = f.offsets_of(seg).end;
+    let mut at = next;
+    while at < f.written {
+        let records = p.read(at, 1 << 20).unwrap();
+        for r in records.iter() {
+            assert_eq!(r.offset(), at, "later segments are not shadowed");
+            assert_eq!(r.value(), rec(at).value.as_deref());
+            at += 1;
+        }
+    }
+    assert_eq!(at, f.written);
+}
+
+/// Fault: a sealed segment's time index is replaced by one with no entry
+/// under a matching trailer. A segment holding batches always has one, so
+/// the index is rebuilt, and timestamp lookups still find the segment's
+/// records (an empty index made them skip the segment).
+#[test]
+fn an_empty_time_index_of_a_sealed_segment_is_rebuilt() {
+    let f = Fixture::new(true);
+    let seg = f.sealed();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p");
+    copy_dir(&f.dir, &dir);
+    let log_size = file_len(&dir.join(name(seg, "log")));
+    fs::write(
+        dir.join(name(seg, "timeindex")),
+        reseal(&[], log_size, b"SMTI"),
+    )
+    .unwrap();
+    let p = Partition::open(&dir, config()).unwrap();
+    let pristine = Partition::open(&f.dir, config()).unwrap();
+    for offset in f.offsets_of(seg) {
+        let ts = rec(offset).timestamp;
+        assert_eq!(
+            p.offset_for_timestamp(ts).unwrap(),
+            pristine.offset_for_timestamp(ts).unwrap(),
+            "timestamp {ts} of offset {offset}"
+        );
+    }
+}

@@ -143,8 +143,9 @@ impl BatchHeader {
                 "last offset delta is smaller than the record count allows",
             ));
         }
+        // The offset after the batch must exist too (`next_offset`).
         if h.base_offset
-            .checked_add(u64::from(h.last_offset_delta))
+            .checked_add(u64::from(h.last_offset_delta) + 1)
             .is_none()
         {
             return Err(HeaderError::Fields("last offset overflows"));
@@ -193,6 +194,23 @@ mod tests {
             base_sequence: -1,
             record_count: 3,
         }
+    }
+
+    #[test]
+    fn a_batch_whose_next_offset_would_overflow_is_refused() {
+        // Found by the fuzzer: replaying such a header panicked in
+        // `next_offset`.
+        let mut h = sample();
+        h.base_offset = u64::MAX - u64::from(h.last_offset_delta);
+        let mut buf = [0u8; BatchHeader::SIZE];
+        h.encode_into(&mut buf);
+        assert!(BatchHeader::decode_from(&buf).is_err());
+        h.base_offset -= 1;
+        h.encode_into(&mut buf);
+        assert_eq!(
+            BatchHeader::decode_from(&buf).unwrap().next_offset(),
+            u64::MAX
+        );
     }
 
     #[test]

@@ -1,11 +1,9 @@
 //! The recovery targets: a partition directory in memory, opened,
 //! read, appended to, closed and opened again.
 
-use super::{known_last_offset_overflow, reseal_batches};
+use super::reseal_batches;
 use crate::batch::{BatchBuilder, BatchView, ProducerFields};
-use crate::index::{
-    encode_file, entries_len, entry_at, Entry, IndexKind, OffsetEntry, OffsetIndex,
-};
+use crate::index::{encode_file, IndexKind};
 use crate::partition::marker::{self, CleanShutdown};
 use crate::partition::{Partition, PartitionConfig, SyncPolicy};
 use crate::record::{Header, Record};
@@ -40,9 +38,6 @@ pub fn recover_segment(data: &[u8]) {
     let mut log = log.to_vec();
     if flags & 1 != 0 {
         reseal_batches(&mut log);
-    }
-    if known_last_offset_overflow(&log) || forged.is_some_and(known_forged_marker_overflow) {
-        return;
     }
     let walk = walk_batches(&log);
     let storage = MemStorage::default();
@@ -86,9 +81,6 @@ pub fn recover_sealed_segment(data: &[u8]) {
     if flags & 1 != 0 {
         reseal_batches(&mut log);
     }
-    if known_last_offset_overflow(&log) {
-        return;
-    }
     let t = template();
     let next_base = t.bases[1];
     let storage = template_storage(|name| {
@@ -98,10 +90,9 @@ pub fn recover_sealed_segment(data: &[u8]) {
     });
     put(&storage, &log_file_name(0), &log);
     let walk = walk_batches(&log);
-    // A sealed batch running past the next segment's base would shadow
-    // that segment's records (see the report in fuzz/README.md); only
-    // otherwise are the later segments' records known.
-    let contained = walk.last_offset.is_none_or(|l| l < next_base);
+    // The later segments' records are always there: a sealed batch
+    // running past the next segment's base is corruption, not a shadow
+    // over them (bug 3 of fuzz/README.md).
     let tail: Vec<Rec> = t
         .records
         .iter()
@@ -111,9 +102,9 @@ pub fn recover_sealed_segment(data: &[u8]) {
     exercise(
         &storage,
         &Expect {
-            tail: contained.then_some((next_base, &tail[..])),
+            tail: Some((next_base, &tail[..])),
             exact_times: walk.honest_timestamps,
-            strict_offsets: contained,
+            strict_offsets: true,
             ..Expect::default()
         },
     );
@@ -156,9 +147,6 @@ pub fn recover_index(data: &[u8]) {
             } else {
                 file.to_vec()
             };
-            if kind == IndexKind::Offset && known_index_entry_inside_batch(segment, &file) {
-                return;
-            }
             put(&storage, &format!("{stem}.{ext}"), &file);
         }
     }
@@ -170,72 +158,6 @@ pub fn recover_index(data: &[u8]) {
             ..Expect::default()
         },
     );
-}
-
-/// Known bug 5: a lookup from an offset index entry checks that the batch
-/// there is the one the entry names, and scans from the segment's start if
-/// not, but only if a header decodes there: an entry pointing inside a
-/// batch makes the read or timestamp lookup `Error::Corrupt`
-/// (`Segment::scan_batches`). Whether offset index `file` of the sample's
-/// segment `segment` would be loaded (intact trailer, sane) and has such
-/// an entry, while the library still fails on one.
-fn known_index_entry_inside_batch(segment: usize, file: &[u8]) -> bool {
-    static BUGGY: OnceLock<bool> = OnceLock::new();
-    let t = template();
-    let buggy = *BUGGY.get_or_init(|| {
-        let storage = template_storage(|name| name != log_file_name(0).replace(".log", ".index"));
-        let entry = [1u8, 0, 0, 0, 1, 0, 0, 0]; // relative offset 1 at byte 1
-        let file = encode_file(IndexKind::Offset, &entry, t.log_sizes[0]);
-        put(&storage, &log_file_name(0).replace(".log", ".index"), &file);
-        Partition::open_with(Arc::new(storage), Path::new(DIR), config())
-            .is_ok_and(|p| p.read(1, 300).is_err())
-    });
-    let log_size = t.log_sizes[segment];
-    let Some(n) = entries_len(IndexKind::Offset, file, log_size) else {
-        return false;
-    };
-    let next = t.bases.get(segment + 1).copied();
-    let next = next.unwrap_or_else(|| t.records.last().map_or(0, |r| r.offset + 1));
-    let limit = next - t.bases[segment];
-    if !OffsetIndex::is_sane(&file[..n], log_size, limit) {
-        return false;
-    }
-    let name = log_file_name(t.bases[segment]);
-    let log = &t
-        .files
-        .iter()
-        .find(|(f, _)| *f == name)
-        .expect("sample segment")
-        .1;
-    let mut starts = Vec::new();
-    let mut pos = 0;
-    while let Ok(view) = BatchView::parse(&log[pos..]) {
-        starts.push(pos as u64);
-        pos += view.total_size();
-    }
-    let mut entries = (0..n / OffsetEntry::SIZE).map(|i| entry_at::<OffsetEntry>(&file[..n], i));
-    buggy && entries.any(|e| !starts.contains(&u64::from(e.position)))
-}
-
-/// Known bug 2: open trusts a (CRC-valid, forged) clean-shutdown marker's
-/// next offset however large; at `u64::MAX` the next append overflows in
-/// `BatchHeader::next_offset`. Whether a forged marker's `next_offset` is
-/// that close to the end while open still trusts such a marker.
-fn known_forged_marker_overflow(next_offset: u64) -> bool {
-    static BUGGY: OnceLock<bool> = OnceLock::new();
-    let buggy = *BUGGY.get_or_init(|| {
-        let storage = MemStorage::default();
-        put(&storage, &log_file_name(0), &[]);
-        let marker = CleanShutdown {
-            base_offset: 0,
-            next_offset: u64::MAX,
-            log_size: 0,
-        };
-        vouch(&storage, &marker, None);
-        Partition::open_with(Arc::new(storage), Path::new(DIR), config())
-            .is_ok_and(|p| p.high_watermark() == u64::MAX)
-    });
-    buggy && next_offset > u64::MAX - (1 << 32)
 }
 
 /// What the batches at the front of a log file are, as far as they parse.

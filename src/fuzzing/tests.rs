@@ -338,3 +338,34 @@ fn write_seed_corpora() {
         }
     }
 }
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// Inputs the fuzzers and proptests found bugs with, kept as regressions.
+#[test]
+fn found_inputs_stay_fixed() {
+    // A batch whose last offset is u64::MAX: `next_offset` overflowed when
+    // open replayed a sealed segment's headers without a snapshot.
+    let overflow = hex(
+        "ffffffffffffffff33000000010000000000000000000000000000000000000000000000\
+         000000ffffffffffffffffffffffffffff01000000000000000000",
+    );
+    batch(&overflow);
+    recover_sealed_segment(&with_flags(0, &overflow));
+    recover_segment(&with_flags(0, &overflow));
+    // A forged clean-shutdown marker with next offset u64::MAX: the next
+    // append overflowed.
+    let mut forged = vec![4u8];
+    forged.extend_from_slice(&u64::MAX.to_le_bytes());
+    recover_segment(&forged);
+    // An offset index entry pointing inside a batch made reads of a valid
+    // log fail with Corrupt.
+    recover_index(&hex(
+        "07010000006700000003000000c400000007000000570100000a00000005ffffff020000005b0200f4000102000d000000",
+    ));
+}

@@ -239,7 +239,7 @@ impl Segment {
             IndexKind::Time,
             TimeEntry::SIZE as u64,
         )?;
-        if !OffsetIndex::is_sane(&offset, len, limit) || !TimeIndex::is_sane(&time, limit) {
+        if !OffsetIndex::is_sane(&offset, len, limit) || !time_index_is_sane(&time, len, limit) {
             return None;
         }
         let last_entry = entry_count::<OffsetEntry>(&offset)
@@ -440,7 +440,7 @@ impl Segment {
         let offset = map(self.index_path(), IndexKind::Offset);
         let time = map(self.time_index_path(), IndexKind::Time);
         if let (Some(offset), Some(time)) = (offset, time) {
-            if OffsetIndex::is_sane(&offset, len, limit) && TimeIndex::is_sane(&time, limit) {
+            if OffsetIndex::is_sane(&offset, len, limit) && time_index_is_sane(&time, len, limit) {
                 return Ok(Indexes::loaded(offset, time, 0));
             }
         }
@@ -493,6 +493,14 @@ impl Segment {
     pub fn max_timestamp(&self) -> Result<Option<i64>> {
         self.with_indexes(|i| i.max_timestamp())
     }
+}
+
+/// A time index is sane for a log of `len` bytes if its entries are, and
+/// it has one at least when the log holds a batch: an index is written
+/// with its segment's largest timestamp (`Indexes::finish`), and an empty
+/// one would hide the segment from timestamp lookups.
+fn time_index_is_sane(time: &[u8], len: u64, limit: u64) -> bool {
+    TimeIndex::is_sane(time, limit) && (len == 0 || entry_count::<TimeEntry>(time) > 0)
 }
 
 #[cfg(test)]

@@ -128,9 +128,22 @@ impl Segment {
             };
             let mut reader = BatchReader::new(&**file, start, visible, LOCATE_WINDOW);
             let mut first = true;
+            // A sealed segment's records end before the next segment's base.
+            let limit = if self.is_sealed() {
+                self.next_offset()
+            } else {
+                u64::MAX
+            };
             loop {
                 let pos = reader.pos;
-                let h = match reader.peek().map_err(io)? {
+                let step = reader.peek().map_err(io)?;
+                if first && entry.is_some() && matches!(step, Step::Partial | Step::Bad(_)) {
+                    // The index points inside a batch, or at no batch at
+                    // all: do without it.
+                    entry = None;
+                    continue 'restart;
+                }
+                let h = match step {
                     Step::End => return Ok(None),
                     Step::Batch(h) => h,
                     Step::Partial => {
@@ -156,6 +169,16 @@ impl Segment {
                         format!(
                             "batch base offset {} does not follow the previous batch (expected at least {expected})",
                             h.base_offset
+                        ),
+                    ));
+                }
+                if h.next_offset() > limit {
+                    return Err(Error::corrupt(
+                        self.log_path(),
+                        pos,
+                        format!(
+                            "batch offsets run to {}, past the next segment's base offset {limit}",
+                            h.last_offset()
                         ),
                     ));
                 }
