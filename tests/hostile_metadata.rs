@@ -16,183 +16,17 @@
 //! failure names the file, the variant and the position.
 
 mod common;
+mod hostile_support;
 
 use common::*;
+use hostile_support::*;
 use samsa::{
     CleanupPolicy, ConsumerConfig, Error, Log, OffsetAndMetadata, Partition, PartitionConfig,
     Record, SyncPolicy, TimestampType, TopicConfig,
 };
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-// ---- The largest single allocation (as in tests/hostile_files.rs) ---------
-
-/// Wraps `System`, recording the largest single allocation request made by
-/// each thread: a case's open and reads run on the test's own thread.
-struct Largest;
-
-thread_local! {
-    static LARGEST_HERE: Cell<usize> = const { Cell::new(0) };
-    static OPENS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    // `try_with`: thread-local storage may be gone while a thread exits.
-    let _ = LARGEST_HERE.try_with(|c| c.set(c.get().max(size)));
-}
-
-// SAFETY: every call is forwarded unchanged to `System`; recording touches
-// only a const-initialised thread-local, which does not allocate.
-unsafe impl GlobalAlloc for Largest {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        // SAFETY: as for `alloc`.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        // SAFETY: the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Largest = Largest;
-
-const MIB: usize = 1 << 20;
-
-/// The most one allocation may take while samsa opens a damaged log
-/// directory: 64 MiB, or 4 times its largest file if that is more (a whole
-/// metadata file read, a 1 MiB read of the offset store, a `Vec` doubling).
-/// A length field of 2^31 or 2^32-1 taken on trust would ask for 2 or
-/// 4 GiB; the files here are a few KiB.
-fn alloc_bound(dir: &Path) -> usize {
-    (64 * MIB).max(4 * largest_file(dir) as usize)
-}
-
-fn largest_file(dir: &Path) -> u64 {
-    fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(|e| e.ok())
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => largest_file(&e.path()),
-                    _ => e.metadata().map_or(0, |m| m.len()),
-                })
-                .max()
-                .unwrap_or(0)
-        })
-        .unwrap_or(0)
-}
-
-// ---- Counting cases (as in tests/hostile_files.rs) ------------------------
-
-fn full() -> bool {
-    std::env::var("SAMSA_HOSTILE_FULL").is_ok_and(|v| v == "1")
-}
-
-enum Outcome {
-    TypedError,
-    Opened,
-}
-
-struct Tally {
-    kind: &'static str,
-    seed: u64,
-    variants: u64,
-    opens: u64,
-    typed_errors: u64,
-    rebuilds: u64,
-    largest: usize,
-    violations: Vec<String>,
-}
-
-impl Tally {
-    fn new(kind: &'static str, seed: u64) -> Self {
-        eprintln!("hostile_files: kind={kind} seed={seed:#x}");
-        Tally {
-            kind,
-            seed,
-            variants: 0,
-            opens: 0,
-            typed_errors: 0,
-            rebuilds: 0,
-            largest: 0,
-            violations: Vec::new(),
-        }
-    }
-
-    /// Runs one case on the damaged copy in `dir`.
-    fn run(&mut self, ctx: &str, dir: &Path, case: impl FnOnce() -> Result<Outcome, String>) {
-        self.variants += 1;
-        let bound = alloc_bound(dir);
-        OPENS.with(|c| c.set(0));
-        LARGEST_HERE.with(|c| c.set(0));
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(case));
-        let largest = LARGEST_HERE.with(Cell::get);
-        self.largest = self.largest.max(largest);
-        self.opens += OPENS.with(Cell::get);
-        match r {
-            Ok(Ok(Outcome::TypedError)) => self.typed_errors += 1,
-            Ok(Ok(Outcome::Opened)) => self.rebuilds += 1,
-            Ok(Err(msg)) => self.violations.push(format!("{ctx}: {msg}")),
-            Err(panic) => {
-                let msg = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                self.violations.push(format!("{ctx}: panicked: {msg}"));
-            }
-        }
-        if largest > bound {
-            self.violations.push(format!(
-                "{ctx}: one allocation of {largest} bytes (bound {bound})"
-            ));
-        }
-    }
-
-    fn finish(self) {
-        eprintln!(
-            "hostile_files: kind={} variants={} opens={} typed_errors={} rebuilds={} \
-             violations={} max_alloc={} seed={:#x}",
-            self.kind,
-            self.variants,
-            self.opens,
-            self.typed_errors,
-            self.rebuilds,
-            self.violations.len(),
-            self.largest,
-            self.seed
-        );
-        assert!(
-            self.violations.is_empty(),
-            "{} violations (seed {:#x}), the first:\n{}",
-            self.violations.len(),
-            self.seed,
-            self.violations
-                .iter()
-                .take(25)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    }
-}
 
 /// The bit flips to try in a file of `len` bytes: every bit with
 /// `SAMSA_HOSTILE_FULL=1`, else one bit of each byte (rotating).
@@ -404,7 +238,7 @@ struct Expect {
 }
 
 fn open(root: &Path) -> samsa::Result<Log> {
-    OPENS.with(|c| c.set(c.get() + 1));
+    count_open();
     Log::builder().sync(SyncPolicy::Os).open(root)
 }
 
@@ -465,7 +299,7 @@ fn check(f: &Fixture, root: &Path, e: &Expect) -> Result<Outcome, String> {
     // Dropped, not closed: a close only adds fsyncs, and the next case
     // starts from a fresh copy.
     drop(log);
-    Ok(Outcome::Opened)
+    Ok(Outcome::Opened { read_errors: 0 })
 }
 
 /// Every committed offset is one that was committed (the exact one, when
@@ -1018,7 +852,7 @@ fn check_clamped(
             }
         }
     }
-    Ok(Outcome::Opened)
+    Ok(Outcome::Opened { read_errors: 0 })
 }
 
 /// Fault: commits that point past the end of their partition. First the
