@@ -56,16 +56,16 @@ pub fn main(args: &[String]) -> ! {
     match arg(0) {
         "open" => {
             let segment_bytes: u64 = arg(3).parse().expect("segment bytes");
-            let (took, count) = logs::open(
+            let o = logs::open(
                 entry(arg(1)),
                 Path::new(arg(2)),
                 segment_bytes,
                 arg(4) == "recover",
             );
             result(&[
-                ("open_ns", took.as_nanos() as f64),
-                ("count", count as f64),
-                ("hwm_kib", status_kib("VmHWM") as f64),
+                ("open_ns", o.took.as_nanos() as f64),
+                ("count", o.count as f64),
+                ("hwm_kib", o.hwm_kib as f64),
                 ("start_rss_kib", start_rss),
             ]);
         }

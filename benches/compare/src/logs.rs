@@ -116,42 +116,61 @@ pub fn fill(
     (filling, count)
 }
 
+/// What [`open`] saw.
+pub struct Opened {
+    /// From the open call to the log being ready to append.
+    pub took: Duration,
+    /// Peak RSS of the process (KiB) just after the open, before the
+    /// records are counted.
+    pub hwm_kib: u64,
+    /// Records in the log.
+    pub count: u64,
+}
+
 /// Opens the log of `entry` in `dir` as an application would before its
-/// next append, timed; then (untimed) counts its records and closes it.
-/// `recover`: the floor scans its newest segment (the others recover, or
-/// skip recovery, by themselves).
-pub fn open(entry: Entry, dir: &Path, segment_bytes: u64, recover: bool) -> (Duration, u64) {
-    match entry {
+/// next append, timed, and notes the peak RSS; then (untimed) counts its
+/// records and closes it. `recover`: the floor scans its newest segment
+/// (the others recover, or skip recovery, by themselves).
+pub fn open(entry: Entry, dir: &Path, segment_bytes: u64, recover: bool) -> Opened {
+    let hwm = || crate::child::status_kib("VmHWM");
+    let (took, hwm_kib, count) = match entry {
         Entry::SamsaClient => unreachable!("logs are reopened through Partition"),
         Entry::Samsa => {
             let config = samsa_side::os_config().segment_bytes(segment_bytes);
             let start = Instant::now();
             let p = Partition::open(dir, config).expect("reopen samsa");
             let took = start.elapsed();
+            let hwm = hwm();
             let n = p.high_watermark();
             p.close().expect("close samsa");
-            (took, n)
+            (took, hwm, n)
         }
         Entry::Raw => {
             let start = Instant::now();
             let file = raw::open(dir, recover);
             let took = start.elapsed();
+            let hwm = hwm();
             drop(file);
             let n = raw::segments(dir).iter().map(|s| raw::count(s)).sum();
-            (took, n)
+            (took, hwm, n)
         }
         Entry::Commitlog => {
             let start = Instant::now();
             let log = CommitLog::new(clog::options(dir, segment_bytes as usize))
                 .expect("reopen commitlog");
             let took = start.elapsed();
-            (took, log.next_offset())
+            (took, hwm(), log.next_offset())
         }
         Entry::Sqlite => {
             let start = Instant::now();
             let conn = sqlite::open(dir, false);
             let n = sqlite::last_id(&conn);
-            (start.elapsed(), n)
+            (start.elapsed(), hwm(), n)
         }
+    };
+    Opened {
+        took,
+        hwm_kib,
+        count,
     }
 }

@@ -57,18 +57,38 @@ fn main() {
         eprintln!("{e}");
         std::process::exit(2);
     }
-    std::fs::create_dir_all(&p.data_dir).expect("create the data directory");
+    let (data_dir, why) = p.choose_data_dir();
+    std::fs::create_dir_all(&data_dir).expect("create the data directory");
     let scratch = tempfile::Builder::new()
         .prefix("samsa-compare-")
-        .tempdir_in(&p.data_dir)
+        .tempdir_in(&data_dir)
         .expect("create the scratch directory");
+    let free = scratch::free_bytes(scratch.path());
+    if free < p.disk_need() {
+        eprintln!(
+            "warning: the run needs about {} free and {} has {}; use smaller sizes or --data-dir",
+            report::size(p.disk_need()),
+            data_dir.display(),
+            report::size(free)
+        );
+    }
     let machine = machine::Machine::describe(scratch.path());
     eprintln!("samsa-compare ({} mode, {} repetitions)", p.mode, p.reps);
     eprintln!("machine: {}", machine.markdown());
     eprintln!(
-        "scratch: {} ({:.1} GiB free)",
+        "scratch: {} ({why}; {} free, about {} needed)",
         scratch.path().display(),
-        scratch::free_bytes(scratch.path()) as f64 / (1u64 << 30) as f64
+        report::size(free),
+        report::size(p.disk_need())
+    );
+    let mut results = Results::default();
+    results.fact(
+        "0-data",
+        format!(
+            "Scratch data in {} ({why}), removed at the end; about {} of disk needed at the peak.",
+            data_dir.display(),
+            report::size(p.disk_need())
+        ),
     );
 
     let workloads: [(&str, Run); 6] = [
@@ -79,7 +99,6 @@ fn main() {
         ("recovery", restart::run_recovery),
         ("rss", memory::run),
     ];
-    let mut results = Results::default();
     let started = Instant::now();
     for (name, run) in workloads {
         if !p.runs(name) {

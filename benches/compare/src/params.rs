@@ -35,8 +35,9 @@ pub struct Params {
     pub rss_bytes: u64,
     /// Where compare.md and compare.json go.
     pub out: PathBuf,
-    /// Where the scratch directory is made.
-    pub data_dir: PathBuf,
+    /// Where the scratch directory is made (`None`: chosen at start, see
+    /// [`Params::choose_data_dir`]).
+    pub data_dir: Option<PathBuf>,
     /// Workloads to run (all if empty).
     pub only: Vec<String>,
 }
@@ -45,6 +46,55 @@ impl Params {
     /// Whether `workload` is to run.
     pub fn runs(&self, workload: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|w| w == workload)
+    }
+
+    /// Bytes of disk the run needs at its peak, with a margin: the four
+    /// large logs and their tenths together (SQLite's file is about 1.35x
+    /// its payload of 1 KiB values, the others about 1.03x), or the
+    /// produced log, whichever is larger.
+    pub fn disk_need(&self) -> u64 {
+        let reopen = if self.runs("reopen") {
+            self.large_bytes / 10 * 11 / 10 * 45
+        } else {
+            0
+        };
+        let rss = if self.runs("rss") {
+            self.rss_bytes / 10 * 14
+        } else {
+            0
+        };
+        let other = (self.big_value_bytes * 2).max(self.recovery_bytes * 6);
+        reopen.max(rss).max(other) + (2 << 30)
+    }
+
+    /// The directory the scratch data goes in: `--data-dir`, else the
+    /// system's temporary directory if it has room for
+    /// [`Params::disk_need`], else the current directory if it has more
+    /// room. Returns the directory and why it was chosen.
+    pub fn choose_data_dir(&self) -> (PathBuf, String) {
+        if let Some(d) = &self.data_dir {
+            return (d.clone(), "given by --data-dir".into());
+        }
+        let need = self.disk_need();
+        let tmp = std::env::temp_dir();
+        let tmp_free = crate::scratch::free_bytes(&tmp);
+        if tmp_free >= need {
+            return (
+                tmp,
+                "the system's temporary directory, which has room".into(),
+            );
+        }
+        let cwd = std::env::current_dir().expect("current directory");
+        if crate::scratch::free_bytes(&cwd) > tmp_free {
+            return (
+                cwd,
+                "the current directory: the temporary directory is too small".into(),
+            );
+        }
+        (
+            tmp,
+            "the system's temporary directory (nothing has more room)".into(),
+        )
     }
 
     /// Parses the command line (without the program name).
@@ -70,32 +120,34 @@ impl Params {
                 recovery_bytes: 64 * MIB,
                 rss_bytes: 256 * MIB,
                 out: PathBuf::from("compare-results"),
-                data_dir: std::env::temp_dir(),
+                data_dir: None,
                 only: Vec::new(),
             },
             _ => Params {
                 mode,
                 reps: 5,
-                batch_records: 1_000_000,
+                batch_records: 2_000_000,
                 single_records: 200_000,
-                big_value_bytes: 256 * MIB,
-                read_records: 1_000_000,
-                durable_syncs: 1000,
-                large_bytes: GIB,
+                big_value_bytes: 512 * MIB,
+                read_records: 2_000_000,
+                durable_syncs: 2000,
+                large_bytes: 4 * GIB,
                 large_segments: 1000,
-                recovery_bytes: 256 * MIB,
-                rss_bytes: GIB,
+                recovery_bytes: 512 * MIB,
+                rss_bytes: 4 * GIB,
                 out: PathBuf::from("compare-results"),
-                data_dir: std::env::temp_dir(),
+                data_dir: None,
                 only: Vec::new(),
             },
         };
         if mode == "full" {
             // The issue's sizes: a 10 GB log of 1,000 segments, 10 GB
-            // produced; recovery of a whole default (1 GiB) samsa segment.
+            // produced; recovery of a nearly full default (1 GiB) segment
+            // (960 MiB of values and the backends' framing stay below
+            // 1 GiB, so the active segment holds all of it).
             p.large_bytes = 10_000_000_000;
             p.rss_bytes = 10_000_000_000;
-            p.recovery_bytes = GIB;
+            p.recovery_bytes = 960 * MIB;
         }
         let mut it = args.iter();
         while let Some(a) = it.next() {
@@ -107,7 +159,7 @@ impl Params {
             match a.as_str() {
                 "--quick" | "--full" => {}
                 "--out" => p.out = PathBuf::from(value("--out")?),
-                "--data-dir" => p.data_dir = PathBuf::from(value("--data-dir")?),
+                "--data-dir" => p.data_dir = Some(PathBuf::from(value("--data-dir")?)),
                 "--reps" => p.reps = number(&value("--reps")?)?,
                 "--large-gib" => p.large_bytes = gib(&value("--large-gib")?)?,
                 "--large-segments" => p.large_segments = number(&value("--large-segments")?)?,
@@ -152,10 +204,10 @@ usage: samsa-compare [--quick | --full] [--out DIR] [--data-dir DIR] [--reps N]
                      [--large-gib G] [--large-segments N] [--recovery-mib M]
                      [--rss-gib G] [--only append,read,durable,reopen,recovery,rss]
 
-  --quick          fewer repetitions and smaller sizes (a smoke run, ~3 minutes)
+  --quick          fewer repetitions and smaller sizes (a smoke run, under a minute)
   --full           the issue's sizes: reopen a 10 GB log of 1,000 segments,
                    peak RSS while producing 10 GB, recovery of 1 GiB
   --out DIR        where compare.md and compare.json go (default compare-results)
-  --data-dir DIR   where the scratch directory is made (default $TMPDIR or /tmp);
-                   it is removed at the end
+  --data-dir DIR   where the scratch directory is made (default $TMPDIR or /tmp
+                   if it has room, else the current directory); removed at the end
 ";

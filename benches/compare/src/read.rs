@@ -88,7 +88,7 @@ fn write_all(dir: &Path, total: u64, results: &mut Results) -> Logs {
         results.push(SPACE, entry, bytes as f64 / payload);
     }
     results.fact(
-        "read.segments",
+        "1-read.segments",
         format!(
             "Read-back log: samsa {} segment files, commitlog {}.",
             scratch::count_files(&samsa_dir, ".log"),

@@ -234,18 +234,14 @@ fn rows(p: &Params) -> Vec<Row> {
     ]
 }
 
-/// Three significant digits.
+/// Three significant digits (no decimals from 100 up).
 fn sig(v: f64) -> String {
     let a = v.abs();
-    if a >= 100.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 10.0 {
-        format!("{v:.1}")
-    } else if a >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
+    if a == 0.0 || !a.is_finite() {
+        return format!("{v}");
     }
+    let decimals = (2 - a.log10().floor() as i32).clamp(0, 9) as usize;
+    format!("{v:.decimals$}")
 }
 
 /// A scale for `unit` at `v`: divisor and suffix.
@@ -335,9 +331,10 @@ pub fn write(p: &Params, machine: &Machine, results: &Results, wall_secs: f64) -
         "# samsa compared with a raw-file floor, commitlog and SQLite\n"
     );
     let _ = writeln!(md, "Machine: {}\n", machine.markdown());
+    let load_end = load_average();
     let _ = writeln!(
         md,
-        "Run: `{}` mode, {} repetitions, {:.1} minutes in all. Ratio = peer time / samsa time: above 1, samsa is faster (or smaller).\n",
+        "Run: `{}` mode, {} repetitions, {:.1} minutes in all; load average at the end {load_end}. Ratio = peer time / samsa time: above 1, samsa is faster (or smaller).\n",
         p.mode,
         p.reps,
         wall_secs / 60.0
@@ -430,6 +427,7 @@ pub fn write(p: &Params, machine: &Machine, results: &Results, wall_secs: f64) -
         "mode": p.mode,
         "repetitions": p.reps,
         "wall_seconds": wall_secs,
+        "load_average_at_end": load_end,
         "params": params_json(p),
         "ratio": "peer / samsa for times, latencies, memory and space; samsa / peer for rates: above 1, samsa is better",
         "rows": json_rows,
@@ -439,6 +437,16 @@ pub fn write(p: &Params, machine: &Machine, results: &Results, wall_secs: f64) -
     let text = serde_json::to_string_pretty(&doc).expect("JSON");
     std::fs::write(p.out.join("compare.json"), text + "\n").expect("write compare.json");
     md
+}
+
+/// The 1, 5 and 15 minute load averages now.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn series(v: &[f64]) -> Value {
@@ -492,7 +500,7 @@ fn params_json(p: &Params) -> Value {
         "recovery_bytes": p.recovery_bytes,
         "rss_bytes": p.rss_bytes,
         "out": p.out.display().to_string(),
-        "data_dir": p.data_dir.display().to_string(),
+        "data_dir": p.data_dir.as_ref().map(|d| d.display().to_string()),
         "only": p.only,
     })
 }
