@@ -229,10 +229,16 @@ impl StorageFile for MemFile {
         let mut st = self.state.lock();
         let start = usize::try_from(pos).map_err(io::Error::other)?;
         let end = start + buf.len();
-        if st.data.len() < end {
-            st.data.resize(end, 0);
+        if start == st.data.len() {
+            // An append, the common case: copy once, without zero-filling
+            // the new bytes first.
+            st.data.extend_from_slice(buf);
+        } else {
+            if st.data.len() < end {
+                st.data.resize(end, 0);
+            }
+            st.data[start..end].copy_from_slice(buf);
         }
-        st.data[start..end].copy_from_slice(buf);
         // Overwriting synced bytes makes them unsynced again.
         st.synced_len = st.synced_len.min(start);
         Ok(())
