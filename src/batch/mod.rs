@@ -13,7 +13,7 @@ mod view;
 pub(crate) use builder::write_crc;
 pub(crate) use builder::{BatchBuilder, EncodedBatch, ProducerFields};
 pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
-pub(crate) use records::check_batches;
+pub(crate) use records::{check_batches, read_buffer};
 pub use records::{Iter, Records};
 pub(crate) use view::BatchView;
 pub use view::{Headers, RecordRef};

@@ -1,6 +1,33 @@
 //! The result of a read: whole, checked batches in one buffer.
 
 use super::view::{BatchError, BatchView, RecordIter, RecordRef};
+use std::cell::Cell;
+
+/// Read buffers of at most this capacity are kept for reuse when their
+/// [`Records`] is dropped; larger ones (a read of one huge batch) are freed.
+/// It covers a 1 MiB read (the consumer's default fetch size) with room for
+/// a batch running past it.
+const SPARE_MAX_BYTES: usize = 4 << 20;
+
+thread_local! {
+    /// The buffer of the last [`Records`] dropped on this thread, its bytes
+    /// still initialised, so that the next read on the thread needs neither
+    /// an allocation nor a zero-fill (at most one buffer per thread).
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// A buffer of `len` bytes for a read to fill: the thread's spare buffer
+/// if it is large enough (its old contents are left for the read to
+/// overwrite), a new zero-filled one otherwise.
+pub(crate) fn read_buffer(len: usize) -> Vec<u8> {
+    let mut buf = SPARE.try_with(Cell::take).unwrap_or_default();
+    if buf.capacity() < len {
+        return vec![0u8; len];
+    }
+    // Only bytes past the spare's length are zero-filled.
+    buf.resize(len, 0);
+    buf
+}
 
 /// Records returned by a read, in offset order.
 ///
@@ -95,9 +122,10 @@ impl Records {
     /// No records; the next read starts at `offset`.
     pub(crate) fn empty(offset: u64) -> Self {
         Records {
-            next_offset: offset,
+            buf: Vec::new(),
             from: offset,
-            ..Records::default()
+            count: 0,
+            next_offset: offset,
         }
     }
 
@@ -129,6 +157,27 @@ impl Records {
     /// Bytes of encoded batches held.
     pub fn size_bytes(&self) -> usize {
         self.buf.len()
+    }
+}
+
+impl Drop for Records {
+    /// Hands the buffer to the next read on this thread (see
+    /// [`read_buffer`]), unless it is too large to keep.
+    fn drop(&mut self) {
+        if self.buf.capacity() > SPARE_MAX_BYTES {
+            return;
+        }
+        let buf = std::mem::take(&mut self.buf);
+        // Keep the larger of the two; `try_with` fails only while the
+        // thread exits, and then the buffer is simply freed.
+        let _ = SPARE.try_with(|spare| {
+            let other = spare.take();
+            spare.set(if other.capacity() > buf.capacity() {
+                other
+            } else {
+                buf
+            });
+        });
     }
 }
 
@@ -212,6 +261,19 @@ mod tests {
         assert_eq!((c.count, c.next_offset), (7, 7));
         let c = check_batches(&buf, 0, 0);
         assert_eq!((c.count, c.valid_len), (0, 0));
+    }
+
+    #[test]
+    fn a_dropped_buffer_is_reused_by_the_next_read_buffer() {
+        let buf = batches(&[3, 4]);
+        let c = check_batches(&buf, 0, u64::MAX);
+        let recs = Records::from_checked(buf, 0, &c);
+        let ptr = recs.buf.as_ptr();
+        drop(recs);
+        let again = read_buffer(10);
+        assert_eq!((again.as_ptr(), again.len()), (ptr, 10));
+        let bigger = read_buffer(again.capacity() + 1);
+        assert!(bigger.iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 
 use super::reader::{BatchReader, Step};
 use super::Segment;
-use crate::batch::{check_batches, BatchHeader, BatchView, Records};
+use crate::batch::{check_batches, read_buffer, BatchHeader, BatchView, Records};
 use crate::error::{Error, Result};
 use crate::index::{OffsetEntry, OffsetIndex, TimeIndex};
 use std::ops::ControlFlow;
@@ -52,8 +52,8 @@ impl Segment {
             }
         }
         // The length is bounded by the visible bytes of the file, never by
-        // a length field alone.
-        let mut buf = vec![0u8; (end - pos) as usize];
+        // a length field alone. The buffer is the thread's last one, reused.
+        let mut buf = read_buffer((end - pos) as usize);
         self.file()?
             .read_exact_at(&mut buf, pos)
             .map_err(|e| Error::io("read", self.log_path(), e))?;
