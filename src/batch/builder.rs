@@ -7,27 +7,22 @@ use super::varint;
 use crate::error::{Error, Result};
 use crate::record::{Header, Record};
 
-/// The varints `fields` packed into one little-endian word, and how many
-/// bytes they take, if each is below 2^14 and together they fit in 8 bytes.
+/// Varint of `v`, which must be below 2^14, as the low bytes of a word.
 #[inline(always)]
-fn pack_small(fields: [u64; 5]) -> Option<(u64, usize)> {
-    let mut word = 0u64;
-    let mut n = 0;
-    for v in fields {
-        let (bits, len) = if v < 0x80 {
-            (v, 1)
-        } else if v < 0x4000 {
-            ((v & 0x7f) | 0x80 | ((v >> 7) << 8), 2)
-        } else {
-            return None;
-        };
-        if n + len > 8 {
-            return None;
-        }
-        word |= bits << (8 * n);
-        n += len;
+fn varint2(v: usize) -> u64 {
+    debug_assert!(v < 0x4000);
+    let v = v as u64;
+    if v < 0x80 {
+        v
+    } else {
+        (v & 0x7f) | 0x80 | ((v >> 7) << 8)
     }
-    Some((word, n))
+}
+
+/// Bytes of the varint of `v`, which must be below 2^14.
+#[inline(always)]
+fn varint2_len(v: usize) -> usize {
+    1 + usize::from(v >= 0x80)
 }
 
 /// Appends a record to `out`: the four varints of `fields` before the key,
@@ -111,6 +106,71 @@ impl BatchBuilder {
     #[inline]
     pub fn push(&mut self, record: &Record<'_>, ts: i64) -> Result<()> {
         let ts = record.timestamp.unwrap_or(ts);
+        if let (None, Some(value), []) = (record.key, record.value, record.headers) {
+            if self.push_small(value, ts) {
+                return Ok(());
+            }
+        }
+        self.push_any(record, ts)
+    }
+
+    /// The common record: a value, no key, no headers, every field before
+    /// the value below 2^14 (a value under 16 KiB, at most 16,384 records
+    /// so far, a timestamp delta within -64..=63 ms). Its fields before the value
+    /// are one 8-byte store, cut to length; the bytes are those of
+    /// [`Self::push_any`]. `false` (and nothing written) if the record is
+    /// not one of these or is too large: `push_any` then takes it.
+    #[inline(always)]
+    fn push_small(&mut self, value: &[u8], ts: i64) -> bool {
+        let delta = if self.count == 0 {
+            0
+        } else {
+            ts.wrapping_sub(self.base_timestamp)
+        };
+        let zz = varint::zigzag(delta);
+        let od = self.count as usize;
+        let value_field = value.len() + 1;
+        if zz >= 0x80 || od >= 0x4000 || value_field >= 0x4000 {
+            return false;
+        }
+        let (od_len, value_field_len) = (varint2_len(od), varint2_len(value_field));
+        // ts delta, offset delta, null key, value length, value, no headers.
+        let body = 1 + od_len + 1 + value_field_len + value.len() + 1;
+        if body >= 0x4000 {
+            return false;
+        }
+        let body_len = varint2_len(body);
+        if body_len + body > self.max_record_bytes {
+            return false;
+        }
+        let mut word = varint2(body);
+        let mut n = body_len;
+        word |= zz << (8 * n);
+        n += 1;
+        word |= varint2(od) << (8 * n);
+        n += od_len;
+        // The key's field, 0 (null), is already in the word.
+        n += 1;
+        word |= varint2(value_field) << (8 * n);
+        n += value_field_len;
+        debug_assert!(n <= 8);
+        if self.count == 0 {
+            self.base_timestamp = ts;
+        }
+        let out = &mut self.buf;
+        let start = out.len();
+        out.extend_from_slice(&word.to_le_bytes());
+        out.truncate(start + n);
+        out.extend_from_slice(value);
+        out.push(0);
+        debug_assert_eq!(out.len() - start, body_len + body);
+        self.max_timestamp = self.max_timestamp.max(ts);
+        self.count += 1;
+        true
+    }
+
+    /// Appends any record with timestamp `ts`.
+    fn push_any(&mut self, record: &Record<'_>, ts: i64) -> Result<()> {
         let delta = if self.count == 0 {
             0
         } else {
@@ -153,22 +213,14 @@ impl BatchBuilder {
         }
         let out = &mut self.buf;
         let start = out.len();
-        let fields = [body as u64, zz, od, key_field, value_field];
-        match pack_small(fields).filter(|_| record.key.is_none() && record.headers.is_empty()) {
-            // The common record (no key or headers, small fields): its
-            // fields before the value are one 8-byte store, cut to length.
-            Some((word, n)) => {
-                out.reserve(size + 8);
-                out.extend_from_slice(&word.to_le_bytes());
-                out.truncate(start + n);
-                out.extend_from_slice(value);
-                out.push(0);
-            }
-            None => {
-                out.reserve(size);
-                write_fields(out, fields, key, value, record.headers);
-            }
-        }
+        out.reserve(size);
+        write_fields(
+            out,
+            [body as u64, zz, od, key_field, value_field],
+            key,
+            value,
+            record.headers,
+        );
         debug_assert_eq!(out.len() - start, size);
         self.max_timestamp = self.max_timestamp.max(ts);
         self.count += 1;
@@ -292,6 +344,47 @@ mod tests {
             b.finish(ProducerFields::NONE).into_bytes_at(0),
             only_ok.finish(ProducerFields::NONE).into_bytes_at(0)
         );
+    }
+
+    /// The batch of `records` (value length, timestamp) pushed through
+    /// `push`, and the same through the general path only.
+    fn both_ways(records: &[(usize, i64)], max: usize) -> (Vec<u8>, Vec<u8>) {
+        let data = vec![0xa5u8; records.iter().map(|r| r.0).max().unwrap_or(0)];
+        let mut fast = BatchBuilder::new(max, 0);
+        let mut slow = BatchBuilder::new(max, 0);
+        for &(len, ts) in records {
+            let r = Record::new(&data[..len]).timestamp(ts);
+            let a = fast.push(&r, 0).map_err(|e| e.to_string());
+            let b = slow.push_any(&r, ts).map_err(|e| e.to_string());
+            assert_eq!(a, b);
+        }
+        (
+            fast.finish(ProducerFields::NONE).into_bytes_at(0),
+            slow.finish(ProducerFields::NONE).into_bytes_at(0),
+        )
+    }
+
+    #[test]
+    fn the_small_record_path_writes_the_general_bytes() {
+        let lens = [
+            0, 1, 100, 125, 126, 127, 128, 1024, 16_375, 16_376, 16_377, 16_382, 16_383, 16_384,
+            20_000,
+        ];
+        let deltas = [0, 1, -1, 63, 64, -64, -65, 1 << 40, i64::MIN];
+        let mut records = Vec::new();
+        for i in 0..17_000 {
+            records.push((
+                lens[i % lens.len()],
+                1_000i64.wrapping_add(deltas[i % deltas.len()]),
+            ));
+        }
+        let (fast, slow) = both_ways(&records, 1 << 20);
+        assert_eq!(fast, slow);
+        // A limit right at a record's size, and one byte under it.
+        for max in [106, 107, 108, 16_389, 16_390] {
+            let (fast, slow) = both_ways(&[(100, 5), (100, 5), (16_383, 5), (100, 5)], max);
+            assert_eq!(fast, slow, "max {max}");
+        }
     }
 
     #[test]
