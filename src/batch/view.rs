@@ -88,11 +88,11 @@ impl<'a> BatchView<'a> {
     /// Walks every record once so that iteration afterwards cannot fail.
     fn check_records(&self) -> Result<(), BatchError> {
         let mut rest = self.records;
+        let last_delta = u64::from(self.header.last_offset_delta);
         let mut previous_delta: Option<u64> = None;
         for _ in 0..self.header.record_count {
-            let (rec, used) = parse_record(rest, &self.header)
+            let (delta, used) = check_record(rest, last_delta)
                 .ok_or(BatchError::Record("record framing does not fit the batch"))?;
-            let delta = rec.offset - self.header.base_offset;
             if previous_delta.is_some_and(|p| delta <= p) {
                 return Err(BatchError::Record("offset deltas do not increase"));
             }
@@ -207,7 +207,7 @@ impl<'a> Iterator for RecordIter<'a> {
         if self.left == 0 {
             return None;
         }
-        let (rec, used) = parse_record(self.rest, &self.header)?;
+        let (rec, used) = read_record(self.rest, &self.header)?;
         self.rest = &self.rest[used..];
         self.left -= 1;
         Some(rec)
@@ -262,49 +262,65 @@ fn parse_header(buf: &[u8]) -> Option<(Header<'_>, usize)> {
     Some((Header { key, value }, pos))
 }
 
-/// Parses one record from the front of `buf`: the record and the bytes it
-/// took. `None` if it does not fit or is malformed.
+/// Checks the record at the front of `buf`, as iteration will read it
+/// and more: every field and header fits its record, the headers' keys are
+/// UTF-8, the record's bytes end with its last header, and its offset delta
+/// is at most `last_delta`. The offset delta and the bytes the record took;
+/// `None` if anything does not hold.
 #[inline(always)]
-fn parse_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>, usize)> {
+fn check_record(buf: &[u8], last_delta: u64) -> Option<(u64, usize)> {
     let mut pos = 0;
     let body_len = varint_at(buf, &mut pos)?;
-    let body_start = pos;
     // Every field below is read from `body`, so none can run past the record.
     let body = bytes_at(buf, &mut pos, body_len)?;
-    let end = pos;
     let mut p = 0;
-    let ts_delta = varint::unzigzag(varint_at(body, &mut p)?);
+    varint_at(body, &mut p)?;
     let offset_delta = varint_at(body, &mut p)?;
-    if offset_delta > u64::from(header.last_offset_delta) {
+    if offset_delta > last_delta {
         return None;
     }
-    let key = optional_at(body, &mut p)?;
-    let value = optional_at(body, &mut p)?;
+    optional_at(body, &mut p)?;
+    optional_at(body, &mut p)?;
     let header_count = u32::try_from(varint_at(body, &mut p)?).ok()?;
-    let headers_start = p;
     for _ in 0..header_count {
         let (_, used) = parse_header(&body[p..])?;
         p += used;
     }
-    if p != body.len() {
-        return None;
-    }
+    (p == body.len()).then_some((offset_delta, pos))
+}
+
+/// Reads the record at the front of `buf`, which [`check_record`] accepted
+/// when its batch was parsed: the record and the bytes it took. Its headers
+/// are the rest of the record's bytes, walked only if asked for. Checks
+/// nothing it need not to stay in bounds, and gives `None` rather than
+/// panicking should the bytes not be what was checked.
+#[inline(always)]
+fn read_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>, usize)> {
+    let mut pos = 0;
+    let body_len = varint_at(buf, &mut pos)?;
+    let body = bytes_at(buf, &mut pos, body_len)?;
+    let mut p = 0;
+    let ts_delta = varint::unzigzag(varint_at(body, &mut p)?);
+    let offset_delta = varint_at(body, &mut p)?;
+    let key = optional_at(body, &mut p)?;
+    let value = optional_at(body, &mut p)?;
+    let header_count = u32::try_from(varint_at(body, &mut p)?).ok()?;
+    let headers = body.get(p..)?;
     let timestamp = if header.attributes & ATTR_LOG_APPEND_TIME != 0 {
         header.max_timestamp
     } else {
         header.base_timestamp.wrapping_add(ts_delta)
     };
-    debug_assert!(body_start <= end);
     Some((
         RecordRef {
-            offset: header.base_offset + offset_delta,
+            offset: header.base_offset.wrapping_add(offset_delta),
             timestamp,
             key,
             value,
             header_count,
-            headers: &body[headers_start..],
+            headers,
         },
-        end,
+        pos,
     ))
 }
 
