@@ -129,7 +129,8 @@ pub struct RecordRef<'a> {
     timestamp: i64,
     key: Option<&'a [u8]>,
     value: Option<&'a [u8]>,
-    header_count: u32,
+    /// The header count and the headers: the rest of the record, read
+    /// only if [`Self::headers`] is called.
     headers: &'a [u8],
 }
 
@@ -156,10 +157,17 @@ impl<'a> RecordRef<'a> {
     }
 
     /// The record's headers, in the order they were written.
+    #[inline]
     pub fn headers(&self) -> Headers<'a> {
-        Headers {
-            rest: self.headers,
-            left: self.header_count,
+        // The count was checked with the batch; should it not read, there
+        // are no headers rather than a panic.
+        let mut pos = 0;
+        match varint_at(self.headers, &mut pos).map(u32::try_from) {
+            Some(Ok(left)) => Headers {
+                rest: &self.headers[pos..],
+                left,
+            },
+            _ => Headers { rest: &[], left: 0 },
         }
     }
 }
@@ -174,6 +182,7 @@ pub struct Headers<'a> {
 impl<'a> Iterator for Headers<'a> {
     type Item = Header<'a>;
 
+    #[inline]
     fn next(&mut self) -> Option<Header<'a>> {
         if self.left == 0 {
             return None;
@@ -290,10 +299,10 @@ fn check_record(buf: &[u8], last_delta: u64) -> Option<(u64, usize)> {
 }
 
 /// Reads the record at the front of `buf`, which [`check_record`] accepted
-/// when its batch was parsed: the record and the bytes it took. Its headers
-/// are the rest of the record's bytes, walked only if asked for. Checks
-/// nothing it need not to stay in bounds, and gives `None` rather than
-/// panicking should the bytes not be what was checked.
+/// when its batch was parsed: the record and the bytes it took. Its header
+/// count and headers are the rest of the record's bytes, read only if asked
+/// for. Checks nothing it need not to stay in bounds, and gives `None`
+/// rather than panicking should the bytes not be what was checked.
 #[inline(always)]
 fn read_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>, usize)> {
     let mut pos = 0;
@@ -304,7 +313,6 @@ fn read_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>
     let offset_delta = varint_at(body, &mut p)?;
     let key = optional_at(body, &mut p)?;
     let value = optional_at(body, &mut p)?;
-    let header_count = u32::try_from(varint_at(body, &mut p)?).ok()?;
     let headers = body.get(p..)?;
     let timestamp = if header.attributes & ATTR_LOG_APPEND_TIME != 0 {
         header.max_timestamp
@@ -317,7 +325,6 @@ fn read_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>
             timestamp,
             key,
             value,
-            header_count,
             headers,
         },
         pos,
