@@ -28,6 +28,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
+/// The least an active segment's file is grown ahead of its log.
+const MIN_PREALLOCATE: u64 = 64 << 10;
+/// The most an active segment's file is grown ahead of its log: the bound
+/// on the zero tail a recovery reads past.
+const MAX_PREALLOCATE: u64 = 8 << 20;
+
 /// File name of the log of the segment based at `base`.
 pub(crate) fn log_file_name(base: u64) -> String {
     format!("{base:020}.log")
@@ -50,8 +56,14 @@ pub(crate) struct Segment {
     storage: Arc<dyn Storage>,
     /// Opened on first use for sealed segments.
     file: OnceLock<Arc<dyn StorageFile>>,
-    /// Bytes written to the log file.
+    /// Bytes written to the log file: the log's length. The file may be
+    /// longer while the segment is active (see `allocated`).
     size: AtomicU64,
+    /// Bytes of the active segment's file reserved ahead of `size`
+    /// (zero-filled), so an fdatasync after an append inside them writes
+    /// data only. Trimmed back to `size` when the segment is sealed or the
+    /// partition closes; recovery treats a zero tail as the log's end.
+    allocated: AtomicU64,
     /// Bytes readers may see: whole batches whose append met the sync policy.
     visible: AtomicU64,
     /// The offset after the last batch (for a sealed segment opened lazily,
@@ -78,6 +90,7 @@ impl Segment {
             storage,
             file: OnceLock::new(),
             size: AtomicU64::new(0),
+            allocated: AtomicU64::new(0),
             visible: AtomicU64::new(0),
             next_offset: AtomicU64::new(next_offset),
             sealed: AtomicBool::new(indexes.is_none()),
@@ -198,6 +211,10 @@ impl Segment {
             }
         };
         *seg.indexes.get_mut() = Some(indexes);
+        // Whatever the file holds past the log is reserved space from
+        // before the stop, or has just been truncated away.
+        let file_len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+        seg.allocated = AtomicU64::new(file_len.max(len));
         seg.size = AtomicU64::new(len);
         seg.visible = AtomicU64::new(len);
         seg.next_offset = AtomicU64::new(next);
@@ -328,10 +345,15 @@ impl Segment {
     pub fn append(&self, batch: &[u8], h: &BatchHeader) -> Result<()> {
         let file = self.file()?;
         let pos = self.size.load(Ordering::Acquire);
+        let end = pos + batch.len() as u64;
+        if end > self.allocated.load(Ordering::Relaxed) {
+            self.preallocate(&**file, pos, end);
+        }
         if let Err(e) = file.write_all_at(batch, pos) {
             // Take back whatever part of the batch reached the file, so the
             // next append does not land behind a torn batch.
             let _ = file.set_len(pos);
+            self.allocated.store(pos, Ordering::Relaxed);
             return Err(Error::io("write", &self.log_path, e));
         }
         if let Some(idx) = self.indexes.write().as_mut() {
@@ -339,6 +361,31 @@ impl Segment {
         }
         self.size.store(pos + batch.len() as u64, Ordering::Release);
         self.next_offset.store(h.next_offset(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Reserves room past `end` (the end of the batch about to be written
+    /// at `pos`): as much again as the log holds, between
+    /// [`MIN_PREALLOCATE`] and [`MAX_PREALLOCATE`], so a small partition
+    /// reserves little and a large one reserves rarely. A failure is not
+    /// an error: the write then extends the file itself, as without
+    /// preallocation, and reports a full disk if there is one.
+    fn preallocate(&self, file: &dyn StorageFile, pos: u64, end: u64) {
+        let target = end + end.clamp(MIN_PREALLOCATE, MAX_PREALLOCATE);
+        let _ = file.allocate(pos, target - pos);
+        self.allocated.store(target, Ordering::Relaxed);
+    }
+
+    /// Cuts the reserved space past the log off the file, so a sealed or
+    /// closed segment's file is exactly its log.
+    fn trim(&self) -> Result<()> {
+        let size = self.written();
+        if self.allocated.load(Ordering::Relaxed) > size {
+            self.file()?
+                .set_len(size)
+                .map_err(|e| Error::io("truncate", &self.log_path, e))?;
+            self.allocated.store(size, Ordering::Relaxed);
+        }
         Ok(())
     }
 
@@ -366,7 +413,8 @@ impl Segment {
 
     /// Writes the in-memory indexes to their files (the time index ending
     /// with the largest timestamp so far, which a reopen reads back) and
-    /// syncs everything. With `seal`, also marks the segment immutable and
+    /// syncs everything, the log cut to its length first (see
+    /// `allocated`). With `seal`, also marks the segment immutable and
     /// drops the in-memory copies (they are mapped from the files when next
     /// needed).
     pub fn persist(&self, seal: bool) -> Result<()> {
@@ -388,6 +436,7 @@ impl Segment {
                 &encode_file(IndexKind::Time, &time, log_size),
             )?;
         }
+        self.trim()?;
         self.sync()?;
         if seal {
             self.sealed.store(true, Ordering::Release);
@@ -506,6 +555,84 @@ fn time_index_is_sane(time: &[u8], len: u64, limit: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::{BatchBuilder, ProducerFields};
+    use crate::record::Record;
+    use crate::storage::FsStorage;
+
+    fn batch(base: u64, value: &[u8]) -> (Vec<u8>, BatchHeader) {
+        let mut b = BatchBuilder::new(1 << 20, 0);
+        b.push(&Record::new(value), 1).unwrap();
+        let bytes = b.finish(ProducerFields::NONE).into_bytes_at(base);
+        let h = BatchHeader::decode_from(&bytes).unwrap();
+        (bytes, h)
+    }
+
+    fn file_len(path: &Path) -> u64 {
+        std::fs::metadata(path).unwrap().len()
+    }
+
+    #[test]
+    fn the_active_file_is_reserved_ahead_and_trimmed_when_sealed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
+        let seg = Segment::create(storage, tmp.path(), 0, 4096).unwrap();
+        let (bytes, h) = batch(0, &[7; 1000]);
+        seg.append(&bytes, &h).unwrap();
+        assert_eq!(seg.written(), bytes.len() as u64);
+        if cfg!(target_os = "linux") {
+            // At least the minimum reserved past the batch (fallocate;
+            // file systems without it keep the file at its log).
+            let len = file_len(seg.log_path());
+            assert!(
+                len >= bytes.len() as u64 + MIN_PREALLOCATE || len == bytes.len() as u64,
+                "{len}"
+            );
+        }
+        seg.persist(true).unwrap();
+        assert_eq!(file_len(seg.log_path()), bytes.len() as u64);
+    }
+
+    #[test]
+    fn reopening_after_a_crash_cuts_the_reserved_tail_and_appends_after_the_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
+        let seg = Segment::create(storage.clone(), tmp.path(), 0, 4096).unwrap();
+        let mut end = 0;
+        for i in 0..3 {
+            let (bytes, h) = batch(i, &[i as u8 + 1; 300]);
+            seg.append(&bytes, &h).unwrap();
+            end += bytes.len() as u64;
+        }
+        // Fault: a crash (kill -9): no trim, no marker; the file keeps
+        // the zeros reserved past the log.
+        if cfg!(target_os = "linux") {
+            assert!(file_len(seg.log_path()) > end);
+        }
+        drop(seg);
+        let mut seen = Vec::new();
+        let (seg, scanned) = Segment::open_active(storage, tmp.path(), 0, 4096, None, &mut |h| {
+            seen.push(h.base_offset)
+        })
+        .unwrap();
+        assert!(scanned);
+        assert_eq!(seen, [0, 1, 2]);
+        assert_eq!((seg.written(), seg.next_offset()), (end, 3));
+        assert_eq!(file_len(seg.log_path()), end);
+        let (bytes, h) = batch(3, b"after");
+        seg.append(&bytes, &h).unwrap();
+        seg.persist(true).unwrap();
+        let mut all = Vec::new();
+        scan::for_each_header(
+            &**seg.file().unwrap(),
+            seg.log_path(),
+            0,
+            end + bytes.len() as u64,
+            &mut |h| all.push(h.base_offset),
+        )
+        .unwrap();
+        assert_eq!(all, [0, 1, 2, 3]);
+        assert_eq!(file_len(seg.log_path()), end + bytes.len() as u64);
+    }
 
     #[test]
     fn file_names_round_trip() {

@@ -100,7 +100,11 @@ pub(crate) fn scan_visiting(
         if mode == Mode::Sealed {
             return Err(Error::corrupt(path, pos, reason));
         }
-        if let Some(next) = find_valid_batch(file, pos + 1, len, expected).map_err(io)? {
+        // The active segment's file is reserved ahead of its log (see
+        // `Segment::preallocate`) and reads as zeros there: no batch starts
+        // in that tail, so the search below stops where it begins.
+        let data_end = end_of_data(file, pos, len).map_err(io)?;
+        if let Some(next) = find_valid_batch(file, pos + 1, data_end, len, expected).map_err(io)? {
             if has_unwritten_sector(file, pos, next).map_err(io)? {
                 // Writes that a power cut left half on disk: nothing from
                 // here on was synced (see `hole`), so it is a torn tail.
@@ -200,18 +204,45 @@ fn check_batch(
     Ok(BatchView::parse(bytes).err().map(|e| e.to_string()))
 }
 
-/// The position of the first valid batch starting after `from` whose base
-/// offset is at least `expected`, if any. Used to tell a torn tail (nothing
-/// valid after the damage) from corruption in the middle of the log.
+/// The end of the last non-zero byte in `from..len` (`from` if they are
+/// all zero), read backwards a window at a time, so a zero tail costs one
+/// read of itself.
+fn end_of_data(file: &dyn StorageFile, from: u64, len: u64) -> std::io::Result<u64> {
+    let mut buf = Vec::new();
+    let mut end = len;
+    while end > from {
+        let start = end.saturating_sub(SCAN_WINDOW as u64).max(from);
+        buf.resize((end - start) as usize, 0);
+        file.read_exact_at(&mut buf, start)?;
+        // Whole chunks are tested by OR-ing their bytes, which vectorizes;
+        // only the last non-zero chunk is searched byte by byte.
+        let mut chunk_end = buf.len();
+        for chunk in buf.rchunks(4096) {
+            if chunk.iter().fold(0, |acc, &b| acc | b) != 0 {
+                let i = chunk.iter().rposition(|&b| b != 0).unwrap_or(0);
+                return Ok(start + (chunk_end - chunk.len() + i) as u64 + 1);
+            }
+            chunk_end -= chunk.len();
+        }
+        end = start;
+    }
+    Ok(from)
+}
+
+/// The position of the first valid batch starting in `from..until` (and
+/// ending by `end`) whose base offset is at least `expected`, if any. Used
+/// to tell a torn tail (nothing valid after the damage) from corruption in
+/// the middle of the log.
 fn find_valid_batch(
     file: &dyn StorageFile,
     from: u64,
+    until: u64,
     end: u64,
     expected: u64,
 ) -> std::io::Result<Option<u64>> {
     let mut reader = BatchReader::new(file, from, end, SCAN_WINDOW);
     let mut pos = from;
-    while pos + BatchHeader::SIZE as u64 <= end {
+    while pos < until && pos + BatchHeader::SIZE as u64 <= end {
         // Cheap filter first: the magic byte at its place.
         if reader.bytes_at(pos + 12, 1)?[0] == crate::batch::MAGIC {
             reader.pos = pos;
@@ -359,6 +390,61 @@ mod tests {
         // A length that runs past the end is corruption too.
         let err = for_each_header(&*f, Path::new("x"), 0, ends[0] - 1, &mut |_| {}).unwrap_err();
         assert!(matches!(err, Error::Corrupt { position: 0, .. }), "{err}");
+    }
+
+    #[test]
+    fn end_of_data_finds_the_last_non_zero_byte_across_chunks_and_windows() {
+        let m = MemStorage::default();
+        m.create_dir_all(Path::new("/z")).unwrap();
+        let f = m.open(Path::new("/z/f"), true).unwrap();
+        let len = 3 * SCAN_WINDOW as u64 + 777;
+        f.set_len(len).unwrap();
+        assert_eq!(end_of_data(&*f, 0, len).unwrap(), 0);
+        assert_eq!(end_of_data(&*f, 10, len).unwrap(), 10);
+        // Last bytes of chunks and windows, first bytes, and a byte below
+        // `from` (which must not count).
+        for at in [
+            0,
+            1,
+            4095,
+            4096,
+            SCAN_WINDOW as u64 - 1,
+            SCAN_WINDOW as u64,
+            len - 1,
+        ] {
+            f.write_all_at(&[1], at).unwrap();
+            assert_eq!(end_of_data(&*f, 0, len).unwrap(), at + 1, "byte at {at}");
+            assert_eq!(end_of_data(&*f, at + 1, len).unwrap(), at + 1);
+            f.write_all_at(&[0], at).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_preallocated_zero_tail_is_torn() {
+        let (f, ends) = segment(3);
+        // Fault: a power cut after the file was preallocated 3 MiB ahead,
+        // the third batch half written.
+        f.set_len(ends[2] + (3 << 20)).unwrap();
+        f.write_all_at(&[0; 20], ends[1] + 5).unwrap();
+        let s = scan(&*f, Path::new("x"), 0, 4096, Mode::Tail).unwrap();
+        assert!(s.torn_tail);
+        assert_eq!((s.valid_len, s.next_offset), (ends[1], 2));
+    }
+
+    #[test]
+    fn a_valid_batch_before_the_reserved_tail_is_still_found() {
+        let (f, ends) = segment(4);
+        // Fault: flipped bits in the third batch, the fourth intact, then
+        // 2 MiB of reserved zeros. The fourth batch ends in zero bytes
+        // (its header count), so it reaches into what looks like the zero
+        // tail; it must still be found, making the damage corruption.
+        f.set_len(ends[3] + (2 << 20)).unwrap();
+        f.write_all_at(&[0xff; 8], ends[1] + 20).unwrap();
+        let err = scan(&*f, Path::new("x"), 0, 4096, Mode::Tail).unwrap_err();
+        assert!(
+            matches!(err, Error::Corrupt { position, .. } if position == ends[1]),
+            "{err}"
+        );
     }
 
     #[test]

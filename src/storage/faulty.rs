@@ -131,6 +131,10 @@ impl StorageFile for FaultyFile {
         self.inner.set_len(len)
     }
 
+    fn allocate(&self, pos: u64, len: u64) -> io::Result<()> {
+        self.inner.allocate(pos, len)
+    }
+
     fn sync_data(&self) -> io::Result<()> {
         check(&self.faults, Op::Sync)?;
         self.inner.sync_data()

@@ -256,6 +256,11 @@ impl StorageFile for MemFile {
         Ok(())
     }
 
+    fn allocate(&self, _pos: u64, _len: u64) -> io::Result<()> {
+        // Nothing to reserve in memory, and zeros here would be real memory.
+        Ok(())
+    }
+
     fn sync_data(&self) -> io::Result<()> {
         let mut st = self.state.lock();
         st.synced_len = st.data.len();

@@ -58,6 +58,13 @@ pub(crate) trait StorageFile: Send + Sync + fmt::Debug {
     fn len(&self) -> io::Result<u64>;
     /// Truncates or extends (with zeros) to `len`.
     fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Reserves disk space for bytes `pos..pos + len`, extending the file
+    /// with zeros to `pos + len` if it is shorter, so that later writes
+    /// inside it change no metadata an fdatasync would have to write
+    /// (`fallocate`). May do nothing (in memory, or where the file system
+    /// cannot): callers never rely on the length it leaves, only on what
+    /// they wrote.
+    fn allocate(&self, pos: u64, len: u64) -> io::Result<()>;
     /// Makes the file's data durable (fdatasync).
     fn sync_data(&self) -> io::Result<()>;
     /// A read-only view of the whole file. Only for files that never shrink

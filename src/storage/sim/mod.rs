@@ -455,6 +455,22 @@ impl StorageFile for SimFile {
         Ok(())
     }
 
+    fn allocate(&self, pos: u64, len: u64) -> io::Result<()> {
+        let end = pos.saturating_add(len);
+        let mut disk = self.disk.lock();
+        disk.begin(OpClass::Write, || {
+            format!("fallocate {} to {end}", self.path.display())
+        })?;
+        // Like a file system's: the length grows to cover the range (as
+        // a metadata change an fdatasync makes durable), never shrinks.
+        let inode = disk.inode(self.id);
+        if (inode.data.len() as u64) < end {
+            apply_data(&mut inode.data, &DataOp::SetLen(end));
+            inode.pending.push(DataOp::SetLen(end));
+        }
+        Ok(())
+    }
+
     fn sync_data(&self) -> io::Result<()> {
         let mut disk = self.disk.lock();
         let result = disk.begin(OpClass::Sync, || format!("fsync {}", self.path.display()));
