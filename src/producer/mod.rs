@@ -182,6 +182,9 @@ impl Producer {
     pub fn send(&self, topic: &str, record: Record<'_>) -> Result<Delivery> {
         let s = &*self.handle.shared;
         let bytes = approximate_size(&record);
+        // The clock is read before the lock (it is a fifth of a send's
+        // cost), and only for a record that has no timestamp of its own.
+        let now = record.timestamp.unwrap_or_else(now_ms);
         let mut acc = s.acc.lock();
         if acc.queue.closed {
             return Err(Error::Closed {
@@ -215,7 +218,7 @@ impl Producer {
                 partitions,
             });
         }
-        let placed = e.push(&mut acc.queue, rules, p, &record, now_ms(), bytes)?;
+        let placed = e.push(&mut acc.queue, rules, p, &record, now, bytes)?;
         if e.is_full(rules, p) {
             e.close(&mut acc.queue, p);
             s.wake.notify_one();

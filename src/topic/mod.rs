@@ -13,6 +13,7 @@ use crate::storage::Storage;
 use parking_lot::RwLock;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 /// A topic: its name, configuration and partitions. Cheap to clone; a
@@ -29,6 +30,10 @@ struct TopicInner {
     /// Configuration and partitions change together when partitions are
     /// added.
     state: RwLock<(TopicConfig, Vec<Partition>)>,
+    /// `state`'s partition count, readable without the lock: a producer
+    /// checks it on every send. Stored (under the write lock) after the
+    /// partitions are in, so a reader that sees a count finds them.
+    partition_count: AtomicU32,
 }
 
 impl fmt::Debug for Topic {
@@ -74,6 +79,7 @@ impl Topic {
             inner: Arc::new(TopicInner {
                 name: name.to_owned(),
                 dir: dir.to_path_buf(),
+                partition_count: AtomicU32::new(partitions.len() as u32),
                 state: RwLock::new((config, partitions)),
             }),
         })
@@ -96,7 +102,7 @@ impl Topic {
 
     /// How many partitions the topic has, numbered from 0.
     pub fn partition_count(&self) -> u32 {
-        self.inner.state.read().1.len() as u32
+        self.inner.partition_count.load(Ordering::Acquire)
     }
 
     /// Partition number `partition`, or [`Error::UnknownPartition`].
@@ -124,6 +130,9 @@ impl Topic {
         let mut state = self.inner.state.write();
         state.1.extend(more);
         state.0 = config;
+        self.inner
+            .partition_count
+            .store(state.1.len() as u32, Ordering::Release);
     }
 
     /// Closes every partition; the first error is returned after all were
