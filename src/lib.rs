@@ -59,6 +59,7 @@
 
 mod assignor;
 mod batch;
+mod cleaner;
 mod clock;
 mod consumer;
 mod error;

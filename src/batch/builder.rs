@@ -4,6 +4,7 @@ use super::header::{
     BatchHeader, ATTR_LOG_APPEND_TIME, CRC_HEAD_END, CRC_TAIL_START, LOG_OVERHEAD, MAGIC,
 };
 use super::varint;
+use super::view::{BatchView, RecordRef};
 use crate::error::{Error, Result};
 use crate::record::{Header, Record};
 
@@ -308,6 +309,108 @@ impl EncodedBatch {
     }
 }
 
+/// Rebuilds the checked batch at the front of `batch` from the records
+/// `keep` accepts, appending it to `out`; returns the header written, or
+/// `None` (and `out` untouched) when no record is kept: compaction drops an
+/// emptied batch whole.
+///
+/// Every kept record keeps its offset and timestamp: its offset delta is
+/// written as it was, so readers see the gap, never a renumbering. The
+/// header keeps what Kafka's cleaner keeps (`MemoryRecords::filterTo`):
+///
+/// - `base_offset` and `last_offset_delta` of the original, not of the
+///   first and last kept records. Kafka overrides the cleaned batch's last
+///   offset with the original's so the batch's last sequence
+///   (`base_sequence + last_offset_delta`) is unchanged and a producer
+///   state rebuilt from headers never sees a sequence gap; the batch also
+///   still covers the same offset range, so the next batch's base follows
+///   its last offset exactly as before.
+/// - the producer id, epoch, base sequence and attributes (with the
+///   log-append-time flag, under which every record reads back as
+///   `max_timestamp`).
+/// - `base_timestamp` and `max_timestamp`: the kept records' timestamp
+///   deltas then need no change, and the batch's time facts stay put, so
+///   time retention, the time index and a tombstone's delete horizon (taken
+///   from the batch's `max_timestamp`) decide the same before and after a
+///   clean, and again on every later one. `max_timestamp` may then exceed
+///   every kept record's timestamp; a time lookup scans forward from the
+///   batch and still finds the first record at or after its target.
+///
+/// When every record is kept, the original bytes are copied unchanged.
+///
+/// On Kafka's empty batches: Kafka keeps an emptied batch as a bare header
+/// (`BatchRetention::RETAIN_EMPTY`) when it is the last one of a producer,
+/// so that a producer state rebuilt from the log still knows the producer.
+/// Our format refuses batches of no records, and the partition's producer
+/// snapshots (written at each roll, so always at or past the sealed
+/// segments compaction touches) carry that state instead; we drop the
+/// batch.
+pub(crate) fn retain_records(
+    batch: &[u8],
+    mut keep: impl FnMut(&RecordRef<'_>) -> bool,
+    out: &mut Vec<u8>,
+) -> Option<BatchHeader> {
+    let view = BatchView::trusted(batch)?;
+    let source = view.header;
+    let start = out.len();
+    out.resize(start + BatchHeader::SIZE, 0);
+    let mut count = 0u32;
+    // Reused for every record with headers: no allocation per record.
+    let mut headers: Vec<Header<'_>> = Vec::new();
+    for r in view.records() {
+        if !keep(&r) {
+            continue;
+        }
+        headers.clear();
+        headers.extend(r.headers());
+        let key = r.key().unwrap_or_default();
+        let value = r.value().unwrap_or_default();
+        let zz = varint::zigzag(r.timestamp().wrapping_sub(source.base_timestamp));
+        let od = r.offset().wrapping_sub(source.base_offset);
+        let key_field = r.key().map_or(0, |k| k.len() as u64 + 1);
+        let value_field = r.value().map_or(0, |v| v.len() as u64 + 1);
+        let mut body = varint::len(zz)
+            + varint::len(od)
+            + varint::len(key_field)
+            + key.len()
+            + varint::len(value_field)
+            + value.len()
+            + varint::len(headers.len() as u64);
+        for h in &headers {
+            body += varint::len(h.key.len() as u64) + h.key.len();
+            body += varint::len(h.value.len() as u64) + h.value.len();
+        }
+        write_fields(
+            out,
+            [body as u64, zz, od, key_field, value_field],
+            key,
+            value,
+            &headers,
+        );
+        count += 1;
+    }
+    if count == 0 {
+        out.truncate(start);
+        return None;
+    }
+    if count == source.record_count {
+        out.truncate(start);
+        out.extend_from_slice(&batch[..source.total_size()]);
+        return Some(source);
+    }
+    let header = BatchHeader {
+        batch_length: (out.len() - start - LOG_OVERHEAD) as u32,
+        crc: 0,
+        record_count: count,
+        ..source
+    };
+    let bytes = &mut out[start..];
+    header.encode_into(bytes);
+    let crc = super::header::crc_of(bytes);
+    bytes[CRC_HEAD_END..CRC_TAIL_START].copy_from_slice(&crc.to_le_bytes());
+    Some(BatchHeader { crc, ..header })
+}
+
 /// Computes and stores the CRC of a whole encoded batch.
 #[cfg(test)]
 pub(crate) fn write_crc(batch: &mut [u8]) {
@@ -429,5 +532,164 @@ mod crc_tests {
             BatchView::parse(&bytes).unwrap().header.base_offset,
             123_456
         );
+    }
+}
+
+#[cfg(test)]
+mod retain_tests {
+    use super::*;
+    use crate::batch::view::BatchView;
+    use proptest::prelude::*;
+
+    const PRODUCER: ProducerFields = ProducerFields {
+        producer_id: 7,
+        producer_epoch: 2,
+        base_sequence: 40,
+    };
+
+    /// A record to write: key, value, timestamp.
+    type In<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, i64);
+
+    /// A batch at offset 100 of `records`, with a header on every third.
+    fn batch(records: &[In<'_>]) -> Vec<u8> {
+        let h = [Header::new("h", b"x")];
+        let mut b = BatchBuilder::new(1 << 20, 0);
+        for (i, &(key, value, ts)) in records.iter().enumerate() {
+            let headers: &[Header<'_>] = if i % 3 == 0 { &h } else { &[] };
+            let r = Record {
+                key,
+                value,
+                timestamp: Some(ts),
+                headers,
+                ..Record::default()
+            };
+            b.push(&r, 0).unwrap();
+        }
+        b.finish(PRODUCER).into_bytes_at(100)
+    }
+
+    type Owned = (
+        u64,
+        i64,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<(String, Vec<u8>)>,
+    );
+
+    fn owned(bytes: &[u8]) -> Vec<Owned> {
+        BatchView::parse(bytes)
+            .unwrap()
+            .records()
+            .map(|r| {
+                (
+                    r.offset(),
+                    r.timestamp(),
+                    r.key().map(<[u8]>::to_vec),
+                    r.value().map(<[u8]>::to_vec),
+                    r.headers()
+                        .map(|h| (h.key.to_string(), h.value.to_vec()))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn kept_records_keep_their_offsets_timestamps_and_the_header() {
+        let source = batch(&[
+            (Some(b"a"), Some(b"1"), 50),
+            (Some(b"b"), None, 10),
+            (None, Some(b"3"), 90),
+            (Some(b"a"), Some(b"4"), 20),
+            (Some(b"c"), Some(b""), 30),
+        ]);
+        let mut out = b"prefix".to_vec();
+        let h = retain_records(&source, |r| r.offset() % 2 == 1, &mut out).unwrap();
+        assert_eq!(&out[..6], b"prefix", "appended after what was there");
+        let cleaned = &out[6..];
+        let v = BatchView::parse(cleaned).expect("a valid CRC and framing");
+        assert_eq!(v.header, h);
+        assert_eq!(v.total_size(), cleaned.len());
+        let original = BatchView::parse(&source).unwrap().header;
+        assert_eq!(
+            (h.base_offset, h.last_offset_delta, h.record_count),
+            (100, 4, 2)
+        );
+        assert_eq!(
+            (h.base_timestamp, h.max_timestamp, h.attributes),
+            (original.base_timestamp, original.max_timestamp, 0)
+        );
+        assert_eq!(
+            (h.producer_id, h.producer_epoch, h.base_sequence),
+            (7, 2, 40)
+        );
+        let want: Vec<_> = owned(&source)
+            .into_iter()
+            .filter(|r| r.0 % 2 == 1)
+            .collect();
+        assert_eq!(owned(cleaned), want);
+        assert_eq!(want[1].0, 103, "the gap at 102 stays a gap");
+    }
+
+    #[test]
+    fn all_kept_is_the_original_bytes_and_none_kept_writes_nothing() {
+        let source = batch(&[(Some(b"a"), Some(b"1"), 5), (None, None, 6)]);
+        let mut out = Vec::new();
+        let h = retain_records(&source, |_| true, &mut out).unwrap();
+        assert_eq!(out, source);
+        assert_eq!(h, BatchView::parse(&source).unwrap().header);
+        let mut out = b"x".to_vec();
+        assert_eq!(retain_records(&source, |_| false, &mut out), None);
+        assert_eq!(out, b"x");
+    }
+
+    #[test]
+    fn a_log_append_time_batch_stays_one() {
+        let mut b = BatchBuilder::new(1024, 0);
+        for (k, ts) in [(b"a", 1), (b"b", 9), (b"c", 4)] {
+            b.push(&Record::new(b"v").key(k).timestamp(ts), 0).unwrap();
+        }
+        let mut e = b.finish(ProducerFields::NONE);
+        e.set_log_append_time(777);
+        let source = e.into_bytes_at(0);
+        let mut out = Vec::new();
+        let h = retain_records(&source, |r| r.key() != Some(b"b"), &mut out).unwrap();
+        assert_eq!(h.attributes, ATTR_LOG_APPEND_TIME);
+        let v = BatchView::parse(&out).unwrap();
+        let got: Vec<_> = v.records().map(|r| (r.offset(), r.timestamp())).collect();
+        assert_eq!(got, [(0, 777), (2, 777)]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_subset_round_trips(
+            recs in proptest::collection::vec(
+                (proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20)),
+                 proptest::option::of(proptest::collection::vec(any::<u8>(), 0..200)),
+                 any::<i64>(), any::<bool>()),
+                1..40),
+        ) {
+            let records: Vec<_> = recs
+                .iter()
+                .map(|(k, v, ts, _)| (k.as_deref(), v.as_deref(), *ts))
+                .collect();
+            let source = batch(&records);
+            let keep: Vec<bool> = recs.iter().map(|r| r.3).collect();
+            let mut out = Vec::new();
+            let h = retain_records(&source, |r| keep[(r.offset() - 100) as usize], &mut out);
+            let want: Vec<_> = owned(&source)
+                .into_iter()
+                .filter(|r| keep[(r.0 - 100) as usize])
+                .collect();
+            match h {
+                None => prop_assert!(want.is_empty() && out.is_empty()),
+                Some(h) => {
+                    prop_assert_eq!(BatchView::parse(&out).unwrap().header, h);
+                    prop_assert_eq!(h.record_count as usize, want.len());
+                    prop_assert_eq!(h.last_offset_delta as usize, recs.len() - 1);
+                    prop_assert_eq!(owned(&out), want);
+                }
+            }
+        }
     }
 }

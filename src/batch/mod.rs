@@ -11,7 +11,7 @@ mod view;
 
 #[cfg(test)]
 pub(crate) use builder::write_crc;
-pub(crate) use builder::{BatchBuilder, EncodedBatch, ProducerFields};
+pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFields};
 pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
 pub(crate) use records::{check_batches, read_buffer};
 pub use records::{Iter, Records};
