@@ -83,6 +83,7 @@ pub use assignor::{
     Assignor, CooperativeStickyAssignor, GroupMember, RangeAssignor, RoundRobinAssignor,
 };
 pub use batch::{Headers, Iter, RecordRef, Records};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use consumer::{
     AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, ConsumerRecords,
     ConsumerRecordsIter, Offset, RebalanceListener,
@@ -91,9 +92,10 @@ pub use error::{Error, Result};
 pub use group::{
     GroupDescription, MemberDescription, OffsetAndMetadata, OffsetReset, PartitionLag,
 };
-pub use log::{Log, LogBuilder};
+pub use log::{Log, LogBuilder, MaintenanceReport, DEFAULT_MAINTENANCE_INTERVAL};
 pub use partition::{
-    AppendInfo, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset, TimestampType,
+    AppendInfo, Deleted, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset,
+    TimestampType,
 };
 pub use partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,

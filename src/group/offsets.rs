@@ -247,7 +247,7 @@ impl OffsetStore {
             )?,
             Err(e) => return Err(e),
         };
-        let now = crate::clock::now_ms();
+        let now = log.now_ms();
         let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = offsets
             .iter()
             .map(|((t, p), o)| {

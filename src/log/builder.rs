@@ -1,12 +1,14 @@
 //! Options of a log directory, set before it opens.
 
 use super::Log;
+use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
 use crate::partition::SyncPolicy;
 use crate::storage::{FsStorage, MemStorage};
 use crate::topic::TopicConfig;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Builds a [`Log`] with options other than the defaults.
 ///
@@ -22,11 +24,28 @@ use std::sync::Arc;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LogBuilder {
     pub(crate) sync: SyncPolicy,
     pub(crate) default_topic: TopicConfig,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) maintenance_interval: Option<Duration>,
 }
+
+impl Default for LogBuilder {
+    fn default() -> Self {
+        LogBuilder {
+            sync: SyncPolicy::default(),
+            default_topic: TopicConfig::default(),
+            clock: Arc::new(SystemClock),
+            maintenance_interval: Some(DEFAULT_MAINTENANCE_INTERVAL),
+        }
+    }
+}
+
+/// How often the maintenance thread runs by default: Kafka's
+/// `log.retention.check.interval.ms`, 5 minutes.
+pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(300);
 
 impl LogBuilder {
     /// The sync policy of every topic that does not set its own (default
@@ -40,6 +59,24 @@ impl LogBuilder {
     /// [`Log::create_topic`].
     pub fn default_topic_config(mut self, config: TopicConfig) -> Self {
         self.default_topic = config;
+        self
+    }
+
+    /// The clock the log reads the time from (default [`SystemClock`]):
+    /// record timestamps, segment rolls by age, interval syncs and
+    /// retention by time. Tests set a [`crate::ManualClock`] here and run
+    /// [`Log::maintain`] themselves.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How often the log's maintenance thread applies retention (see
+    /// [`Log::maintain`]); default [`DEFAULT_MAINTENANCE_INTERVAL`].
+    /// `None` starts no thread: maintenance then runs only when
+    /// [`Log::maintain`] is called.
+    pub fn maintenance_interval(mut self, interval: Option<Duration>) -> Self {
+        self.maintenance_interval = interval;
         self
     }
 

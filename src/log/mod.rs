@@ -9,10 +9,12 @@
 mod builder;
 #[cfg(test)]
 mod io_fault_tests;
+mod maintenance;
 #[cfg(test)]
 mod power_loss_tests;
 
-pub use builder::LogBuilder;
+pub use builder::{LogBuilder, DEFAULT_MAINTENANCE_INTERVAL};
+pub use maintenance::MaintenanceReport;
 
 use crate::error::{Error, Result};
 use crate::group::coordinator::Coordinator;
@@ -71,6 +73,15 @@ struct LogInner {
     coordinator: Coordinator,
     /// Committed offsets, loaded from `__consumer_offsets` at open.
     offsets: OffsetStore,
+    /// The background thread applying retention.
+    maintenance: maintenance::Maintenance,
+}
+
+impl Drop for LogInner {
+    fn drop(&mut self) {
+        // The thread holds the log weakly; it exits at its next wake-up.
+        self.maintenance.stop.stop();
+    }
 }
 
 impl fmt::Debug for Log {
@@ -136,7 +147,7 @@ impl Log {
             .list_dirs(&topics_dir)
             .map_err(|e| Error::io("list", &topics_dir, e))?;
         for topic in names {
-            if let Some(t) = open_topic(&storage, &topics_dir, &topic, options.sync, &signal)? {
+            if let Some(t) = open_topic(&storage, &topics_dir, &topic, &options, &signal)? {
                 topics.insert(topic, t);
             }
         }
@@ -156,10 +167,14 @@ impl Log {
                 signal,
                 coordinator: Coordinator::default(),
                 offsets: OffsetStore::default(),
+                maintenance: maintenance::Maintenance::default(),
             }),
         };
         log.inner.offsets.load(&log)?;
         log.inner.offsets.clamp_to_high_watermarks(&log)?;
+        if let Some(interval) = log.inner.options.maintenance_interval {
+            maintenance::Maintenance::start(&log.inner, interval)?;
+        }
         Ok(log)
     }
 
@@ -169,6 +184,11 @@ impl Log {
 
     pub(crate) fn offset_store(&self) -> &OffsetStore {
         &self.inner.offsets
+    }
+
+    /// Now, by the log's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.inner.options.clock.now_ms()
     }
 
     /// The signal every partition of this log announces new records on.
@@ -242,6 +262,7 @@ impl Log {
                 config.clone(),
                 self.inner.options.sync,
                 &self.inner.signal,
+                &self.inner.options.clock,
             )?;
             write_properties(&**storage, &dir, name, &config)?;
             storage
@@ -336,6 +357,7 @@ impl Log {
                     &partition_dir(topic.dir(), p),
                     pc.clone(),
                     self.inner.signal.clone(),
+                    self.inner.options.clock.clone(),
                 )
             })
             .collect::<Result<Vec<_>>>()?;
@@ -351,6 +373,8 @@ impl Log {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        // No retention pass may run on partitions being closed.
+        self.inner.maintenance.shut_down();
         let mut first = Ok(());
         for topic in self.inner.topics.read().values() {
             if let Err(e) = topic.close() {
@@ -425,7 +449,7 @@ fn open_topic(
     storage: &Arc<dyn Storage>,
     topics_dir: &Path,
     name: &str,
-    default_sync: crate::partition::SyncPolicy,
+    options: &LogBuilder,
     signal: &Arc<AppendSignal>,
 ) -> Result<Option<Topic>> {
     if name::validate(name, name.starts_with(name::INTERNAL_PREFIX)).is_err() {
@@ -492,5 +516,14 @@ fn open_topic(
             ));
         }
     }
-    Topic::open(storage, &dir, name, config, default_sync, signal).map(Some)
+    Topic::open(
+        storage,
+        &dir,
+        name,
+        config,
+        options.sync,
+        signal,
+        &options.clock,
+    )
+    .map(Some)
 }

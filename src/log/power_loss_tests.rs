@@ -59,6 +59,9 @@ pub(super) struct Model {
     /// whose outcome is unknown.
     commits: [Vec<u64>; 2],
     commit_tried: [Option<u64>; 2],
+    /// Per partition of `events`: the log start offset after the last
+    /// acknowledged `delete_records` or retention pass.
+    started: [u64; 2],
 }
 
 fn builder(sync: SyncPolicy) -> LogBuilder {
@@ -114,7 +117,10 @@ fn workload(disk: &SimDisk, sync: SyncPolicy, m: &mut Model) -> Result<()> {
 pub(super) fn run(log: &Log, m: &mut Model) -> Result<()> {
     log.create_topic(
         EVENTS,
-        TopicConfig::default().partitions(2).segment_bytes(1024),
+        TopicConfig::default()
+            .partitions(2)
+            .segment_bytes(1024)
+            .retention_bytes(Some(2048)),
     )?;
     m.events_created = true;
     for i in 0..6 {
@@ -134,6 +140,15 @@ pub(super) fn run(log: &Log, m: &mut Model) -> Result<()> {
         produce(log, m, i % 2)?;
     }
     commit(log, m, 0)?;
+    // Retention by size (2 KiB a partition) removes whole segments; then
+    // delete_records moves partition 0's start inside a segment.
+    log.maintain()?;
+    for (n, started) in m.started.iter_mut().enumerate() {
+        *started = log.topic(EVENTS)?.partition(n as u32)?.log_start_offset();
+    }
+    let before = m.acked[0] as u64 - 2;
+    log.delete_records(EVENTS, 0, before)?;
+    m.started[0] = before;
     commit(log, m, 1)?;
     log.close()
 }
@@ -173,6 +188,12 @@ pub(super) fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Resu
                 return Err(format!("partition {n}: end {end}, {} acked", m.acked[n]));
             }
             let mut offset = p.log_start_offset();
+            if durable && offset < m.started[n] {
+                return Err(format!(
+                    "partition {n}: log start {offset}, deleted below {}: records came back",
+                    m.started[n]
+                ));
+            }
             while offset < end {
                 let records = p
                     .read(offset, 1 << 20)
@@ -363,6 +384,7 @@ fn the_workload_touches_every_kind_of_file() {
         "topic.properties",
         ".clean_shutdown",
         ".snapshot",
+        "log-start-offset",
     ] {
         assert!(has(kind), "no {kind} in {files:?}");
     }
@@ -371,6 +393,8 @@ fn the_workload_touches_every_kind_of_file() {
     // More than one segment in a partition: the workload crosses a roll.
     let logs = files
         .iter()
-        .filter(|f| f.contains("/events/0/") && f.ends_with(".log"));
+        .filter(|f| f.contains("/events/1/") && f.ends_with(".log"));
     assert!(logs.count() > 1, "{files:?}");
+    // Retention and delete_records removed partition 0's first segment.
+    assert!(!has("/events/0/00000000000000000000.log"), "{files:?}");
 }

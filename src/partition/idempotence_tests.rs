@@ -93,7 +93,7 @@ pub(super) fn batch(id: i64, epoch: i16, seq: i32, n: u32) -> EncodedBatch {
 }
 
 pub(super) fn send(p: &Partition, id: i64, epoch: i16, seq: i32, n: u32) -> Result<AppendInfo> {
-    p.append_encoded(batch(id, epoch, seq, n), now_ms())
+    p.append_encoded(batch(id, epoch, seq, n), p.now_ms())
 }
 
 /// Every value in the log, in offset order.

@@ -13,6 +13,7 @@ mod config;
 mod idempotence_model_tests;
 #[cfg(test)]
 mod idempotence_tests;
+mod log_start;
 pub(crate) mod marker;
 #[cfg(test)]
 mod model_tests;
@@ -22,13 +23,17 @@ mod policy_tests;
 pub(crate) mod producer_snapshot;
 mod producer_state;
 mod read;
+mod retention;
+#[cfg(test)]
+mod retention_tests;
 pub(crate) mod signal;
 mod sync;
 
 pub use config::{PartitionConfig, SyncPolicy, TimestampType};
+pub use retention::Deleted;
 
 use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
-use crate::clock::now_ms;
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::segment::Segment;
@@ -89,6 +94,11 @@ struct Shared {
     signal: Arc<AppendSignal>,
     /// A partition of an internal topic: written by samsa only.
     internal: AtomicBool,
+    /// Where record timestamps, rolls by age and interval syncs read the
+    /// time: the log's clock.
+    clock: Arc<dyn Clock>,
+    /// Serialises what moves the log start (retention, `delete_records`).
+    maintenance: Mutex<()>,
 }
 
 /// State only the writer touches.
@@ -175,7 +185,7 @@ impl Partition {
         dir: &Path,
         config: PartitionConfig,
     ) -> Result<Partition> {
-        Partition::open_signalled(storage, dir, config, Arc::default())
+        Partition::open_signalled(storage, dir, config, Arc::default(), Arc::new(SystemClock))
     }
 
     /// As [`Self::open_with`], announcing new records on `signal`.
@@ -184,6 +194,7 @@ impl Partition {
         dir: &Path,
         config: PartitionConfig,
         signal: Arc<AppendSignal>,
+        clock: Arc<dyn Clock>,
     ) -> Result<Partition> {
         config.validate()?;
         let opened = open::open_dir(&storage, dir, config.index_interval_bytes)?;
@@ -193,8 +204,19 @@ impl Partition {
             .expect("open_dir returns a segment")
             .clone();
         let next = active.next_offset();
-        let start = opened.segments[0].base_offset();
-        let now = now_ms();
+        // The checkpoint may lie past the end after a power cut took the
+        // log's tail under a weaker sync policy: the start never passes
+        // the end, and the checkpoint is moved back durably before
+        // anything is appended, or the records appended next at those
+        // offsets would fall below it at the next open.
+        if opened.checkpointed_start.is_some_and(|c| c > next) {
+            log_start::write(&*storage, dir, next)?;
+        }
+        let start = opened
+            .checkpointed_start
+            .map_or(0, |c| c.min(next))
+            .max(opened.segments[0].base_offset());
+        let now = clock.now_ms();
         let writer = Writer {
             active_since_ms: (active.written() > 0).then_some(now),
             active,
@@ -220,6 +242,8 @@ impl Partition {
                 lock: Mutex::new(Some(opened.lock)),
                 signal,
                 internal: AtomicBool::new(false),
+                clock,
+                maintenance: Mutex::new(()),
             }),
         })
     }
@@ -282,6 +306,11 @@ impl Partition {
         self.append_records(records)
     }
 
+    /// Now, by the partition's clock.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
     /// Marks the partition as one of an internal topic's.
     pub(crate) fn mark_internal(&self) {
         self.shared.internal.store(true, Ordering::Relaxed);
@@ -293,7 +322,7 @@ impl Partition {
         if records.is_empty() {
             return Err(Error::EmptyAppend);
         }
-        let now = now_ms();
+        let now = self.now_ms();
         // Room for as many records as the first with its framing: the
         // batch buffer is allocated once when records are alike (the
         // usual batch), and grows by doubling when they are not. A pass
@@ -363,7 +392,7 @@ impl Partition {
         if s.config.timestamp_type == TimestampType::LogAppendTime {
             // Stamped under the writer lock, so append times never go
             // backwards along the offsets.
-            let ts = now_ms().max(w.last_append_ms);
+            let ts = s.clock.now_ms().max(w.last_append_ms);
             w.last_append_ms = ts;
             batch.set_log_append_time(ts);
             h.base_timestamp = ts;
@@ -485,7 +514,7 @@ impl Partition {
                 let (seg, size, next) = {
                     let mut w = s.writer.lock();
                     w.unsynced_bytes = 0;
-                    w.last_sync_ms = now_ms();
+                    w.last_sync_ms = s.clock.now_ms();
                     (w.active.clone(), w.active.written(), w.next_offset)
                 };
                 seg.sync()?;

@@ -1,6 +1,7 @@
 //! Opening a partition directory: lock, marker, segment list, recovery,
 //! and the producer state.
 
+use super::log_start;
 use super::marker::{self, CleanShutdown};
 use super::producer_snapshot::Snapshots;
 use super::producer_state::ProducerState;
@@ -17,6 +18,8 @@ pub(crate) struct Opened {
     /// The producer state as of the log end.
     pub producers: ProducerState,
     pub snapshots: Snapshots,
+    /// Where `delete_records` last moved the log start, if it did.
+    pub checkpointed_start: Option<u64>,
 }
 
 /// Locks `dir`, reads and removes the clean-shutdown marker, and builds the
@@ -56,6 +59,19 @@ pub(crate) fn open_dir(
         // Leftovers of an atomic write cut short: never the live copy.
         let _ = storage.remove_file(&dir.join(name));
     }
+    let first = bases.iter().min().copied();
+    for name in &names {
+        // Index files of a segment whose log retention removed before a
+        // crash: their log is gone, so they describe nothing.
+        let base = name
+            .strip_suffix(".timeindex")
+            .or_else(|| name.strip_suffix(".index"))
+            .and_then(|stem| parse_log_file_name(&format!("{stem}.log")));
+        if base.is_some_and(|b| first.is_none_or(|f| b < f)) {
+            let _ = storage.remove_file(&dir.join(name));
+        }
+    }
+    let checkpointed_start = log_start::read(&**storage, dir)?;
 
     if bases.is_empty() {
         let seg = Segment::create(storage.clone(), dir, 0, index_interval)?;
@@ -69,6 +85,7 @@ pub(crate) fn open_dir(
             segments: vec![Arc::new(seg)],
             producers: ProducerState::default(),
             snapshots,
+            checkpointed_start,
         });
     }
 
@@ -125,6 +142,7 @@ pub(crate) fn open_dir(
         segments,
         producers,
         snapshots,
+        checkpointed_start,
     })
 }
 

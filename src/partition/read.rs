@@ -34,7 +34,14 @@ impl Partition {
         }
         let mut at = from;
         while at < hw {
-            let (seg, next_base) = self.segment_for(at);
+            let Some((seg, next_base)) = self.segment_for(at) else {
+                // Retention removed the segment since the start was read.
+                return Err(Error::OffsetOutOfRange {
+                    requested: from,
+                    start: self.log_start_offset(),
+                    end: hw,
+                });
+            };
             match seg.read(at, max_bytes, hw)? {
                 Some(r) if !r.is_empty() => return Ok(r),
                 // Only whole batches with no record at or after `at` left
@@ -49,13 +56,14 @@ impl Partition {
         Ok(Records::empty(at))
     }
 
-    /// The segment holding `offset`, and the base offset of the one after it.
-    fn segment_for(&self, offset: u64) -> (Arc<Segment>, Option<u64>) {
+    /// The segment holding `offset`, and the base offset of the one after
+    /// it; `None` if `offset` is below the first segment (deleted).
+    fn segment_for(&self, offset: u64) -> Option<(Arc<Segment>, Option<u64>)> {
         let segs = self.shared.segments.read();
         let i = segs
             .partition_point(|s| s.base_offset() <= offset)
-            .saturating_sub(1);
-        (segs[i].clone(), segs.get(i + 1).map(|s| s.base_offset()))
+            .checked_sub(1)?;
+        Some((segs[i].clone(), segs.get(i + 1).map(|s| s.base_offset())))
     }
 
     /// The earliest offset whose record has a timestamp `>= timestamp_ms`,

@@ -20,7 +20,6 @@ pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, RecordMetadata};
 
 use crate::batch::ProducerFields;
-use crate::clock::now_ms;
 use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::record::Record;
@@ -184,7 +183,7 @@ impl Producer {
         let bytes = approximate_size(&record);
         // The clock is read before the lock (it is a fifth of a send's
         // cost), and only for a record that has no timestamp of its own.
-        let now = record.timestamp.unwrap_or_else(now_ms);
+        let now = record.timestamp.unwrap_or_else(|| s.log.now_ms());
         let mut acc = s.acc.lock();
         if acc.queue.closed {
             return Err(Error::Closed {
@@ -401,7 +400,7 @@ impl Shared {
         let mut batch = b.builder.finish(fields);
         let mut attempt = 0;
         let result = loop {
-            match b.partition.write_encoded(&mut batch, now_ms()) {
+            match b.partition.write_encoded(&mut batch, b.partition.now_ms()) {
                 Err(Error::Io { op, .. }) if op != "fdatasync" && attempt < self.config.retries => {
                     attempt += 1;
                     std::thread::sleep(self.config.retry_backoff);

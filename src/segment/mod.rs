@@ -542,6 +542,31 @@ impl Segment {
     pub fn max_timestamp(&self) -> Result<Option<i64>> {
         self.with_indexes(|i| i.max_timestamp())
     }
+
+    /// Removes the segment's files (retention), leaving it readable to
+    /// readers that still hold it: its log is opened and its indexes
+    /// loaded first, so reads go on from the open handle and the maps of
+    /// the unlinked files (nothing is truncated or unmapped under them).
+    /// The log goes first: once it is unlinked the records are gone,
+    /// whatever happens to the rest; index files left by a crash are
+    /// removed at the next open.
+    pub fn remove_files(&self) -> Result<()> {
+        self.file()?;
+        // A segment whose index cannot be loaded is read by scanning its
+        // log, which the open handle still allows.
+        let _ = self.with_indexes(|_| ());
+        self.storage
+            .remove_file(&self.log_path)
+            .map_err(|e| Error::io("remove", &self.log_path, e))?;
+        for path in [self.index_path(), self.time_index_path()] {
+            match self.storage.remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("remove", &path, e)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A time index is sane for a log of `len` bytes if its entries are, and

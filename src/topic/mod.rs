@@ -6,6 +6,7 @@ pub(crate) mod properties;
 
 pub use config::{CleanupPolicy, TopicConfig};
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::partition::signal::AppendSignal;
 use crate::partition::{Partition, SyncPolicy};
@@ -60,6 +61,7 @@ impl Topic {
         config: TopicConfig,
         default_sync: SyncPolicy,
         signal: &Arc<AppendSignal>,
+        clock: &Arc<dyn Clock>,
     ) -> Result<Topic> {
         let pc = config.partition_config(default_sync);
         let partitions = (0..config.partitions)
@@ -69,6 +71,7 @@ impl Topic {
                     &partition_dir(dir, p),
                     pc.clone(),
                     signal.clone(),
+                    clock.clone(),
                 )
             })
             .collect::<Result<Vec<_>>>()?;

@@ -1,0 +1,141 @@
+//! Log maintenance: retention on demand ([`Log::maintain`]) and on a
+//! background thread owned by the log, every
+//! [`LogBuilder::maintenance_interval`](super::LogBuilder::maintenance_interval).
+
+use super::{refuse_internal, Log, LogInner};
+use crate::error::Result;
+use crate::partition::Deleted;
+use crate::topic::CleanupPolicy;
+use parking_lot::{Condvar, Mutex};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What one maintenance pass did, over every partition of every topic.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MaintenanceReport {
+    /// Segments deleted by retention.
+    pub segments_deleted: u64,
+    /// Bytes of their log files.
+    pub bytes_deleted: u64,
+}
+
+impl MaintenanceReport {
+    fn add(&mut self, d: Deleted) {
+        self.segments_deleted += d.segments;
+        self.bytes_deleted += d.bytes;
+    }
+}
+
+impl Log {
+    /// Runs maintenance now: retention on every topic whose cleanup policy
+    /// includes "delete" ([`CleanupPolicy::Delete`],
+    /// [`CleanupPolicy::CompactDelete`]), by its `retention_ms` (against
+    /// the log's [`Clock`](crate::Clock)) and `retention_bytes` per
+    /// partition; see [`crate::Partition::enforce_retention`]. The
+    /// background thread runs the same pass; with a
+    /// [`ManualClock`](crate::ManualClock) and no thread
+    /// (`maintenance_interval(None)`), tests decide when it runs. Every
+    /// partition is tried; the first error is returned after.
+    pub fn maintain(&self) -> Result<MaintenanceReport> {
+        self.ensure_open()?;
+        let topics: Vec<_> = self.inner.topics.read().values().cloned().collect();
+        let mut report = MaintenanceReport::default();
+        let mut first_error = None;
+        for topic in topics {
+            let config = topic.config();
+            if !matches!(
+                config.cleanup_policy,
+                CleanupPolicy::Delete | CleanupPolicy::CompactDelete
+            ) {
+                continue;
+            }
+            for p in topic.partitions() {
+                match p.enforce_retention(config.retention_ms, config.retention_bytes) {
+                    Ok(d) => report.add(d),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Deletes the records of `topic`'s `partition` below `before`
+    /// (Kafka's `deleteRecords`); see [`crate::Partition::delete_records`].
+    /// Internal topics refuse it ([`crate::Error::InvalidTopicName`]).
+    pub fn delete_records(&self, topic: &str, partition: u32, before: u64) -> Result<Deleted> {
+        self.ensure_open()?;
+        refuse_internal(topic)?;
+        self.topic(topic)?
+            .partition(partition)?
+            .delete_records(before)
+    }
+}
+
+/// The maintenance thread's stop flag and wake-up, shared with the
+/// thread, which holds the log only weakly: dropping the last handle to
+/// the log stops it too.
+#[derive(Debug, Default)]
+pub(crate) struct Stop {
+    stopped: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Stop {
+    /// Tells the thread to stop at its next wake-up, and wakes it.
+    pub fn stop(&self) {
+        *self.stopped.lock() = true;
+        self.wake.notify_all();
+    }
+}
+
+/// The running maintenance thread.
+#[derive(Debug, Default)]
+pub(crate) struct Maintenance {
+    pub stop: Arc<Stop>,
+    pub thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Maintenance {
+    /// Starts the thread for `log`, running a pass every `interval`.
+    pub fn start(log: &Arc<LogInner>, interval: Duration) -> Result<()> {
+        let weak: Weak<LogInner> = Arc::downgrade(log);
+        let stop = log.maintenance.stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("samsa-maintenance".into())
+            .spawn(move || loop {
+                {
+                    let mut stopped = stop.stopped.lock();
+                    if !*stopped {
+                        stop.wake.wait_for(&mut stopped, interval);
+                    }
+                    if *stopped {
+                        return;
+                    }
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                // A failed pass is tried again at the next interval; the
+                // log's own operations report the same faults to callers.
+                let _ = Log { inner }.maintain();
+            })
+            .map_err(|e| crate::error::Error::io("spawn maintenance thread", "", e))?;
+        *log.maintenance.thread.lock() = Some(handle);
+        Ok(())
+    }
+
+    /// Stops the thread and waits for it (unless called on it).
+    pub fn shut_down(&self) {
+        self.stop.stop();
+        if let Some(t) = self.thread.lock().take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
+    }
+}

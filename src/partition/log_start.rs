@@ -1,0 +1,118 @@
+//! The log start offset checkpoint: where `delete_records` moved the start
+//! of a partition's log, so a restart never serves records it deleted.
+//!
+//! Retention deletes whole segments, and the first remaining segment's
+//! base is then the log start; `delete_records` may move the start inside
+//! a segment, which only this file remembers. It is written atomically
+//! (temp file, sync, rename, directory sync) before the start moves, and
+//! read at open, where the start is the larger of it and the first
+//! segment's base (Kafka's `log-start-offset-checkpoint`, per partition).
+//!
+//! Layout (little-endian):
+//!
+//! ```text
+//!  0 magic        u32  "SMLS"
+//!  4 version      u8   1
+//!  5 log_start    u64  the first offset still readable
+//! 13 crc          u32  CRC-32 of bytes 0..13
+//! ```
+
+use crate::error::{Error, Result};
+use crate::storage::{read_all, write_atomic, Storage};
+use byteorder::{ByteOrder, LittleEndian as LE};
+use std::path::Path;
+
+/// File name of the checkpoint inside a partition directory.
+pub(crate) const FILE_NAME: &str = "log-start-offset";
+
+const MAGIC: u32 = u32::from_le_bytes(*b"SMLS");
+const VERSION: u8 = 1;
+const SIZE: usize = 17;
+
+fn encode(log_start: u64) -> [u8; SIZE] {
+    let mut buf = [0u8; SIZE];
+    LE::write_u32(&mut buf[0..4], MAGIC);
+    buf[4] = VERSION;
+    LE::write_u64(&mut buf[5..13], log_start);
+    let crc = crc32fast::hash(&buf[..13]);
+    LE::write_u32(&mut buf[13..17], crc);
+    buf
+}
+
+fn decode(buf: &[u8]) -> std::result::Result<u64, &'static str> {
+    if buf.len() != SIZE {
+        return Err("not 17 bytes long");
+    }
+    if LE::read_u32(&buf[0..4]) != MAGIC {
+        return Err("bad magic");
+    }
+    if buf[4] != VERSION {
+        return Err("unknown version");
+    }
+    if LE::read_u32(&buf[13..17]) != crc32fast::hash(&buf[..13]) {
+        return Err("CRC mismatch");
+    }
+    Ok(LE::read_u64(&buf[5..13]))
+}
+
+/// The checkpointed log start of the partition in `dir`, if one was
+/// written. A damaged checkpoint is [`Error::Corrupt`]: how far records
+/// were deleted cannot be known, and guessing low would serve deleted
+/// records again (removing the file accepts exactly that).
+pub(crate) fn read(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>> {
+    let path = dir.join(FILE_NAME);
+    if !storage.exists(&path) {
+        return Ok(None);
+    }
+    let file = storage
+        .open(&path, false)
+        .map_err(|e| Error::io("open", &path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+    if len != SIZE as u64 {
+        return Err(Error::corrupt(
+            &path,
+            0,
+            format!("log start checkpoint of {len} bytes, not {SIZE}"),
+        ));
+    }
+    let bytes = read_all(&*file).map_err(|e| Error::io("read", &path, e))?;
+    decode(&bytes)
+        .map(Some)
+        .map_err(|why| Error::corrupt(&path, 0, format!("log start checkpoint: {why}")))
+}
+
+/// Durably records `log_start` for the partition in `dir`.
+pub(crate) fn write(storage: &dyn Storage, dir: &Path, log_start: u64) -> Result<()> {
+    write_atomic(storage, dir, FILE_NAME, &encode(log_start))
+        .map_err(|e| Error::io("write", dir.join(FILE_NAME), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::MemStorage;
+
+    #[test]
+    fn round_trips_and_every_damage_is_corrupt() {
+        let m = MemStorage::default();
+        let dir = Path::new("/p");
+        m.create_dir_all(dir).unwrap();
+        assert_eq!(read(&m, dir).unwrap(), None);
+        write(&m, dir, 1234).unwrap();
+        assert_eq!(read(&m, dir).unwrap(), Some(1234));
+        let good = encode(1234);
+        // Fault: every single bit flipped, and every shorter or longer file.
+        for i in 0..SIZE * 8 {
+            let mut b = good;
+            b[i / 8] ^= 1 << (i % 8);
+            assert!(decode(&b).is_err(), "flip of bit {i}");
+        }
+        for len in (0..SIZE).chain([SIZE + 1, 1 << 20]) {
+            let mut b = good.to_vec();
+            b.resize(len, 0);
+            write_atomic(&m, dir, FILE_NAME, &b).unwrap();
+            let err = read(&m, dir).unwrap_err();
+            assert!(matches!(err, Error::Corrupt { .. }), "{len} bytes: {err}");
+        }
+    }
+}
