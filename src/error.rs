@@ -76,6 +76,16 @@ pub enum Error {
     #[error("an append needs at least one record")]
     EmptyAppend,
 
+    /// A record without a key sent to a compacted topic (cleanup policy
+    /// `Compact`): compaction keeps the latest record per key, and a
+    /// keyless one would have nothing to be kept by. Kafka refuses these
+    /// too. Nothing of the append was written.
+    #[error("topic {topic:?} is compacted: every record needs a key")]
+    KeyRequired {
+        /// The compacted topic.
+        topic: String,
+    },
+
     /// A configuration value is out of its allowed range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
@@ -290,6 +300,9 @@ impl Error {
                 max: *max,
             },
             EmptyAppend => EmptyAppend,
+            KeyRequired { topic } => KeyRequired {
+                topic: topic.clone(),
+            },
             InvalidConfig(s) => InvalidConfig(s.clone()),
             InvalidTopicName { name, reason } => InvalidTopicName {
                 name: name.clone(),

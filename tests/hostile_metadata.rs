@@ -71,9 +71,17 @@ const OFFSETS: &str = "__consumer_offsets";
 const PARTITIONS: u32 = 3;
 const GROUPS: [&str; 2] = ["billing", "audit"];
 
-/// The records of partition `p` are `gen_rec(seed_of(p), 0..)`.
+/// The records of partition `p` are `rec(p, 0..)`.
 fn seed_of(p: u32) -> u64 {
     SEED ^ u64::from(p) << 32
+}
+
+/// Record `o` of partition `p`: `gen_rec`'s, with a key where it has
+/// none, since the topic is compacted and refuses keyless records.
+fn rec(p: u32, o: u64) -> Rec {
+    let mut r = gen_rec(seed_of(p), o);
+    r.key.get_or_insert_with(|| b"keyless".to_vec());
+    r
 }
 
 /// The topic's configuration: every value away from its default, so a
@@ -128,7 +136,9 @@ impl Fixture {
         for p in 0..PARTITIONS {
             let part = topic.partition(p).unwrap();
             for n in 1..=(4 + p as u64) {
-                append_gen(&part, seed_of(p), 1 + n % 3).unwrap();
+                let base = part.log_end_offset();
+                let recs: Vec<Rec> = (base..base + 1 + n % 3).map(|o| rec(p, o)).collect();
+                append_recs(&part, &recs).unwrap();
             }
             hw.push(part.high_watermark());
         }
@@ -280,7 +290,7 @@ fn check(f: &Fixture, root: &Path, e: &Expect) -> Result<Outcome, String> {
         }
         let got = read_all(&part).map_err(|err| format!("partition {p}: {err}"))?;
         for (o, r) in got.iter().enumerate() {
-            if *r != gen_rec(seed_of(p), o as u64) {
+            if *r != rec(p, o as u64) {
                 return Err(format!("partition {p}: record {o} is not the one written"));
             }
         }

@@ -121,7 +121,7 @@ fn topics_and_their_config_survive_reopen() {
         let t = log.create_topic("state", config.clone()).unwrap();
         t.partition(1)
             .unwrap()
-            .append(&[Record::new(b"kept")])
+            .append(&[Record::new(b"kept").key(b"k")])
             .unwrap();
         log.create_topic("gone", TopicConfig::default()).unwrap();
         log.delete_topic("gone").unwrap();

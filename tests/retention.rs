@@ -57,7 +57,8 @@ fn produce(log: &Log, t: &str, n: u64, clock: &ManualClock) {
     for (i, p) in topic.partitions().into_iter().enumerate() {
         for _ in 0..n {
             let v = value(i as u32, p.log_end_offset());
-            p.append(&[Record::new(&v).timestamp(clock.now_ms())])
+            // Keyed: compacted topics take only keyed records.
+            p.append(&[Record::new(&v).key(b"k").timestamp(clock.now_ms())])
                 .unwrap();
         }
     }

@@ -94,6 +94,8 @@ struct Shared {
     signal: Arc<AppendSignal>,
     /// A partition of an internal topic: written by samsa only.
     internal: AtomicBool,
+    /// A partition of a compacted topic: every record needs a key.
+    keys_required: AtomicBool,
     /// Where record timestamps, rolls by age and interval syncs read the
     /// time: the log's clock.
     clock: Arc<dyn Clock>,
@@ -242,6 +244,7 @@ impl Partition {
                 lock: Mutex::new(Some(opened.lock)),
                 signal,
                 internal: AtomicBool::new(false),
+                keys_required: AtomicBool::new(false),
                 clock,
                 maintenance: Mutex::new(()),
             }),
@@ -297,12 +300,12 @@ impl Partition {
     /// by samsa only: appending to one is [`Error::InvalidTopicName`].
     pub fn append(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
         if self.shared.internal.load(Ordering::Relaxed) {
-            let topic = self.shared.dir.parent().and_then(Path::file_name);
             return Err(Error::InvalidTopicName {
-                name: topic.map_or_else(String::new, |t| t.to_string_lossy().into_owned()),
+                name: self.topic_name(),
                 reason: "internal topics are written by samsa only",
             });
         }
+        self.check_keys(records)?;
         self.append_records(records)
     }
 
@@ -314,6 +317,31 @@ impl Partition {
     /// Marks the partition as one of an internal topic's.
     pub(crate) fn mark_internal(&self) {
         self.shared.internal.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks the partition as one of a compacted topic's: appends of
+    /// records without a key are refused.
+    pub(crate) fn mark_compacted(&self) {
+        self.shared.keys_required.store(true, Ordering::Relaxed);
+    }
+
+    /// `Error::KeyRequired` if this is a compacted topic's partition and a
+    /// record has no key.
+    pub(crate) fn check_keys(&self, records: &[Record<'_>]) -> Result<()> {
+        if self.shared.keys_required.load(Ordering::Relaxed)
+            && records.iter().any(|r| r.key.is_none())
+        {
+            return Err(Error::KeyRequired {
+                topic: self.topic_name(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The name of the topic directory this partition lies in.
+    fn topic_name(&self) -> String {
+        let topic = self.shared.dir.parent().and_then(Path::file_name);
+        topic.map_or_else(String::new, |t| t.to_string_lossy().into_owned())
     }
 
     /// [`Self::append`] without the internal-topic check: samsa's own

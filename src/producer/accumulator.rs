@@ -6,7 +6,7 @@ use crate::batch::BatchBuilder;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
 use crate::record::Record;
-use crate::topic::Topic;
+use crate::topic::{CleanupPolicy, Topic};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -65,6 +65,8 @@ pub(crate) struct TopicEntry {
     sticky: Option<u32>,
     sticky_turn: u32,
     log_append_time: bool,
+    /// A compacted topic: records without a key are refused.
+    pub keys_required: bool,
     max_record_bytes: usize,
     /// The partitions' `segment_bytes`: no batch may be larger, as a
     /// segment holds whole batches.
@@ -94,6 +96,7 @@ impl TopicEntry {
             sticky: None,
             sticky_turn: 0,
             log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
+            keys_required: config.cleanup_policy != CleanupPolicy::Delete,
             max_record_bytes: config.max_record_bytes as usize,
             segment_bytes: usize::try_from(config.segment_bytes).unwrap_or(usize::MAX),
         };

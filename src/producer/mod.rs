@@ -198,6 +198,11 @@ impl Producer {
         let acc = &mut *acc;
         let rules = acc.rules;
         let e = &mut acc.topics[t];
+        if e.keys_required && record.key.is_none() {
+            return Err(Error::KeyRequired {
+                topic: topic.to_owned(),
+            });
+        }
         let partitions = e.partition_count();
         let p = match record.partition {
             Some(p) => p,

@@ -78,6 +78,9 @@ impl Topic {
         if name.starts_with(name::INTERNAL_PREFIX) {
             partitions.iter().for_each(Partition::mark_internal);
         }
+        if config.cleanup_policy != CleanupPolicy::Delete {
+            partitions.iter().for_each(Partition::mark_compacted);
+        }
         Ok(Topic {
             inner: Arc::new(TopicInner {
                 name: name.to_owned(),
@@ -131,6 +134,9 @@ impl Topic {
     /// them.
     pub(crate) fn extend(&self, config: TopicConfig, more: Vec<Partition>) {
         let mut state = self.inner.state.write();
+        if config.cleanup_policy != CleanupPolicy::Delete {
+            more.iter().for_each(Partition::mark_compacted);
+        }
         state.1.extend(more);
         state.0 = config;
         self.inner

@@ -1,0 +1,66 @@
+//! Compacted topics refuse records without a key (Kafka does too), through
+//! every way of appending, on disk and in memory, after growth and after
+//! a restart; other topics take them.
+
+use samsa::{CleanupPolicy, Error, Log, Record, TopicConfig};
+
+fn on_both(f: impl Fn(&str, Log, &dyn Fn(Log) -> Log)) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let reopen = |log: Log| {
+        log.close().unwrap();
+        drop(log);
+        Log::open(&dir).unwrap()
+    };
+    f("disk", Log::open(&dir).unwrap(), &reopen);
+    f("memory", Log::in_memory(), &|log| log);
+}
+
+fn refused(r: samsa::Result<impl std::fmt::Debug>, topic: &str) -> bool {
+    matches!(r, Err(Error::KeyRequired { topic: t }) if t == topic)
+}
+
+#[test]
+fn keyless_records_are_refused_by_compacted_topics_only() {
+    on_both(|what, log, reopen| {
+        for (name, policy) in [
+            ("state", CleanupPolicy::Compact),
+            ("both", CleanupPolicy::CompactDelete),
+        ] {
+            let t = log
+                .create_topic(name, TopicConfig::default().cleanup_policy(policy))
+                .unwrap();
+            let p = t.partition(0).unwrap();
+            // The whole append is refused, keyed records included.
+            let mixed = [Record::new(b"v").key(b"k"), Record::new(b"no key")];
+            assert!(refused(p.append(&mixed), name), "{what} {name}");
+            assert_eq!(p.high_watermark(), 0, "{what}: nothing written");
+            p.append(&[Record::new(b"v").key(b"k")]).unwrap();
+            // A tombstone has a key and no value: accepted.
+            p.append(&[Record::default().key(b"k")]).unwrap();
+            let producer = log.producer();
+            assert!(
+                refused(producer.send(name, Record::new(b"x")), name),
+                "{what}"
+            );
+            producer.send(name, Record::new(b"x").key(b"k")).unwrap();
+            producer.flush().unwrap();
+            assert_eq!(p.high_watermark(), 3, "{what}");
+        }
+        // Partitions added later, and the topic after a restart, refuse too.
+        log.add_partitions("state", 1).unwrap();
+        let log = reopen(log);
+        let t = log.topic("state").unwrap();
+        for p in t.partitions() {
+            assert!(refused(p.append(&[Record::new(b"x")]), "state"), "{what}");
+        }
+        // A topic with cleanup policy delete takes keyless records.
+        let q = log.create_topic("queue", TopicConfig::default()).unwrap();
+        q.partition(0)
+            .unwrap()
+            .append(&[Record::new(b"x")])
+            .unwrap();
+        log.producer().send("queue", Record::new(b"y")).unwrap();
+        log.close().unwrap();
+    });
+}
