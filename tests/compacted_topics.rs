@@ -43,8 +43,9 @@ fn keyless_records_are_refused_by_compacted_topics_only() {
                 refused(producer.send(name, Record::new(b"x")), name),
                 "{what}"
             );
-            producer.send(name, Record::new(b"x").key(b"k")).unwrap();
+            let d = producer.send(name, Record::new(b"x").key(b"k")).unwrap();
             producer.flush().unwrap();
+            assert!(d.wait().is_ok(), "{what}");
             assert_eq!(p.high_watermark(), 3, "{what}");
         }
         // Partitions added later, and the topic after a restart, refuse too.
@@ -60,7 +61,8 @@ fn keyless_records_are_refused_by_compacted_topics_only() {
             .unwrap()
             .append(&[Record::new(b"x")])
             .unwrap();
-        log.producer().send("queue", Record::new(b"y")).unwrap();
+        let d = log.producer().send("queue", Record::new(b"y")).unwrap();
+        assert!(d.wait().is_ok(), "{what}");
         log.close().unwrap();
     });
 }
