@@ -86,19 +86,19 @@ impl Partition {
         let segments = s.segments.read().clone();
         let sealed = &segments[..segments.len() - 1];
         let now = self.now_ms();
-        // Sizes only when a size limit asks for them: a sealed segment's
-        // size opens its file, and a pass by time touches only the old
-        // segments it deletes and the first one it keeps.
+        // Sizes only when a size limit asks for them (a stat of every
+        // segment's log); a pass by time touches only the old segments it
+        // deletes and the first one it keeps (their time indexes).
         let mut total: u64 = 0;
         if retention_bytes.is_some() {
             for seg in &segments {
-                total += seg.size()?;
+                total += seg.size_unopened()?;
             }
         }
         let mut count = 0;
         for seg in sealed {
             let size = if retention_bytes.is_some() {
-                seg.size()?
+                seg.size_unopened()?
             } else {
                 0
             };
@@ -152,8 +152,11 @@ impl Partition {
             ..Deleted::default()
         };
         for seg in &removed {
-            deleted.bytes += seg.size()?;
-            seg.remove_files()?;
+            deleted.bytes += seg.size_unopened()?;
+            // Out of the list, a segment can gain no new holders: only a
+            // reader that took it before can still use it, and only then
+            // must its files be opened before they are unlinked.
+            seg.remove_files(Arc::strong_count(seg) > 1)?;
             deleted.segments += 1;
         }
         s.storage

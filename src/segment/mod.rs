@@ -327,6 +327,16 @@ impl Segment {
         Ok(self.size.load(Ordering::Acquire))
     }
 
+    /// Bytes in the log file, without opening it if it is not open yet.
+    pub fn size_unopened(&self) -> Result<u64> {
+        if self.file.get().is_some() {
+            return Ok(self.size.load(Ordering::Acquire));
+        }
+        self.storage
+            .len_of(&self.log_path)
+            .map_err(|e| Error::io("stat", &self.log_path, e))
+    }
+
     /// Bytes readers may see.
     pub fn visible(&self) -> u64 {
         self.visible.load(Ordering::Acquire)
@@ -543,18 +553,20 @@ impl Segment {
         self.with_indexes(|i| i.max_timestamp())
     }
 
-    /// Removes the segment's files (retention), leaving it readable to
-    /// readers that still hold it: its log is opened and its indexes
-    /// loaded first, so reads go on from the open handle and the maps of
-    /// the unlinked files (nothing is truncated or unmapped under them).
-    /// The log goes first: once it is unlinked the records are gone,
-    /// whatever happens to the rest; index files left by a crash are
-    /// removed at the next open.
-    pub fn remove_files(&self) -> Result<()> {
-        self.file()?;
-        // A segment whose index cannot be loaded is read by scanning its
-        // log, which the open handle still allows.
-        let _ = self.with_indexes(|_| ());
+    /// Removes the segment's files (retention). With `readers` (someone
+    /// else still holds the segment), it stays readable to them: its log
+    /// is opened and its indexes loaded first, so reads go on from the
+    /// open handle and the maps of the unlinked files (nothing is
+    /// truncated or unmapped under them). The log goes first: once it is
+    /// unlinked the records are gone, whatever happens to the rest; index
+    /// files left by a crash are removed at the next open.
+    pub fn remove_files(&self, readers: bool) -> Result<()> {
+        if readers {
+            self.file()?;
+            // A segment whose index cannot be loaded is read by scanning
+            // its log, which the open handle still allows.
+            let _ = self.with_indexes(|_| ());
+        }
         self.storage
             .remove_file(&self.log_path)
             .map_err(|e| Error::io("remove", &self.log_path, e))?;

@@ -42,6 +42,10 @@ impl Storage for FsStorage {
         path.is_file()
     }
 
+    fn len_of(&self, path: &Path) -> io::Result<u64> {
+        Ok(fs::metadata(path)?.len())
+    }
+
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         fs::remove_file(path)
     }

@@ -28,6 +28,10 @@ pub(crate) trait Storage: Send + Sync + fmt::Debug {
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
     /// Whether a file exists at `path`.
     fn exists(&self, path: &Path) -> bool;
+    /// The length of the file at `path`, without keeping it open.
+    fn len_of(&self, path: &Path) -> io::Result<u64> {
+        self.open(path, false)?.len()
+    }
     /// Removes a file. Open handles keep working on its data.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Atomically replaces `to` with `from` (files), or moves a directory
