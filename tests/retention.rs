@@ -286,3 +286,52 @@ fn the_maintenance_thread_applies_retention_on_its_own() {
     log.close().unwrap();
     assert!(matches!(log.maintain(), Err(Error::Closed { .. })));
 }
+
+/// Fault: the log start checkpoint damaged on disk (a flipped bit, cut
+/// short, grown) while the log is closed: opening is `Corrupt` naming it,
+/// never a start guessed low. Removing the file is the documented way
+/// out, and accepts that records the checkpoint deleted come back.
+#[test]
+fn a_damaged_log_start_checkpoint_is_corrupt() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let clock = Arc::new(ManualClock::new(0));
+    let log = open(Some(&dir), &clock);
+    log.create_topic("q", topic().partitions(1)).unwrap();
+    produce(&log, "q", 10, &clock);
+    log.delete_records("q", 0, 4).unwrap();
+    log.close().unwrap();
+    drop(log);
+    let file = dir.join("topics/q/0/log-start-offset");
+    let pristine = std::fs::read(&file).unwrap();
+    let mut flipped = pristine.clone();
+    flipped[7] ^= 0x04;
+    let mut grown = pristine.clone();
+    grown.push(0);
+    for (what, bytes) in [
+        ("a flipped bit", flipped),
+        ("cut short", pristine[..10].to_vec()),
+        ("grown", grown),
+        ("empty", Vec::new()),
+    ] {
+        std::fs::write(&file, &bytes).unwrap();
+        let err = Log::builder()
+            .maintenance_interval(None)
+            .open(&dir)
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Corrupt { path, .. } if path == &file),
+            "{what}: {err}"
+        );
+    }
+    std::fs::write(&file, &pristine).unwrap();
+    let log = open(Some(&dir), &clock);
+    assert_eq!(starts(&log, "q"), [4]);
+    log.close().unwrap();
+    drop(log);
+    std::fs::remove_file(&file).unwrap();
+    let log = open(Some(&dir), &clock);
+    assert_eq!(starts(&log, "q"), [0], "without the checkpoint");
+    check(&log, "q");
+    log.close().unwrap();
+}
