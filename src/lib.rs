@@ -94,8 +94,8 @@ pub use group::{
 };
 pub use log::{Log, LogBuilder, MaintenanceReport, DEFAULT_MAINTENANCE_INTERVAL};
 pub use partition::{
-    AppendInfo, Deleted, Partition, PartitionConfig, SegmentInfo, SyncPolicy, TimestampOffset,
-    TimestampType,
+    AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, SegmentInfo,
+    SyncPolicy, TimestampOffset, TimestampType,
 };
 pub use partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,

@@ -12,14 +12,6 @@
 //!
 //! Reading is [`SegmentSource`]: every batch is checked before a record of
 //! it is used, so damage is reported, never copied into a cleaned file.
-#![cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        unused_imports,
-        reason = "wired into Partition by issue 7's compaction pass"
-    )
-)]
 
 mod clean;
 mod offset_map;
@@ -27,6 +19,10 @@ mod source;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use clean::{clean_segment, CleanConfig, CleanStats, CleanedPaths};
-pub(crate) use offset_map::{Filled, OffsetMap, ENTRY_OVERHEAD_BYTES};
+#[cfg(test)]
+pub(crate) use clean::CleanStats;
+pub(crate) use clean::{clean_segment, CleanConfig, CleanedPaths};
+#[cfg(test)]
+pub(crate) use offset_map::ENTRY_OVERHEAD_BYTES;
+pub(crate) use offset_map::{Filled, OffsetMap};
 pub(crate) use source::SegmentSource;

@@ -3,7 +3,7 @@
 use super::Log;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
-use crate::partition::SyncPolicy;
+use crate::partition::{CompactionOptions, SyncPolicy};
 use crate::storage::{FsStorage, MemStorage};
 use crate::topic::TopicConfig;
 use std::path::Path;
@@ -30,6 +30,7 @@ pub struct LogBuilder {
     pub(crate) default_topic: TopicConfig,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) maintenance_interval: Option<Duration>,
+    pub(crate) compaction: CompactionOptions,
 }
 
 impl Default for LogBuilder {
@@ -39,6 +40,7 @@ impl Default for LogBuilder {
             default_topic: TopicConfig::default(),
             clock: Arc::new(SystemClock),
             maintenance_interval: Some(DEFAULT_MAINTENANCE_INTERVAL),
+            compaction: CompactionOptions::default(),
         }
     }
 }
@@ -77,6 +79,15 @@ impl LogBuilder {
     /// [`Log::maintain`] is called.
     pub fn maintenance_interval(mut self, interval: Option<Duration>) -> Self {
         self.maintenance_interval = interval;
+        self
+    }
+
+    /// How maintenance compacts the topics whose cleanup policy includes
+    /// compact (default [`CompactionOptions::default`]): Kafka's
+    /// `log.cleaner.*` and `delete.retention.ms` settings, for every such
+    /// topic of the log.
+    pub fn compaction(mut self, options: CompactionOptions) -> Self {
+        self.compaction = options;
         self
     }
 

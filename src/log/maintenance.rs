@@ -4,7 +4,7 @@
 
 use super::{refuse_internal, Log, LogInner};
 use crate::error::Result;
-use crate::partition::Deleted;
+use crate::partition::{Compacted, Deleted};
 use crate::topic::CleanupPolicy;
 use parking_lot::{Condvar, Mutex};
 use std::sync::{Arc, Weak};
@@ -19,6 +19,12 @@ pub struct MaintenanceReport {
     pub segments_deleted: u64,
     /// Bytes of their log files.
     pub bytes_deleted: u64,
+    /// Segments rewritten by compaction.
+    pub segments_compacted: u64,
+    /// Bytes compaction read, and wrote back.
+    pub compacted_bytes_in: u64,
+    /// Bytes of the compacted segments.
+    pub compacted_bytes_out: u64,
 }
 
 impl MaintenanceReport {
@@ -26,11 +32,21 @@ impl MaintenanceReport {
         self.segments_deleted += d.segments;
         self.bytes_deleted += d.bytes;
     }
+
+    fn add_compacted(&mut self, c: Compacted) {
+        self.segments_compacted += c.segments;
+        self.compacted_bytes_in += c.bytes_in;
+        self.compacted_bytes_out += c.bytes_out;
+    }
 }
 
 impl Log {
-    /// Runs maintenance now: retention on every topic whose cleanup policy
-    /// includes "delete" ([`CleanupPolicy::Delete`],
+    /// Runs maintenance now: compaction of every topic whose cleanup
+    /// policy includes "compact" ([`CleanupPolicy::Compact`],
+    /// [`CleanupPolicy::CompactDelete`]; `__consumer_offsets` too) with the
+    /// log's [`CompactionOptions`](crate::CompactionOptions), see
+    /// [`crate::Partition::compact`]; then retention on every topic whose
+    /// cleanup policy includes "delete" ([`CleanupPolicy::Delete`],
     /// [`CleanupPolicy::CompactDelete`]), by its `retention_ms` (against
     /// the log's [`Clock`](crate::Clock)) and `retention_bytes` per
     /// partition; see [`crate::Partition::enforce_retention`]. The
@@ -45,17 +61,23 @@ impl Log {
         let mut first_error = None;
         for topic in topics {
             let config = topic.config();
-            if !matches!(
-                config.cleanup_policy,
-                CleanupPolicy::Delete | CleanupPolicy::CompactDelete
-            ) {
-                continue;
-            }
+            let compact = config.cleanup_policy != CleanupPolicy::Delete;
+            let delete = config.cleanup_policy != CleanupPolicy::Compact;
             for p in topic.partitions() {
-                match p.enforce_retention(config.retention_ms, config.retention_bytes) {
-                    Ok(d) => report.add(d),
-                    Err(e) => {
-                        first_error.get_or_insert(e);
+                if compact {
+                    match p.compact(self.inner.options.compaction) {
+                        Ok(c) => report.add_compacted(c),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                if delete {
+                    match p.enforce_retention(config.retention_ms, config.retention_bytes) {
+                        Ok(d) => report.add(d),
+                        Err(e) => {
+                            first_error.get_or_insert(e);
+                        }
                     }
                 }
             }

@@ -8,6 +8,9 @@
 //! it is durable, so no reader ever sees a record a power loss could take
 //! back.
 
+mod compaction;
+#[cfg(test)]
+mod compaction_tests;
 mod config;
 #[cfg(test)]
 mod idempotence_model_tests;
@@ -29,6 +32,7 @@ mod retention_tests;
 pub(crate) mod signal;
 mod sync;
 
+pub use compaction::{Compacted, CompactionOptions};
 pub use config::{PartitionConfig, SyncPolicy, TimestampType};
 pub use retention::Deleted;
 

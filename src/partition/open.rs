@@ -55,10 +55,18 @@ pub(crate) fn open_dir(
         .filter_map(|n| parse_log_file_name(n))
         .collect();
     bases.sort_unstable();
-    for name in names.iter().filter(|n| n.ends_with(".tmp")) {
-        // Leftovers of an atomic write cut short: never the live copy.
+    for name in names
+        .iter()
+        .filter(|n| n.ends_with(".tmp") || n.ends_with(".cleaned"))
+    {
+        // Leftovers of an atomic write or of a compaction cut short:
+        // never the live copy (a segment's cleaned log is renamed into
+        // place before its cleaned indexes, so a cleaned index left here
+        // belongs to a log that is either the old one or already in
+        // place, whose index is then rebuilt).
         let _ = storage.remove_file(&dir.join(name));
     }
+    let cleaned_below = log_start::read_kind(log_start::CLEANER, &**storage, dir)?;
     let first = bases.iter().min().copied();
     for name in &names {
         // Index files of a segment whose log retention removed before a
@@ -93,13 +101,12 @@ pub(crate) fn open_dir(
     let mut segments: Vec<Arc<Segment>> = bases
         .windows(2)
         .map(|w| {
-            Arc::new(Segment::sealed(
-                storage.clone(),
-                dir,
-                w[0],
-                w[1],
-                index_interval,
-            ))
+            let seg = Segment::sealed(storage.clone(), dir, w[0], w[1], index_interval);
+            Arc::new(if cleaned_below.is_some_and(|c| w[0] < c) {
+                seg.compacted()
+            } else {
+                seg
+            })
         })
         .collect();
     let clean = clean

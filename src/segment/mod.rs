@@ -64,6 +64,9 @@ pub(crate) struct Segment {
     /// data only. Trimmed back to `size` when the segment is sealed or the
     /// partition closes; recovery treats a zero tail as the log's end.
     allocated: AtomicU64,
+    /// Compacted: its last records may have been removed, so its batches
+    /// may end before the next segment's base offset.
+    compacted: bool,
     /// Bytes readers may see: whole batches whose append met the sync policy.
     visible: AtomicU64,
     /// The offset after the last batch (for a sealed segment opened lazily,
@@ -91,6 +94,7 @@ impl Segment {
             file: OnceLock::new(),
             size: AtomicU64::new(0),
             allocated: AtomicU64::new(0),
+            compacted: false,
             visible: AtomicU64::new(0),
             next_offset: AtomicU64::new(next_offset),
             sealed: AtomicBool::new(indexes.is_none()),
@@ -510,7 +514,12 @@ impl Segment {
             self.index_interval,
             Mode::Sealed,
         )?;
-        if s.next_offset != self.next_offset() {
+        let short = if self.compacted {
+            s.next_offset > self.next_offset()
+        } else {
+            s.next_offset != self.next_offset()
+        };
+        if short {
             // A log cut at a batch boundary scans clean; only the offsets
             // tell that records are missing. (Not the index's stated log
             // size: an index is derived data and may itself be the damage.)
@@ -546,6 +555,12 @@ impl Segment {
         let file = self.file()?;
         let len = self.size.load(Ordering::Acquire);
         scan::for_each_header(&**file, &self.log_path, self.base_offset, len, f)
+    }
+
+    /// Marks a sealed segment as compacted (see `compacted`).
+    pub fn compacted(mut self) -> Self {
+        self.compacted = true;
+        self
     }
 
     /// The largest timestamp in the segment, if it holds any batch.
