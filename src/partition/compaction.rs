@@ -110,14 +110,7 @@ impl Partition {
             .iter()
             .filter(|seg| seg.next_offset() > first_dirty)
         {
-            let file = seg.file()?;
-            let source = SegmentSource {
-                file: &**file,
-                path: seg.log_path(),
-                base_offset: seg.base_offset(),
-                len: seg.size()?,
-            };
-            if map.add_segment(&source)? == Filled::Full {
+            if with_source(seg, |source| map.add_segment(source))? == Filled::Full {
                 break;
             }
         }
@@ -132,17 +125,10 @@ impl Partition {
         };
         let mut done = Compacted::default();
         for seg in cleanable.iter().filter(|seg| seg.base_offset() < end) {
-            let stats = {
-                let file = seg.file()?;
-                let source = SegmentSource {
-                    file: &**file,
-                    path: seg.log_path(),
-                    base_offset: seg.base_offset(),
-                    len: seg.size()?,
-                };
-                let paths = Cleaned::of(seg);
-                clean_segment(&*s.storage, &source, &map, &config, &paths.as_paths())?
-            };
+            let paths = Cleaned::of(seg);
+            let stats = with_source(seg, |source| {
+                clean_segment(&*s.storage, source, &map, &config, &paths.as_paths())
+            })?;
             self.swap_in(seg)?;
             done.segments += 1;
             done.records_in += stats.records_in;
@@ -196,6 +182,17 @@ impl Partition {
         }
         Ok(())
     }
+}
+
+/// Runs `f` on a sealed segment's log as the cleaner reads it.
+fn with_source<R>(seg: &Segment, f: impl FnOnce(&SegmentSource<'_>) -> Result<R>) -> Result<R> {
+    let file = seg.file()?;
+    f(&SegmentSource {
+        file: &**file,
+        path: seg.log_path(),
+        base_offset: seg.base_offset(),
+        len: seg.size()?,
+    })
 }
 
 /// The paths of a segment's cleaned files, and of the files they replace.

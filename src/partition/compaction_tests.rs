@@ -9,28 +9,17 @@
 //!
 //! Cases: 24 by default; `SAMSA_PROPTEST_CASES` for more.
 
+use super::test_support::{cases, Home};
 use super::*;
 use crate::clock::ManualClock;
-use crate::storage::MemStorage;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
-enum Home {
-    Disk(tempfile::TempDir),
-    Memory(Arc<MemStorage>),
-}
-
-impl Home {
-    fn open(&self, clock: &Arc<ManualClock>) -> Partition {
-        let (storage, dir): (Arc<dyn Storage>, PathBuf) = match self {
-            Home::Disk(t) => (Arc::new(FsStorage), t.path().join("p")),
-            Home::Memory(m) => (m.clone(), PathBuf::from("/p")),
-        };
-        let config = PartitionConfig::default()
-            .segment_bytes(1024)
-            .sync(SyncPolicy::Os);
-        Partition::open_signalled(storage, &dir, config, Arc::default(), clock.clone()).unwrap()
-    }
+/// Segments of about six 100-byte records, nothing synced on append.
+fn config() -> PartitionConfig {
+    PartitionConfig::default()
+        .segment_bytes(1024)
+        .sync(SyncPolicy::Os)
 }
 
 /// What was appended at each offset: key, value (`None`: a tombstone).
@@ -118,7 +107,7 @@ fn check(p: &Partition, appended: &Appended) {
 
 fn run(home: Home, ops: Vec<Op>) {
     let clock = Arc::new(ManualClock::new(1_000));
-    let mut p = home.open(&clock);
+    let mut p = home.open(&config(), &clock);
     let mut appended: Appended = Vec::new();
     for op in ops {
         match op {
@@ -159,11 +148,11 @@ fn run(home: Home, ops: Vec<Op>) {
             }
             Op::Reopen => {
                 p.close().unwrap();
-                p = home.open(&clock);
+                p = home.open(&config(), &clock);
             }
             Op::Crash => {
                 drop(p);
-                p = home.open(&clock);
+                p = home.open(&config(), &clock);
             }
         }
         check(&p, &appended);
@@ -181,15 +170,15 @@ fn run(home: Home, ops: Vec<Op>) {
     p.compact(options).unwrap();
     check(&p, &appended);
     p.close().unwrap();
-    let p = home.open(&clock);
+    let p = home.open(&config(), &clock);
     check(&p, &appended);
 }
 
 #[test]
 fn a_compacted_log_keeps_the_latest_value_of_every_key() {
     let clock = Arc::new(ManualClock::new(1_000));
-    let home = Home::Disk(tempfile::tempdir().unwrap());
-    let p = home.open(&clock);
+    let home = Home::disk();
+    let p = home.open(&config(), &clock);
     // 40 records over 4 keys, one tombstone: many segments.
     for i in 0..40usize {
         let k = key((i % 4) as u8);
@@ -250,15 +239,8 @@ fn a_compacted_log_keeps_the_latest_value_of_every_key() {
         Compacted::default()
     );
     p.close().unwrap();
-    let p = home.open(&clock);
+    let p = home.open(&config(), &clock);
     check(&p, &appended);
-}
-
-fn cases() -> u32 {
-    std::env::var("SAMSA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
 }
 
 proptest! {
@@ -266,12 +248,12 @@ proptest! {
 
     #[test]
     fn compaction_on_disk_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
-        run(Home::Disk(tempfile::tempdir().unwrap()), ops);
+        run(Home::disk(), ops);
     }
 
     #[test]
     fn compaction_in_memory_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
-        run(Home::Memory(Arc::new(MemStorage::default())), ops);
+        run(Home::memory(), ops);
     }
 }
 
@@ -383,12 +365,9 @@ mod power_loss {
 /// start never moves here) is an error.
 #[test]
 fn readers_race_compaction_safely() {
-    for home in [
-        Home::Disk(tempfile::tempdir().unwrap()),
-        Home::Memory(Arc::new(MemStorage::default())),
-    ] {
+    for home in [Home::disk(), Home::memory()] {
         let clock = Arc::new(ManualClock::new(1_000));
-        let p = home.open(&clock);
+        let p = home.open(&config(), &clock);
         let appended: Arc<parking_lot::RwLock<Appended>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let append = |p: &Partition, appended: &parking_lot::RwLock<Appended>, n: usize| {

@@ -11,6 +11,7 @@
 use super::idempotence_tests::{batch, send, values, Env};
 use super::producer_snapshot::{self, file_name};
 use super::producer_state::ProducerState;
+use super::test_support::cases;
 use super::*;
 use proptest::prelude::*;
 
@@ -363,13 +364,6 @@ fn config() -> impl Strategy<Value = PartitionConfig> {
                 SyncPolicy::Os
             })
     })
-}
-
-fn cases() -> u32 {
-    std::env::var("SAMSA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
 }
 
 proptest! {

@@ -31,6 +31,8 @@ mod retention;
 mod retention_tests;
 pub(crate) mod signal;
 mod sync;
+#[cfg(test)]
+mod test_support;
 
 pub use compaction::{Compacted, CompactionOptions};
 pub use config::{PartitionConfig, SyncPolicy, TimestampType};

@@ -7,6 +7,7 @@
 //!
 //! Cases: 24 by default; set `SAMSA_PROPTEST_CASES` for more.
 
+use super::test_support::cases;
 use super::*;
 use crate::storage::MemStorage;
 use proptest::prelude::*;
@@ -277,13 +278,6 @@ fn config() -> impl Strategy<Value = PartitionConfig> {
                 SyncPolicy::Os
             })
     })
-}
-
-fn cases() -> u32 {
-    std::env::var("SAMSA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
 }
 
 proptest! {

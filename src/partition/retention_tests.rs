@@ -5,35 +5,10 @@
 //!
 //! Cases of the model test: 24 by default; `SAMSA_PROPTEST_CASES` for more.
 
+use super::test_support::{cases, Home};
 use super::*;
 use crate::clock::ManualClock;
-use crate::storage::MemStorage;
 use proptest::prelude::*;
-
-/// A place to open partitions: a temp directory or one in-memory store.
-enum Home {
-    Disk(tempfile::TempDir),
-    Memory(Arc<MemStorage>),
-}
-
-impl Home {
-    fn disk() -> Home {
-        Home::Disk(tempfile::tempdir().unwrap())
-    }
-
-    fn memory() -> Home {
-        Home::Memory(Arc::new(MemStorage::default()))
-    }
-
-    fn open(&self, config: &PartitionConfig, clock: &Arc<ManualClock>) -> Partition {
-        let (storage, dir): (Arc<dyn Storage>, PathBuf) = match self {
-            Home::Disk(t) => (Arc::new(FsStorage), t.path().join("p")),
-            Home::Memory(m) => (m.clone(), PathBuf::from("/p")),
-        };
-        Partition::open_signalled(storage, &dir, config.clone(), Arc::default(), clock.clone())
-            .unwrap()
-    }
-}
 
 /// Segments of about six 100-byte records (the smallest allowed).
 fn small() -> PartitionConfig {
@@ -329,13 +304,6 @@ fn run(home: Home, ops: Vec<Op>) {
         assert_eq!(p.high_watermark(), stamps.len() as u64);
         check_contents(&p);
     }
-}
-
-fn cases() -> u32 {
-    std::env::var("SAMSA_PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24)
 }
 
 proptest! {
