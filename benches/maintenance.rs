@@ -17,9 +17,10 @@
 //!   (`SyncPolicy::Os`) to a partition with a 64 KiB retention limit, while
 //!   another thread runs a retention pass every millisecond
 //!   ("with_pass_every_1ms", 300,000 times the default rate) or every
-//!   100 ms ("with_pass_every_100ms"), and with no other thread, the same
-//!   passes run between appends, untimed ("alone"). The ratio alone/with is
-//!   what maintenance beside the appender costs it.
+//!   100 ms ("with_pass_every_100ms"), and with nothing else running
+//!   ("alone"). The ratio alone/with is what maintenance beside the
+//!   appender costs it. `append_beside_compaction` is the same with keyed
+//!   records (1,000 keys) and compaction passes.
 
 mod common;
 
@@ -29,7 +30,6 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use samsa::{CompactionOptions, Partition, PartitionConfig, Record, SyncPolicy};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Segments in the retention fixture.
@@ -121,47 +121,69 @@ fn retention(c: &mut Criterion) {
 
 fn append_beside_maintenance(c: &mut Criterion) {
     let v = value(100);
-    let records: Vec<Record<'_>> = (0..1000).map(|_| Record::new(&v)).collect();
-    let mut g = c.benchmark_group("append_beside_maintenance");
+    let plain: Vec<Record<'_>> = (0..1000).map(|_| Record::new(&v)).collect();
+    beside(c, "append_beside_maintenance", &plain, &|p: &Partition| {
+        p.enforce_retention(None, Some(64 << 10)).map(drop)
+    });
+    // Keyed records over 1,000 keys: the compacted log stays small too.
+    let keys: Vec<String> = (0..1000).map(|k| format!("key-{k:04}")).collect();
+    let keyed: Vec<Record<'_>> = keys.iter().map(|k| Record::new(&v).key(k)).collect();
+    let options = CompactionOptions {
+        min_cleanable_dirty_ratio: 0.0,
+        ..CompactionOptions::default()
+    };
+    beside(
+        c,
+        "append_beside_compaction",
+        &keyed,
+        &move |p: &Partition| p.compact(options).map(drop),
+    );
+}
+
+/// Times appends of `records` alone (nothing else running; the
+/// partition grows to a few GB, in a temporary directory) and with `pass`
+/// run on another thread every 1 ms and every 100 ms.
+fn beside(
+    c: &mut Criterion,
+    group: &str,
+    records: &[Record<'_>],
+    pass: &(dyn Fn(&Partition) -> samsa::Result<()> + Sync),
+) {
+    let mut g = c.benchmark_group(group);
     for every in [None, Some(1), Some(100)] {
         let with = every.is_some();
         let tmp = scratch();
         let p = Partition::open(tmp.path(), config().segment_bytes(1 << 20)).unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let passes = with.then(|| {
-            let (p, stop) = (p.clone(), stop.clone());
-            std::thread::spawn(move || {
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    p.enforce_retention(None, Some(64 << 10)).unwrap();
-                    n += 1;
-                    std::thread::sleep(Duration::from_millis(every.unwrap_or(1)));
-                }
-                n
-            })
-        });
-        let name = every.map_or("alone".to_string(), |ms| format!("with_pass_every_{ms}ms"));
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for i in 0..iters {
-                    let start = Instant::now();
-                    black_box(p.append(&records).unwrap());
-                    total += start.elapsed();
-                    if !with && i % 8 == 0 {
-                        // Untimed: keeps the partition as small as the
-                        // other thread keeps it in the "with" run.
-                        p.enforce_retention(None, Some(64 << 10)).unwrap();
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let passes = with.then(|| {
+                s.spawn(|| {
+                    let mut n = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        pass(&p).unwrap();
+                        n += 1;
+                        std::thread::sleep(Duration::from_millis(every.unwrap_or(1)));
                     }
-                }
-                total
-            })
+                    n
+                })
+            });
+            let name = every.map_or("alone".to_string(), |ms| format!("with_pass_every_{ms}ms"));
+            g.bench_function(name, |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        black_box(p.append(records).unwrap());
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            });
+            stop.store(true, Ordering::Relaxed);
+            if let Some(t) = passes {
+                assert!(t.join().unwrap() > 0, "no pass ran beside the appends");
+            }
         });
-        stop.store(true, Ordering::Relaxed);
-        if let Some(t) = passes {
-            let n = t.join().unwrap();
-            assert!(n > 0, "no retention pass ran beside the appends");
-        }
     }
     g.finish();
 }
