@@ -420,3 +420,41 @@ fn readers_race_compaction_safely() {
         check(&p, &appended.read());
     }
 }
+
+/// A compact+delete topic: compaction empties the old segments (every
+/// record there has a newer one of its key), and retention by time then
+/// removes them, as an empty segment holds nothing to keep.
+#[test]
+fn retention_removes_segments_compaction_emptied() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    for home in [Home::disk(), Home::memory()] {
+        let p = home.open(&config(), &clock);
+        for i in 0..40usize {
+            let v = value(i, 150);
+            p.append(&[Record::new(&v).key(&key(0)).timestamp(clock.now_ms())])
+                .unwrap();
+        }
+        clock.advance(10_000);
+        p.append(&[Record::new(b"latest")
+            .key(&key(0))
+            .timestamp(clock.now_ms())])
+            .unwrap();
+        let sealed = p.segments().unwrap().len() - 1;
+        p.compact(CompactionOptions {
+            min_cleanable_dirty_ratio: 0.0,
+            ..CompactionOptions::default()
+        })
+        .unwrap();
+        let emptied = p
+            .segments()
+            .unwrap()
+            .iter()
+            .filter(|s| s.size_bytes == 0)
+            .count();
+        assert!(emptied >= sealed - 1, "{emptied} of {sealed} emptied");
+        let d = p.enforce_retention(Some(5_000), None).unwrap();
+        assert!(d.segments as usize >= emptied, "{d:?}");
+        let last = p.read(p.log_start_offset(), 1 << 20).unwrap();
+        assert!(last.iter().any(|r| r.value() == Some(&b"latest"[..])));
+    }
+}

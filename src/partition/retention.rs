@@ -102,10 +102,12 @@ impl Partition {
             } else {
                 0
             };
+            // A segment compaction emptied has no newest record: it holds
+            // nothing to keep, so it never stops retention by time.
             let too_old = match retention_ms {
                 Some(ms) => seg
                     .max_timestamp()?
-                    .is_some_and(|t| t < now.saturating_sub(ms.min(i64::MAX as u64) as i64)),
+                    .is_none_or(|t| t < now.saturating_sub(ms.min(i64::MAX as u64) as i64)),
                 None => false,
             };
             let too_big = retention_bytes.is_some_and(|max| total - size >= max);
