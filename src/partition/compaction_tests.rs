@@ -458,3 +458,42 @@ fn retention_removes_segments_compaction_emptied() {
         assert!(last.iter().any(|r| r.value() == Some(&b"latest"[..])));
     }
 }
+
+/// The dirty ratio gates a pass, and the compaction lag keeps recent
+/// segments out of it.
+#[test]
+fn dirty_ratio_and_compaction_lag_decide_what_a_pass_touches() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let p = Home::memory().open(&config(), &clock);
+    let append = |n: usize, k: u8| {
+        for i in 0..n {
+            let v = value(i, 150);
+            p.append(&[Record::new(&v).key(&key(k)).timestamp(clock.now_ms())])
+                .unwrap();
+        }
+    };
+    append(30, 0);
+    let compact = |ratio: f64, lag_ms: u64| {
+        p.compact(CompactionOptions {
+            min_cleanable_dirty_ratio: ratio,
+            min_compaction_lag_ms: lag_ms,
+            ..CompactionOptions::default()
+        })
+        .unwrap()
+    };
+    // Everything is dirty (ratio 1.0): a pass at 0.5 runs.
+    assert!(compact(0.5, 0).segments > 0);
+    // New records over a clean, compacted head (whose one kept record
+    // still counts as clean bytes): the dirty share is below 0.99, so
+    // nothing runs; at 0.1 it does.
+    append(12, 1);
+    assert_eq!(compact(0.99, 0), Compacted::default());
+    assert!(compact(0.1, 0).segments > 0);
+    // Segments whose newest record is younger than the lag stay as they
+    // are; once the clock passes the lag they are compacted.
+    append(30, 2);
+    assert_eq!(compact(0.0, 60_000), Compacted::default());
+    clock.advance(60_001);
+    append(1, 3);
+    assert!(compact(0.0, 60_000).segments > 0);
+}
