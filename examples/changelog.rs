@@ -11,9 +11,7 @@
 //!
 //! Run with `cargo run --example changelog`.
 
-use samsa::{
-    AutoOffsetReset, CleanupPolicy, CompactionOptions, ConsumerConfig, Log, Record, TopicConfig,
-};
+use samsa::{AutoOffsetReset, CleanupPolicy, ConsumerConfig, Log, Record, TopicConfig};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -22,16 +20,7 @@ const TOPIC: &str = "balances";
 
 /// Opens the log; maintenance (compaction) runs when `maintain` is called.
 fn open(dir: &Path) -> samsa::Result<Log> {
-    Log::builder()
-        .maintenance_interval(None)
-        // Tombstones go once they are an hour old; compact as soon as
-        // anything is dirty (the defaults wait for half the log).
-        .compaction(CompactionOptions {
-            delete_retention_ms: 60 * 60 * 1000,
-            min_cleanable_dirty_ratio: 0.0,
-            ..CompactionOptions::default()
-        })
-        .open(dir)
+    Log::builder().maintenance_interval(None).open(dir)
 }
 
 /// Replays the changelog from the start into a map: the store's state.
@@ -68,7 +57,11 @@ fn main() -> samsa::Result<()> {
         TOPIC,
         TopicConfig::default()
             .cleanup_policy(CleanupPolicy::Compact)
-            .segment_bytes(64 << 10),
+            .segment_bytes(64 << 10)
+            // Tombstones go once they are an hour old; compact as soon as
+            // anything is dirty (the default waits for half the log).
+            .delete_retention_ms(60 * 60 * 1000)
+            .min_cleanable_dirty_ratio(0.0),
     )?;
     let p = topic.partition(0)?;
 

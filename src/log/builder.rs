@@ -30,7 +30,7 @@ pub struct LogBuilder {
     pub(crate) default_topic: TopicConfig,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) maintenance_interval: Option<Duration>,
-    pub(crate) compaction: CompactionOptions,
+    pub(crate) cleaner_buffer_bytes: usize,
 }
 
 impl Default for LogBuilder {
@@ -40,7 +40,7 @@ impl Default for LogBuilder {
             default_topic: TopicConfig::default(),
             clock: Arc::new(SystemClock),
             maintenance_interval: Some(DEFAULT_MAINTENANCE_INTERVAL),
-            compaction: CompactionOptions::default(),
+            cleaner_buffer_bytes: CompactionOptions::default().map_budget_bytes,
         }
     }
 }
@@ -82,12 +82,12 @@ impl LogBuilder {
         self
     }
 
-    /// How maintenance compacts the topics whose cleanup policy includes
-    /// compact (default [`CompactionOptions::default`]): Kafka's
-    /// `log.cleaner.*` and `delete.retention.ms` settings, for every such
-    /// topic of the log.
-    pub fn compaction(mut self, options: CompactionOptions) -> Self {
-        self.compaction = options;
+    /// Memory for a compaction pass's key map (Kafka's
+    /// `log.cleaner.dedupe.buffer.size`; default 16 MiB): a partition with
+    /// more keys than fit is compacted over several passes. The other
+    /// compaction settings are the topic's ([`TopicConfig`]).
+    pub fn cleaner_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.cleaner_buffer_bytes = bytes;
         self
     }
 

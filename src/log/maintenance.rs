@@ -4,7 +4,7 @@
 
 use super::{refuse_internal, Log, LogInner};
 use crate::error::Result;
-use crate::partition::{Compacted, Deleted};
+use crate::partition::{Compacted, CompactionOptions, Deleted};
 use crate::topic::CleanupPolicy;
 use parking_lot::{Condvar, Mutex};
 use std::sync::{Arc, Weak};
@@ -43,8 +43,9 @@ impl MaintenanceReport {
 impl Log {
     /// Runs maintenance now: compaction of every topic whose cleanup
     /// policy includes "compact" ([`CleanupPolicy::Compact`],
-    /// [`CleanupPolicy::CompactDelete`]; `__consumer_offsets` too) with the
-    /// log's [`CompactionOptions`](crate::CompactionOptions), see
+    /// [`CleanupPolicy::CompactDelete`]; `__consumer_offsets` too) by the
+    /// topic's `delete_retention_ms`, `min_cleanable_dirty_ratio` and
+    /// `min_compaction_lag_ms` and the log's `cleaner_buffer_bytes`, see
     /// [`crate::Partition::compact`]; then retention on every topic whose
     /// cleanup policy includes "delete" ([`CleanupPolicy::Delete`],
     /// [`CleanupPolicy::CompactDelete`]), by its `retention_ms` (against
@@ -63,9 +64,15 @@ impl Log {
             let config = topic.config();
             let compact = config.cleanup_policy != CleanupPolicy::Delete;
             let delete = config.cleanup_policy != CleanupPolicy::Compact;
+            let options = CompactionOptions {
+                delete_retention_ms: config.delete_retention_ms,
+                min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio,
+                min_compaction_lag_ms: config.min_compaction_lag_ms,
+                map_budget_bytes: self.inner.options.cleaner_buffer_bytes,
+            };
             for p in topic.partitions() {
                 if compact {
-                    match p.compact(self.inner.options.compaction) {
+                    match p.compact(options) {
                         Ok(c) => report.add_compacted(c),
                         Err(e) => {
                             first_error.get_or_insert(e);

@@ -18,6 +18,12 @@ pub enum CleanupPolicy {
 /// The most partitions one topic may have: a bound on files and memory.
 pub(crate) const MAX_PARTITIONS: u32 = 100_000;
 
+/// Kafka's default `delete.retention.ms`: 1 day.
+pub(crate) const DEFAULT_DELETE_RETENTION_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// Kafka's default `min.cleanable.dirty.ratio`.
+pub(crate) const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
+
 /// Configuration of a topic: partition count and the settings of every
 /// partition log in it.
 ///
@@ -30,7 +36,7 @@ pub(crate) const MAX_PARTITIONS: u32 = 100_000;
 ///     .cleanup_policy(CleanupPolicy::Delete);
 /// assert_eq!(config.partitions, 4);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct TopicConfig {
     /// Number of partitions (default 1). Partitions can be added later,
@@ -52,6 +58,18 @@ pub struct TopicConfig {
     pub retention_bytes: Option<u64>,
     /// Kafka's `cleanup.policy`.
     pub cleanup_policy: CleanupPolicy,
+    /// Kafka's `delete.retention.ms`: how long a tombstone (a key with no
+    /// value) stays readable in a compacted topic after its batch's newest
+    /// timestamp, so consumers that are behind still see the delete
+    /// (default 1 day).
+    pub delete_retention_ms: u64,
+    /// Kafka's `min.cleanable.dirty.ratio`: the least share of a compacted
+    /// partition's sealed bytes that must be dirty (not yet compacted) for
+    /// a compaction pass to run, in `0.0..=1.0` (default 0.5).
+    pub min_cleanable_dirty_ratio: f64,
+    /// Kafka's `min.compaction.lag.ms`: how long a record stays
+    /// uncompacted after its segment's newest timestamp (default 0).
+    pub min_compaction_lag_ms: u64,
     /// Kafka's `max.message.bytes`: the largest encoded record (default 1 MiB).
     pub max_record_bytes: u32,
     /// When appends are synced; `None` takes the log's default.
@@ -72,6 +90,9 @@ impl Default for TopicConfig {
             retention_ms: Some(7 * 24 * 60 * 60 * 1000),
             retention_bytes: None,
             cleanup_policy: CleanupPolicy::Delete,
+            delete_retention_ms: DEFAULT_DELETE_RETENTION_MS,
+            min_cleanable_dirty_ratio: DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
+            min_compaction_lag_ms: 0,
             max_record_bytes: p.max_record_bytes,
             sync: None,
             timestamp_type: TimestampType::CreateTime,
@@ -128,6 +149,24 @@ impl TopicConfig {
         self
     }
 
+    /// Sets [`Self::delete_retention_ms`].
+    pub fn delete_retention_ms(mut self, ms: u64) -> Self {
+        self.delete_retention_ms = ms;
+        self
+    }
+
+    /// Sets [`Self::min_cleanable_dirty_ratio`].
+    pub fn min_cleanable_dirty_ratio(mut self, ratio: f64) -> Self {
+        self.min_cleanable_dirty_ratio = ratio;
+        self
+    }
+
+    /// Sets [`Self::min_compaction_lag_ms`].
+    pub fn min_compaction_lag_ms(mut self, ms: u64) -> Self {
+        self.min_compaction_lag_ms = ms;
+        self
+    }
+
     /// Sets [`Self::max_record_bytes`].
     pub fn max_record_bytes(mut self, bytes: u32) -> Self {
         self.max_record_bytes = bytes;
@@ -165,6 +204,12 @@ impl TopicConfig {
             return Err(Error::InvalidConfig(format!(
                 "partitions must be in 1..={MAX_PARTITIONS}, got {}",
                 self.partitions
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_dirty_ratio) {
+            return Err(Error::InvalidConfig(format!(
+                "min_cleanable_dirty_ratio must be in 0.0..=1.0, got {}",
+                self.min_cleanable_dirty_ratio
             )));
         }
         if self.retention_ms == Some(0) || self.retention_bytes == Some(0) {

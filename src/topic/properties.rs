@@ -4,7 +4,9 @@
 //! sync, rename, directory sync); anything unexpected when read back is
 //! `Error::Corrupt`, never a default.
 
-use super::config::{CleanupPolicy, TopicConfig};
+use super::config::{
+    CleanupPolicy, TopicConfig, DEFAULT_DELETE_RETENTION_MS, DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
+};
 use crate::error::{Error, Result};
 use crate::partition::{SyncPolicy, TimestampType};
 use std::collections::BTreeMap;
@@ -50,6 +52,18 @@ pub(crate) fn encode(name: &str, config: &TopicConfig) -> String {
             CleanupPolicy::CompactDelete => "compact,delete",
         }
         .into(),
+    );
+    put(
+        "delete.retention.ms",
+        config.delete_retention_ms.to_string(),
+    );
+    put(
+        "min.cleanable.dirty.ratio",
+        config.min_cleanable_dirty_ratio.to_string(),
+    );
+    put(
+        "min.compaction.lag.ms",
+        config.min_compaction_lag_ms.to_string(),
     );
     put("max.message.bytes", config.max_record_bytes.to_string());
     put(
@@ -102,6 +116,11 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<(String, TopicConfig)>
             return Err(corrupt(format!("{k} given twice")));
         }
     }
+    // Written since compaction landed; files from before lack them and
+    // take Kafka's defaults.
+    let delete_retention = fields.remove("delete.retention.ms");
+    let dirty_ratio = fields.remove("min.cleanable.dirty.ratio");
+    let compaction_lag = fields.remove("min.compaction.lag.ms");
     let mut take = |k: &str| {
         fields
             .remove(k)
@@ -135,6 +154,18 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<(String, TopicConfig)>
             "compact" => CleanupPolicy::Compact,
             "compact,delete" => CleanupPolicy::CompactDelete,
             other => return Err(corrupt(format!("unknown cleanup.policy {other:?}"))),
+        },
+        delete_retention_ms: match delete_retention {
+            Some(v) => num("delete.retention.ms", v, path)?,
+            None => DEFAULT_DELETE_RETENTION_MS,
+        },
+        min_cleanable_dirty_ratio: match dirty_ratio {
+            Some(v) => num("min.cleanable.dirty.ratio", v, path)?,
+            None => DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
+        },
+        min_compaction_lag_ms: match compaction_lag {
+            Some(v) => num("min.compaction.lag.ms", v, path)?,
+            None => 0,
         },
         max_record_bytes: num("max.message.bytes", take("max.message.bytes")?, path)?,
         timestamp_type: match take("message.timestamp.type")? {
@@ -177,6 +208,9 @@ mod tests {
             .retention_bytes(Some(1 << 30))
             .retention_ms(None)
             .cleanup_policy(CleanupPolicy::CompactDelete)
+            .delete_retention_ms(5_000)
+            .min_cleanable_dirty_ratio(0.25)
+            .min_compaction_lag_ms(60_000)
             .sync(SyncPolicy::Interval {
                 ms: 50,
                 bytes: 4096,
@@ -191,6 +225,46 @@ mod tests {
             let (name, back) = decode(text.as_bytes(), Path::new("t")).unwrap();
             assert_eq!(name, "orders");
             assert_eq!(back, config);
+        }
+    }
+
+    #[test]
+    fn files_written_before_compaction_settings_take_the_defaults() {
+        let text = encode("orders", &sample());
+        let body: String = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with("crc=")
+                    && !l.starts_with("delete.retention.ms=")
+                    && !l.starts_with("min.cleanable.dirty.ratio=")
+                    && !l.starts_with("min.compaction.lag.ms=")
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let old = format!("{body}crc={:08x}\n", crc32fast::hash(body.as_bytes()));
+        let (_, config) = decode(old.as_bytes(), Path::new("t")).unwrap();
+        assert_eq!(config.delete_retention_ms, DEFAULT_DELETE_RETENTION_MS);
+        assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
+        assert_eq!(config.min_compaction_lag_ms, 0);
+        assert_eq!(config.partitions, sample().partitions);
+    }
+
+    #[test]
+    fn a_dirty_ratio_out_of_range_is_corruption() {
+        for bad in ["1.5", "-0.1", "NaN", "inf", "x"] {
+            let text = encode("orders", &sample()).replace(
+                "min.cleanable.dirty.ratio=0.25",
+                &format!("min.cleanable.dirty.ratio={bad}"),
+            );
+            let body = &text[..text.rfind("crc=").unwrap()];
+            let resealed = format!("{body}crc={:08x}\n", crc32fast::hash(body.as_bytes()));
+            assert!(
+                matches!(
+                    decode(resealed.as_bytes(), Path::new("t")),
+                    Err(Error::Corrupt { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 
