@@ -1,5 +1,5 @@
-//! Log maintenance: retention on demand ([`Log::maintain`]) and on a
-//! background thread owned by the log, every
+//! Log maintenance: compaction and retention on demand ([`Log::maintain`])
+//! and on a background thread owned by the log, every
 //! [`LogBuilder::maintenance_interval`](super::LogBuilder::maintenance_interval).
 
 use super::{refuse_internal, Log, LogInner};
@@ -21,7 +21,7 @@ pub struct MaintenanceReport {
     pub bytes_deleted: u64,
     /// Segments rewritten by compaction.
     pub segments_compacted: u64,
-    /// Bytes compaction read, and wrote back.
+    /// Bytes of the segments compaction read.
     pub compacted_bytes_in: u64,
     /// Bytes of the compacted segments.
     pub compacted_bytes_out: u64,

@@ -54,11 +54,11 @@ impl Default for CompactionOptions {
 pub struct Compacted {
     /// Segments rewritten.
     pub segments: u64,
-    /// Records read from them, and kept.
+    /// Records read from them.
     pub records_in: u64,
     /// Records kept.
     pub records_out: u64,
-    /// Bytes of their logs before, and after.
+    /// Bytes of their logs before the pass.
     pub bytes_in: u64,
     /// Bytes of the cleaned logs.
     pub bytes_out: u64,
