@@ -497,3 +497,51 @@ fn dirty_ratio_and_compaction_lag_decide_what_a_pass_touches() {
     append(1, 3);
     assert!(compact(0.0, 60_000).segments > 0);
 }
+
+/// Fault: leftovers of a pass cut short (cleaned files never renamed, one
+/// of them garbage) and a segment whose cleaned log was renamed into place
+/// but whose index files were not: open removes the leftovers, rebuilds
+/// the missing indexes, and every key's latest value reads back; opening
+/// twice does the same.
+#[test]
+fn leftovers_of_an_interrupted_pass_are_resolved_at_open() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let home = Home::disk();
+    let p = home.open(&config(), &clock);
+    let mut appended = Appended::new();
+    for i in 0..40usize {
+        let k = (i % 3) as u8;
+        let v = value(i, 120);
+        p.append(&[Record::new(&v).key(&key(k)).timestamp(clock.now_ms())])
+            .unwrap();
+        appended.push((k, Some(v)));
+    }
+    p.compact(CompactionOptions {
+        min_cleanable_dirty_ratio: 0.0,
+        ..CompactionOptions::default()
+    })
+    .unwrap();
+    p.close().unwrap();
+    drop(p);
+    let Home::Disk(tmp) = &home else {
+        unreachable!()
+    };
+    let dir = tmp.path().join("p");
+    let first = dir.join("00000000000000000000");
+    std::fs::write(first.with_extension("log.cleaned"), b"garbage").unwrap();
+    std::fs::write(first.with_extension("index.cleaned"), [0u8; 24]).unwrap();
+    std::fs::write(first.with_extension("timeindex.cleaned"), [9u8; 5]).unwrap();
+    std::fs::remove_file(first.with_extension("index")).unwrap();
+    std::fs::remove_file(first.with_extension("timeindex")).unwrap();
+    for _ in 0..2 {
+        let p = home.open(&config(), &clock);
+        check(&p, &appended);
+        p.close().unwrap();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".cleaned"))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
