@@ -63,6 +63,29 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Runs `pass` `iters` times, each on a partition opened from a fresh copy
+/// of `pristine` under `scratch`; only `pass` is timed.
+fn on_copies(
+    iters: u64,
+    scratch: &Path,
+    pristine: &Path,
+    config: &PartitionConfig,
+    pass: impl Fn(&Partition),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for i in 0..iters {
+        let dir = scratch.join(format!("copy-{i}"));
+        copy_dir(pristine, &dir);
+        let p = Partition::open(&dir, config.clone()).unwrap();
+        let start = Instant::now();
+        pass(&p);
+        total += start.elapsed();
+        drop(p);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    total
+}
+
 fn retention(c: &mut Criterion) {
     let tmp = scratch();
     let pristine = tmp.path().join("pristine");
@@ -71,21 +94,12 @@ fn retention(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_function("samsa", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for i in 0..iters {
-                let dir = tmp.path().join(format!("copy-{i}"));
-                copy_dir(&pristine, &dir);
-                let p = Partition::open(&dir, config()).unwrap();
-                let start = Instant::now();
+            on_copies(iters, tmp.path(), &pristine, &config(), |p| {
                 // Everything is older than a millisecond: every sealed
                 // segment goes.
                 let d = p.enforce_retention(Some(1), None).unwrap();
-                total += start.elapsed();
                 assert_eq!(d.segments, SEGMENTS - 1);
-                drop(p);
-                std::fs::remove_dir_all(&dir).unwrap();
-            }
-            total
+            })
         })
     });
     g.bench_function("baseline", |b| {
@@ -159,9 +173,13 @@ fn beside(
             let passes = with.then(|| {
                 s.spawn(|| {
                     let mut n = 0u64;
-                    while !stop.load(Ordering::Relaxed) {
+                    // At least one pass, however short the run (`--test`).
+                    loop {
                         pass(&p).unwrap();
                         n += 1;
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
                         std::thread::sleep(Duration::from_millis(every.unwrap_or(1)));
                     }
                     n
@@ -241,18 +259,9 @@ fn compaction(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(sealed_bytes));
     g.bench_function("samsa", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for i in 0..iters {
-                let dir = tmp.path().join(format!("c-{i}"));
-                copy_dir(&pristine, &dir);
-                let p = Partition::open(&dir, config.clone()).unwrap();
-                let start = Instant::now();
+            on_copies(iters, tmp.path(), &pristine, &config, |p| {
                 black_box(p.compact(options).unwrap());
-                total += start.elapsed();
-                drop(p);
-                std::fs::remove_dir_all(&dir).unwrap();
-            }
-            total
+            })
         })
     });
     g.bench_function("baseline", |b| {

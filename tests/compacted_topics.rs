@@ -2,6 +2,9 @@
 //! every way of appending, on disk and in memory, after growth and after
 //! a restart; other topics take them.
 
+mod common;
+
+use common::assert_open_corrupt;
 use samsa::{CleanupPolicy, Error, Log, Record, TopicConfig};
 
 fn on_both(f: impl Fn(&str, Log, &dyn Fn(Log) -> Log)) {
@@ -120,16 +123,12 @@ fn maintenance_compacts_by_the_topics_settings() {
     let pristine = std::fs::read(&file).unwrap();
     let mut flipped = pristine.clone();
     flipped[9] ^= 0x10;
-    for bytes in [flipped, pristine[..9].to_vec()] {
+    for (what, bytes) in [
+        ("a flipped bit", flipped),
+        ("cut short", pristine[..9].to_vec()),
+    ] {
         std::fs::write(&file, &bytes).unwrap();
-        let err = Log::builder()
-            .maintenance_interval(None)
-            .open(&dir)
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::Corrupt { path, .. } if path == &file),
-            "{err}"
-        );
+        assert_open_corrupt(&dir, &file, what);
     }
     std::fs::write(&file, &pristine).unwrap();
     open().close().unwrap();

@@ -3,6 +3,9 @@
 //! whose position falls below the log start, lag, and the maintenance
 //! thread.
 
+mod common;
+
+use common::assert_open_corrupt;
 use samsa::{
     AutoOffsetReset, CleanupPolicy, Clock, ConsumerConfig, Error, Log, ManualClock, Record,
     TopicConfig,
@@ -315,14 +318,7 @@ fn a_damaged_log_start_checkpoint_is_corrupt() {
         ("empty", Vec::new()),
     ] {
         std::fs::write(&file, &bytes).unwrap();
-        let err = Log::builder()
-            .maintenance_interval(None)
-            .open(&dir)
-            .unwrap_err();
-        assert!(
-            matches!(&err, Error::Corrupt { path, .. } if path == &file),
-            "{what}: {err}"
-        );
+        assert_open_corrupt(&dir, &file, what);
     }
     std::fs::write(&file, &pristine).unwrap();
     let log = open(Some(&dir), &clock);

@@ -523,3 +523,16 @@ impl Drop for ChildProc {
         }
     }
 }
+
+/// Asserts that opening the log in `dir` fails with `Error::Corrupt`
+/// naming `file` (`what` says which damage, for the message).
+pub fn assert_open_corrupt(dir: &Path, file: &Path, what: &str) {
+    let err = samsa::Log::builder()
+        .maintenance_interval(None)
+        .open(dir)
+        .unwrap_err();
+    assert!(
+        matches!(&err, samsa::Error::Corrupt { path, .. } if path == file),
+        "{what}: {err}"
+    );
+}
