@@ -230,6 +230,19 @@ pub enum Error {
         waited_ms: u64,
     },
 
+    /// The directory is not one samsa may use: it holds files but no
+    /// `meta.properties` naming it a samsa log (or partition), or a
+    /// directory samsa would have to remove holds files samsa did not
+    /// write. samsa changed nothing in it: it never deletes, moves or
+    /// rewrites a file it did not write.
+    #[error("{path} is not a directory samsa may use: {reason}; nothing in it was changed")]
+    ForeignDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// What samsa found there.
+        reason: String,
+    },
+
     /// Another owner holds the directory's lock.
     #[error("{path} is locked by another owner")]
     Locked {
@@ -376,6 +389,10 @@ impl Error {
                 partition: *partition,
             },
             Locked { path } => Locked { path: path.clone() },
+            ForeignDirectory { path, reason } => ForeignDirectory {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
             Poisoned { path } => Poisoned { path: path.clone() },
             Closed { path } => Closed { path: path.clone() },
         }

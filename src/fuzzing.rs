@@ -97,11 +97,16 @@ pub fn topic_metadata(data: &[u8]) {
     let mut resealed = body.to_vec();
     resealed.extend_from_slice(format!("crc={:08x}\n", crc32fast::hash(body)).as_bytes());
     for bytes in [data, &resealed[..]] {
-        if let Ok((name, config)) = properties::decode(bytes, Path::new(properties::FILE_NAME)) {
-            let again = properties::encode(&name, &config);
+        if let Ok(stored) = properties::decode(bytes, Path::new(properties::FILE_NAME)) {
+            let id = stored.id.unwrap_or(crate::TopicId::from_u128(1));
+            let again = properties::encode(&stored.name, id, &stored.config);
             let back = properties::decode(again.as_bytes(), Path::new(properties::FILE_NAME))
                 .expect("re-encoded metadata decodes");
-            assert_eq!(back, (name, config), "metadata round trip");
+            assert_eq!(
+                (back.name, back.id, back.config),
+                (stored.name, Some(id), stored.config),
+                "metadata round trip"
+            );
         }
     }
 }

@@ -64,11 +64,14 @@ mod clock;
 mod consumer;
 mod error;
 mod group;
+mod id;
+mod identity;
 mod index;
 mod log;
 mod partition;
 mod partitioner;
 mod producer;
+mod properties;
 mod record;
 mod segment;
 mod storage;
@@ -103,7 +106,7 @@ pub use partitioner::{
 };
 pub use producer::{Acks, Delivery, Producer, ProducerConfig, RecordMetadata};
 pub use record::{Header, Record};
-pub use topic::{CleanupPolicy, Topic, TopicConfig};
+pub use topic::{CleanupPolicy, ParseTopicIdError, Topic, TopicConfig, TopicId};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -3,8 +3,9 @@
 //!
 //! While a child process holds `Log::open(dir)` (or `Partition::open(dir)`)
 //! and appends, this process gets `Error::Locked { path }` for that
-//! directory through every way in (`Log::open`, `Partition::open` of the
-//! log directory and of a partition directory inside it), the refused
+//! directory through every way in (`Log::open`, `Partition::open` of a
+//! partition directory inside the log, which takes the log's lock), and
+//! `Error::ForeignDirectory` opening it as the other kind; the refused
 //! opens change no file name, and the owner keeps appending. Once the
 //! owner is killed and reaped, the lock is free at once, with no stale lock
 //! file to clean up, even while a process the owner started lives on, and
@@ -203,6 +204,20 @@ fn assert_locked<T: std::fmt::Debug>(r: samsa::Result<T>, dir: &Path, what: &str
     }
 }
 
+/// A samsa directory of the other kind: refused as such, locked or not.
+fn assert_foreign<T: std::fmt::Debug>(r: samsa::Result<T>, dir: &Path, what: &str) {
+    match r {
+        Err(Error::ForeignDirectory { path, reason }) => {
+            assert_eq!(path, dir, "{what}: the error names the directory");
+            assert!(reason.contains("samsa"), "{what}: {reason}");
+        }
+        other => panic!(
+            "{what}: expected ForeignDirectory for {}, got {other:?}",
+            dir.display()
+        ),
+    }
+}
+
 /// Whether process `pid` still exists (signal 0 checks without sending).
 fn alive(pid: u32) -> bool {
     std::process::Command::new("kill")
@@ -250,14 +265,16 @@ fn a_log_owned_by_another_process_is_locked_until_the_owner_is_killed() {
         let before = names(&dir);
         assert_locked(Log::open(&dir), &dir, &what);
         assert_locked(Log::builder().sync(SyncPolicy::Os).open(&dir), &dir, &what);
-        assert_locked(
+        // Not a partition directory, locked or not.
+        assert_foreign(
             Partition::open(&dir, PartitionConfig::default()),
             &dir,
             &format!("{what}: Partition::open of the log directory"),
         );
+        // A log's partition opens under the log's lock.
         assert_locked(
             Partition::open(&partition_dir, PartitionConfig::default()),
-            &partition_dir,
+            &dir,
             &format!("{what}: Partition::open of a partition the log holds"),
         );
         // The refused opens created or removed nothing, and the owner
@@ -317,7 +334,7 @@ fn a_partition_owned_by_another_process_is_locked_until_the_owner_is_killed() {
             &dir,
             &what,
         );
-        assert_locked(
+        assert_foreign(
             Log::open(&dir),
             &dir,
             &format!("{what}: Log::open of a partition directory"),

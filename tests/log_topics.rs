@@ -93,14 +93,18 @@ fn topics_are_created_listed_grown_and_deleted() {
             log.delete_topic("orders"),
             Err(Error::UnknownTopic { .. })
         ));
+        // A handle to a deleted topic's partition says so.
         assert!(matches!(
             p0.append(&[Record::new(b"late")]),
-            Err(Error::Closed { .. })
+            Err(Error::UnknownTopic { name }) if name == "orders"
         ));
+        assert!(matches!(p0.read(0, 100), Err(Error::UnknownTopic { .. })));
 
-        // The name is free again, and the new topic starts empty.
+        // The name is free again, and the new topic starts empty, with a
+        // new id.
         let again = log.create_topic("orders", TopicConfig::default()).unwrap();
         assert_eq!(again.partition(0).unwrap().high_watermark(), 0, "{what}");
+        assert_ne!(again.id(), t.id(), "{what}: a new incarnation");
     });
 }
 

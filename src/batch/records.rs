@@ -161,8 +161,8 @@ impl Records {
 }
 
 impl Drop for Records {
-    /// Hands the buffer to the next read on this thread (see
-    /// [`read_buffer`]), unless it is too large to keep.
+    // Hands the buffer to the next read on this thread (see
+    // `read_buffer`), unless it is too large to keep.
     fn drop(&mut self) {
         if self.buf.capacity() > SPARE_MAX_BYTES {
             return;

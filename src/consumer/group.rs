@@ -237,6 +237,8 @@ impl Consumer {
                 .assigned
                 .iter()
                 .position(|a| *a.topic == **topic && a.partition == *partition);
+            // A kept partition of a deleted topic is a new one now.
+            let kept = kept.filter(|&i| !self.assigned[i].handle.is_deleted());
             match kept {
                 Some(i) => next.push(self.assigned.swap_remove(i)),
                 None => {

@@ -269,8 +269,34 @@ impl Consumer {
         committed
     }
 
+    /// Moves assigned partitions of a deleted topic to the topic created
+    /// since under its name, if any, as a Kafka consumer does on a
+    /// metadata refresh: a new incarnation, read from the group's committed
+    /// offset on it or by `auto_offset_reset` (its old position meant
+    /// nothing there). Partitions of a deleted topic not created again
+    /// return nothing.
+    fn follow_incarnations(&mut self) {
+        for a in self.assigned.iter_mut().filter(|a| a.handle.is_deleted()) {
+            let Ok(handle) = self
+                .log
+                .topic(&a.topic)
+                .and_then(|t| t.partition(a.partition))
+            else {
+                continue;
+            };
+            a.handle = handle;
+            a.position = self
+                .config
+                .group_id
+                .as_deref()
+                .and_then(|g| self.log.committed(g, &a.topic, a.partition))
+                .map(|o| o.offset);
+        }
+    }
+
     /// One pass over the assigned partitions, starting at this poll's turn.
     fn fetch(&mut self) -> Result<ConsumerRecords> {
+        self.follow_incarnations();
         let n = self.assigned.len();
         let mut out = ConsumerRecords::default();
         let mut left = self.config.max_poll_records;
@@ -281,7 +307,7 @@ impl Consumer {
                 break;
             }
             let a = &mut self.assigned[(start + i) % n];
-            if a.paused {
+            if a.paused || a.handle.is_deleted() {
                 continue;
             }
             let Some(records) = read(

@@ -152,8 +152,12 @@ fn seeds(target: &str) -> (Vec<Vec<u8>>, Vec<usize>) {
                 .retention_ms(None)
                 .sync(SyncPolicy::Interval { ms: 5, bytes: 9 });
             let seeds = vec![
-                properties::encode("orders", &crate::TopicConfig::default()),
-                properties::encode("__consumer_offsets", &config),
+                properties::encode(
+                    "orders",
+                    crate::TopicId::from_u128(7),
+                    &crate::TopicConfig::default(),
+                ),
+                properties::encode("__consumer_offsets", crate::TopicId::from_u128(8), &config),
             ];
             (seeds.into_iter().map(String::into_bytes).collect(), vec![])
         }

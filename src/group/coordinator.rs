@@ -18,6 +18,7 @@
 use crate::assignor::{Assignor, GroupMember, RangeAssignor};
 use crate::error::{Error, Result};
 use crate::log::Log;
+use crate::topic::TopicId;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -50,8 +51,8 @@ struct Group {
     generation: u32,
     members: BTreeMap<String, Member>,
     assignor: Option<Arc<dyn Assignor>>,
-    /// Partition counts the current assignment was computed for.
-    counts: BTreeMap<String, u32>,
+    /// The topics the current assignment was computed for.
+    topics: Topics,
     next_member: u64,
     /// A rebalance waiting for these members to give up partitions.
     rebalance: Option<Pending>,
@@ -240,7 +241,7 @@ impl Coordinator {
         });
         let m = g.members.get_mut(member_id)?;
         m.last_poll = now;
-        if g.members.len() != before || current_counts(log, g) != g.counts {
+        if g.members.len() != before || current_topics(log, g) != g.topics {
             start_rebalance(log, g);
         }
         finish_rebalance_if_ready(log, g);
@@ -375,18 +376,28 @@ impl Coordinator {
     }
 }
 
-/// Partition counts of every topic the members subscribe to (topics that
-/// do not exist count as none).
-fn current_counts(log: &Log, g: &Group) -> BTreeMap<String, u32> {
-    let topics: BTreeSet<&String> = g.members.values().flat_map(|m| &m.topics).collect();
+/// Partition counts and ids of every topic the members subscribe to
+/// (topics that do not exist count as none).
+fn current_topics(log: &Log, g: &Group) -> Topics {
+    let names: BTreeSet<&String> = g.members.values().flat_map(|m| &m.topics).collect();
+    let mut topics = Topics::default();
+    for name in names {
+        if let Ok(t) = log.topic(name) {
+            topics.counts.insert(name.clone(), t.partition_count());
+            topics.ids.insert(name.clone(), t.id());
+        }
+    }
     topics
-        .into_iter()
-        .filter_map(|t| {
-            log.topic(t)
-                .ok()
-                .map(|topic| (t.clone(), topic.partition_count()))
-        })
-        .collect()
+}
+
+/// The subscribed topics as an assignment sees them.
+#[derive(Default, PartialEq)]
+struct Topics {
+    /// Partition counts, by topic name.
+    counts: BTreeMap<String, u32>,
+    /// Their ids: a topic deleted and created again under its name is
+    /// another topic, whose partitions are assigned anew.
+    ids: BTreeMap<String, TopicId>,
 }
 
 /// Starts a rebalance: computes the target assignment and what each member
@@ -394,7 +405,7 @@ fn current_counts(log: &Log, g: &Group) -> BTreeMap<String, u32> {
 /// partitions under a cooperative one), and wakes members blocked in poll.
 /// Members that hold nothing to give up are not waited for.
 fn start_rebalance(log: &Log, g: &mut Group) {
-    g.counts = current_counts(log, g);
+    g.topics = current_topics(log, g);
     let Some(assignor) = g.assignor.clone() else {
         return;
     };
@@ -410,12 +421,12 @@ fn start_rebalance(log: &Log, g: &mut Group) {
             }
         })
         .collect();
-    let mut target = assignor.assign(&members, &g.counts);
-    if !is_valid(&target, &members, &g.counts) {
+    let mut target = assignor.assign(&members, &g.topics.counts);
+    if !is_valid(&target, &members, &g.topics.counts) {
         // A custom assignor broke the contract (a partition twice, or to a
         // member not subscribed to its topic, or left out): the group gets
         // Kafka's range assignment instead of two owners for a partition.
-        target = RangeAssignor.assign(&members, &g.counts);
+        target = RangeAssignor.assign(&members, &g.topics.counts);
     }
     let mut revoke = BTreeMap::new();
     for (id, m) in &g.members {

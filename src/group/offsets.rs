@@ -180,6 +180,51 @@ impl OffsetStore {
         Ok(moved)
     }
 
+    /// Forgets every group's commits of `topic`, which was deleted (Kafka's
+    /// coordinator removes them too): a topic created later under the
+    /// name starts with none. Removed from memory at once; the tombstones
+    /// that remove them from `__consumer_offsets` are written if they can
+    /// be, and otherwise the next open forgets them again (see
+    /// [`Self::forget_missing_topics`]).
+    pub fn forget_topic(&self, log: &Log, topic: &str) {
+        let gone: Vec<Key> = self
+            .offsets
+            .read()
+            .keys()
+            .filter(|(_, t, _)| t == topic)
+            .cloned()
+            .collect();
+        self.forget(log, gone);
+    }
+
+    /// Forgets, as [`Self::forget_topic`] does, the commits of topics that
+    /// no longer exist (deleted before their commits could be removed).
+    pub fn forget_missing_topics(&self, log: &Log) {
+        let gone: Vec<Key> = self
+            .offsets
+            .read()
+            .keys()
+            .filter(|(_, t, _)| log.topic(t).is_err())
+            .cloned()
+            .collect();
+        self.forget(log, gone);
+    }
+
+    fn forget(&self, log: &Log, keys: Vec<Key>) {
+        let mut by_group: BTreeMap<String, Vec<CommitEntry>> = BTreeMap::new();
+        for (g, t, p) in keys {
+            by_group.entry(g).or_default().push(((t, p), None));
+        }
+        for (group, entries) in by_group {
+            if self.commit(log, &group, &entries).is_err() {
+                let mut map = self.offsets.write();
+                for ((t, p), _) in entries {
+                    map.remove(&(group.clone(), t, p));
+                }
+            }
+        }
+    }
+
     /// The committed offset of `group` on `topic`/`partition`.
     pub fn committed(&self, group: &str, topic: &str, partition: u32) -> Option<OffsetAndMetadata> {
         self.offsets

@@ -273,13 +273,12 @@ mod power_loss {
         let config = PartitionConfig::default()
             .segment_bytes(1024)
             .sync(SyncPolicy::Always);
-        Partition::open_signalled(
-            Arc::new(disk.clone()),
-            Path::new(DIR),
-            config,
-            Arc::default(),
-            clock.clone(),
-        )
+        let env = PartitionEnv {
+            storage: Arc::new(disk.clone()),
+            signal: Arc::default(),
+            clock: clock.clone(),
+        };
+        Partition::open_alone(&env, Path::new(DIR), config)
     }
 
     /// Appends (every one durable), then compacts. Returns what was

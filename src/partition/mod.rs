@@ -12,6 +12,7 @@ mod compaction;
 #[cfg(test)]
 mod compaction_tests;
 mod config;
+mod files;
 #[cfg(test)]
 mod idempotence_model_tests;
 #[cfg(test)]
@@ -37,6 +38,8 @@ mod test_support;
 pub use compaction::{Compacted, CompactionOptions};
 pub use config::{PartitionConfig, SyncPolicy, TimestampType};
 pub use retention::Deleted;
+
+pub(crate) use files::PartitionFiles;
 
 use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
 use crate::clock::{Clock, SystemClock};
@@ -95,7 +98,13 @@ struct Shared {
     log_end: AtomicU64,
     log_start: AtomicU64,
     closed: AtomicBool,
+    /// Its topic was deleted (set before `closed`): calls get
+    /// `Error::UnknownTopic`.
+    deleted: AtomicBool,
+    /// The directory's lock, for a partition opened on its own.
     lock: Mutex<Option<DirLock>>,
+    /// Files in the directory samsa did not write, found at open and left.
+    foreign: Vec<PathBuf>,
     /// Wakes readers waiting for records (shared by a log's partitions).
     signal: Arc<AppendSignal>,
     /// A partition of an internal topic: written by samsa only.
@@ -107,6 +116,26 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// Serialises what moves the log start (retention, `delete_records`).
     maintenance: Mutex<()>,
+}
+
+/// What a partition shares with the rest of its log: the storage, the
+/// signal that wakes consumers, the clock.
+#[derive(Clone)]
+pub(crate) struct PartitionEnv {
+    pub storage: Arc<dyn Storage>,
+    pub signal: Arc<AppendSignal>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl PartitionEnv {
+    /// On `storage`, with a signal of its own and the system clock.
+    pub fn new(storage: Arc<dyn Storage>) -> Self {
+        PartitionEnv {
+            storage,
+            signal: Arc::default(),
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 /// State only the writer touches.
@@ -174,6 +203,12 @@ impl Partition {
     /// Opens (creating if needed) the partition log in `dir`, recovering it
     /// if it was not closed cleanly. Takes `dir`'s lock: a second open while
     /// this one lives gets [`Error::Locked`].
+    ///
+    /// `dir` must be missing, empty, or a partition directory samsa made
+    /// (it holds `meta.properties`; one written by samsa 0.1 is recognised
+    /// and given one); anything else is [`Error::ForeignDirectory`], and
+    /// nothing in it is touched. A partition directory inside a log
+    /// (`<log>/topics/<topic>/<n>`) opens under the log's lock instead.
     pub fn open(dir: impl AsRef<Path>, config: PartitionConfig) -> Result<Partition> {
         Partition::open_with(Arc::new(FsStorage), dir.as_ref(), config)
     }
@@ -188,24 +223,43 @@ impl Partition {
         )
     }
 
+    /// [`Self::open`] on `storage`.
     pub(crate) fn open_with(
         storage: Arc<dyn Storage>,
         dir: &Path,
         config: PartitionConfig,
     ) -> Result<Partition> {
-        Partition::open_signalled(storage, dir, config, Arc::default(), Arc::new(SystemClock))
+        Partition::open_alone(&PartitionEnv::new(storage), dir, config)
     }
 
-    /// As [`Self::open_with`], announcing new records on `signal`.
-    pub(crate) fn open_signalled(
-        storage: Arc<dyn Storage>,
+    /// A partition on its own (not a log's): it takes its directory, and
+    /// its lock, itself.
+    pub(crate) fn open_alone(
+        env: &PartitionEnv,
         dir: &Path,
         config: PartitionConfig,
-        signal: Arc<AppendSignal>,
-        clock: Arc<dyn Clock>,
     ) -> Result<Partition> {
         config.validate()?;
+        let lock = open::claim_alone(&*env.storage, dir)?;
+        Partition::open_in(env, dir, config, Some(lock))
+    }
+
+    /// Opens the partition in `dir`, holding `lock` (`None` for a log's
+    /// partition: the log holds the lock of the whole directory).
+    pub(crate) fn open_in(
+        env: &PartitionEnv,
+        dir: &Path,
+        config: PartitionConfig,
+        lock: Option<DirLock>,
+    ) -> Result<Partition> {
+        let PartitionEnv {
+            storage,
+            signal,
+            clock,
+        } = env.clone();
+        config.validate()?;
         let opened = open::open_dir(&storage, dir, config.index_interval_bytes)?;
+        let foreign = opened.foreign;
         let active = opened
             .segments
             .last()
@@ -247,7 +301,9 @@ impl Partition {
                 log_end: AtomicU64::new(next),
                 log_start: AtomicU64::new(start),
                 closed: AtomicBool::new(false),
-                lock: Mutex::new(Some(opened.lock)),
+                deleted: AtomicBool::new(false),
+                lock: Mutex::new(lock),
+                foreign,
                 signal,
                 internal: AtomicBool::new(false),
                 keys_required: AtomicBool::new(false),
@@ -260,6 +316,12 @@ impl Partition {
     /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// Files in the partition's directory that samsa did not write, found
+    /// when it opened: left where they are, never removed.
+    pub(crate) fn foreign_files(&self) -> &[PathBuf] {
+        &self.shared.foreign
     }
 
     /// The configuration it was opened with.
@@ -283,12 +345,23 @@ impl Partition {
         self.shared.log_end.load(Ordering::Acquire)
     }
 
+    /// The error for a call on a closed partition: `Closed`, or
+    /// `UnknownTopic` once its topic was deleted.
+    fn closed_error(&self) -> Error {
+        if self.shared.deleted.load(Ordering::Acquire) {
+            return Error::UnknownTopic {
+                name: self.topic_name(),
+            };
+        }
+        Error::Closed {
+            path: self.shared.dir.clone(),
+        }
+    }
+
     fn ensure_open(&self) -> Result<()> {
         let s = &*self.shared;
         if s.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed {
-                path: s.dir.clone(),
-            });
+            return Err(self.closed_error());
         }
         if s.commit.is_poisoned() {
             return Err(Error::Poisoned {
@@ -610,6 +683,38 @@ impl Partition {
         })();
         drop(s.lock.lock().take());
         result
+    }
+}
+
+/// A partition held still by [`Partition::hold`].
+pub(crate) struct Hold<'a> {
+    _maintenance: parking_lot::MutexGuard<'a, ()>,
+    _writer: parking_lot::MutexGuard<'a, Writer>,
+}
+
+impl Partition {
+    /// Holds the partition still until the hold is dropped: no append,
+    /// roll, retention pass or compaction runs meanwhile (reads do).
+    pub(crate) fn hold(&self) -> Hold<'_> {
+        let maintenance = self.shared.maintenance.lock();
+        Hold {
+            _maintenance: maintenance,
+            _writer: self.shared.writer.lock(),
+        }
+    }
+
+    /// Its topic is deleted: every later call gets
+    /// [`Error::UnknownTopic`], and nothing more is written (its files are
+    /// going away).
+    pub(crate) fn mark_deleted(&self) {
+        self.shared.deleted.store(true, Ordering::Release);
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.signal.notify();
+    }
+
+    /// Whether its topic was deleted.
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.shared.deleted.load(Ordering::Acquire)
     }
 }
 

@@ -1,19 +1,22 @@
 //! Opening a partition directory: lock, marker, segment list, recovery,
 //! and the producer state.
 
+use super::files::{self, PartitionFiles};
 use super::log_start;
 use super::marker::{self, CleanShutdown};
 use super::producer_snapshot::Snapshots;
 use super::producer_state::ProducerState;
 use crate::error::{Error, Result};
-use crate::segment::{parse_log_file_name, Segment};
+use crate::identity::{self, DirKind};
+use crate::segment::{parse_log_file_name, parse_segment_file_name, Segment};
 use crate::storage::{read_all, DirLock, Storage};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What opening found.
 pub(crate) struct Opened {
-    pub lock: DirLock,
+    /// Files and directories samsa did not write, left in place.
+    pub foreign: Vec<PathBuf>,
     pub segments: Vec<Arc<Segment>>,
     /// The producer state as of the log end.
     pub producers: ProducerState,
@@ -22,7 +25,55 @@ pub(crate) struct Opened {
     pub checkpointed_start: Option<u64>,
 }
 
-/// Locks `dir`, reads and removes the clean-shutdown marker, and builds the
+/// Takes the directory of a partition opened on its own and returns its
+/// lock: the lock of the log it belongs to, for a log's partition
+/// directory (`<log>/topics/<topic>/<n>`); otherwise its own lock, once
+/// [`identity::inspect`] found the directory missing, empty or samsa's
+/// (and then its identity file is written). A directory of someone
+/// else's is refused before anything is created in it.
+pub(crate) fn claim_alone(storage: &dyn Storage, dir: &Path) -> Result<DirLock> {
+    let lock = |at: &Path| {
+        storage
+            .lock_dir(at)
+            .map_err(|e| Error::io("lock", at, e))?
+            .ok_or_else(|| Error::Locked {
+                path: at.to_path_buf(),
+            })
+    };
+    if let Some(root) = log_root_of(storage, dir) {
+        return lock(root);
+    }
+    identity::inspect(storage, dir, DirKind::Partition, &PartitionFiles)?;
+    storage
+        .create_dir_all(dir)
+        .map_err(|e| Error::io("create directory", dir, e))?;
+    let held = lock(dir)?;
+    // Again under the lock: another process may have made it meanwhile.
+    let found = identity::inspect(storage, dir, DirKind::Partition, &PartitionFiles)?;
+    identity::claim(storage, dir, DirKind::Partition, found)?;
+    Ok(held)
+}
+
+/// The log directory `dir` is a partition directory of, if it is one:
+/// `<root>/topics/<topic>/<n>` where `<root>` holds a log's identity file
+/// (or, made before those, a lock file).
+fn log_root_of<'a>(storage: &dyn Storage, dir: &'a Path) -> Option<&'a Path> {
+    let topics = dir.parent()?.parent()?;
+    if topics.file_name()? != "topics" {
+        return None;
+    }
+    let root = topics.parent()?;
+    match identity::read(storage, root) {
+        Ok(Some(id)) => (id.kind == DirKind::Log).then_some(root),
+        Ok(None) => storage
+            .exists(&root.join(identity::LOCK_FILE))
+            .then_some(root),
+        // A damaged identity: the log's own open reports it.
+        Err(_) => Some(root),
+    }
+}
+
+/// Reads and removes the clean-shutdown marker, and builds the
 /// segment list: every segment but the last is sealed (and was synced when
 /// sealed, so it is not scanned); the last is recovered unless the marker
 /// vouches for it.
@@ -40,15 +91,20 @@ pub(crate) fn open_dir(
     storage
         .create_dir_all(dir)
         .map_err(|e| Error::io("create directory", dir, e))?;
-    let lock = storage
-        .lock_dir(dir)
-        .map_err(|e| Error::io("lock", dir, e))?
-        .ok_or_else(|| Error::Locked {
-            path: dir.to_path_buf(),
-        })?;
 
     let clean = take_marker(&**storage, dir)?;
     let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let mut foreign: Vec<PathBuf> = names
+        .iter()
+        .filter(|n| !files::is_own(n))
+        .map(|n| dir.join(n))
+        .collect();
+    for d in storage
+        .list_dirs(dir)
+        .map_err(|e| Error::io("list", dir, e))?
+    {
+        foreign.push(dir.join(d));
+    }
     let mut snapshots = Snapshots::from_names(&names);
     let mut bases: Vec<u64> = names
         .iter()
@@ -57,7 +113,7 @@ pub(crate) fn open_dir(
     bases.sort_unstable();
     for name in names
         .iter()
-        .filter(|n| n.ends_with(".tmp") || n.ends_with(".cleaned"))
+        .filter(|n| (n.ends_with(".tmp") || n.ends_with(".cleaned")) && files::is_own(n))
     {
         // Leftovers of an atomic write or of a compaction cut short:
         // never the live copy (a segment's cleaned log is renamed into
@@ -71,10 +127,7 @@ pub(crate) fn open_dir(
     for name in &names {
         // Index files of a segment whose log retention removed before a
         // crash: their log is gone, so they describe nothing.
-        let base = name
-            .strip_suffix(".timeindex")
-            .or_else(|| name.strip_suffix(".index"))
-            .and_then(|stem| parse_log_file_name(&format!("{stem}.log")));
+        let base = parse_segment_file_name(name).filter(|_| !name.ends_with(".log"));
         if base.is_some_and(|b| first.is_none_or(|f| b < f)) {
             let _ = storage.remove_file(&dir.join(name));
         }
@@ -89,7 +142,7 @@ pub(crate) fn open_dir(
         // Snapshots without a log describe nothing that is still there.
         snapshots.remove_above(&**storage, dir, 0)?;
         return Ok(Opened {
-            lock,
+            foreign,
             segments: vec![Arc::new(seg)],
             producers: ProducerState::default(),
             snapshots,
@@ -145,7 +198,7 @@ pub(crate) fn open_dir(
         replay(&segments[segments.len() - 1..], from, &mut producers)?;
     }
     Ok(Opened {
-        lock,
+        foreign,
         segments,
         producers,
         snapshots,

@@ -19,9 +19,7 @@ impl Partition {
     pub fn read(&self, from: u64, max_bytes: usize) -> Result<Records> {
         let s = &*self.shared;
         if s.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed {
-                path: s.dir.clone(),
-            });
+            return Err(self.closed_error());
         }
         let start = self.log_start_offset();
         let hw = self.high_watermark();
@@ -88,9 +86,7 @@ impl Partition {
 
     fn ensure_readable(&self) -> Result<()> {
         if self.shared.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed {
-                path: self.shared.dir.clone(),
-            });
+            return Err(self.closed_error());
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! count, and a place (a temp directory or an in-memory store) to open a
 //! partition again and again with a test clock.
 
-use super::{Partition, PartitionConfig};
+use super::{Partition, PartitionConfig, PartitionEnv};
 use crate::clock::ManualClock;
 use crate::storage::{FsStorage, MemStorage, Storage};
 use std::path::PathBuf;
@@ -38,7 +38,11 @@ impl Home {
             Home::Disk(t) => (Arc::new(FsStorage), t.path().join("p")),
             Home::Memory(m) => (m.clone(), PathBuf::from("/p")),
         };
-        Partition::open_signalled(storage, &dir, config.clone(), Arc::default(), clock.clone())
-            .unwrap()
+        let env = PartitionEnv {
+            storage,
+            signal: Arc::default(),
+            clock: clock.clone(),
+        };
+        Partition::open_alone(&env, &dir, config.clone()).unwrap()
     }
 }

@@ -6,7 +6,7 @@ use crate::batch::BatchBuilder;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
 use crate::record::Record;
-use crate::topic::{CleanupPolicy, Topic};
+use crate::topic::{CleanupPolicy, Topic, TopicId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -27,6 +27,9 @@ struct OpenBatch {
 /// next one.
 pub(crate) struct ClosedBatch {
     pub builder: BatchBuilder,
+    /// The topic's id: a topic created again under the name is another
+    /// one, whose sequences start afresh.
+    pub topic_id: TopicId,
     pub count: u32,
     pub slot: Arc<BatchSlot>,
     pub partition: Partition,
@@ -171,6 +174,14 @@ impl TopicEntry {
         })
     }
 
+    /// Moves every open batch of a deleted topic to the ready queue, where
+    /// its appends fail (its partitions answer `Error::UnknownTopic`).
+    fn retire(mut self, queue: &mut Queue) {
+        for p in 0..self.open.len() {
+            self.close(queue, p as u32);
+        }
+    }
+
     /// Whether partition `p`'s open batch has reached the batch size.
     pub fn is_full(&self, rules: BatchRules, p: u32) -> bool {
         self.open[p as usize]
@@ -194,6 +205,7 @@ impl TopicEntry {
         }
         queue.ready.push_back(ClosedBatch {
             builder: open.builder,
+            topic_id: self.topic.id(),
             count: open.count,
             slot: open.slot,
             partition: self.partitions[i].clone(),
@@ -226,13 +238,26 @@ impl Accumulator {
     }
 
     /// The index of the entry of topic `name`, loading it with `load` the
-    /// first time.
+    /// first time, and again once the topic it holds was deleted (a new
+    /// topic may have the name now: its batches go there; the deleted
+    /// one's open batches are closed, and fail with
+    /// `Error::UnknownTopic`).
     pub fn topic(&mut self, name: &str, load: impl FnOnce() -> Result<Topic>) -> Result<usize> {
-        if self.topics.get(self.last).is_some_and(|e| &*e.name == name) {
+        if self
+            .topics
+            .get(self.last)
+            .is_some_and(|e| &*e.name == name && !e.topic.is_deleted())
+        {
             return Ok(self.last);
         }
         let i = match self.by_name.get(name) {
-            Some(&i) => i,
+            Some(&i) if !self.topics[i].topic.is_deleted() => i,
+            Some(&i) => {
+                let topic = load()?;
+                let old = std::mem::replace(&mut self.topics[i], TopicEntry::new(topic));
+                old.retire(&mut self.queue);
+                i
+            }
             None => {
                 let topic = load()?;
                 self.topics.push(TopicEntry::new(topic));

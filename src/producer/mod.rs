@@ -23,6 +23,7 @@ use crate::batch::ProducerFields;
 use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::record::Record;
+use crate::topic::TopicId;
 use accumulator::{Accumulator, BatchRules, ClosedBatch};
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
@@ -346,7 +347,7 @@ impl Shared {
         // The next sequence number of each partition, kept by the appender,
         // the only one that appends: it advances only past batches that
         // made it into the log.
-        let mut sequences: HashMap<(Arc<str>, u32), i32> = HashMap::new();
+        let mut sequences: HashMap<(TopicId, u32), i32> = HashMap::new();
         let mut acc = self.acc.lock();
         loop {
             let linger = self.config.linger;
@@ -382,13 +383,13 @@ impl Shared {
     /// Writes one batch (retrying failed writes as the same batch) and
     /// hands it to the syncer; under `Acks::Leader` its deliveries are done
     /// once written.
-    fn write(&self, b: ClosedBatch, sequences: &mut HashMap<(Arc<str>, u32), i32>) {
-        let key = (b.slot.topic.clone(), b.slot.partition);
+    fn write(&self, b: ClosedBatch, sequences: &mut HashMap<(TopicId, u32), i32>) {
+        let key = (b.topic_id, b.slot.partition);
         let fields = match self.identity {
             Some((producer_id, producer_epoch)) => {
                 // First use of a partition: continue where the log has this
                 // producer id (a restart with a stable producer_id), or at 0.
-                let base_sequence = *sequences.entry(key.clone()).or_insert_with(|| {
+                let base_sequence = *sequences.entry(key).or_insert_with(|| {
                     match b.partition.resume_producer(producer_id) {
                         (epoch, seq) if epoch == producer_epoch => seq,
                         _ => 0,

@@ -48,6 +48,16 @@ pub(crate) fn parse_log_file_name(name: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
+/// The base offset named by any of a segment's file names (its log or
+/// either index), if `name` is one.
+pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
+    let stem = name
+        .strip_suffix(".log")
+        .or_else(|| name.strip_suffix(".index"))
+        .or_else(|| name.strip_suffix(".timeindex"))?;
+    parse_log_file_name(&format!("{stem}.log"))
+}
+
 /// One segment of a partition log.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -697,5 +707,15 @@ mod tests {
         assert_eq!(parse_log_file_name("0000000000000000004x.log"), None);
         assert_eq!(parse_log_file_name("00000000000000000042.index"), None);
         assert_eq!(parse_log_file_name("99999999999999999999.log"), None);
+        for name in [
+            "00000000000000000042.log",
+            "00000000000000000042.index",
+            "00000000000000000042.timeindex",
+        ] {
+            assert_eq!(parse_segment_file_name(name), Some(42), "{name}");
+        }
+        for name in ["42.index", "00000000000000000042.txt", "x.timeindex"] {
+            assert_eq!(parse_segment_file_name(name), None, "{name}");
+        }
     }
 }

@@ -95,8 +95,8 @@ impl Storage for FaultyStorage {
         self.inner.dir_exists(path)
     }
 
-    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
-        self.inner.remove_dir_all(dir)
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
+        self.inner.remove_dir(dir)
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {

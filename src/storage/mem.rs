@@ -41,6 +41,13 @@ fn not_found(path: &Path) -> io::Error {
     )
 }
 
+pub(super) fn not_empty(dir: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::DirectoryNotEmpty,
+        format!("{} is not empty", dir.display()),
+    )
+}
+
 impl MemStorage {
     /// Simulates power loss: every file keeps its synced bytes and a
     /// `choose`-picked prefix of its unsynced ones. `choose(path, synced,
@@ -159,13 +166,16 @@ impl Storage for MemStorage {
         self.inner.lock().dirs.contains(path)
     }
 
-    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
         let mut tree = self.inner.lock();
         if !tree.dirs.contains(dir) {
             return Err(not_found(dir));
         }
-        tree.dirs.retain(|d| !d.starts_with(dir));
-        tree.files.retain(|p, _| !p.starts_with(dir));
+        let inside = |p: &Path| p.parent() == Some(dir);
+        if tree.dirs.iter().any(|d| inside(d)) || tree.files.keys().any(|f| inside(f)) {
+            return Err(not_empty(dir));
+        }
+        tree.dirs.remove(dir);
         Ok(())
     }
 

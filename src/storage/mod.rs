@@ -7,6 +7,7 @@ pub(crate) mod faulty;
 mod fs;
 mod mem;
 mod mmap;
+mod prune;
 #[cfg(test)]
 pub(crate) mod sim;
 
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub(crate) use fs::FsStorage;
 pub(crate) use mem::MemStorage;
 pub(crate) use mmap::SharedBytes;
+pub(crate) use prune::{prune, OwnNames};
 
 /// A directory tree of files.
 pub(crate) trait Storage: Send + Sync + fmt::Debug {
@@ -43,8 +45,11 @@ pub(crate) trait Storage: Send + Sync + fmt::Debug {
     fn list_dirs(&self, dir: &Path) -> io::Result<Vec<String>>;
     /// Whether a directory exists at `path`.
     fn dir_exists(&self, path: &Path) -> bool;
-    /// Removes a directory and everything in it. Open handles keep working.
-    fn remove_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Removes an empty directory (an error if it is not empty). samsa
+    /// removes directories only this way, after removing the files it
+    /// wrote inside them (see [`prune`]): anything else keeps the
+    /// directory in place.
+    fn remove_dir(&self, dir: &Path) -> io::Result<()>;
     /// Makes the directory's entries (creations, renames, removals) durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     /// Takes the exclusive lock of `dir`, held until the guard drops.
@@ -159,9 +164,13 @@ mod tests {
         assert!(!storage.dir_exists(&sub));
         assert!(storage.exists(&dir.join("moved").join("x")));
         assert!(storage.dir_exists(&dir.join("moved").join("deeper")));
-        storage.remove_dir_all(&dir.join("moved")).unwrap();
+        let moved = dir.join("moved");
+        assert!(storage.remove_dir(&moved).is_err(), "not empty");
+        storage.remove_file(&moved.join("x")).unwrap();
+        storage.remove_dir(&moved.join("deeper")).unwrap();
+        storage.remove_dir(&moved).unwrap();
         assert!(storage.list_dirs(dir).unwrap().is_empty());
-        assert!(!storage.exists(&dir.join("moved").join("x")));
+        assert!(!storage.dir_exists(&moved));
 
         storage.rename(&a, &dir.join("c")).unwrap();
         assert!(!storage.exists(&a));

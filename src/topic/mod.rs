@@ -1,25 +1,28 @@
 //! Layer 4: a topic, a named set of partitions with one configuration.
 
 mod config;
+mod files;
+mod id;
 pub(crate) mod name;
 pub(crate) mod properties;
 
 pub use config::{CleanupPolicy, TopicConfig};
+pub(crate) use files::{parse_partition_dir, TopicFiles};
+pub use id::{ParseTopicIdError, TopicId};
 
-use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::partition::signal::AppendSignal;
-use crate::partition::{Partition, SyncPolicy};
-use crate::storage::Storage;
+use crate::partition::{Partition, PartitionEnv, SyncPolicy};
 use parking_lot::RwLock;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// A topic: its name, configuration and partitions. Cheap to clone; a
+/// A topic: its name, id, configuration and partitions. Cheap to clone; a
 /// handle stays valid while the topic exists, and sees partitions added
-/// later.
+/// later. Once the topic is deleted, its partitions answer
+/// [`Error::UnknownTopic`]; a topic created again under the same name is
+/// another topic, with another [`TopicId`].
 #[derive(Clone)]
 pub struct Topic {
     inner: Arc<TopicInner>,
@@ -27,7 +30,10 @@ pub struct Topic {
 
 struct TopicInner {
     name: String,
+    id: TopicId,
     dir: PathBuf,
+    /// Set once the topic is deleted: holders look it up again by name.
+    deleted: AtomicBool,
     /// Configuration and partitions change together when partitions are
     /// added.
     state: RwLock<(TopicConfig, Vec<Partition>)>,
@@ -41,6 +47,7 @@ impl fmt::Debug for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Topic")
             .field("name", &self.inner.name)
+            .field("id", &self.inner.id)
             .field("partitions", &self.partition_count())
             .finish()
     }
@@ -55,25 +62,16 @@ impl Topic {
     /// Opens partitions `0..config.partitions` in `dir`, creating any that
     /// do not exist yet.
     pub(crate) fn open(
-        storage: &Arc<dyn Storage>,
+        env: &PartitionEnv,
         dir: &Path,
         name: &str,
+        id: TopicId,
         config: TopicConfig,
         default_sync: SyncPolicy,
-        signal: &Arc<AppendSignal>,
-        clock: &Arc<dyn Clock>,
     ) -> Result<Topic> {
         let pc = config.partition_config(default_sync);
         let partitions = (0..config.partitions)
-            .map(|p| {
-                Partition::open_signalled(
-                    storage.clone(),
-                    &partition_dir(dir, p),
-                    pc.clone(),
-                    signal.clone(),
-                    clock.clone(),
-                )
-            })
+            .map(|p| Partition::open_in(env, &partition_dir(dir, p), pc.clone(), None))
             .collect::<Result<Vec<_>>>()?;
         if name.starts_with(name::INTERNAL_PREFIX) {
             partitions.iter().for_each(Partition::mark_internal);
@@ -84,7 +82,9 @@ impl Topic {
         Ok(Topic {
             inner: Arc::new(TopicInner {
                 name: name.to_owned(),
+                id,
                 dir: dir.to_path_buf(),
+                deleted: AtomicBool::new(false),
                 partition_count: AtomicU32::new(partitions.len() as u32),
                 state: RwLock::new((config, partitions)),
             }),
@@ -94,6 +94,22 @@ impl Topic {
     /// The topic's name.
     pub fn name(&self) -> &str {
         &self.inner.name
+    }
+
+    /// The topic's id: a topic created again under a deleted topic's name
+    /// has a new one.
+    pub fn id(&self) -> TopicId {
+        self.inner.id
+    }
+
+    /// Whether the topic was deleted (a new one may have its name now).
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.inner.deleted.load(Ordering::Acquire)
+    }
+
+    /// Marks the topic deleted.
+    pub(crate) fn mark_deleted(&self) {
+        self.inner.deleted.store(true, Ordering::Release);
     }
 
     /// The topic's directory.

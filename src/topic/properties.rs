@@ -1,23 +1,18 @@
-//! The topic metadata file, `topic.properties`: the topic's name and
-//! configuration as `key=value` lines (Kafka's config names), ending in a
-//! CRC line over everything before it. Written atomically (temp file,
-//! sync, rename, directory sync); anything unexpected when read back is
-//! `Error::Corrupt`, never a default.
+//! The topic metadata file, `topic.properties`: the topic's name, id and
+//! configuration as `key=value` lines (Kafka's config names), in samsa's
+//! metadata file form (see `crate::properties`).
 
 use super::config::{
     CleanupPolicy, TopicConfig, DEFAULT_DELETE_RETENTION_MS, DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
 };
-use crate::error::{Error, Result};
+use super::TopicId;
+use crate::error::Result;
 use crate::partition::{SyncPolicy, TimestampType};
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use crate::properties::{self, Fields};
 use std::path::Path;
 
 /// File name inside a topic's directory.
 pub(crate) const FILE_NAME: &str = "topic.properties";
-
-/// The largest metadata file read; anything longer is not ours.
-pub(crate) const MAX_BYTES: u64 = 64 << 10;
 
 const FORMAT: &str = "1";
 
@@ -25,155 +20,145 @@ fn optional(v: Option<u64>) -> String {
     v.map_or("-1".to_string(), |v| v.to_string())
 }
 
-/// The file contents for topic `name` with `config`.
-pub(crate) fn encode(name: &str, config: &TopicConfig) -> String {
-    let mut s =
-        String::from("# samsa topic metadata: written atomically, checked by the crc line\n");
-    let mut put = |k: &str, v: String| {
-        let _ = writeln!(s, "{k}={v}");
-    };
-    put("format", FORMAT.into());
-    put("name", name.into());
-    put("partitions", config.partitions.to_string());
-    put("segment.bytes", config.segment_bytes.to_string());
-    put("segment.ms", config.segment_ms.to_string());
-    put(
-        "index.interval.bytes",
-        config.index_interval_bytes.to_string(),
-    );
-    put("segment.index.bytes", config.index_max_bytes.to_string());
-    put("retention.ms", optional(config.retention_ms));
-    put("retention.bytes", optional(config.retention_bytes));
-    put(
-        "cleanup.policy",
-        match config.cleanup_policy {
-            CleanupPolicy::Delete => "delete",
-            CleanupPolicy::Compact => "compact",
-            CleanupPolicy::CompactDelete => "compact,delete",
-        }
-        .into(),
-    );
-    put(
-        "delete.retention.ms",
-        config.delete_retention_ms.to_string(),
-    );
-    put(
-        "min.cleanable.dirty.ratio",
-        config.min_cleanable_dirty_ratio.to_string(),
-    );
-    put(
-        "min.compaction.lag.ms",
-        config.min_compaction_lag_ms.to_string(),
-    );
-    put("max.message.bytes", config.max_record_bytes.to_string());
-    put(
-        "message.timestamp.type",
-        match config.timestamp_type {
-            TimestampType::CreateTime => "CreateTime",
-            TimestampType::LogAppendTime => "LogAppendTime",
-        }
-        .into(),
-    );
-    put(
-        "sync",
-        match config.sync {
-            None => "default".into(),
-            Some(SyncPolicy::Always) => "always".into(),
-            Some(SyncPolicy::Os) => "os".into(),
-            Some(SyncPolicy::Interval { ms, bytes }) => format!("interval:{ms}:{bytes}"),
-        },
-    );
-    let crc = crc32fast::hash(s.as_bytes());
-    let _ = writeln!(s, "crc={crc:08x}");
-    s
+/// What a topic's metadata file holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Stored {
+    pub name: String,
+    /// `None` in files written before topics had ids.
+    pub id: Option<TopicId>,
+    pub config: TopicConfig,
 }
 
-/// Reads a metadata file's bytes: the topic's name and configuration.
-pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<(String, TopicConfig)> {
-    let corrupt = |reason: String| Error::corrupt(path, 0, reason);
-    let text = std::str::from_utf8(bytes).map_err(|_| corrupt("not UTF-8".into()))?;
-    let body_end = text
-        .rfind("crc=")
-        .ok_or_else(|| corrupt("no crc line".into()))?;
-    let (body, crc_line) = text.split_at(body_end);
-    let computed = crc32fast::hash(body.as_bytes());
-    // Exactly the line encode() writes: nothing may follow it.
-    if crc_line != format!("crc={computed:08x}\n") {
-        return Err(corrupt(format!(
-            "crc line {:?} does not match the contents (crc {computed:08x})",
-            crc_line.trim_end()
-        )));
+/// The file contents for topic `name` with `id` and `config`.
+pub(crate) fn encode(name: &str, id: TopicId, config: &TopicConfig) -> String {
+    let pairs = [
+        ("format", FORMAT.into()),
+        ("name", name.into()),
+        ("topic.id", id.to_string()),
+        ("partitions", config.partitions.to_string()),
+        ("segment.bytes", config.segment_bytes.to_string()),
+        ("segment.ms", config.segment_ms.to_string()),
+        (
+            "index.interval.bytes",
+            config.index_interval_bytes.to_string(),
+        ),
+        ("segment.index.bytes", config.index_max_bytes.to_string()),
+        ("retention.ms", optional(config.retention_ms)),
+        ("retention.bytes", optional(config.retention_bytes)),
+        (
+            "cleanup.policy",
+            match config.cleanup_policy {
+                CleanupPolicy::Delete => "delete",
+                CleanupPolicy::Compact => "compact",
+                CleanupPolicy::CompactDelete => "compact,delete",
+            }
+            .into(),
+        ),
+        (
+            "delete.retention.ms",
+            config.delete_retention_ms.to_string(),
+        ),
+        (
+            "min.cleanable.dirty.ratio",
+            config.min_cleanable_dirty_ratio.to_string(),
+        ),
+        (
+            "min.compaction.lag.ms",
+            config.min_compaction_lag_ms.to_string(),
+        ),
+        ("max.message.bytes", config.max_record_bytes.to_string()),
+        (
+            "message.timestamp.type",
+            match config.timestamp_type {
+                TimestampType::CreateTime => "CreateTime",
+                TimestampType::LogAppendTime => "LogAppendTime",
+            }
+            .into(),
+        ),
+        (
+            "sync",
+            match config.sync {
+                None => "default".into(),
+                Some(SyncPolicy::Always) => "always".into(),
+                Some(SyncPolicy::Os) => "os".into(),
+                Some(SyncPolicy::Interval { ms, bytes }) => format!("interval:{ms}:{bytes}"),
+            },
+        ),
+    ];
+    properties::encode(
+        "samsa topic metadata: written atomically, checked by the crc line",
+        &pairs,
+    )
+}
+
+/// Reads a metadata file's bytes: the topic's name, id and configuration.
+pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Stored> {
+    let mut f = properties::decode(bytes, path)?;
+    if f.take("format")? != FORMAT {
+        return Err(f.corrupt("unknown metadata format"));
     }
-    let mut fields = BTreeMap::new();
-    for line in body
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let (k, v) = line
-            .split_once('=')
-            .ok_or_else(|| corrupt(format!("line without '=': {line:?}")))?;
-        if fields.insert(k, v).is_some() {
-            return Err(corrupt(format!("{k} given twice")));
-        }
-    }
+    let name = f.take("name")?.to_owned();
+    // Written since topics have ids; a file from before has none yet.
+    let id = match f.take_optional("topic.id") {
+        Some(v) => Some(
+            v.parse::<TopicId>()
+                .map_err(|_| f.corrupt(format!("topic.id={v} is not a topic id")))?,
+        ),
+        None => None,
+    };
+    let config = decode_config(&mut f)?;
+    f.finish()?;
+    Ok(Stored { name, id, config })
+}
+
+fn decode_config(f: &mut Fields<'_>) -> Result<TopicConfig> {
     // Written since compaction landed; files from before lack them and
     // take Kafka's defaults.
-    let delete_retention = fields.remove("delete.retention.ms");
-    let dirty_ratio = fields.remove("min.cleanable.dirty.ratio");
-    let compaction_lag = fields.remove("min.compaction.lag.ms");
-    let mut take = |k: &str| {
-        fields
-            .remove(k)
-            .ok_or_else(|| corrupt(format!("{k} is missing")))
-    };
-    fn num<T: std::str::FromStr>(k: &str, v: &str, path: &Path) -> Result<T> {
-        v.parse()
-            .map_err(|_| Error::corrupt(path, 0, format!("{k}={v} is not a number")))
-    }
-    let opt = |k: &str, v: &str| -> Result<Option<u64>> {
+    let delete_retention = f.take_optional("delete.retention.ms");
+    let dirty_ratio = f.take_optional("min.cleanable.dirty.ratio");
+    let compaction_lag = f.take_optional("min.compaction.lag.ms");
+    let opt = |f: &Fields<'_>, k: &str, v: &str| -> Result<Option<u64>> {
         if v == "-1" {
             Ok(None)
         } else {
-            num(k, v, path).map(Some)
+            f.parse(k, v).map(Some)
         }
     };
-    if take("format")? != FORMAT {
-        return Err(corrupt("unknown metadata format".into()));
-    }
-    let name = take("name")?.to_owned();
+    let retention_ms = f.take("retention.ms")?;
+    let retention_bytes = f.take("retention.bytes")?;
     let config = TopicConfig {
-        partitions: num("partitions", take("partitions")?, path)?,
-        segment_bytes: num("segment.bytes", take("segment.bytes")?, path)?,
-        segment_ms: num("segment.ms", take("segment.ms")?, path)?,
-        index_interval_bytes: num("index.interval.bytes", take("index.interval.bytes")?, path)?,
-        index_max_bytes: num("segment.index.bytes", take("segment.index.bytes")?, path)?,
-        retention_ms: opt("retention.ms", take("retention.ms")?)?,
-        retention_bytes: opt("retention.bytes", take("retention.bytes")?)?,
-        cleanup_policy: match take("cleanup.policy")? {
+        partitions: f.take_parsed("partitions")?,
+        segment_bytes: f.take_parsed("segment.bytes")?,
+        segment_ms: f.take_parsed("segment.ms")?,
+        index_interval_bytes: f.take_parsed("index.interval.bytes")?,
+        index_max_bytes: f.take_parsed("segment.index.bytes")?,
+        retention_ms: opt(f, "retention.ms", retention_ms)?,
+        retention_bytes: opt(f, "retention.bytes", retention_bytes)?,
+        cleanup_policy: match f.take("cleanup.policy")? {
             "delete" => CleanupPolicy::Delete,
             "compact" => CleanupPolicy::Compact,
             "compact,delete" => CleanupPolicy::CompactDelete,
-            other => return Err(corrupt(format!("unknown cleanup.policy {other:?}"))),
+            other => return Err(f.corrupt(format!("unknown cleanup.policy {other:?}"))),
         },
         delete_retention_ms: match delete_retention {
-            Some(v) => num("delete.retention.ms", v, path)?,
+            Some(v) => f.parse("delete.retention.ms", v)?,
             None => DEFAULT_DELETE_RETENTION_MS,
         },
         min_cleanable_dirty_ratio: match dirty_ratio {
-            Some(v) => num("min.cleanable.dirty.ratio", v, path)?,
+            Some(v) => f.parse("min.cleanable.dirty.ratio", v)?,
             None => DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
         },
         min_compaction_lag_ms: match compaction_lag {
-            Some(v) => num("min.compaction.lag.ms", v, path)?,
+            Some(v) => f.parse("min.compaction.lag.ms", v)?,
             None => 0,
         },
-        max_record_bytes: num("max.message.bytes", take("max.message.bytes")?, path)?,
-        timestamp_type: match take("message.timestamp.type")? {
+        max_record_bytes: f.take_parsed("max.message.bytes")?,
+        timestamp_type: match f.take("message.timestamp.type")? {
             "CreateTime" => TimestampType::CreateTime,
             "LogAppendTime" => TimestampType::LogAppendTime,
-            other => return Err(corrupt(format!("unknown message.timestamp.type {other:?}"))),
+            other => return Err(f.corrupt(format!("unknown message.timestamp.type {other:?}"))),
         },
-        sync: match take("sync")? {
+        sync: match f.take("sync")? {
             "default" => None,
             "always" => Some(SyncPolicy::Always),
             "os" => Some(SyncPolicy::Os),
@@ -181,21 +166,18 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<(String, TopicConfig)>
                 let mut parts = other.split(':');
                 match (parts.next(), parts.next(), parts.next(), parts.next()) {
                     (Some("interval"), Some(ms), Some(bytes), None) => Some(SyncPolicy::Interval {
-                        ms: num("sync", ms, path)?,
-                        bytes: num("sync", bytes, path)?,
+                        ms: f.parse("sync", ms)?,
+                        bytes: f.parse("sync", bytes)?,
                     }),
-                    _ => return Err(corrupt(format!("unknown sync {other:?}"))),
+                    _ => return Err(f.corrupt(format!("unknown sync {other:?}"))),
                 }
             }
         },
     };
-    if let Some(k) = fields.keys().next() {
-        return Err(corrupt(format!("unknown key {k}")));
-    }
     config
         .validate()
-        .map_err(|e| corrupt(format!("configuration out of range: {e}")))?;
-    Ok((name, config))
+        .map_err(|e| f.corrupt(format!("configuration out of range: {e}")))?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -218,14 +200,47 @@ mod tests {
             .timestamp_type(TimestampType::LogAppendTime)
     }
 
+    fn id() -> TopicId {
+        TopicId::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677)
+    }
+
+    fn encode(name: &str, config: &TopicConfig) -> String {
+        super::encode(name, id(), config)
+    }
+
     #[test]
     fn round_trip() {
         for config in [TopicConfig::default(), sample()] {
             let text = encode("orders", &config);
-            let (name, back) = decode(text.as_bytes(), Path::new("t")).unwrap();
-            assert_eq!(name, "orders");
-            assert_eq!(back, config);
+            let back = decode(text.as_bytes(), Path::new("t")).unwrap();
+            assert_eq!(
+                back,
+                Stored {
+                    name: "orders".into(),
+                    id: Some(id()),
+                    config
+                }
+            );
         }
+    }
+
+    #[test]
+    fn files_written_before_topic_ids_have_none() {
+        let text = encode("orders", &sample());
+        let body: String = text
+            .lines()
+            .filter(|l| !l.starts_with("crc=") && !l.starts_with("topic.id="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let old = format!("{body}crc={:08x}\n", crc32fast::hash(body.as_bytes()));
+        let back = decode(old.as_bytes(), Path::new("t")).unwrap();
+        assert_eq!((back.id, back.config), (None, sample()));
+        let bad = body.replace("format=1", "format=1\ntopic.id=nope");
+        let bad = format!("{bad}crc={:08x}\n", crc32fast::hash(bad.as_bytes()));
+        assert!(matches!(
+            decode(bad.as_bytes(), Path::new("t")),
+            Err(crate::Error::Corrupt { .. })
+        ));
     }
 
     #[test]
@@ -242,7 +257,7 @@ mod tests {
             .map(|l| format!("{l}\n"))
             .collect();
         let old = format!("{body}crc={:08x}\n", crc32fast::hash(body.as_bytes()));
-        let (_, config) = decode(old.as_bytes(), Path::new("t")).unwrap();
+        let config = decode(old.as_bytes(), Path::new("t")).unwrap().config;
         assert_eq!(config.delete_retention_ms, DEFAULT_DELETE_RETENTION_MS);
         assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
         assert_eq!(config.min_compaction_lag_ms, 0);
@@ -261,7 +276,7 @@ mod tests {
             assert!(
                 matches!(
                     decode(resealed.as_bytes(), Path::new("t")),
-                    Err(Error::Corrupt { .. })
+                    Err(crate::Error::Corrupt { .. })
                 ),
                 "{bad}"
             );
@@ -275,7 +290,10 @@ mod tests {
             let mut b = text.clone();
             b[i] ^= 0x01;
             assert!(
-                matches!(decode(&b, Path::new("t")), Err(Error::Corrupt { .. })),
+                matches!(
+                    decode(&b, Path::new("t")),
+                    Err(crate::Error::Corrupt { .. })
+                ),
                 "flip at {i}"
             );
         }
@@ -305,7 +323,7 @@ mod tests {
             assert!(
                 matches!(
                     decode(resealed(&bad).as_bytes(), Path::new("t")),
-                    Err(Error::Corrupt { .. })
+                    Err(crate::Error::Corrupt { .. })
                 ),
                 "{bad}"
             );

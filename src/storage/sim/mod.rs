@@ -342,13 +342,17 @@ impl Storage for SimDisk {
         self.inner.lock().tree.dirs.contains(path)
     }
 
-    fn remove_dir_all(&self, dir: &Path) -> io::Result<()> {
+    fn remove_dir(&self, dir: &Path) -> io::Result<()> {
         let mut disk = self.inner.lock();
-        disk.begin(OpClass::Namespace, || format!("rm -r {}", dir.display()))?;
+        disk.begin(OpClass::Namespace, || format!("rmdir {}", dir.display()))?;
         if !disk.tree.dirs.contains(dir) {
             return Err(not_found(dir));
         }
-        disk.apply_ns(NsOp::RemoveAll(dir.to_path_buf()));
+        let inside = |p: &Path| p.parent() == Some(dir);
+        if disk.tree.dirs.iter().any(|d| inside(d)) || disk.tree.files.keys().any(|f| inside(f)) {
+            return Err(super::mem::not_empty(dir));
+        }
+        disk.apply_ns(NsOp::RemoveDir(dir.to_path_buf()));
         Ok(())
     }
 

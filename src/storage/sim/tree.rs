@@ -16,7 +16,8 @@ pub(super) enum NsOp {
     Create(PathBuf, u64),
     Remove(PathBuf),
     Rename(PathBuf, PathBuf),
-    RemoveAll(PathBuf),
+    /// Removes an empty directory.
+    RemoveDir(PathBuf),
 }
 
 /// Applies a directory operation that was checked against `tree` (or, at a
@@ -61,9 +62,8 @@ pub(super) fn apply(tree: &mut Tree, op: &NsOp) {
                 tree.files.insert(moved(&p), id);
             }
         }
-        NsOp::RemoveAll(dir) => {
-            tree.dirs.retain(|d| !d.starts_with(dir));
-            tree.files.retain(|p, _| !p.starts_with(dir));
+        NsOp::RemoveDir(dir) => {
+            tree.dirs.remove(dir);
         }
     }
 }

@@ -1,0 +1,280 @@
+//! Opening a log directory: whose it is, its lock, the clean-up of what
+//! an interrupted creation or deletion left (samsa's own names only), and
+//! the topics.
+
+use super::layout::{Graveyard, Root, Topics, DELETED_DIR, TOPICS_DIR};
+use super::topics::write_properties;
+use super::{maintenance, Log, LogBuilder, LogInner};
+use crate::error::{Error, Result};
+use crate::group::coordinator::Coordinator;
+use crate::group::offsets::OffsetStore;
+use crate::identity::{self, DirKind};
+use crate::partition::{PartitionEnv, PartitionFiles};
+use crate::segment::parse_log_file_name;
+use crate::storage::{prune, OwnNames, Storage};
+use crate::topic::{parse_partition_dir, partition_dir, properties, Topic, TopicFiles, TopicId};
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+
+impl Log {
+    /// Opens the log in `dir` on `storage`: see [`Log::open`].
+    pub(crate) fn open_with(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        options: LogBuilder,
+    ) -> Result<Log> {
+        options.default_topic.validate()?;
+        // Whose directory it is, before anything is created in it.
+        identity::inspect(&*storage, dir, DirKind::Log, &Root)?;
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| Error::io("create directory", dir, e))?;
+        let lock = storage
+            .lock_dir(dir)
+            .map_err(|e| Error::io("lock", dir, e))?
+            .ok_or_else(|| Error::Locked {
+                path: dir.to_path_buf(),
+            })?;
+        // Again under the lock: another process may have made it meanwhile.
+        let found = identity::inspect(&*storage, dir, DirKind::Log, &Root)?;
+        identity::claim(&*storage, dir, DirKind::Log, found)?;
+
+        let mut foreign = strangers(&*storage, dir, &Root)?;
+        let topics_dir = dir.join(TOPICS_DIR);
+        let deleted = dir.join(DELETED_DIR);
+        for d in [&topics_dir, &deleted] {
+            storage
+                .create_dir_all(d)
+                .map_err(|e| Error::io("create directory", d, e))?;
+        }
+        let graves = clear_graveyard(&*storage, &deleted, &mut foreign)?;
+        let env = PartitionEnv {
+            storage: storage.clone(),
+            signal: Arc::default(),
+            clock: options.clock.clone(),
+        };
+        foreign.extend(strangers(&*storage, &topics_dir, &Topics)?);
+        let mut topics = BTreeMap::new();
+        let names = storage
+            .list_dirs(&topics_dir)
+            .map_err(|e| Error::io("list", &topics_dir, e))?;
+        for name in names.into_iter().filter(|n| Topics.dir(n).is_some()) {
+            if let Some(t) = open_topic(&env, &topics_dir, &name, &options, &mut foreign)? {
+                for p in t.partitions() {
+                    foreign.extend_from_slice(p.foreign_files());
+                }
+                topics.insert(name, t);
+            }
+        }
+        storage
+            .sync_dir(&topics_dir)
+            .map_err(|e| Error::io("fsync directory", &topics_dir, e))?;
+        foreign.sort();
+        let log = Log {
+            inner: Arc::new(LogInner {
+                dir: dir.to_path_buf(),
+                env,
+                options,
+                topics: RwLock::new(topics),
+                admin: Mutex::new(()),
+                lock: Mutex::new(Some(lock)),
+                closed: AtomicBool::new(false),
+                deletions: AtomicU64::new(graves),
+                foreign,
+                coordinator: Coordinator::default(),
+                offsets: OffsetStore::default(),
+                maintenance: maintenance::Maintenance::default(),
+            }),
+        };
+        log.inner.offsets.load(&log)?;
+        log.inner.offsets.forget_missing_topics(&log);
+        log.inner.offsets.clamp_to_high_watermarks(&log)?;
+        if let Some(interval) = log.inner.options.maintenance_interval {
+            maintenance::Maintenance::start(&log.inner, interval)?;
+        }
+        Ok(log)
+    }
+}
+
+/// The entries of `dir` that are not among `own`'s names.
+fn strangers(storage: &dyn Storage, dir: &Path, own: &dyn OwnNames) -> Result<Vec<PathBuf>> {
+    let files = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let dirs = storage
+        .list_dirs(dir)
+        .map_err(|e| Error::io("list", dir, e))?;
+    Ok(files
+        .into_iter()
+        .filter(|f| !own.file(f))
+        .chain(dirs.into_iter().filter(|d| own.dir(d).is_none()))
+        .map(|n| dir.join(n))
+        .collect())
+}
+
+/// Removes what deletions cut short left in `deleted/` (they are no longer
+/// part of the log: the rename out of `topics/` was their commit point),
+/// samsa's files only, and returns the first counter no leftover uses.
+fn clear_graveyard(
+    storage: &dyn Storage,
+    deleted: &Path,
+    foreign: &mut Vec<PathBuf>,
+) -> Result<u64> {
+    foreign.extend(strangers(storage, deleted, &Graveyard)?);
+    let mut next = 0;
+    let graves = storage
+        .list_dirs(deleted)
+        .map_err(|e| Error::io("list", deleted, e))?;
+    for name in graves {
+        let Some(own) = Graveyard.dir(&name) else {
+            continue;
+        };
+        let grave = deleted.join(&name);
+        // A failure only leaves the files for the next open to remove.
+        if !prune(storage, &grave, own, foreign).unwrap_or(false) {
+            let n: u64 = name.parse().unwrap_or(u64::MAX - 1);
+            next = next.max(n.saturating_add(1));
+        }
+    }
+    Ok(next)
+}
+
+/// `Error::Corrupt` (naming the metadata file) if the partition directory
+/// `pdir`, which the topic's metadata does not account for, holds records:
+/// a creation or growth cut short never appended any, so the metadata is
+/// what is damaged, and the records are not deleted on its word.
+fn refuse_if_it_holds_records(storage: &dyn Storage, pdir: &Path, metadata: &Path) -> Result<()> {
+    let names = storage.list(pdir).map_err(|e| Error::io("list", pdir, e))?;
+    for name in names.iter().filter(|n| parse_log_file_name(n).is_some()) {
+        let log = pdir.join(name);
+        let len = storage
+            .len_of(&log)
+            .map_err(|e| Error::io("stat", &log, e))?;
+        if len > 0 {
+            return Err(Error::corrupt(
+                metadata,
+                0,
+                format!(
+                    "the topic metadata does not count partition {}, which holds records ({})",
+                    pdir.display(),
+                    log.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Opens the topic in `topics_dir/name`, or cleans up after a creation cut
+/// short (`None`): samsa's files only; what else it finds is added to
+/// `foreign` and left.
+fn open_topic(
+    env: &PartitionEnv,
+    topics_dir: &Path,
+    name: &str,
+    options: &LogBuilder,
+    foreign: &mut Vec<PathBuf>,
+) -> Result<Option<Topic>> {
+    let storage = &*env.storage;
+    let dir = topics_dir.join(name);
+    let path = dir.join(properties::FILE_NAME);
+    let partition_dirs = || -> Result<Vec<(u32, PathBuf)>> {
+        let names = storage
+            .list_dirs(&dir)
+            .map_err(|e| Error::io("list", &dir, e))?;
+        Ok(names
+            .iter()
+            .filter_map(|n| parse_partition_dir(n).map(|p| (p, dir.join(n))))
+            .collect())
+    };
+    if !storage.exists(&path) {
+        // The metadata file is written last: without it the topic was never
+        // created, and no record was ever appended to it; records mean the
+        // file was lost, and the partitions are kept for the operator.
+        for (_, pdir) in partition_dirs()? {
+            refuse_if_it_holds_records(storage, &pdir, &path)?;
+        }
+        prune(storage, &dir, &TopicFiles, foreign).map_err(|e| Error::io("remove", &dir, e))?;
+        return Ok(None);
+    }
+    let stored = properties::decode(&crate::properties::read(storage, &path)?, &path)?;
+    if stored.name != name {
+        return Err(Error::corrupt(
+            &path,
+            0,
+            format!(
+                "metadata names topic {:?}, but its directory is {name:?}",
+                stored.name
+            ),
+        ));
+    }
+    let config = stored.config;
+    for file in storage.list(&dir).map_err(|e| Error::io("list", &dir, e))? {
+        if file == properties::FILE_NAME {
+            continue;
+        }
+        let at = dir.join(&file);
+        if TopicFiles.file(&file) {
+            // The temp file of a metadata write cut short.
+            storage
+                .remove_file(&at)
+                .map_err(|e| Error::io("remove", &at, e))?;
+        } else {
+            foreign.push(at);
+        }
+    }
+    for d in storage
+        .list_dirs(&dir)
+        .map_err(|e| Error::io("list", &dir, e))?
+    {
+        if TopicFiles.dir(&d).is_none() {
+            foreign.push(dir.join(d));
+        }
+    }
+    // Partition directories past the count were made by an add_partitions
+    // that did not reach its commit point: empty, never visible.
+    for (p, pdir) in partition_dirs()? {
+        if p >= config.partitions {
+            refuse_if_it_holds_records(storage, &pdir, &path)?;
+            prune(storage, &pdir, &PartitionFiles, foreign)
+                .map_err(|e| Error::io("remove", &pdir, e))?;
+        }
+    }
+    for p in 0..config.partitions {
+        let pdir = partition_dir(&dir, p);
+        if !storage.dir_exists(&pdir) {
+            return Err(Error::corrupt(
+                &path,
+                0,
+                format!("partition {p} of {} is missing", config.partitions),
+            ));
+        }
+    }
+    let id = match stored.id {
+        Some(id) => id,
+        None => {
+            // Written before topics had ids: it gets one now, for good.
+            let id = TopicId::random();
+            write_properties(storage, &dir, name, id, &config)?;
+            id
+        }
+    };
+    Topic::open(env, &dir, name, id, config, options.sync).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::log::layout::Root;
+    use crate::storage::OwnNames;
+
+    #[test]
+    fn the_root_holds_topics_deleted_and_the_identity() {
+        assert!(Root.dir("topics").is_some());
+        assert!(Root.dir("deleted").is_some());
+        assert!(Root.dir("other").is_none());
+        assert!(Root.file("meta.properties"));
+        assert!(Root.file(".lock"));
+        assert!(!Root.file("notes.txt"));
+    }
+}
