@@ -250,13 +250,19 @@ pub enum Error {
         path: PathBuf,
     },
 
-    /// An earlier fsync failed, so the state of the file on disk is unknown.
-    /// The partition acknowledges nothing more until it is reopened, which
-    /// recovers it from what actually reached the disk.
-    #[error("partition at {path} is poisoned by an earlier failed sync; reopen it to recover")]
+    /// The partition cannot take appends until it is reopened: after a
+    /// failed sync, its in-process recovery found damage it does not repair
+    /// by itself (`cause`). Nothing acknowledged before is lost; reads go
+    /// on. Fix the cause, then [`crate::Partition::reopen`] it (the rest of
+    /// the log keeps working meanwhile). A failed sync alone does not
+    /// poison a partition: it recovers by itself at its next use (see
+    /// [`crate::PartitionHealth`]).
+    #[error("partition at {path} needs reopening: {cause}")]
     Poisoned {
         /// The partition's directory.
         path: PathBuf,
+        /// What its recovery found.
+        cause: String,
     },
 
     /// The partition, or the whole log, was closed.
@@ -393,7 +399,10 @@ impl Error {
                 path: path.clone(),
                 reason: reason.clone(),
             },
-            Poisoned { path } => Poisoned { path: path.clone() },
+            Poisoned { path, cause } => Poisoned {
+                path: path.clone(),
+                cause: cause.clone(),
+            },
             Closed { path } => Closed { path: path.clone() },
         }
     }

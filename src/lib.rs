@@ -95,10 +95,12 @@ pub use error::{Error, Result};
 pub use group::{
     GroupDescription, MemberDescription, OffsetAndMetadata, OffsetReset, PartitionLag,
 };
-pub use log::{Log, LogBuilder, MaintenanceReport, DEFAULT_MAINTENANCE_INTERVAL};
+pub use log::{
+    Log, LogBuilder, LogHealth, MaintenanceReport, UnhealthyPartition, DEFAULT_MAINTENANCE_INTERVAL,
+};
 pub use partition::{
-    AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, SegmentInfo,
-    SyncPolicy, TimestampOffset, TimestampType,
+    AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, PartitionHealth,
+    SegmentInfo, SyncPolicy, TimestampOffset, TimestampType,
 };
 pub use partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,

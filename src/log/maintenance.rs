@@ -5,7 +5,7 @@
 use super::{refuse_internal, Log, LogInner};
 use crate::error::Result;
 use crate::partition::{Compacted, CompactionOptions, Deleted};
-use crate::topic::CleanupPolicy;
+use crate::topic::{CleanupPolicy, Topic};
 use parking_lot::{Condvar, Mutex};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -41,16 +41,19 @@ impl MaintenanceReport {
 }
 
 impl Log {
-    /// Runs maintenance now: compaction of every topic whose cleanup
-    /// policy includes "compact" ([`CleanupPolicy::Compact`],
+    /// Runs maintenance now: first the in-process recovery of every
+    /// partition whose sync failed (see [`crate::PartitionHealth`]); then
+    /// retention on every topic whose cleanup policy includes "delete"
+    /// ([`CleanupPolicy::Delete`], [`CleanupPolicy::CompactDelete`]), by
+    /// its `retention_ms` (against the log's [`Clock`](crate::Clock)) and
+    /// `retention_bytes` per partition, see
+    /// [`crate::Partition::enforce_retention`] (first, because on a full
+    /// disk it frees space and needs none); then compaction of every topic
+    /// whose cleanup policy includes "compact" ([`CleanupPolicy::Compact`],
     /// [`CleanupPolicy::CompactDelete`]; `__consumer_offsets` too) by the
     /// topic's `delete_retention_ms`, `min_cleanable_dirty_ratio` and
     /// `min_compaction_lag_ms` and the log's `cleaner_buffer_bytes`, see
-    /// [`crate::Partition::compact`]; then retention on every topic whose
-    /// cleanup policy includes "delete" ([`CleanupPolicy::Delete`],
-    /// [`CleanupPolicy::CompactDelete`]), by its `retention_ms` (against
-    /// the log's [`Clock`](crate::Clock)) and `retention_bytes` per
-    /// partition; see [`crate::Partition::enforce_retention`]. The
+    /// [`crate::Partition::compact`]. The
     /// background thread runs the same pass; with a
     /// [`ManualClock`](crate::ManualClock) and no thread
     /// (`maintenance_interval(None)`), tests decide when it runs. Every
@@ -60,10 +63,35 @@ impl Log {
         let topics: Vec<_> = self.inner.topics.read().values().cloned().collect();
         let mut report = MaintenanceReport::default();
         let mut first_error = None;
-        for topic in topics {
+        let mut note = |e| {
+            first_error.get_or_insert(e);
+        };
+        // Partitions whose sync failed recover here too, so an idle one
+        // comes back once the cause clears, without waiting for an append.
+        for p in topics.iter().flat_map(Topic::partitions) {
+            if let Err(e) = p.recover_if_failed() {
+                note(e);
+            }
+        }
+        // Retention first: on a full disk it frees the space compaction
+        // (which writes new segments before it frees old ones) needs.
+        for topic in &topics {
             let config = topic.config();
-            let compact = config.cleanup_policy != CleanupPolicy::Delete;
-            let delete = config.cleanup_policy != CleanupPolicy::Compact;
+            if config.cleanup_policy == CleanupPolicy::Compact {
+                continue;
+            }
+            for p in topic.partitions() {
+                match p.enforce_retention(config.retention_ms, config.retention_bytes) {
+                    Ok(d) => report.add(d),
+                    Err(e) => note(e),
+                }
+            }
+        }
+        for topic in &topics {
+            let config = topic.config();
+            if config.cleanup_policy == CleanupPolicy::Delete {
+                continue;
+            }
             let options = CompactionOptions {
                 delete_retention_ms: config.delete_retention_ms,
                 min_cleanable_dirty_ratio: config.min_cleanable_dirty_ratio,
@@ -71,21 +99,9 @@ impl Log {
                 map_budget_bytes: self.inner.options.cleaner_buffer_bytes,
             };
             for p in topic.partitions() {
-                if compact {
-                    match p.compact(options) {
-                        Ok(c) => report.add_compacted(c),
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
-                }
-                if delete {
-                    match p.enforce_retention(config.retention_ms, config.retention_bytes) {
-                        Ok(d) => report.add(d),
-                        Err(e) => {
-                            first_error.get_or_insert(e);
-                        }
-                    }
+                match p.compact(options) {
+                    Ok(c) => report.add_compacted(c),
+                    Err(e) => note(e),
                 }
             }
         }

@@ -10,6 +10,7 @@
 //! place and reported ([`Log::foreign_files`]).
 
 mod builder;
+mod health;
 #[cfg(test)]
 mod io_fault_tests;
 mod layout;
@@ -20,6 +21,7 @@ mod power_loss_tests;
 mod topics;
 
 pub use builder::{LogBuilder, DEFAULT_MAINTENANCE_INTERVAL};
+pub use health::{LogHealth, UnhealthyPartition};
 pub use maintenance::MaintenanceReport;
 
 pub(crate) use topics::refuse_internal;

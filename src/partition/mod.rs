@@ -27,6 +27,9 @@ mod policy_tests;
 pub(crate) mod producer_snapshot;
 mod producer_state;
 mod read;
+mod recovery;
+#[cfg(test)]
+mod recovery_tests;
 mod retention;
 #[cfg(test)]
 mod retention_tests;
@@ -37,6 +40,7 @@ mod test_support;
 
 pub use compaction::{Compacted, CompactionOptions};
 pub use config::{PartitionConfig, SyncPolicy, TimestampType};
+pub use recovery::PartitionHealth;
 pub use retention::Deleted;
 
 pub(crate) use files::PartitionFiles;
@@ -56,7 +60,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use sync::{GroupCommit, SyncFailure};
+use sync::GroupCommit;
+pub(crate) use sync::SyncTicket;
 
 /// An append-only, segmented log of records with offsets `0, 1, 2, ...`:
 /// Kafka's partition, on disk or in memory.
@@ -101,6 +106,9 @@ struct Shared {
     /// Its topic was deleted (set before `closed`): calls get
     /// `Error::UnknownTopic`.
     deleted: AtomicBool,
+    /// Why its recovery after a failed sync gave up, if it did: appends get
+    /// `Error::Poisoned` until `reopen` succeeds (see `recovery`).
+    poisoned: Mutex<Option<String>>,
     /// The directory's lock, for a partition opened on its own.
     lock: Mutex<Option<DirLock>>,
     /// Files in the directory samsa did not write, found at open and left.
@@ -135,6 +143,52 @@ impl PartitionEnv {
             signal: Arc::default(),
             clock: Arc::new(SystemClock),
         }
+    }
+}
+
+/// A partition's state as read from its directory, by open or by an
+/// in-process recovery.
+struct Loaded {
+    writer: Writer,
+    segments: Vec<Arc<Segment>>,
+    start: u64,
+}
+
+impl Loaded {
+    fn from(opened: open::Opened, storage: &dyn Storage, dir: &Path, now: i64) -> Result<Loaded> {
+        let active = opened
+            .segments
+            .last()
+            .expect("open_dir returns a segment")
+            .clone();
+        let next = active.next_offset();
+        // The checkpoint may lie past the end after a power cut took the
+        // log's tail under a weaker sync policy: the start never passes
+        // the end, and the checkpoint is moved back durably before
+        // anything is appended, or the records appended next at those
+        // offsets would fall below it at the next open.
+        if opened.checkpointed_start.is_some_and(|c| c > next) {
+            log_start::write(storage, dir, next)?;
+        }
+        let start = opened
+            .checkpointed_start
+            .map_or(0, |c| c.min(next))
+            .max(opened.segments[0].base_offset());
+        let writer = Writer {
+            active_since_ms: (active.written() > 0).then_some(now),
+            active,
+            next_offset: next,
+            unsynced_bytes: 0,
+            last_sync_ms: now,
+            last_append_ms: i64::MIN,
+            producers: opened.producers,
+            snapshots: opened.snapshots,
+        };
+        Ok(Loaded {
+            writer,
+            segments: opened.segments,
+            start,
+        })
     }
 }
 
@@ -258,50 +312,24 @@ impl Partition {
             clock,
         } = env.clone();
         config.validate()?;
-        let opened = open::open_dir(&storage, dir, config.index_interval_bytes)?;
-        let foreign = opened.foreign;
-        let active = opened
-            .segments
-            .last()
-            .expect("open_dir returns a segment")
-            .clone();
-        let next = active.next_offset();
-        // The checkpoint may lie past the end after a power cut took the
-        // log's tail under a weaker sync policy: the start never passes
-        // the end, and the checkpoint is moved back durably before
-        // anything is appended, or the records appended next at those
-        // offsets would fall below it at the next open.
-        if opened.checkpointed_start.is_some_and(|c| c > next) {
-            log_start::write(&*storage, dir, next)?;
-        }
-        let start = opened
-            .checkpointed_start
-            .map_or(0, |c| c.min(next))
-            .max(opened.segments[0].base_offset());
-        let now = clock.now_ms();
-        let writer = Writer {
-            active_since_ms: (active.written() > 0).then_some(now),
-            active,
-            next_offset: next,
-            unsynced_bytes: 0,
-            last_sync_ms: now,
-            last_append_ms: i64::MIN,
-            producers: opened.producers,
-            snapshots: opened.snapshots,
-        };
+        let mut opened = open::open_dir(&storage, dir, config.index_interval_bytes)?;
+        let foreign = std::mem::take(&mut opened.foreign);
+        let loaded = Loaded::from(opened, &*storage, dir, clock.now_ms())?;
+        let next = loaded.writer.next_offset;
         Ok(Partition {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
                 config,
                 storage,
-                segments: RwLock::new(opened.segments),
-                writer: Mutex::new(writer),
+                segments: RwLock::new(loaded.segments),
+                writer: Mutex::new(loaded.writer),
                 commit: GroupCommit::new(next),
                 high_watermark: AtomicU64::new(next),
                 log_end: AtomicU64::new(next),
-                log_start: AtomicU64::new(start),
+                log_start: AtomicU64::new(loaded.start),
                 closed: AtomicBool::new(false),
                 deleted: AtomicBool::new(false),
+                poisoned: Mutex::new(None),
                 lock: Mutex::new(lock),
                 foreign,
                 signal,
@@ -363,9 +391,10 @@ impl Partition {
         if s.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
-        if s.commit.is_poisoned() {
+        if let Some(cause) = &*s.poisoned.lock() {
             return Err(Error::Poisoned {
                 path: s.dir.clone(),
+                cause: cause.clone(),
             });
         }
         Ok(())
@@ -474,7 +503,7 @@ impl Partition {
         &self,
         batch: &mut EncodedBatch,
         now: i64,
-    ) -> Result<(AppendInfo, Option<u64>)> {
+    ) -> Result<(AppendInfo, Option<SyncTicket>)> {
         let s = &*self.shared;
         let len = batch.as_bytes().len();
         let mut h = BatchHeader::decode_from(batch.as_bytes())
@@ -485,12 +514,18 @@ impl Partition {
                 max: s.config.segment_bytes,
             });
         }
+        self.recover_if_failed()?;
         let mut w = s.writer.lock();
         self.ensure_open()?;
+        if let Some(failure) = s.commit.failure() {
+            // Failed again since the recovery above: the next call recovers.
+            return Err(failure);
+        }
         if let Verdict::Duplicate(original) = w.producers.check(&h)? {
             // The original may still be waiting for its sync: answer a
             // retry no sooner than the original append would have been.
-            let sync = (s.config.sync == SyncPolicy::Always).then_some(original.last_offset + 1);
+            let sync = (s.config.sync == SyncPolicy::Always)
+                .then(|| s.commit.ticket(original.last_offset + 1));
             return Ok((original, sync));
         }
         if self.should_roll(&w, &h, len, now) {
@@ -527,13 +562,14 @@ impl Partition {
                 false
             }
         };
+        let ticket = sync.then(|| s.commit.ticket(next));
         drop(w);
         let info = AppendInfo {
             base_offset: base,
             last_offset: h.last_offset(),
             max_timestamp: h.max_timestamp,
         };
-        Ok((info, sync.then_some(next)))
+        Ok((info, ticket))
     }
 
     /// Where producer `producer_id` left this partition: its epoch and the
@@ -576,71 +612,81 @@ impl Partition {
 
     /// Seals the active segment (indexes written, log synced) and starts a
     /// new one. Every segment but the last is therefore durable, which is
-    /// why recovery scans only the last. Any failure poisons the partition:
-    /// the half-rolled state is left for reopen to recover.
+    /// why recovery scans only the last.
+    ///
+    /// A failed write (an index file, the new segment's file) changes
+    /// nothing the writer relies on: the segment stays active, and the
+    /// next append tries the roll again. A failed sync fails the partition
+    /// (see `recovery`): what reached the disk is then unknown.
     ///
     /// In between, it snapshots the producer state as of the new segment's
     /// base offset, as Kafka does at roll, so a recovery reads the headers
     /// of the active segment only.
     fn roll(&self, w: &mut Writer) -> Result<()> {
         let s = &*self.shared;
-        let result = (|| {
-            w.active.persist(true)?;
-            self.publish(w);
-            s.commit.mark_durable(w.next_offset);
-            self.snapshot_producers(w);
-            let seg = Segment::create(
-                s.storage.clone(),
-                &s.dir,
-                w.next_offset,
-                s.config.index_interval_bytes,
-            )?;
-            if s.config.sync != SyncPolicy::Os {
+        w.active.write_indexes()?;
+        self.synced(w.active.trim_and_sync())?;
+        self.publish(w);
+        s.commit.mark_durable(w.next_offset);
+        self.snapshot_producers(w);
+        let seg = Segment::create(
+            s.storage.clone(),
+            &s.dir,
+            w.next_offset,
+            s.config.index_interval_bytes,
+        )?;
+        if s.config.sync != SyncPolicy::Os {
+            self.synced(
                 s.storage
                     .sync_dir(&s.dir)
-                    .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
-            }
-            let seg = Arc::new(seg);
-            s.segments.write().push(seg.clone());
-            w.active = seg;
-            w.active_since_ms = None;
-            Ok(())
-        })();
-        if result.is_err() {
-            s.commit.poison();
+                    .map_err(|e| Error::io("fsync directory", &s.dir, e)),
+            )?;
+        }
+        w.active.seal();
+        let seg = Arc::new(seg);
+        s.segments.write().push(seg.clone());
+        w.active = seg;
+        w.active_since_ms = None;
+        Ok(())
+    }
+
+    /// Passes a sync's result on, failing the partition if it failed.
+    fn synced<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            self.shared.commit.fail(e);
         }
         result
     }
 
-    /// Waits until every offset below `target` is durable, leading a sync
-    /// if none is running (group commit).
-    pub(crate) fn sync_through(&self, target: u64) -> Result<()> {
+    /// Waits until every offset below the ticket's is durable, leading a
+    /// sync if none is running (group commit).
+    pub(crate) fn sync_through(&self, ticket: SyncTicket) -> Result<()> {
         let s = &*self.shared;
-        s.commit
-            .wait(target, || {
-                let (seg, size, next) = {
-                    let mut w = s.writer.lock();
-                    w.unsynced_bytes = 0;
-                    w.last_sync_ms = s.clock.now_ms();
-                    (w.active.clone(), w.active.written(), w.next_offset)
-                };
-                seg.sync()?;
-                seg.publish(size);
-                self.advance_high_watermark(next);
-                Ok(next)
-            })
-            .map_err(|f| match f {
-                SyncFailure::Failed(e) => e,
-                SyncFailure::Poisoned => Error::Poisoned {
-                    path: s.dir.clone(),
-                },
-            })
+        s.commit.wait(ticket, || {
+            let (seg, size, next) = {
+                let mut w = s.writer.lock();
+                w.unsynced_bytes = 0;
+                w.last_sync_ms = s.clock.now_ms();
+                (w.active.clone(), w.active.written(), w.next_offset)
+            };
+            seg.sync()?;
+            seg.publish(size);
+            self.advance_high_watermark(next);
+            Ok(next)
+        })
     }
 
     /// Makes everything appended so far durable, whatever the sync policy.
+    /// A partition whose sync failed recovers first (see
+    /// [`Partition::reopen`]).
     pub fn flush(&self) -> Result<()> {
         self.ensure_open()?;
-        self.sync_through(self.log_end_offset())
+        self.recover_if_failed()?;
+        let ticket = {
+            let _w = self.shared.writer.lock();
+            self.shared.commit.ticket(self.log_end_offset())
+        };
+        self.sync_through(ticket)
     }
 
     /// Writes a snapshot of the producer state as of the log end. It is
@@ -658,19 +704,30 @@ impl Partition {
     /// skips recovery), and releases the directory lock. Every clone of
     /// this partition is closed. Dropping a partition without closing it
     /// loses nothing either; the next open then scans the active segment.
+    /// A partition whose sync failed recovers first; if it cannot, it is
+    /// closed all the same and the error returned.
     pub fn close(&self) -> Result<()> {
         let s = &*self.shared;
+        let recovered = match s.closed.load(Ordering::Acquire) {
+            true => Ok(()),
+            false => self.recover_if_failed(),
+        };
         let mut w = s.writer.lock();
         if s.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let result = (|| {
-            if s.commit.is_poisoned() {
+        let result = recovered.and_then(|()| {
+            if let Some(cause) = &*s.poisoned.lock() {
                 return Err(Error::Poisoned {
                     path: s.dir.clone(),
+                    cause: cause.clone(),
                 });
             }
-            w.active.persist(false)?;
+            if let Some(failure) = s.commit.failure() {
+                return Err(failure);
+            }
+            w.active.write_indexes()?;
+            self.synced(w.active.trim_and_sync())?;
             self.publish(&w);
             s.commit.mark_durable(w.next_offset);
             self.snapshot_producers(&mut w);
@@ -680,7 +737,7 @@ impl Partition {
                 log_size: w.active.written(),
             };
             open::write_marker(&*s.storage, &s.dir, &marker)
-        })();
+        });
         drop(s.lock.lock().take());
         result
     }

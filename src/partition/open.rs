@@ -91,8 +91,19 @@ pub(crate) fn open_dir(
     storage
         .create_dir_all(dir)
         .map_err(|e| Error::io("create directory", dir, e))?;
-
     let clean = take_marker(&**storage, dir)?;
+    load(storage, dir, index_interval, clean)
+}
+
+/// Builds the segment list and producer state from the directory's files,
+/// as open does after the marker (`clean`, if it vouches for the active
+/// segment) was taken; and as an in-process recovery does, with none.
+pub(crate) fn load(
+    storage: &Arc<dyn Storage>,
+    dir: &Path,
+    index_interval: u32,
+    clean: Option<CleanShutdown>,
+) -> Result<Opened> {
     let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let mut foreign: Vec<PathBuf> = names
         .iter()

@@ -1,10 +1,8 @@
-//! Tests of rolling triggers, sync policies and I/O faults, through the
-//! storage seam (in-memory files that remember what was synced, and a
-//! wrapper that fails chosen operations).
+//! Tests of rolling triggers and sync policies, through the storage seam
+//! (in-memory files that remember what was synced). I/O faults are in
+//! `recovery_tests`.
 
 use super::*;
-use crate::storage::faulty::{FaultyStorage, Op};
-use std::io::ErrorKind;
 
 fn mem(config: PartitionConfig) -> (MemStorage, Partition) {
     let m = MemStorage::default();
@@ -78,120 +76,6 @@ fn os_policy_syncs_only_on_flush() {
     p.flush().unwrap();
     let (synced, len) = m.sync_state(&active_log(&p)).unwrap();
     assert_eq!(synced, len);
-}
-
-#[test]
-fn a_failed_fsync_poisons_until_reopen() {
-    let faulty = FaultyStorage::new(Arc::new(MemStorage::default()));
-    let open = || {
-        Partition::open_with(
-            Arc::new(faulty.clone()),
-            Path::new("/p"),
-            PartitionConfig::default(),
-        )
-    };
-    let p = open().unwrap();
-    p.append(&[Record::new(b"acked")]).unwrap();
-
-    // Fault: fdatasync fails with EIO.
-    faulty.arm(Op::Sync, ErrorKind::Other);
-    let err = p.append(&[Record::new(b"lost?")]).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::Io {
-                op: "fdatasync",
-                ..
-            }
-        ),
-        "{err}"
-    );
-    assert!(matches!(
-        p.append(&[Record::new(b"x")]),
-        Err(Error::Poisoned { .. })
-    ));
-    assert!(matches!(p.flush(), Err(Error::Poisoned { .. })));
-    assert_eq!(
-        p.high_watermark(),
-        1,
-        "the unsynced record was never shown to readers"
-    );
-    // What was acknowledged stays readable.
-    assert_eq!(
-        p.read(0, 100).unwrap().iter().next().unwrap().value(),
-        Some(&b"acked"[..])
-    );
-
-    faulty.disarm();
-    drop(p);
-    let p = open().unwrap();
-    let values: Vec<Vec<u8>> = p
-        .read(0, 1 << 20)
-        .unwrap()
-        .iter()
-        .map(|r| r.value().unwrap().to_vec())
-        .collect();
-    assert_eq!(values[0], b"acked");
-    assert!(
-        values.len() <= 2,
-        "only the unacknowledged record may come back"
-    );
-    p.append(&[Record::new(b"after")]).unwrap();
-}
-
-#[test]
-fn a_failed_write_takes_back_the_partial_batch_and_is_not_fatal() {
-    let faulty = FaultyStorage::new(Arc::new(MemStorage::default()));
-    let p = Partition::open_with(
-        Arc::new(faulty.clone()),
-        Path::new("/p"),
-        PartitionConfig::default().sync(SyncPolicy::Os),
-    )
-    .unwrap();
-    p.append(&[Record::new(b"first")]).unwrap();
-    // Fault: the write fails with ENOSPC after half the batch reached the file.
-    faulty.arm(Op::Write, ErrorKind::StorageFull);
-    let err = p.append(&[Record::new(&[9u8; 300])]).unwrap_err();
-    assert!(matches!(err, Error::Io { op: "write", .. }), "{err}");
-    assert_eq!(p.high_watermark(), 1);
-    faulty.disarm();
-    let info = p.append(&[Record::new(b"second")]).unwrap();
-    assert_eq!(
-        info.base_offset, 1,
-        "no offset was used by the failed append"
-    );
-    let values: Vec<_> = p
-        .read(0, 1 << 20)
-        .unwrap()
-        .iter()
-        .map(|r| r.value().unwrap().to_vec())
-        .collect();
-    assert_eq!(values, [b"first".to_vec(), b"second".to_vec()]);
-}
-
-#[test]
-fn a_failed_roll_poisons() {
-    let faulty = FaultyStorage::new(Arc::new(MemStorage::default()));
-    let p = Partition::open_with(
-        Arc::new(faulty.clone()),
-        Path::new("/p"),
-        PartitionConfig::default()
-            .segment_bytes(1024)
-            .sync(SyncPolicy::Os),
-    )
-    .unwrap();
-    p.append(&[Record::new(&[1u8; 700])]).unwrap();
-    // Fault: sealing the full segment cannot sync it.
-    faulty.arm(Op::Sync, ErrorKind::Other);
-    assert!(matches!(
-        p.append(&[Record::new(&[1u8; 700])]),
-        Err(Error::Io { .. })
-    ));
-    faulty.disarm();
-    assert!(matches!(
-        p.append(&[Record::new(b"x")]),
-        Err(Error::Poisoned { .. })
-    ));
 }
 
 #[test]

@@ -13,8 +13,9 @@
 //! the previous sync released, the way PostgreSQL's `commit_delay` does;
 //! a sync that released its leader alone (one appender) makes no one wait.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use parking_lot::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The longest a leader waits for the rest of its group, however slow
@@ -27,8 +28,14 @@ struct Inner {
     durable: u64,
     /// A leader is syncing now.
     syncing: bool,
-    /// A sync failed: nothing more is acknowledged.
-    poisoned: bool,
+    /// The sync that failed, if one did: nothing more is acknowledged
+    /// until the partition recovers (see [`GroupCommit::recovered`]).
+    failure: Option<Error>,
+    /// Bumped at every recovery: a ticket of an earlier epoch is for
+    /// records the recovery may have taken back.
+    epoch: u64,
+    /// The failure that ended the last epoch, for its late waiters.
+    last_failure: Option<Error>,
     /// The targets of the callers blocked in `wait` behind a running or
     /// delayed sync.
     blocked: Vec<u64>,
@@ -45,27 +52,31 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct GroupCommit {
     inner: Mutex<Inner>,
+    /// `inner.failure.is_some()`, readable without the lock on every append.
+    failed: AtomicBool,
     done: Condvar,
     /// Wakes a delaying leader when a waiter arrives.
     arrived: Condvar,
 }
 
-/// How a wait ended without the durability asked for.
-#[derive(Debug)]
-pub(crate) enum SyncFailure {
-    /// This caller's own sync failed with this error.
-    Failed(crate::error::Error),
-    /// An earlier sync failed.
-    Poisoned,
+/// What an append must wait for before it counts as durable: every offset
+/// below `offset`, in the epoch it was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SyncTicket {
+    pub offset: u64,
+    epoch: u64,
 }
 
 impl GroupCommit {
     pub fn new(durable: u64) -> Self {
         GroupCommit {
+            failed: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 durable,
                 syncing: false,
-                poisoned: false,
+                failure: None,
+                epoch: 0,
+                last_failure: None,
                 blocked: Vec::new(),
                 released: 1,
                 arrived: 0,
@@ -76,18 +87,35 @@ impl GroupCommit {
         }
     }
 
-    /// Returns once every offset below `target` is durable. When this
+    /// A ticket for the offsets below `offset`, written now. The caller
+    /// holds the partition's writer lock, which recoveries also take.
+    pub fn ticket(&self, offset: u64) -> SyncTicket {
+        SyncTicket {
+            offset,
+            epoch: self.inner.lock().epoch,
+        }
+    }
+
+    /// Returns once every offset below the ticket's is durable. When this
     /// caller leads, `sync` makes everything written so far durable and
-    /// returns the offset below which that is.
-    pub fn wait(&self, target: u64, sync: impl FnOnce() -> Result<u64>) -> Result<(), SyncFailure> {
+    /// returns the offset below which that is. After a failed sync, every
+    /// waiter gets that failure (the leader its own error, the others a
+    /// copy), and so does every later one until the partition recovers;
+    /// a ticket from before a recovery gets the failure that ended its
+    /// epoch, as its records may have been taken back.
+    pub fn wait(&self, ticket: SyncTicket, sync: impl FnOnce() -> Result<u64>) -> Result<()> {
+        let target = ticket.offset;
         let mut g = self.inner.lock();
-        if g.durable < target && !g.poisoned {
+        if g.durable < target && g.failure.is_none() {
             g.arrived += 1;
             self.arrived.notify_one();
         }
         loop {
-            if g.poisoned {
-                return Err(SyncFailure::Poisoned);
+            if ticket.epoch != g.epoch {
+                return Err(copy_of(g.last_failure.as_ref()));
+            }
+            if let Some(f) = &g.failure {
+                return Err(f.duplicate());
             }
             if g.durable >= target {
                 return Ok(());
@@ -113,6 +141,7 @@ impl GroupCommit {
                 }
             }
         }
+        let epoch = g.epoch;
         drop(g);
         let started = Instant::now();
         let result = sync();
@@ -121,6 +150,10 @@ impl GroupCommit {
         g.syncing = false;
         g.last_sync = took;
         let outcome = match result {
+            // A recovery ran meanwhile (after a failed sync at a roll): what
+            // this sync covered is the old epoch's, and its records may be
+            // gone.
+            _ if g.epoch != epoch => Err(copy_of(g.last_failure.as_ref())),
             Ok(durable) => {
                 g.durable = g.durable.max(durable);
                 g.released = 1 + g.blocked.iter().filter(|&&t| t <= g.durable).count();
@@ -128,8 +161,9 @@ impl GroupCommit {
                 Ok(())
             }
             Err(e) => {
-                g.poisoned = true;
-                Err(SyncFailure::Failed(e))
+                g.failure = Some(e.duplicate());
+                self.failed.store(true, Ordering::Release);
+                Err(e)
             }
         };
         drop(g);
@@ -138,15 +172,39 @@ impl GroupCommit {
         outcome
     }
 
-    /// Marks the partition poisoned (a sync outside `wait` failed).
-    pub fn poison(&self) {
-        self.inner.lock().poisoned = true;
+    /// Records that a sync outside `wait` (at a roll or close) failed.
+    pub fn fail(&self, error: &Error) {
+        self.inner
+            .lock()
+            .failure
+            .get_or_insert_with(|| error.duplicate());
+        self.failed.store(true, Ordering::Release);
         self.done.notify_all();
     }
 
-    /// Whether a sync has failed.
-    pub fn is_poisoned(&self) -> bool {
-        self.inner.lock().poisoned
+    /// Whether a sync failed and the partition has not recovered yet.
+    pub fn is_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
+    /// The failed sync, if the partition has one to recover from.
+    pub fn failure(&self) -> Option<Error> {
+        self.inner.lock().failure.as_ref().map(Error::duplicate)
+    }
+
+    /// The partition recovered: everything below `durable` is durable
+    /// (what it reloaded from disk), a new epoch begins, and appends are
+    /// acknowledged again.
+    pub fn recovered(&self, durable: u64) {
+        let mut g = self.inner.lock();
+        g.last_failure = g.failure.take().or(g.last_failure.take());
+        self.failed.store(false, Ordering::Release);
+        g.epoch += 1;
+        g.durable = durable;
+        g.released = 1;
+        g.arrived = 0;
+        drop(g);
+        self.done.notify_all();
     }
 
     /// Records that everything below `durable` is durable (a sync done by
@@ -159,11 +217,24 @@ impl GroupCommit {
     }
 }
 
+/// The error of a ticket from an epoch a recovery ended.
+fn copy_of(failure: Option<&Error>) -> Error {
+    match failure {
+        Some(f) => f.duplicate(),
+        None => Error::io(
+            "fdatasync",
+            "",
+            std::io::Error::other(
+                "an earlier sync failed and the partition recovered without these records",
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Error;
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::AtomicU64;
     use std::sync::Arc;
 
     #[test]
@@ -177,7 +248,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for _ in 0..200 {
                         let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
-                        gc.wait(mine, || {
+                        gc.wait(gc.ticket(mine), || {
                             syncs.fetch_add(1, Ordering::SeqCst);
                             std::thread::sleep(std::time::Duration::from_micros(200));
                             Ok(written.load(Ordering::SeqCst))
@@ -210,7 +281,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for _ in 0..ROUNDS {
                         let mine = written.fetch_add(1, Ordering::SeqCst) + 1;
-                        gc.wait(mine, || {
+                        gc.wait(gc.ticket(mine), || {
                             syncs.fetch_add(1, Ordering::SeqCst);
                             // As a real sync: it covers what was written
                             // when it started.
@@ -244,7 +315,7 @@ mod tests {
     fn a_lone_waiter_never_delays() {
         let gc = GroupCommit::new(0);
         for i in 1..=3 {
-            gc.wait(i, || {
+            gc.wait(gc.ticket(i), || {
                 std::thread::sleep(Duration::from_millis(5));
                 Ok(i)
             })
@@ -255,13 +326,64 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_sync_poisons_every_later_wait() {
+    fn a_failed_sync_fails_every_wait_until_recovered() {
         let gc = GroupCommit::new(0);
-        let r = gc.wait(1, || {
+        let before = gc.ticket(1);
+        let r = gc.wait(before, || {
             Err(Error::io("fdatasync", "/x", std::io::Error::other("EIO")))
         });
-        assert!(matches!(r, Err(SyncFailure::Failed(_))));
-        assert!(matches!(gc.wait(1, || Ok(1)), Err(SyncFailure::Poisoned)));
-        assert!(gc.is_poisoned());
+        let named = |r: Result<()>| match r {
+            Err(Error::Io { op, source, .. }) => op == "fdatasync" && source.to_string() == "EIO",
+            _ => false,
+        };
+        assert!(named(r), "the leader gets its own error");
+        // Later waiters get the same failure, named, not a bare "poisoned".
+        assert!(named(gc.wait(gc.ticket(1), || Ok(1))));
+        assert!(gc.failure().is_some());
+        gc.recovered(0);
+        assert!(gc.failure().is_none());
+        // A ticket from before the recovery is for records it took back.
+        assert!(named(gc.wait(before, || Ok(1))));
+        // New ones are synced again.
+        gc.wait(gc.ticket(1), || Ok(1)).unwrap();
+    }
+
+    #[test]
+    fn a_sync_that_straddles_a_recovery_acknowledges_nothing() {
+        let gc = Arc::new(GroupCommit::new(0));
+        let (started, go) = (
+            Arc::new(std::sync::Barrier::new(2)),
+            Arc::new(std::sync::Barrier::new(2)),
+        );
+        let leader = {
+            let (gc, started, go) = (gc.clone(), started.clone(), go.clone());
+            std::thread::spawn(move || {
+                let t = gc.ticket(5);
+                gc.wait(t, || {
+                    started.wait();
+                    go.wait();
+                    Ok(5)
+                })
+            })
+        };
+        started.wait();
+        // A roll's sync failed meanwhile, and the partition recovered to 2.
+        gc.fail(&Error::io(
+            "fsync directory",
+            "/p",
+            std::io::Error::other("EIO"),
+        ));
+        gc.recovered(2);
+        go.wait();
+        assert!(leader.join().unwrap().is_err());
+        // The straddling sync did not move the new epoch's durable mark.
+        let t = gc.ticket(3);
+        let mut led = false;
+        gc.wait(t, || {
+            led = true;
+            Ok(3)
+        })
+        .unwrap();
+        assert!(led, "offset 3 was not durable yet");
     }
 }

@@ -87,8 +87,8 @@ struct Shared {
 /// A batch in the log file, waiting for the sync its append is due.
 struct Written {
     partition: crate::partition::Partition,
-    /// The offset to sync through, if the partition's policy asks for it.
-    sync: Option<u64>,
+    /// What to sync through, if the partition's policy asks for it.
+    sync: Option<crate::partition::SyncTicket>,
     info: crate::partition::AppendInfo,
     slot: Arc<delivery::BatchSlot>,
     log_append_time: bool,

@@ -79,6 +79,8 @@ pub(crate) struct Segment {
     compacted: bool,
     /// Bytes readers may see: whole batches whose append met the sync policy.
     visible: AtomicU64,
+    /// Bytes the last successful sync of the log covered: durable.
+    synced: AtomicU64,
     /// The offset after the last batch (for a sealed segment opened lazily,
     /// the next segment's base: an upper bound).
     next_offset: AtomicU64,
@@ -106,6 +108,7 @@ impl Segment {
             allocated: AtomicU64::new(0),
             compacted: false,
             visible: AtomicU64::new(0),
+            synced: AtomicU64::new(0),
             next_offset: AtomicU64::new(next_offset),
             sealed: AtomicBool::new(indexes.is_none()),
             indexes: RwLock::new(indexes),
@@ -231,6 +234,8 @@ impl Segment {
         seg.allocated = AtomicU64::new(file_len.max(len));
         seg.size = AtomicU64::new(len);
         seg.visible = AtomicU64::new(len);
+        // Synced after a scan; after a clean shutdown, by the close.
+        seg.synced = AtomicU64::new(len);
         seg.next_offset = AtomicU64::new(next);
         let _ = seg.file.set(file);
         Ok((seg, scanned))
@@ -428,20 +433,26 @@ impl Segment {
         self.indexes.read()
     }
 
-    /// Makes the log file durable.
+    /// Makes the log file durable, as far as it is written now.
     pub fn sync(&self) -> Result<()> {
+        let size = self.written();
         self.file()?
             .sync_data()
-            .map_err(|e| Error::io("fdatasync", &self.log_path, e))
+            .map_err(|e| Error::io("fdatasync", &self.log_path, e))?;
+        self.synced.fetch_max(size, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Bytes of the log the last successful sync covered.
+    pub fn synced(&self) -> u64 {
+        self.synced.load(Ordering::Acquire)
     }
 
     /// Writes the in-memory indexes to their files (the time index ending
-    /// with the largest timestamp so far, which a reopen reads back) and
-    /// syncs everything, the log cut to its length first (see
-    /// `allocated`). With `seal`, also marks the segment immutable and
-    /// drops the in-memory copies (they are mapped from the files when next
-    /// needed).
-    pub fn persist(&self, seal: bool) -> Result<()> {
+    /// with the largest timestamp so far, which a reopen reads back), each
+    /// synced. The indexes are derived data: a failure here loses nothing,
+    /// and the caller may go on appending.
+    pub fn write_indexes(&self) -> Result<()> {
         // Copy the indexes out, so that readers are not held up by the
         // writes and fsyncs below; the caller is the only writer, so the
         // copy stays current.
@@ -460,11 +471,32 @@ impl Segment {
                 &encode_file(IndexKind::Time, &time, log_size),
             )?;
         }
+        Ok(())
+    }
+
+    /// Cuts the reserved space off and makes the log durable (see
+    /// `allocated`): then the file is exactly the log.
+    pub fn trim_and_sync(&self) -> Result<()> {
         self.trim()?;
-        self.sync()?;
+        self.sync()
+    }
+
+    /// Marks the segment immutable and drops the in-memory indexes (they
+    /// are mapped from the files when next needed). After
+    /// [`Self::write_indexes`] and [`Self::trim_and_sync`].
+    pub fn seal(&self) {
+        self.sealed.store(true, Ordering::Release);
+        *self.indexes.write() = None;
+    }
+
+    /// [`Self::write_indexes`], [`Self::trim_and_sync`] and, with `seal`,
+    /// [`Self::seal`].
+    #[cfg(test)]
+    pub fn persist(&self, seal: bool) -> Result<()> {
+        self.write_indexes()?;
+        self.trim_and_sync()?;
         if seal {
-            self.sealed.store(true, Ordering::Release);
-            *self.indexes.write() = None;
+            self.seal();
         }
         Ok(())
     }
@@ -476,10 +508,10 @@ impl Segment {
             .storage
             .open(path, true)
             .map_err(|e| Error::io("create", path, e))?;
-        f.set_len(0)
-            .and_then(|()| f.write_all_at(bytes, 0))
-            .and_then(|()| f.sync_data())
-            .map_err(|e| Error::io("write", path, e))
+        f.set_len(0).map_err(|e| Error::io("truncate", path, e))?;
+        f.write_all_at(bytes, 0)
+            .map_err(|e| Error::io("write", path, e))?;
+        f.sync_data().map_err(|e| Error::io("fdatasync", path, e))
     }
 
     /// Runs `f` on the indexes, loading a sealed segment's first.

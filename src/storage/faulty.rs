@@ -13,11 +13,16 @@ use std::sync::Arc;
 pub(crate) enum Op {
     Write,
     Sync,
+    /// Opening a file that does not exist yet (as EMFILE or ENOSPC would
+    /// fail it).
+    Create,
 }
 
 #[derive(Debug, Default)]
 struct Faults {
-    armed: Vec<(Op, io::ErrorKind)>,
+    /// The operation, the error, and the end of the paths it hits (empty:
+    /// every path).
+    armed: Vec<(Op, io::ErrorKind, String)>,
 }
 
 /// Wraps a storage; [`FaultyStorage::arm`] makes operations fail.
@@ -31,6 +36,7 @@ pub(crate) struct FaultyStorage {
 struct FaultyFile {
     inner: Arc<dyn StorageFile>,
     faults: Arc<Mutex<Faults>>,
+    path: String,
 }
 
 impl FaultyStorage {
@@ -43,7 +49,13 @@ impl FaultyStorage {
 
     /// From now on, every `op` fails with `kind`.
     pub fn arm(&self, op: Op, kind: io::ErrorKind) {
-        self.faults.lock().armed.push((op, kind));
+        self.arm_on(op, kind, "");
+    }
+
+    /// From now on, every `op` on a path ending in `suffix` fails with
+    /// `kind`.
+    pub fn arm_on(&self, op: Op, kind: io::ErrorKind, suffix: &str) {
+        self.faults.lock().armed.push((op, kind, suffix.to_owned()));
     }
 
     /// Clears every fault.
@@ -52,11 +64,20 @@ impl FaultyStorage {
     }
 }
 
-fn check(faults: &Mutex<Faults>, op: Op) -> io::Result<()> {
-    match faults.lock().armed.iter().find(|(o, _)| *o == op) {
-        Some((_, kind)) => Err(io::Error::new(*kind, format!("injected {op:?} fault"))),
+fn check(faults: &Mutex<Faults>, op: Op, path: &str) -> io::Result<()> {
+    let faults = faults.lock();
+    let hit = faults
+        .armed
+        .iter()
+        .find(|(o, _, suffix)| *o == op && path.ends_with(suffix.as_str()));
+    match hit {
+        Some((_, kind, _)) => Err(io::Error::new(*kind, format!("injected {op:?} fault"))),
         None => Ok(()),
     }
+}
+
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 impl Storage for FaultyStorage {
@@ -65,9 +86,13 @@ impl Storage for FaultyStorage {
     }
 
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>> {
+        if create && !self.inner.exists(path) {
+            check(&self.faults, Op::Create, &text(path))?;
+        }
         Ok(Arc::new(FaultyFile {
             inner: self.inner.open(path, create)?,
             faults: self.faults.clone(),
+            path: text(path),
         }))
     }
 
@@ -100,7 +125,7 @@ impl Storage for FaultyStorage {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        check(&self.faults, Op::Sync)?;
+        check(&self.faults, Op::Sync, &text(dir))?;
         self.inner.sync_dir(dir)
     }
 
@@ -115,7 +140,7 @@ impl StorageFile for FaultyFile {
     }
 
     fn write_all_at(&self, buf: &[u8], pos: u64) -> io::Result<()> {
-        if let Err(e) = check(&self.faults, Op::Write) {
+        if let Err(e) = check(&self.faults, Op::Write, &self.path) {
             // Like a real short write: part of the data reaches the file.
             self.inner.write_all_at(&buf[..buf.len() / 2], pos)?;
             return Err(e);
@@ -136,7 +161,7 @@ impl StorageFile for FaultyFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        check(&self.faults, Op::Sync)?;
+        check(&self.faults, Op::Sync, &self.path)?;
         self.inner.sync_data()
     }
 

@@ -1,0 +1,247 @@
+//! I/O faults on one partition, through a storage that fails chosen
+//! operations: a failed write or file creation is an error the partition
+//! goes on from once the cause clears; a failed sync makes it recover
+//! in-process (see `recovery`), keeping what was durable; damage found by
+//! that recovery poisons it until `reopen`.
+
+use super::*;
+use crate::storage::faulty::{FaultyStorage, Op};
+use std::io::ErrorKind;
+
+fn faulty(config: PartitionConfig) -> (MemStorage, FaultyStorage, Partition) {
+    let mem = MemStorage::default();
+    let faulty = FaultyStorage::new(Arc::new(mem.clone()));
+    let p = Partition::open_with(Arc::new(faulty.clone()), Path::new("/p"), config).unwrap();
+    (mem, faulty, p)
+}
+
+fn values(p: &Partition) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut at = p.log_start_offset();
+    while at < p.high_watermark() {
+        let r = p.read(at, 1 << 20).unwrap();
+        out.extend(r.iter().map(|r| r.value().unwrap().to_vec()));
+        at = r.next_offset();
+    }
+    out
+}
+
+fn is_io(e: &Error, want: &str) -> bool {
+    matches!(e, Error::Io { op, .. } if *op == want)
+}
+
+#[test]
+fn a_failed_fsync_is_recovered_in_process_keeping_what_was_durable() {
+    let (mem, faulty, p) = faulty(PartitionConfig::default());
+    p.append(&[Record::new(b"acked")]).unwrap();
+
+    // Fault: fdatasync fails with EIO, and goes on failing for a while.
+    faulty.arm(Op::Sync, ErrorKind::Other);
+    let err = p.append(&[Record::new(b"never acknowledged")]).unwrap_err();
+    assert!(is_io(&err, "fdatasync"), "{err}");
+    assert!(
+        err.to_string().contains("00000000000000000000.log"),
+        "the error names the file: {err}"
+    );
+    match p.health() {
+        PartitionHealth::Recovering { cause } => assert!(cause.contains("fdatasync"), "{cause}"),
+        other => panic!("{other:?}"),
+    }
+    // While the cause lasts, every attempt to recover fails with it, named;
+    // nothing is acknowledged, and the durable record stays readable.
+    for _ in 0..3 {
+        let err = p.append(&[Record::new(b"x")]).unwrap_err();
+        assert!(is_io(&err, "fdatasync"), "{err}");
+        assert!(matches!(p.flush(), Err(Error::Io { .. })));
+    }
+    assert_eq!(p.high_watermark(), 1);
+    assert_eq!(values(&p), [b"acked".to_vec()]);
+
+    // The cause clears: the next append recovers first, without a reopen.
+    faulty.disarm();
+    let info = p.append(&[Record::new(b"after")]).unwrap();
+    assert_eq!(info.base_offset, 1, "the unacknowledged record is gone");
+    assert_eq!(p.health(), PartitionHealth::Healthy);
+    assert_eq!(values(&p), [b"acked".to_vec(), b"after".to_vec()]);
+    let (synced, len) = mem
+        .sync_state(&p.dir().join(crate::segment::log_file_name(0)))
+        .unwrap();
+    assert_eq!(synced, len, "what it acknowledged is synced");
+    p.close().unwrap();
+
+    // And the disk agrees after a reopen.
+    let again =
+        Partition::open_with(Arc::new(mem), Path::new("/p"), PartitionConfig::default()).unwrap();
+    assert_eq!(values(&again), [b"acked".to_vec(), b"after".to_vec()]);
+}
+
+#[test]
+fn under_weaker_policies_acknowledged_records_survive_a_failed_fsync() {
+    for policy in [
+        SyncPolicy::Os,
+        SyncPolicy::Interval {
+            ms: 0,
+            bytes: 1 << 30,
+        },
+    ] {
+        let (mem, faulty, p) = faulty(PartitionConfig::default().sync(policy));
+        p.append(&[Record::new(b"a")]).unwrap();
+        p.append(&[Record::new(b"b")]).unwrap();
+        faulty.arm(Op::Sync, ErrorKind::Other);
+        assert!(is_io(&p.flush().unwrap_err(), "fdatasync"), "{policy:?}");
+        assert!(matches!(p.health(), PartitionHealth::Recovering { .. }));
+        faulty.disarm();
+        // Acknowledged when written: written again and synced by the
+        // recovery, not dropped.
+        p.append(&[Record::new(b"c")]).unwrap();
+        p.flush().unwrap();
+        assert_eq!(values(&p), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+        let (synced, len) = mem
+            .sync_state(&p.dir().join(crate::segment::log_file_name(0)))
+            .unwrap();
+        assert_eq!(synced, len, "{policy:?}");
+    }
+}
+
+#[test]
+fn a_failed_fsync_at_a_roll_is_recovered_in_process() {
+    let config = PartitionConfig::default()
+        .segment_bytes(1024)
+        .sync(SyncPolicy::Os);
+    let (_, faulty, p) = faulty(config);
+    p.append(&[Record::new(&[1u8; 700])]).unwrap();
+    // Fault: sealing the full segment cannot sync its log.
+    faulty.arm_on(Op::Sync, ErrorKind::Other, ".log");
+    let err = p.append(&[Record::new(&[2u8; 700])]).unwrap_err();
+    assert!(is_io(&err, "fdatasync"), "{err}");
+    assert!(matches!(p.health(), PartitionHealth::Recovering { .. }));
+    faulty.disarm();
+    p.append(&[Record::new(b"x")]).unwrap();
+    assert_eq!(p.health(), PartitionHealth::Healthy);
+    p.append(&[Record::new(&[3u8; 700])]).unwrap();
+    assert_eq!(values(&p), [vec![1u8; 700], b"x".to_vec(), vec![3u8; 700]]);
+    assert_eq!(p.segments().unwrap().len(), 2, "the roll happened");
+}
+
+#[test]
+fn a_failed_sync_of_a_derived_file_or_the_directory_at_a_roll() {
+    for (suffix, recovers) in [(".index", false), (".timeindex", false), ("/p", true)] {
+        let config = PartitionConfig::default().segment_bytes(1024);
+        let (_, faulty, p) = faulty(config);
+        p.append(&[Record::new(&[1u8; 700])]).unwrap();
+        faulty.arm_on(Op::Sync, ErrorKind::Other, suffix);
+        let err = p.append(&[Record::new(&[2u8; 700])]).unwrap_err();
+        assert!(
+            is_io(&err, "fdatasync") || is_io(&err, "fsync directory"),
+            "{suffix}: {err}"
+        );
+        // An index is derived data, and the log it describes was not
+        // touched: nothing to recover. After the directory's sync failed,
+        // the new segment's entry is of unknown durability: recover.
+        let health = p.health();
+        assert_eq!(
+            health != PartitionHealth::Healthy,
+            recovers,
+            "{suffix}: {health:?}"
+        );
+        faulty.disarm();
+        p.append(&[Record::new(&[3u8; 700])]).unwrap();
+        assert_eq!(values(&p), [vec![1u8; 700], vec![3u8; 700]], "{suffix}");
+        assert_eq!(p.health(), PartitionHealth::Healthy);
+    }
+}
+
+#[test]
+fn no_file_at_a_roll_is_an_error_and_the_next_append_rolls() {
+    let config = PartitionConfig::default().segment_bytes(1024);
+    let (_, faulty, p) = faulty(config);
+    p.append(&[Record::new(&[1u8; 700])]).unwrap();
+    // Fault: the new segment's file cannot be created (EMFILE).
+    faulty.arm(Op::Create, ErrorKind::Other);
+    let err = p.append(&[Record::new(&[2u8; 700])]).unwrap_err();
+    assert!(is_io(&err, "create"), "{err}");
+    // Not a failed sync: nothing to recover from.
+    assert_eq!(p.health(), PartitionHealth::Healthy);
+    assert_eq!(p.segments().unwrap().len(), 1);
+    faulty.disarm();
+    p.append(&[Record::new(&[3u8; 700])]).unwrap();
+    assert_eq!(values(&p), [vec![1u8; 700], vec![3u8; 700]]);
+    assert_eq!(p.segments().unwrap().len(), 2);
+}
+
+#[test]
+fn a_failed_write_takes_back_the_partial_batch_and_is_not_fatal() {
+    let (_, faulty, p) = faulty(PartitionConfig::default().sync(SyncPolicy::Os));
+    p.append(&[Record::new(b"first")]).unwrap();
+    // Fault: the write fails with ENOSPC after half the batch reached the file.
+    faulty.arm(Op::Write, ErrorKind::StorageFull);
+    let err = p.append(&[Record::new(&[9u8; 300])]).unwrap_err();
+    assert!(is_io(&err, "write"), "{err}");
+    assert!(
+        err.to_string().contains("00000000000000000000.log"),
+        "{err}"
+    );
+    assert_eq!(p.high_watermark(), 1);
+    assert_eq!(p.health(), PartitionHealth::Healthy);
+    faulty.disarm();
+    let info = p.append(&[Record::new(b"second")]).unwrap();
+    assert_eq!(
+        info.base_offset, 1,
+        "no offset was used by the failed append"
+    );
+    assert_eq!(values(&p), [b"first".to_vec(), b"second".to_vec()]);
+}
+
+#[test]
+fn damage_found_by_the_recovery_poisons_until_reopen() {
+    let (mem, faulty, p) = faulty(PartitionConfig::default());
+    for v in [b"one", b"two", b"six"] {
+        p.append(&[Record::new(v)]).unwrap();
+    }
+    // Fault: bit rot in the first (durable) batch, then a failed sync.
+    let path = p.dir().join(crate::segment::log_file_name(0));
+    let file = mem.open(&path, false).unwrap();
+    let mut byte = [0u8; 1];
+    file.read_exact_at(&mut byte, 60).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x40], 60).unwrap();
+    faulty.arm(Op::Sync, ErrorKind::Other);
+    assert!(p.append(&[Record::new(b"x")]).is_err());
+    faulty.disarm();
+    // The recovery reads the segment again and finds the damage: it does
+    // not "repair" acknowledged data away.
+    let err = p.append(&[Record::new(b"x")]).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+    match p.append(&[Record::new(b"x")]).unwrap_err() {
+        Error::Poisoned { path, cause } => {
+            assert_eq!(path, p.dir());
+            assert!(cause.contains("corrupt"), "{cause}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(p.health(), PartitionHealth::Poisoned { .. }));
+    // Fixed (here: the byte put back), a reopen brings it back, in-process.
+    file.write_all_at(&byte, 60).unwrap();
+    p.reopen().unwrap();
+    assert_eq!(p.health(), PartitionHealth::Healthy);
+    p.append(&[Record::new(b"seven")]).unwrap();
+    assert_eq!(
+        values(&p),
+        [
+            b"one".to_vec(),
+            b"two".to_vec(),
+            b"six".to_vec(),
+            b"seven".to_vec()
+        ]
+    );
+}
+
+#[test]
+fn reopening_a_healthy_partition_keeps_everything() {
+    let (_, _, p) = faulty(PartitionConfig::default().sync(SyncPolicy::Os));
+    p.append(&[Record::new(b"a")]).unwrap();
+    p.reopen().unwrap();
+    p.append(&[Record::new(b"b")]).unwrap();
+    assert_eq!(values(&p), [b"a".to_vec(), b"b".to_vec()]);
+    p.close().unwrap();
+    assert!(matches!(p.reopen(), Err(Error::Closed { .. })));
+}
