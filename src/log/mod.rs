@@ -10,6 +10,8 @@
 //! place and reported ([`Log::foreign_files`]).
 
 mod builder;
+#[cfg(test)]
+mod full_disk_tests;
 mod health;
 #[cfg(test)]
 mod io_fault_tests;

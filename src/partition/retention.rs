@@ -3,6 +3,10 @@
 //! `delete_records`, which moves the start to any offset up to the high
 //! watermark (Kafka's deleteRecords).
 //!
+//! Deleting whole segments writes nothing (the first remaining segment's
+//! base is the log start), so both work on a full disk, when freeing
+//! space matters most.
+//!
 //! Both run beside appends and reads. They take the partition's
 //! maintenance lock (one at a time), never the writer's lock: a roll only
 //! adds segments at the end, and these only remove them from the front.
@@ -32,10 +36,14 @@ impl Partition {
     /// log start offset moves to `before`, reads below it are
     /// [`Error::OffsetOutOfRange`], and segments wholly below it are
     /// deleted (the active segment never is; its records below the start
-    /// go with it once it has rolled). The new start is made durable
-    /// before anything is deleted, so a restart never serves a deleted
-    /// record again. An offset at or below the current start changes
-    /// nothing; one past the high watermark is
+    /// go with it once it has rolled). The segments go first, which needs
+    /// no free space (it works on a full disk, and frees some); then, if
+    /// `before` lies inside a segment, the new start is checkpointed
+    /// (`log-start-offset`). The start is durable when this returns, so a
+    /// restart never serves a deleted record again; if the checkpoint
+    /// cannot be written, the error says so and the start stays at the
+    /// first remaining segment. An offset at or below the current start
+    /// changes nothing; one past the high watermark is
     /// [`Error::OffsetOutOfRange`].
     pub fn delete_records(&self, before: u64) -> Result<Deleted> {
         self.ensure_open()?;
@@ -56,8 +64,6 @@ impl Partition {
                 ..Deleted::default()
             });
         }
-        log_start::write(&*s.storage, &s.dir, before)?;
-        s.log_start.fetch_max(before, Ordering::AcqRel);
         let below = {
             let segs = s.segments.read();
             // Segments whose successor starts at or below `before` hold
@@ -66,7 +72,16 @@ impl Partition {
                 .take_while(|w| w[1].base_offset() <= before)
                 .count()
         };
-        self.remove_oldest(below)
+        // Whole segments first: that needs no free space, and frees some
+        // for the checkpoint below on a full disk.
+        let mut deleted = self.remove_oldest(below)?;
+        if before > self.log_start_offset() {
+            // Inside a segment: only the checkpoint remembers the start.
+            log_start::write(&*s.storage, &s.dir, before)?;
+            s.log_start.fetch_max(before, Ordering::AcqRel);
+        }
+        deleted.log_start_offset = self.log_start_offset();
+        Ok(deleted)
     }
 
     /// Applies retention (cleanup policy "delete"): deletes sealed
@@ -120,39 +135,35 @@ impl Partition {
         self.remove_oldest(count)
     }
 
-    /// Removes the `count` oldest segments (all sealed). The new log start
-    /// (the first remaining segment's base) is checkpointed first, so a
-    /// deletion cut short by an error or a crash never brings its records
-    /// back; then the segments leave the list, their files are unlinked
-    /// and the directory synced.
+    /// Removes the `count` oldest segments (all sealed): out of the list
+    /// (the log start moves to the first remaining base), then their files
+    /// unlinked, oldest first, and the directory synced. It writes nothing,
+    /// so it works on a full disk. A crash keeps a prefix of the unlinks
+    /// (a journaled file system commits directory changes in order, as
+    /// the simulated disk models it), so the segments left still begin at
+    /// a segment boundary with none missing after it, and the first one's
+    /// base is the log start: no record deleted in a pass that returned
+    /// comes back, and none is lost that was not meant to go.
     fn remove_oldest(&self, count: usize) -> Result<Deleted> {
         let s = &*self.shared;
         // Only maintenance removes segments, and it holds the lock: the
         // front of the list cannot change until the drain below.
-        let new_start = {
-            let segs = s.segments.read();
-            let count = count.min(segs.len() - 1);
-            (count > 0).then(|| segs[count].base_offset())
-        };
-        let Some(new_start) = new_start else {
-            return Ok(Deleted {
-                log_start_offset: self.log_start_offset(),
-                ..Deleted::default()
-            });
-        };
-        if new_start > self.log_start_offset() {
-            log_start::write(&*s.storage, &s.dir, new_start)?;
-        }
         let removed: Vec<Arc<Segment>> = {
             let mut segs = s.segments.write();
-            s.log_start.fetch_max(new_start, Ordering::AcqRel);
-            let n = segs.partition_point(|seg| seg.base_offset() < new_start);
-            segs.drain(..n).collect()
+            let count = count.min(segs.len() - 1);
+            if count > 0 {
+                s.log_start
+                    .fetch_max(segs[count].base_offset(), Ordering::AcqRel);
+            }
+            segs.drain(..count).collect()
         };
         let mut deleted = Deleted {
             log_start_offset: self.log_start_offset(),
             ..Deleted::default()
         };
+        if removed.is_empty() {
+            return Ok(deleted);
+        }
         for seg in &removed {
             deleted.bytes += seg.size_unopened()?;
             // Out of the list, a segment can gain no new holders: only a
