@@ -100,7 +100,7 @@ pub use log::{
 };
 pub use partition::{
     AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, PartitionHealth,
-    SegmentInfo, SyncPolicy, TimestampOffset, TimestampType,
+    SegmentInfo, SyncPolicy, TimestampOffset, TimestampType, DEFAULT_MAX_OPEN_FILES,
 };
 pub use partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,

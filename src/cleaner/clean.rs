@@ -493,7 +493,7 @@ mod tests {
         storage
             .rename(&time_index, &path.with_extension("timeindex"))
             .unwrap();
-        let seg = Segment::sealed(storage, dir, 1000, 1200, 64);
+        let seg = Segment::sealed(&crate::segment::Files::new(storage, 4), dir, 1000, 1200, 64);
         let got: Vec<_> = seg
             .read(1000, 1 << 20, u64::MAX)
             .unwrap()

@@ -3,7 +3,7 @@
 use super::Log;
 use crate::clock::{Clock, SystemClock};
 use crate::error::Result;
-use crate::partition::{CompactionOptions, SyncPolicy};
+use crate::partition::{default_max_open_files, CompactionOptions, SyncPolicy};
 use crate::storage::{FsStorage, MemStorage};
 use crate::topic::TopicConfig;
 use std::path::Path;
@@ -31,6 +31,7 @@ pub struct LogBuilder {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) maintenance_interval: Option<Duration>,
     pub(crate) cleaner_buffer_bytes: usize,
+    pub(crate) max_open_files: usize,
 }
 
 impl Default for LogBuilder {
@@ -41,6 +42,7 @@ impl Default for LogBuilder {
             clock: Arc::new(SystemClock),
             maintenance_interval: Some(DEFAULT_MAINTENANCE_INTERVAL),
             cleaner_buffer_bytes: CompactionOptions::default().map_budget_bytes,
+            max_open_files: default_max_open_files(),
         }
     }
 }
@@ -88,6 +90,24 @@ impl LogBuilder {
     /// compaction settings are the topic's ([`TopicConfig`]).
     pub fn cleaner_buffer_bytes(mut self, bytes: usize) -> Self {
         self.cleaner_buffer_bytes = bytes;
+        self
+    }
+
+    /// The most segment files the log keeps open at once (default
+    /// [`crate::DEFAULT_MAX_OPEN_FILES`], 256, or a quarter of the
+    /// process's soft descriptor limit if that is lower, at least 16):
+    /// every partition's active segment
+    /// and every sealed segment read since holds its log file open (and a
+    /// sealed one two read-only maps of its indexes) until the budget
+    /// needs room; then the least recently used are closed, to be opened
+    /// again when next used. So a log of any number of partitions and
+    /// segments fits under the process's descriptor limit beside the
+    /// application's own files. Beyond it samsa holds the log's lock file,
+    /// and, while a call runs, a descriptor or two per calling thread
+    /// (a file being read or written, a directory being synced); see
+    /// `docs/RELIABILITY.md`. At least 1.
+    pub fn max_open_files(mut self, files: usize) -> Self {
+        self.max_open_files = files;
         self
     }
 

@@ -13,6 +13,10 @@ pub struct LogHealth {
     pub unhealthy: Vec<UnhealthyPartition>,
     /// What [`Log::foreign_files`] reports.
     pub foreign_files: Vec<PathBuf>,
+    /// Segment files held open now (see [`crate::LogBuilder::max_open_files`]).
+    pub open_files: usize,
+    /// The most it keeps open.
+    pub max_open_files: usize,
 }
 
 impl LogHealth {
@@ -54,9 +58,12 @@ impl Log {
                 }
             }
         }
+        let budget = &self.inner.env.budget;
         LogHealth {
             unhealthy,
             foreign_files: self.foreign_files(),
+            open_files: budget.open(),
+            max_open_files: budget.max(),
         }
     }
 }

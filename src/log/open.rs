@@ -11,7 +11,7 @@ use crate::group::offsets::OffsetStore;
 use crate::identity::{self, DirKind};
 use crate::partition::{PartitionEnv, PartitionFiles};
 use crate::segment::parse_log_file_name;
-use crate::storage::{prune, OwnNames, Storage};
+use crate::storage::{prune, FileBudget, OwnNames, Storage};
 use crate::topic::{parse_partition_dir, partition_dir, properties, Topic, TopicFiles, TopicId};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
@@ -55,6 +55,7 @@ impl Log {
             storage: storage.clone(),
             signal: Arc::default(),
             clock: options.clock.clone(),
+            budget: FileBudget::new(options.max_open_files),
         };
         foreign.extend(strangers(&*storage, &topics_dir, &Topics)?);
         let mut topics = BTreeMap::new();

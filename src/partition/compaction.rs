@@ -89,7 +89,7 @@ impl Partition {
         if cleanable.is_empty() {
             return Ok(Compacted::default());
         }
-        let first_dirty = log_start::read_kind(log_start::CLEANER, &*s.storage, &s.dir)?
+        let first_dirty = log_start::read_kind(log_start::CLEANER, &*s.files.storage, &s.dir)?
             .unwrap_or(0)
             .max(self.log_start_offset());
         let mut total = 0u64;
@@ -116,7 +116,7 @@ impl Partition {
         }
         let end = map.end_offset();
         // Before any swap: segments below `end` may from now on end early.
-        log_start::write_kind(log_start::CLEANER, &*s.storage, &s.dir, end)?;
+        log_start::write_kind(log_start::CLEANER, &*s.files.storage, &s.dir, end)?;
 
         let config = CleanConfig {
             delete_horizon_ms: now
@@ -127,7 +127,7 @@ impl Partition {
         for seg in cleanable.iter().filter(|seg| seg.base_offset() < end) {
             let paths = Cleaned::of(seg);
             let stats = with_source(seg, |source| {
-                clean_segment(&*s.storage, source, &map, &config, &paths.as_paths())
+                clean_segment(&*s.files.storage, source, &map, &config, &paths.as_paths())
             })?;
             self.swap_in(seg)?;
             done.segments += 1;
@@ -136,7 +136,8 @@ impl Partition {
             done.bytes_in += stats.bytes_in;
             done.bytes_out += stats.bytes_out;
         }
-        s.storage
+        s.files
+            .storage
             .sync_dir(&s.dir)
             .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
         Ok(done)
@@ -144,20 +145,23 @@ impl Partition {
 
     /// Renames `seg`'s cleaned files into place and puts a new segment for
     /// them in the list. Readers holding `seg` keep its open log and its
-    /// loaded indexes (loaded here first). The old index files go first,
+    /// mapped indexes (opened here first, and pinned). The old index files go first,
     /// then the log is renamed (the commit point), then the indexes: a
     /// crash in between leaves a log without indexes, which are rebuilt.
     fn swap_in(&self, seg: &Arc<Segment>) -> Result<()> {
         let s = &*self.shared;
-        let _ = seg.with_indexes(|_| ());
+        // Readers holding the old segment go on reading its files, which
+        // the renames below take away from their names.
+        seg.pin()?;
         let cleaned = Cleaned::of(seg);
         let rename = |from: &PathBuf, to: &PathBuf| {
-            s.storage
+            s.files
+                .storage
                 .rename(from, to)
                 .map_err(|e| Error::io("rename", from, e))
         };
         for path in [&cleaned.index_target, &cleaned.time_index_target] {
-            match s.storage.remove_file(path) {
+            match s.files.storage.remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::io("remove", path, e)),
@@ -168,7 +172,7 @@ impl Partition {
         rename(&cleaned.time_index, &cleaned.time_index_target)?;
         let fresh = Arc::new(
             Segment::sealed(
-                s.storage.clone(),
+                &s.files,
                 &s.dir,
                 seg.base_offset(),
                 seg.next_offset(),
@@ -188,7 +192,7 @@ impl Partition {
 fn with_source<R>(seg: &Segment, f: impl FnOnce(&SegmentSource<'_>) -> Result<R>) -> Result<R> {
     let file = seg.file()?;
     f(&SegmentSource {
-        file: &**file,
+        file: &*file,
         path: seg.log_path(),
         base_offset: seg.base_offset(),
         len: seg.size()?,

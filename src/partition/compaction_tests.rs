@@ -277,6 +277,9 @@ mod power_loss {
             storage: Arc::new(disk.clone()),
             signal: Arc::default(),
             clock: clock.clone(),
+            // Small, so that segments are closed and opened again all the
+            // time under the model's operations.
+            budget: crate::storage::FileBudget::new(2),
         };
         Partition::open_alone(&env, Path::new(DIR), config)
     }

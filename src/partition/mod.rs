@@ -49,8 +49,8 @@ use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::segment::Segment;
-use crate::storage::{DirLock, FsStorage, MemStorage, Storage};
+use crate::segment::{Files, Segment};
+use crate::storage::{DirLock, FileBudget, FsStorage, MemStorage, Storage};
 use marker::CleanShutdown;
 use parking_lot::{Mutex, RwLock};
 use producer_snapshot::Snapshots;
@@ -94,7 +94,8 @@ pub struct Partition {
 struct Shared {
     dir: PathBuf,
     config: PartitionConfig,
-    storage: Arc<dyn Storage>,
+    /// The storage, and the budget of open files shared with the log.
+    files: Files,
     /// Ordered by base offset; the last is the active segment.
     segments: RwLock<Vec<Arc<Segment>>>,
     writer: Mutex<Writer>,
@@ -133,17 +134,41 @@ pub(crate) struct PartitionEnv {
     pub storage: Arc<dyn Storage>,
     pub signal: Arc<AppendSignal>,
     pub clock: Arc<dyn Clock>,
+    /// Bounds the files the log's segments keep open.
+    pub budget: Arc<FileBudget>,
 }
 
 impl PartitionEnv {
-    /// On `storage`, with a signal of its own and the system clock.
+    /// On `storage`, with a signal of its own, the system clock and a
+    /// budget of [`DEFAULT_MAX_OPEN_FILES`].
     pub fn new(storage: Arc<dyn Storage>) -> Self {
         PartitionEnv {
             storage,
             signal: Arc::default(),
             clock: Arc::new(SystemClock),
+            budget: FileBudget::new(default_max_open_files()),
         }
     }
+}
+
+/// The most files a log's segments keep open by default (see
+/// [`crate::LogBuilder::max_open_files`]): a quarter of the common soft
+/// limit of 1,024 descriptors, leaving the rest to the application. Under
+/// a lower limit the default is a quarter of that limit (at least 16).
+pub const DEFAULT_MAX_OPEN_FILES: usize = 256;
+
+/// [`DEFAULT_MAX_OPEN_FILES`], or a quarter of the process's soft limit of
+/// descriptors if that is less (at least 16).
+pub(crate) fn default_max_open_files() -> usize {
+    #[cfg(target_os = "linux")]
+    {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+        if let Some(soft) = limit {
+            let quarter = usize::try_from(soft / 4).unwrap_or(usize::MAX);
+            return quarter.clamp(16, DEFAULT_MAX_OPEN_FILES);
+        }
+    }
+    DEFAULT_MAX_OPEN_FILES
 }
 
 /// A partition's state as read from its directory, by open or by an
@@ -310,17 +335,19 @@ impl Partition {
             storage,
             signal,
             clock,
+            budget,
         } = env.clone();
         config.validate()?;
-        let mut opened = open::open_dir(&storage, dir, config.index_interval_bytes)?;
+        let files = Files { storage, budget };
+        let mut opened = open::open_dir(&files, dir, config.index_interval_bytes)?;
         let foreign = std::mem::take(&mut opened.foreign);
-        let loaded = Loaded::from(opened, &*storage, dir, clock.now_ms())?;
+        let loaded = Loaded::from(opened, &*files.storage, dir, clock.now_ms())?;
         let next = loaded.writer.next_offset;
         Ok(Partition {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
                 config,
-                storage,
+                files,
                 segments: RwLock::new(loaded.segments),
                 writer: Mutex::new(loaded.writer),
                 commit: GroupCommit::new(next),
@@ -630,14 +657,15 @@ impl Partition {
         s.commit.mark_durable(w.next_offset);
         self.snapshot_producers(w);
         let seg = Segment::create(
-            s.storage.clone(),
+            &s.files,
             &s.dir,
             w.next_offset,
             s.config.index_interval_bytes,
         )?;
         if s.config.sync != SyncPolicy::Os {
             self.synced(
-                s.storage
+                s.files
+                    .storage
                     .sync_dir(&s.dir)
                     .map_err(|e| Error::io("fsync directory", &s.dir, e)),
             )?;
@@ -696,7 +724,7 @@ impl Partition {
         let s = &*self.shared;
         let _ = w
             .snapshots
-            .write(&*s.storage, &s.dir, w.next_offset, &w.producers);
+            .write(&*s.files.storage, &s.dir, w.next_offset, &w.producers);
     }
 
     /// Syncs everything, writes the active segment's indexes, a snapshot of
@@ -736,8 +764,9 @@ impl Partition {
                 next_offset: w.next_offset,
                 log_size: w.active.written(),
             };
-            open::write_marker(&*s.storage, &s.dir, &marker)
+            open::write_marker(&*s.files.storage, &s.dir, &marker)
         });
+        self.close_files();
         drop(s.lock.lock().take());
         result
     }
@@ -766,7 +795,16 @@ impl Partition {
     pub(crate) fn mark_deleted(&self) {
         self.shared.deleted.store(true, Ordering::Release);
         self.shared.closed.store(true, Ordering::Release);
+        self.close_files();
         self.shared.signal.notify();
+    }
+
+    /// Gives back every descriptor and map its segments hold: it is
+    /// closed, and takes no more calls.
+    fn close_files(&self) {
+        for seg in self.shared.segments.read().iter() {
+            seg.close_files();
+        }
     }
 
     /// Whether its topic was deleted.

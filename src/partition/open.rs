@@ -1,14 +1,14 @@
 //! Opening a partition directory: lock, marker, segment list, recovery,
 //! and the producer state.
 
-use super::files::{self, PartitionFiles};
+use super::files::{self as own, PartitionFiles};
 use super::log_start;
 use super::marker::{self, CleanShutdown};
 use super::producer_snapshot::Snapshots;
 use super::producer_state::ProducerState;
 use crate::error::{Error, Result};
 use crate::identity::{self, DirKind};
-use crate::segment::{parse_log_file_name, parse_segment_file_name, Segment};
+use crate::segment::{parse_log_file_name, parse_segment_file_name, Files, Segment};
 use crate::storage::{read_all, DirLock, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -83,31 +83,29 @@ fn log_root_of<'a>(storage: &dyn Storage, dir: &'a Path) -> Option<&'a Path> {
 /// close the snapshot is as of the log end and nothing is read; after a
 /// crash, the scan of the active segment supplies its headers in the same
 /// pass; only a missing or damaged snapshot makes open read more headers.
-pub(crate) fn open_dir(
-    storage: &Arc<dyn Storage>,
-    dir: &Path,
-    index_interval: u32,
-) -> Result<Opened> {
+pub(crate) fn open_dir(files: &Files, dir: &Path, index_interval: u32) -> Result<Opened> {
+    let storage = &files.storage;
     storage
         .create_dir_all(dir)
         .map_err(|e| Error::io("create directory", dir, e))?;
     let clean = take_marker(&**storage, dir)?;
-    load(storage, dir, index_interval, clean)
+    load(files, dir, index_interval, clean)
 }
 
 /// Builds the segment list and producer state from the directory's files,
 /// as open does after the marker (`clean`, if it vouches for the active
 /// segment) was taken; and as an in-process recovery does, with none.
 pub(crate) fn load(
-    storage: &Arc<dyn Storage>,
+    files: &Files,
     dir: &Path,
     index_interval: u32,
     clean: Option<CleanShutdown>,
 ) -> Result<Opened> {
+    let storage = &files.storage;
     let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
     let mut foreign: Vec<PathBuf> = names
         .iter()
-        .filter(|n| !files::is_own(n))
+        .filter(|n| !own::is_own(n))
         .map(|n| dir.join(n))
         .collect();
     for d in storage
@@ -124,7 +122,7 @@ pub(crate) fn load(
     bases.sort_unstable();
     for name in names
         .iter()
-        .filter(|n| (n.ends_with(".tmp") || n.ends_with(".cleaned")) && files::is_own(n))
+        .filter(|n| (n.ends_with(".tmp") || n.ends_with(".cleaned")) && own::is_own(n))
     {
         // Leftovers of an atomic write or of a compaction cut short:
         // never the live copy (a segment's cleaned log is renamed into
@@ -146,7 +144,7 @@ pub(crate) fn load(
     let checkpointed_start = log_start::read(&**storage, dir)?;
 
     if bases.is_empty() {
-        let seg = Segment::create(storage.clone(), dir, 0, index_interval)?;
+        let seg = Segment::create(files, dir, 0, index_interval)?;
         storage
             .sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -165,7 +163,7 @@ pub(crate) fn load(
     let mut segments: Vec<Arc<Segment>> = bases
         .windows(2)
         .map(|w| {
-            let seg = Segment::sealed(storage.clone(), dir, w[0], w[1], index_interval);
+            let seg = Segment::sealed(files, dir, w[0], w[1], index_interval);
             Arc::new(if cleaned_below.is_some_and(|c| w[0] < c) {
                 seg.compacted()
             } else {
@@ -182,18 +180,12 @@ pub(crate) fn load(
     // scan (if it needs one) hands over each valid batch.
     let (from, mut producers) = snapshots.load_newest(&**storage, dir, u64::MAX);
     replay(&segments, from, &mut producers)?;
-    let (active, scanned) = Segment::open_active(
-        storage.clone(),
-        dir,
-        last,
-        index_interval,
-        clean,
-        &mut |h| {
+    let (active, scanned) =
+        Segment::open_active(files, dir, last, index_interval, clean, &mut |h| {
             if h.base_offset >= from {
                 producers.record(h);
             }
-        },
-    )?;
+        })?;
     let active = Arc::new(active);
     segments.push(active.clone());
     let end = active.next_offset();

@@ -171,13 +171,14 @@ impl Partition {
         }
         file.sync_data()
             .map_err(|e| Error::io("fdatasync", path, e))?;
-        s.storage
+        s.files
+            .storage
             .sync_dir(&s.dir)
             .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
 
-        let mut opened = open::load(&s.storage, &s.dir, s.config.index_interval_bytes, None)?;
+        let mut opened = open::load(&s.files, &s.dir, s.config.index_interval_bytes, None)?;
         opened.foreign.clear();
-        let loaded = Loaded::from(opened, &*s.storage, &s.dir, s.clock.now_ms())?;
+        let loaded = Loaded::from(opened, &*s.files.storage, &s.dir, s.clock.now_ms())?;
         let next = loaded.writer.next_offset;
         let last_append_ms = w.last_append_ms;
         *w = loaded.writer;

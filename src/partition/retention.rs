@@ -77,7 +77,7 @@ impl Partition {
         let mut deleted = self.remove_oldest(below)?;
         if before > self.log_start_offset() {
             // Inside a segment: only the checkpoint remembers the start.
-            log_start::write(&*s.storage, &s.dir, before)?;
+            log_start::write(&*s.files.storage, &s.dir, before)?;
             s.log_start.fetch_max(before, Ordering::AcqRel);
         }
         deleted.log_start_offset = self.log_start_offset();
@@ -172,7 +172,8 @@ impl Partition {
             seg.remove_files(Arc::strong_count(seg) > 1)?;
             deleted.segments += 1;
         }
-        s.storage
+        s.files
+            .storage
             .sync_dir(&s.dir)
             .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
         Ok(deleted)

@@ -42,6 +42,9 @@ impl Home {
             storage,
             signal: Arc::default(),
             clock: clock.clone(),
+            // Small, so that segments are closed and opened again all the
+            // time under the model's operations.
+            budget: crate::storage::FileBudget::new(3),
         };
         Partition::open_alone(&env, &dir, config.clone()).unwrap()
     }

@@ -7,6 +7,7 @@
 //! opened and its indexes mapped lazily, on first use, so opening a log of
 //! many segments costs nothing per segment.
 
+mod handle;
 mod hole;
 mod index_builder;
 mod read;
@@ -22,11 +23,11 @@ use crate::index::{
     encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
     OffsetIndex, TimeEntry, TimeIndex, TRAILER_SIZE,
 };
-use crate::storage::{read_all, write_atomic, Storage, StorageFile};
-use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use crate::storage::{read_all, write_atomic, FileBudget, Storage, StorageFile};
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The least an active segment's file is grown ahead of its log.
 const MIN_PREALLOCATE: u64 = 64 << 10;
@@ -58,17 +59,39 @@ pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
     parse_log_file_name(&format!("{stem}.log"))
 }
 
+/// Where a segment's files are: the storage, and the budget of open files
+/// it shares with the rest of its log.
+#[derive(Debug, Clone)]
+pub(crate) struct Files {
+    pub storage: Arc<dyn Storage>,
+    pub budget: Arc<FileBudget>,
+}
+
+impl Files {
+    /// On `storage`, with a budget of its own of `max_open` files.
+    #[cfg(test)]
+    pub fn new(storage: Arc<dyn Storage>, max_open: usize) -> Files {
+        Files {
+            storage,
+            budget: FileBudget::new(max_open),
+        }
+    }
+}
+
 /// One segment of a partition log.
 #[derive(Debug)]
 pub(crate) struct Segment {
     base_offset: u64,
     log_path: PathBuf,
     storage: Arc<dyn Storage>,
-    /// Opened on first use for sealed segments.
-    file: OnceLock<Arc<dyn StorageFile>>,
+    /// The open log file and mapped indexes, under the log's budget.
+    handle: Arc<handle::Handle>,
     /// Bytes written to the log file: the log's length. The file may be
     /// longer while the segment is active (see `allocated`).
     size: AtomicU64,
+    /// Whether `size` is known: for a sealed segment found at open, only
+    /// once its file was first opened.
+    sized: AtomicBool,
     /// Bytes of the active segment's file reserved ahead of `size`
     /// (zero-filled), so an fdatasync after an append inside them writes
     /// data only. Trimmed back to `size` when the segment is sealed or the
@@ -92,7 +115,7 @@ pub(crate) struct Segment {
 
 impl Segment {
     fn new(
-        storage: Arc<dyn Storage>,
+        files: &Files,
         dir: &Path,
         base_offset: u64,
         index_interval: u32,
@@ -102,9 +125,10 @@ impl Segment {
         Segment {
             base_offset,
             log_path: dir.join(log_file_name(base_offset)),
-            storage,
-            file: OnceLock::new(),
+            storage: files.storage.clone(),
+            handle: handle::Handle::new(files.budget.clone()),
             size: AtomicU64::new(0),
+            sized: AtomicBool::new(indexes.is_some()),
             allocated: AtomicU64::new(0),
             compacted: false,
             visible: AtomicU64::new(0),
@@ -117,20 +141,8 @@ impl Segment {
     }
 
     /// Creates a new, empty, active segment.
-    pub fn create(
-        storage: Arc<dyn Storage>,
-        dir: &Path,
-        base: u64,
-        index_interval: u32,
-    ) -> Result<Self> {
-        let seg = Segment::new(
-            storage,
-            dir,
-            base,
-            index_interval,
-            base,
-            Some(Indexes::new()),
-        );
+    pub fn create(files: &Files, dir: &Path, base: u64, index_interval: u32) -> Result<Self> {
+        let seg = Segment::new(files, dir, base, index_interval, base, Some(Indexes::new()));
         let file = seg
             .storage
             .open(&seg.log_path, true)
@@ -146,20 +158,20 @@ impl Segment {
             file.set_len(0)
                 .map_err(|e| Error::io("truncate", &seg.log_path, e))?;
         }
-        let _ = seg.file.set(file);
+        seg.keep_open(file);
         Ok(seg)
     }
 
     /// A sealed segment, touched on first use. `next_offset` is the base
     /// of the segment after it.
     pub fn sealed(
-        storage: Arc<dyn Storage>,
+        files: &Files,
         dir: &Path,
         base: u64,
         next_offset: u64,
         index_interval: u32,
     ) -> Self {
-        Segment::new(storage, dir, base, index_interval, next_offset, None)
+        Segment::new(files, dir, base, index_interval, next_offset, None)
     }
 
     /// The active segment as found at open. With `clean` (the next offset
@@ -168,21 +180,14 @@ impl Segment {
     /// the indexes, calling `on_batch` with each valid batch's header. The
     /// flag returned says whether it scanned (so `on_batch` saw every batch).
     pub fn open_active(
-        storage: Arc<dyn Storage>,
+        files: &Files,
         dir: &Path,
         base: u64,
         index_interval: u32,
         clean: Option<(u64, u64)>,
         on_batch: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(Self, bool)> {
-        let mut seg = Segment::new(
-            storage,
-            dir,
-            base,
-            index_interval,
-            base,
-            Some(Indexes::new()),
-        );
+        let mut seg = Segment::new(files, dir, base, index_interval, base, Some(Indexes::new()));
         let path = seg.log_path.clone();
         let file = seg
             .storage
@@ -237,7 +242,7 @@ impl Segment {
         // Synced after a scan; after a clean shutdown, by the close.
         seg.synced = AtomicU64::new(len);
         seg.next_offset = AtomicU64::new(next);
-        let _ = seg.file.set(file);
+        seg.keep_open(file);
         Ok((seg, scanned))
     }
 
@@ -320,26 +325,6 @@ impl Segment {
         self.log_path.with_extension("timeindex")
     }
 
-    /// The log file, opened on first use. Opening a sealed segment fixes
-    /// its size.
-    pub fn file(&self) -> Result<&Arc<dyn StorageFile>> {
-        if let Some(f) = self.file.get() {
-            return Ok(f);
-        }
-        let f = self
-            .storage
-            .open(&self.log_path, false)
-            .map_err(|e| Error::io("open", &self.log_path, e))?;
-        let len = f.len().map_err(|e| Error::io("stat", &self.log_path, e))?;
-        // Only a sealed segment gets here, and its length never changes:
-        // every racing opener stores the same value.
-        Ok(self.file.get_or_init(|| {
-            self.size.store(len, Ordering::Release);
-            self.visible.store(len, Ordering::Release);
-            f
-        }))
-    }
-
     /// Bytes in the log file.
     pub fn size(&self) -> Result<u64> {
         self.file()?;
@@ -348,7 +333,7 @@ impl Segment {
 
     /// Bytes in the log file, without opening it if it is not open yet.
     pub fn size_unopened(&self) -> Result<u64> {
-        if self.file.get().is_some() {
+        if self.sized.load(Ordering::Acquire) {
             return Ok(self.size.load(Ordering::Acquire));
         }
         self.storage
@@ -376,7 +361,7 @@ impl Segment {
         let pos = self.size.load(Ordering::Acquire);
         let end = pos + batch.len() as u64;
         if end > self.allocated.load(Ordering::Relaxed) {
-            self.preallocate(&**file, pos, end);
+            self.preallocate(&*file, pos, end);
         }
         if let Err(e) = file.write_all_at(batch, pos) {
             // Take back whatever part of the batch reached the file, so the
@@ -449,13 +434,14 @@ impl Segment {
     }
 
     /// Writes the in-memory indexes to their files (the time index ending
-    /// with the largest timestamp so far, which a reopen reads back), each
-    /// synced. The indexes are derived data: a failure here loses nothing,
-    /// and the caller may go on appending.
+    /// with the largest timestamp so far, which a reopen reads back),
+    /// without syncing them. The indexes are derived data: a failure here,
+    /// or a power cut before they reach the disk, loses nothing (they are
+    /// rebuilt from the log), and the caller may go on appending.
     pub fn write_indexes(&self) -> Result<()> {
         // Copy the indexes out, so that readers are not held up by the
-        // writes and fsyncs below; the caller is the only writer, so the
-        // copy stays current.
+        // writes below; the caller is the only writer, so the copy stays
+        // current.
         let snapshot = self.indexes.write().as_mut().map(|idx| {
             idx.finish();
             (idx.offset.to_vec(), idx.time.to_vec())
@@ -509,12 +495,14 @@ impl Segment {
             .open(path, true)
             .map_err(|e| Error::io("create", path, e))?;
         f.set_len(0).map_err(|e| Error::io("truncate", path, e))?;
+        // Not synced: an index is derived data, and a torn or missing one
+        // fails its trailer check at open and is rebuilt from the log.
         f.write_all_at(bytes, 0)
-            .map_err(|e| Error::io("write", path, e))?;
-        f.sync_data().map_err(|e| Error::io("fdatasync", path, e))
+            .map_err(|e| Error::io("write", path, e))
     }
 
-    /// Runs `f` on the indexes, loading a sealed segment's first.
+    /// Runs `f` on the indexes: the active segment's, in memory, or a
+    /// sealed segment's, mapped (and loaded first if they are not).
     pub fn with_indexes<R>(&self, f: impl FnOnce(&Indexes) -> R) -> Result<R> {
         {
             let guard = self.indexes.read();
@@ -522,12 +510,8 @@ impl Segment {
                 return Ok(f(idx));
             }
         }
-        let mut w = self.indexes.write();
-        if w.is_none() {
-            *w = Some(self.load_sealed_indexes()?);
-        }
-        let r = RwLockWriteGuard::downgrade(w);
-        Ok(f(r.as_ref().expect("indexes were just loaded")))
+        let idx = self.mapped_indexes(|| self.load_sealed_indexes())?;
+        Ok(f(&idx))
     }
 
     /// Maps a sealed segment's index files; if either is missing, fails
@@ -549,8 +533,9 @@ impl Segment {
                 return Ok(Indexes::loaded(offset, time, 0));
             }
         }
+        let file = self.file()?;
         let s = scan(
-            &**self.file()?,
+            &*file,
             &self.log_path,
             self.base_offset,
             self.index_interval,
@@ -596,7 +581,7 @@ impl Segment {
     pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<()> {
         let file = self.file()?;
         let len = self.size.load(Ordering::Acquire);
-        scan::for_each_header(&**file, &self.log_path, self.base_offset, len, f)
+        scan::for_each_header(&*file, &self.log_path, self.base_offset, len, f)
     }
 
     /// Marks a sealed segment as compacted (see `compacted`).
@@ -619,10 +604,7 @@ impl Segment {
     /// files left by a crash are removed at the next open.
     pub fn remove_files(&self, readers: bool) -> Result<()> {
         if readers {
-            self.file()?;
-            // A segment whose index cannot be loaded is read by scanning
-            // its log, which the open handle still allows.
-            let _ = self.with_indexes(|_| ());
+            self.pin()?;
         }
         self.storage
             .remove_file(&self.log_path)
@@ -669,7 +651,7 @@ mod tests {
     fn the_active_file_is_reserved_ahead_and_trimmed_when_sealed() {
         let tmp = tempfile::tempdir().unwrap();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        let seg = Segment::create(storage, tmp.path(), 0, 4096).unwrap();
+        let seg = Segment::create(&Files::new(storage, 8), tmp.path(), 0, 4096).unwrap();
         let (bytes, h) = batch(0, &[7; 1000]);
         seg.append(&bytes, &h).unwrap();
         assert_eq!(seg.written(), bytes.len() as u64);
@@ -690,7 +672,8 @@ mod tests {
     fn reopening_after_a_crash_cuts_the_reserved_tail_and_appends_after_the_log() {
         let tmp = tempfile::tempdir().unwrap();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        let seg = Segment::create(storage.clone(), tmp.path(), 0, 4096).unwrap();
+        let files = Files::new(storage, 8);
+        let seg = Segment::create(&files, tmp.path(), 0, 4096).unwrap();
         let mut end = 0;
         for i in 0..3 {
             let (bytes, h) = batch(i, &[i as u8 + 1; 300]);
@@ -704,7 +687,7 @@ mod tests {
         }
         drop(seg);
         let mut seen = Vec::new();
-        let (seg, scanned) = Segment::open_active(storage, tmp.path(), 0, 4096, None, &mut |h| {
+        let (seg, scanned) = Segment::open_active(&files, tmp.path(), 0, 4096, None, &mut |h| {
             seen.push(h.base_offset)
         })
         .unwrap();
@@ -717,7 +700,7 @@ mod tests {
         seg.persist(true).unwrap();
         let mut all = Vec::new();
         scan::for_each_header(
-            &**seg.file().unwrap(),
+            &*seg.file().unwrap(),
             seg.log_path(),
             0,
             end + bytes.len() as u64,

@@ -126,7 +126,7 @@ impl Segment {
                 ),
                 None => (0, self.base_offset()),
             };
-            let mut reader = BatchReader::new(&**file, start, visible, LOCATE_WINDOW);
+            let mut reader = BatchReader::new(&*file, start, visible, LOCATE_WINDOW);
             let mut first = true;
             // A sealed segment's records end before the next segment's base.
             let limit = if self.is_sealed() {

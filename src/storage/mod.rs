@@ -2,6 +2,7 @@
 //! two traits, so tests can swap real files for memory or for a storage
 //! that fails, tears or drops writes.
 
+mod budget;
 #[cfg(test)]
 pub(crate) mod faulty;
 mod fs;
@@ -16,6 +17,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
+pub(crate) use budget::{Evictable, FileBudget, Slot};
 pub(crate) use fs::FsStorage;
 pub(crate) use mem::MemStorage;
 pub(crate) use mmap::SharedBytes;

@@ -1,0 +1,192 @@
+//! What a segment keeps open: its log file and, once sealed, its mapped
+//! indexes, counted against the log's descriptor budget
+//! (`storage::budget`). Opened on first use, closed again when the budget
+//! needs room (the next use opens them again by name), kept for good
+//! ("pinned") once the files are about to be removed or replaced while a
+//! reader may hold the segment: that reader keeps reading the old files,
+//! which can no longer be opened by name.
+
+use super::{Indexes, Segment};
+use crate::error::{Error, Result};
+use crate::storage::{Evictable, FileBudget, Slot, StorageFile};
+use parking_lot::Mutex;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+/// A segment's open files.
+pub(crate) struct Handle {
+    budget: Arc<FileBudget>,
+    resident: Mutex<Option<Resident>>,
+    /// Used since the budget's last sweep.
+    used: AtomicBool,
+    /// Never closed by the budget (see the module docs).
+    pinned: AtomicBool,
+}
+
+/// What is open.
+struct Resident {
+    file: Arc<dyn StorageFile>,
+    /// A sealed segment's indexes, mapped (or rebuilt in memory); `None`
+    /// until first needed.
+    maps: Option<Arc<Indexes>>,
+    _slot: Slot,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("open", &self.resident.lock().is_some())
+            .field("pinned", &self.pinned.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Handle {
+    pub fn new(budget: Arc<FileBudget>) -> Arc<Handle> {
+        Arc::new(Handle {
+            budget,
+            resident: Mutex::new(None),
+            used: AtomicBool::new(false),
+            pinned: AtomicBool::new(false),
+        })
+    }
+}
+
+impl Evictable for Handle {
+    fn evict(&self) -> bool {
+        let mut r = self.resident.lock();
+        if self.pinned.load(Ordering::Acquire) {
+            return false;
+        }
+        // Dropping it closes the file and unmaps the indexes once no call
+        // still uses them (they hold their own references).
+        r.take().is_some()
+    }
+
+    fn take_used(&self) -> bool {
+        self.used.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl Segment {
+    /// The log file: open already, or opened now (by name, read-write),
+    /// which may close other segments' files to stay within the budget.
+    /// The first open of a sealed segment learns its size.
+    pub fn file(&self) -> Result<Arc<dyn StorageFile>> {
+        let h = &self.handle;
+        h.used.store(true, Ordering::Relaxed);
+        if let Some(r) = &*h.resident.lock() {
+            return Ok(r.file.clone());
+        }
+        let file = match self.storage.open(&self.log_path, false) {
+            Ok(f) => f,
+            Err(e) => {
+                // Deleted meanwhile (retention, compaction): it was pinned
+                // first, open, and that copy serves this reader too.
+                if let Some(r) = &*h.resident.lock() {
+                    return Ok(r.file.clone());
+                }
+                return Err(Error::io("open", &self.log_path, e));
+            }
+        };
+        if !self.sized.load(Ordering::Acquire) {
+            // Only a sealed segment gets here, and its length never
+            // changes: every racing opener stores the same value.
+            let len = file
+                .len()
+                .map_err(|e| Error::io("stat", &self.log_path, e))?;
+            self.size.store(len, Ordering::Release);
+            self.visible.store(len, Ordering::Release);
+            self.sized.store(true, Ordering::Release);
+        }
+        Ok(self.keep_open(file))
+    }
+
+    /// Keeps `file` (this segment's log, just opened) open under the
+    /// budget, or the one another caller kept meanwhile; returns it.
+    pub(super) fn keep_open(&self, file: Arc<dyn StorageFile>) -> Arc<dyn StorageFile> {
+        let h = &self.handle;
+        // Taken before the lock below: making room closes other segments'
+        // files, which takes their locks.
+        let weak = Arc::downgrade(h) as Weak<dyn Evictable>;
+        let slot = h.budget.acquire(weak);
+        let mut r = h.resident.lock();
+        if let Some(kept) = &*r {
+            return kept.file.clone();
+        }
+        *r = Some(Resident {
+            file: file.clone(),
+            maps: None,
+            _slot: slot,
+        });
+        file
+    }
+
+    /// A sealed segment's mapped indexes, loaded (with `load`) if they are
+    /// not, and kept with the open file.
+    pub(super) fn mapped_indexes(
+        &self,
+        load: impl FnOnce() -> Result<Indexes>,
+    ) -> Result<Arc<Indexes>> {
+        let h = &self.handle;
+        h.used.store(true, Ordering::Relaxed);
+        if let Some(Resident { maps: Some(m), .. }) = &*h.resident.lock() {
+            return Ok(m.clone());
+        }
+        let loaded = Arc::new(load()?);
+        if let Some(r) = &mut *h.resident.lock() {
+            // Loaded by another caller meanwhile (a pin): those are kept.
+            return Ok(r.maps.get_or_insert(loaded).clone());
+        }
+        // Closed again meanwhile: used this once, loaded again next time.
+        Ok(loaded)
+    }
+
+    /// Closes its files now (the partition is closed or deleted), pinned
+    /// or not. A call using them keeps its own copy until it is done.
+    pub fn close_files(&self) {
+        self.handle.resident.lock().take();
+    }
+
+    /// Keeps the segment's files open for good (see the module docs),
+    /// opening them (and mapping the indexes of a sealed one) first.
+    pub fn pin(&self) -> Result<()> {
+        {
+            let _r = self.handle.resident.lock();
+            self.handle.pinned.store(true, Ordering::Release);
+        }
+        self.file()?;
+        // A segment whose index cannot be loaded is read by scanning its
+        // log, which the open handle still allows.
+        let _ = self.with_indexes(|_| ());
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::segment::Files;
+    use crate::storage::MemStorage;
+    use std::path::Path;
+
+    #[test]
+    fn segments_stay_within_the_budget() {
+        let files = Files::new(Arc::new(MemStorage::default()), 4);
+        files.storage.create_dir_all(Path::new("/p")).unwrap();
+        let segs: Vec<Segment> = (0..10)
+            .map(|i| Segment::create(&files, Path::new("/p"), i * 10, 4096).unwrap())
+            .collect();
+        assert!(files.budget.open() <= 4, "{}", files.budget.open());
+        let open = segs
+            .iter()
+            .filter(|s| s.handle.resident.lock().is_some())
+            .count();
+        assert_eq!(open, files.budget.open());
+        for s in &segs {
+            s.file().unwrap();
+            assert!(files.budget.open() <= 4);
+        }
+    }
+}
