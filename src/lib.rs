@@ -96,7 +96,8 @@ pub use group::{
     GroupDescription, MemberDescription, OffsetAndMetadata, OffsetReset, PartitionLag,
 };
 pub use log::{
-    Log, LogBuilder, LogHealth, MaintenanceReport, UnhealthyPartition, DEFAULT_MAINTENANCE_INTERVAL,
+    Log, LogBuilder, LogHealth, MaintenanceReport, UnhealthyPartition, CLOSE_THREADS,
+    DEFAULT_MAINTENANCE_INTERVAL,
 };
 pub use partition::{
     AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, PartitionHealth,

@@ -1099,17 +1099,19 @@ fn reseal_marker(b: &mut [u8]) {
     b[29..33].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Fault: the 33-byte clean-shutdown marker: every bit flipped, cut at
-/// every length, extended, replaced by random bytes, and its base offset,
-/// log size and version set to 0, 2^31, 2^32-1, u64::MAX and one off under
-/// a matching CRC. A marker that does not match costs a scan; nothing is
-/// lost and no read fails.
+/// Fault: the clean-shutdown marker (a 33-byte header and the producer
+/// state): every bit of the header flipped and a sample of the state's,
+/// cut at every length, extended, replaced by random bytes, and its base
+/// offset, log size and version set to 0, 2^31, 2^32-1, u64::MAX and one
+/// off under a matching CRC. A marker that does not match costs a scan;
+/// nothing is lost and no read fails.
 #[test]
 fn marker_damage() {
     let f = Fixture::new(true);
     let mut t = Tally::new("marker", SEED);
     let pristine = fs::read(f.dir.join(MARKER)).unwrap();
-    assert_eq!(pristine.len(), 33);
+    let len = pristine.len();
+    assert!(len > 33, "the header and the producer state");
     let log_len = file_len(&f.dir.join(name(f.active(), "log")));
     let e = Expect::derived(MARKER.to_owned(), f.written);
     let case = |t: &mut Tally, how: String, bytes: Vec<u8>| {
@@ -1121,12 +1123,15 @@ fn marker_damage() {
             |d| check(d, &e),
         );
     };
-    for (pos, bit) in flips(33, 1, true) {
+    for (pos, bit) in flips(33, 1, true)
+        .into_iter()
+        .chain(flips(len as u64, 3, false))
+    {
         let mut b = pristine.clone();
         b[pos as usize] ^= 1 << bit;
         case(&mut t, format!("bit {bit} of byte {pos} flipped"), b);
     }
-    for cut in 0..33 {
+    for cut in 0..len {
         case(
             &mut t,
             format!("cut to {cut} bytes"),
@@ -1135,10 +1140,10 @@ fn marker_damage() {
     }
     for extra in [1usize, 31, 4096] {
         let mut b = pristine.clone();
-        b.resize(33 + extra, 0);
+        b.resize(len + extra, 0);
         case(&mut t, format!("{extra} zero bytes appended"), b);
     }
-    for (i, size) in random_sizes(33).into_iter().enumerate() {
+    for (i, size) in random_sizes(len as u64).into_iter().enumerate() {
         let mut b = vec![0u8; size];
         Rng::new(SEED ^ 0x3a ^ i as u64).fill(&mut b);
         case(&mut t, format!("replaced by {size} random bytes"), b);
@@ -1159,7 +1164,7 @@ fn marker_damage() {
             case(&mut t, format!("{what} {v}, CRC matching"), b);
         }
     }
-    for v in [0u8, 2, 255] {
+    for v in [0u8, 1, 3, 255] {
         let mut b = pristine.clone();
         b[4] = v;
         reseal_marker(&mut b);
@@ -1282,6 +1287,12 @@ fn snapshot_state(b: &[u8]) -> &[u8] {
     &b[13..b.len() - 4]
 }
 
+/// The producer state a marker carries (after its 33-byte header), as
+/// [`snapshot_state`] takes it from a snapshot.
+fn marker_state(b: &[u8]) -> &[u8] {
+    snapshot_state(&b[33..])
+}
+
 fn reseal_snapshot(b: &mut [u8]) {
     let n = b.len() - 4;
     let crc = crc32fast::hash(&b[..n]);
@@ -1303,15 +1314,12 @@ fn check_snapshot(dir: &Path, e: &Expect, state: &[u8]) -> Result<Outcome, Strin
         }
         Ok(())
     })?;
-    // check() appended one record (without a producer id) and closed.
-    let newest = files_with_ext(dir, "snapshot")
-        .pop()
-        .ok_or("no snapshot after a clean close")?;
-    let bytes = fs::read(&newest).unwrap();
-    if snapshot_state(&bytes) != state {
-        return Err(format!(
-            "the producer state written at close ({newest:?}) differs from the undamaged log's"
-        ));
+    // check() appended one record (without a producer id) and closed: the
+    // marker carries the state.
+    let bytes =
+        fs::read(dir.join(MARKER)).map_err(|e| format!("no marker after a clean close: {e}"))?;
+    if marker_state(&bytes) != state {
+        return Err("the producer state written at close differs from the undamaged log's".into());
     }
     Ok(outcome)
 }
@@ -1412,25 +1420,22 @@ fn snapshot_damage(f: &Fixture, t: &mut Tally, file: &str, state: &[u8], what: &
     }
 }
 
-/// Fault: the snapshot a clean close wrote as of the log end (the one open
-/// loads; the older one, as of the last roll, is the fallback the crash
-/// test below exercises) damaged every way [`snapshot_damage`] knows.
-/// Snapshots are derived: open succeeds, every record is there, and the
-/// state written at the next close equals the undamaged log's.
+/// Fault: after a clean close (whose marker carries the state as of the
+/// log end, so open reads no snapshot), the newest snapshot (as of the
+/// last roll) damaged every way [`snapshot_damage`] knows. Snapshots are
+/// derived: open succeeds, every record is there, no snapshot past the end
+/// survives, and the state written at the next close equals the
+/// undamaged log's.
 #[test]
 fn snapshot_damage_after_a_clean_close() {
     let (_crashed, f) = Fixture::with_producers();
     let mut t = Tally::new("snapshot_clean", SEED);
     let snapshots = files_with_ext(&f.dir, "snapshot");
-    assert_eq!(
-        snapshots.len(),
-        2,
-        "a snapshot at the last roll and at close"
-    );
+    assert_eq!(snapshots.len(), 2, "the snapshots of the last two rolls");
     let newest = snapshots.last().unwrap();
     let file = newest.file_name().unwrap().to_str().unwrap();
-    assert_eq!(file, format!("{:020}.snapshot", f.written));
-    let state = snapshot_state(&fs::read(newest).unwrap()).to_vec();
+    assert_eq!(file, name(f.active(), "snapshot"));
+    let state = marker_state(&fs::read(f.dir.join(MARKER)).unwrap()).to_vec();
     snapshot_damage(&f, &mut t, file, &state, "clean");
     t.finish();
 }
@@ -1444,8 +1449,7 @@ fn snapshot_damage_after_a_clean_close() {
 fn snapshot_damage_after_a_crash() {
     let (f, clean) = Fixture::with_producers();
     let mut t = Tally::new("snapshot_crash", SEED);
-    let reference = fs::read(files_with_ext(&clean.dir, "snapshot").pop().unwrap()).unwrap();
-    let state = snapshot_state(&reference).to_vec();
+    let state = marker_state(&fs::read(clean.dir.join(MARKER)).unwrap()).to_vec();
     let newest = files_with_ext(&f.dir, "snapshot").pop().unwrap();
     let file = newest.file_name().unwrap().to_str().unwrap();
     assert_eq!(file, name(f.active(), "snapshot"));

@@ -1,5 +1,6 @@
 //! Producer state snapshot files, through the public API: written at roll
-//! and close, at most two kept, and never fatal when damaged or missing.
+//! (a close puts the state in the clean-shutdown marker), at most two kept,
+//! and never fatal when damaged or missing.
 //! (Duplicates, fencing and sequences are tested inside the crate, in
 //! `src/partition/idempotence_tests.rs`, where batches can carry producer
 //! fields.)
@@ -37,7 +38,7 @@ fn config() -> PartitionConfig {
 }
 
 #[test]
-fn snapshots_are_written_at_roll_and_close_and_pruned() {
+fn snapshots_are_written_at_roll_and_pruned_and_a_close_puts_the_state_in_the_marker() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let p = Partition::open(dir, config()).unwrap();
@@ -48,7 +49,10 @@ fn snapshots_are_written_at_roll_and_close_and_pruned() {
     let bases: Vec<u64> = segments.iter().map(|s| s.base_offset).collect();
     assert_eq!(snapshots(dir), bases[bases.len() - 2..]);
     p.close().unwrap();
-    assert_eq!(snapshots(dir), [bases[bases.len() - 1], 100]);
+    // The state as of the log end goes into the marker, not a new file.
+    assert_eq!(snapshots(dir), bases[bases.len() - 2..]);
+    let marker = fs::read(dir.join(".clean_shutdown")).unwrap();
+    assert!(marker.len() > 33, "{} bytes", marker.len());
 }
 
 #[test]
@@ -58,20 +62,23 @@ fn damaged_or_missing_snapshots_do_not_stop_open() {
     let p = Partition::open(dir, config()).unwrap();
     fill(&p, 100);
     p.close().unwrap();
+    let snaps = snapshots(dir);
+    let intact = fs::read(snapshot_path(dir, snaps[1])).unwrap();
 
-    // Garbage in the newest, the older one gone, and a stray file.
-    fs::write(snapshot_path(dir, 100), b"not a snapshot").unwrap();
-    fs::remove_file(snapshot_path(dir, snapshots(dir)[0])).unwrap();
-    fs::write(dir.join("junk.snapshot"), b"?").unwrap();
+    // Without the marker (which carries the state), open reads the
+    // snapshots: garbage in the newest, the older one gone.
+    fs::remove_file(dir.join(".clean_shutdown")).unwrap();
+    fs::write(snapshot_path(dir, snaps[1]), b"not a snapshot").unwrap();
+    fs::remove_file(snapshot_path(dir, snaps[0])).unwrap();
     let p = Partition::open(dir, config()).unwrap();
     assert_eq!(p.high_watermark(), 100);
     assert!(snapshots(dir).is_empty(), "the damaged snapshot is deleted");
     fill(&p, 1);
     p.close().unwrap();
-    assert_eq!(*snapshots(dir).last().unwrap(), 101);
 
-    // A snapshot named past the end of the log is deleted at open.
-    fs::copy(snapshot_path(dir, 101), snapshot_path(dir, 500)).unwrap();
+    // A snapshot named past the end of the log is deleted at open, after a
+    // clean close too.
+    fs::write(snapshot_path(dir, 500), &intact).unwrap();
     let p = Partition::open(dir, config()).unwrap();
     assert!(!snapshots(dir).contains(&500));
     let mut values = Vec::new();

@@ -32,14 +32,14 @@ use crate::error::{Error, Result};
 use crate::group::coordinator::Coordinator;
 use crate::group::offsets::OffsetStore;
 use crate::partition::signal::AppendSignal;
-use crate::partition::PartitionEnv;
+use crate::partition::{Partition, PartitionEnv};
 use crate::storage::{DirLock, Storage};
 use crate::topic::{Topic, TopicConfig};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A log directory: named topics of partition logs, owned by one process.
@@ -180,6 +180,9 @@ impl Log {
 
     /// Closes every partition (each then reopens without recovery) and
     /// releases the directory lock. Every clone of this log is closed.
+    /// Partitions not changed since the log opened cost nothing; the others
+    /// are closed by up to [`crate::CLOSE_THREADS`] threads at once, as their
+    /// syncs (under the weaker sync policies) then overlap.
     pub fn close(&self) -> Result<()> {
         let _admin = self.inner.admin.lock();
         if self.inner.closed.swap(true, Ordering::AcqRel) {
@@ -187,15 +190,49 @@ impl Log {
         }
         // No retention pass may run on partitions being closed.
         self.inner.maintenance.shut_down();
-        let mut first = Ok(());
-        for topic in self.inner.topics.read().values() {
-            if let Err(e) = topic.close() {
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
+        let partitions: Vec<Partition> = self
+            .inner
+            .topics
+            .read()
+            .values()
+            .flat_map(Topic::partitions)
+            .collect();
+        let first = close_all(&partitions);
         drop(self.inner.lock.lock().take());
         first
+    }
+}
+
+/// The most threads [`Log::close`] closes partitions with, for a moment.
+pub const CLOSE_THREADS: usize = 8;
+
+/// Closes `partitions`, on up to [`CLOSE_THREADS`] threads (one per 64
+/// partitions; fewer if a thread cannot be started). Every partition is
+/// closed; the first error is returned.
+fn close_all(partitions: &[Partition]) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let first = Mutex::new(None);
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(p) = partitions.get(i) else { return };
+        if let Err(e) = p.close() {
+            first.lock().get_or_insert(e);
+        }
+    };
+    let helpers = (partitions.len() / 64).min(CLOSE_THREADS - 1);
+    std::thread::scope(|scope| {
+        for _ in 0..helpers {
+            let started = std::thread::Builder::new()
+                .name("samsa-close".into())
+                .spawn_scoped(scope, work);
+            if started.is_err() {
+                break;
+            }
+        }
+        work();
+    });
+    match first.into_inner() {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
 }

@@ -208,6 +208,7 @@ impl Loaded {
             last_append_ms: i64::MIN,
             producers: opened.producers,
             snapshots: opened.snapshots,
+            marker: opened.marker,
         };
         Ok(Loaded {
             writer,
@@ -232,6 +233,10 @@ struct Writer {
     producers: ProducerState,
     /// The producer state snapshot files on disk.
     snapshots: Snapshots,
+    /// The clean-shutdown marker is on disk and describes the active
+    /// segment as it is (see `open::Opened::marker`): removed before the
+    /// first change; while it is there, a close has nothing to write.
+    marker: bool,
 }
 
 /// Where an append landed.
@@ -548,6 +553,7 @@ impl Partition {
             // Failed again since the recovery above: the next call recovers.
             return Err(failure);
         }
+        self.take_marker(&mut w)?;
         if let Verdict::Duplicate(original) = w.producers.check(&h)? {
             // The original may still be waiting for its sync: answer a
             // retry no sooner than the original append would have been.
@@ -717,9 +723,21 @@ impl Partition {
         self.sync_through(ticket)
     }
 
-    /// Writes a snapshot of the producer state as of the log end. It is
-    /// derived data (open can replay the log instead), so a failure to
-    /// write it is not an error, as for a rebuilt index.
+    /// Voids the clean-shutdown marker (durably), if it is still intact:
+    /// the active segment is about to change.
+    fn take_marker(&self, w: &mut Writer) -> Result<()> {
+        if w.marker {
+            let s = &*self.shared;
+            open::void_marker(&*s.files.storage, &s.dir)?;
+            w.marker = false;
+        }
+        Ok(())
+    }
+
+    /// Writes a snapshot of the producer state as of the log end (at a
+    /// roll; a close puts it in the marker). It is derived data (open can
+    /// replay the log instead), so a failure to write it is not an error,
+    /// as for a rebuilt index.
     fn snapshot_producers(&self, w: &mut Writer) {
         let s = &*self.shared;
         let _ = w
@@ -727,9 +745,11 @@ impl Partition {
             .write(&*s.files.storage, &s.dir, w.next_offset, &w.producers);
     }
 
-    /// Syncs everything, writes the active segment's indexes, a snapshot of
-    /// the producer state and the clean-shutdown marker (so the next open
-    /// skips recovery), and releases the directory lock. Every clone of
+    /// Syncs what is not synced yet, writes the active segment's indexes, a
+    /// snapshot of the producer state and the clean-shutdown marker (so the
+    /// next open skips recovery), and releases the directory lock and every
+    /// open file. A partition not changed since it was opened has nothing
+    /// to write: its close costs no I/O. Every clone of
     /// this partition is closed. Dropping a partition without closing it
     /// loses nothing either; the next open then scans the active segment.
     /// A partition whose sync failed recovers first; if it cannot, it is
@@ -740,7 +760,7 @@ impl Partition {
             true => Ok(()),
             false => self.recover_if_failed(),
         };
-        let mut w = s.writer.lock();
+        let w = s.writer.lock();
         if s.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
@@ -754,17 +774,30 @@ impl Partition {
             if let Some(failure) = s.commit.failure() {
                 return Err(failure);
             }
-            w.active.write_indexes()?;
-            self.synced(w.active.trim_and_sync())?;
+            if w.marker {
+                // Nothing changed since open: the files are as the marker
+                // says.
+                return Ok(());
+            }
+            // An active segment without an index entry is scanned at open
+            // (an index interval and a batch at most) faster than its
+            // index files are written here. (The producer state goes into
+            // the marker.)
+            if w.active.has_index_entries() {
+                w.active.write_indexes()?;
+            }
+            w.active.trim()?;
+            if w.active.synced() < w.active.written() {
+                self.synced(w.active.sync())?;
+            }
             self.publish(&w);
             s.commit.mark_durable(w.next_offset);
-            self.snapshot_producers(&mut w);
             let marker = CleanShutdown {
                 base_offset: w.active.base_offset(),
                 next_offset: w.next_offset,
                 log_size: w.active.written(),
             };
-            open::write_marker(&*s.files.storage, &s.dir, &marker)
+            open::write_marker(&*s.files.storage, &s.dir, &marker, &w.producers)
         });
         self.close_files();
         drop(s.lock.lock().take());

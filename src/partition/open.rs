@@ -8,13 +8,19 @@ use super::producer_snapshot::Snapshots;
 use super::producer_state::ProducerState;
 use crate::error::{Error, Result};
 use crate::identity::{self, DirKind};
-use crate::segment::{parse_log_file_name, parse_segment_file_name, Files, Segment};
+use crate::segment::{parse_log_file_name, parse_segment_file_name, ActiveFound, Files, Segment};
 use crate::storage::{read_all, DirLock, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What opening found.
 pub(crate) struct Opened {
+    /// The clean-shutdown marker is on disk and describes the active
+    /// segment as it is: it must be removed (durably) before anything
+    /// changes the segment, or after a later crash it would vouch for a
+    /// log that changed after it was written; until then, a close has
+    /// nothing to write.
+    pub marker: bool,
     /// Files and directories samsa did not write, left in place.
     pub foreign: Vec<PathBuf>,
     pub segments: Vec<Arc<Segment>>,
@@ -88,8 +94,15 @@ pub(crate) fn open_dir(files: &Files, dir: &Path, index_interval: u32) -> Result
     storage
         .create_dir_all(dir)
         .map_err(|e| Error::io("create directory", dir, e))?;
-    let clean = take_marker(&**storage, dir)?;
-    load(files, dir, index_interval, clean)
+    let (marker_file, clean) = read_marker(&**storage, dir);
+    let mut opened = load(files, dir, index_interval, clean)?;
+    if marker_file && !opened.marker {
+        // A marker that did not describe the files: void before anything
+        // is appended (see `Opened::marker`).
+        void_marker(&**storage, dir)?;
+    }
+    opened.marker &= marker_file;
+    Ok(opened)
 }
 
 /// Builds the segment list and producer state from the directory's files,
@@ -99,7 +112,7 @@ pub(crate) fn load(
     files: &Files,
     dir: &Path,
     index_interval: u32,
-    clean: Option<CleanShutdown>,
+    clean: Option<Clean>,
 ) -> Result<Opened> {
     let storage = &files.storage;
     let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
@@ -151,6 +164,7 @@ pub(crate) fn load(
         // Snapshots without a log describe nothing that is still there.
         snapshots.remove_above(&**storage, dir, 0)?;
         return Ok(Opened {
+            marker: false,
             foreign,
             segments: vec![Arc::new(seg)],
             producers: ProducerState::default(),
@@ -171,36 +185,74 @@ pub(crate) fn load(
             })
         })
         .collect();
-    let clean = clean
-        .filter(|m| m.base_offset == last)
-        .map(|m| (m.next_offset, m.log_size));
+    let clean = clean.filter(|c| c.marker.base_offset == last);
+    let vouched = clean
+        .as_ref()
+        .map(|c| (c.marker.next_offset, c.marker.log_size));
+    // A version 2 marker carries the state as of the log end: if the
+    // marker is believed, nothing is read for it.
+    let carried = clean.and_then(|c| c.producers);
 
-    // The state is a fold over the batches in offset order: the sealed
-    // segments after the snapshot first, then the active segment's, whose
-    // scan (if it needs one) hands over each valid batch.
-    let (from, mut producers) = snapshots.load_newest(&**storage, dir, u64::MAX);
-    replay(&segments, from, &mut producers)?;
-    let (active, scanned) =
-        Segment::open_active(files, dir, last, index_interval, clean, &mut |h| {
-            if h.base_offset >= from {
-                producers.record(h);
+    // Otherwise the state is a fold over the batches in offset order: the
+    // sealed segments after the newest snapshot first, then the active
+    // segment's, whose scan (if it needs one) hands over each valid batch.
+    let mut folded = None;
+    if carried.is_none() {
+        let (from, mut producers) = snapshots.load_newest(&**storage, dir, u64::MAX);
+        replay(&segments, from, &mut producers)?;
+        folded = Some((from, producers));
+    }
+    let (active, found) =
+        Segment::open_active(files, dir, last, index_interval, vouched, &mut |h| {
+            if let Some((from, producers)) = &mut folded {
+                if h.base_offset >= *from {
+                    producers.record(h);
+                }
             }
         })?;
     let active = Arc::new(active);
     segments.push(active.clone());
     let end = active.next_offset();
-    if from > end {
-        // The log ends before the snapshot: it lost a tail the snapshot had
-        // seen, which only damage does (snapshots are written after the log
-        // is synced). Start again from a snapshot the log still covers.
-        snapshots.remove_above(&**storage, dir, end)?;
-        let (from, state) = snapshots.load_newest(&**storage, dir, end);
-        producers = state;
-        replay(&segments, from, &mut producers)?;
-    } else if !scanned {
-        replay(&segments[segments.len() - 1..], from, &mut producers)?;
-    }
+    let believed = matches!(
+        found,
+        ActiveFound::Trusted | ActiveFound::Verified | ActiveFound::Damaged
+    );
+    let producers = match (carried, believed) {
+        (Some(carried), true) => {
+            // Snapshots past the end describe no log that is there (the
+            // fold below removes them too): gone, or a later crash's open
+            // would start from one once the log grew past it.
+            snapshots.remove_above(&**storage, dir, end)?;
+            carried
+        }
+        _ => {
+            // Scanned during the scan only if the fold was under way.
+            let scanned = found == ActiveFound::Scanned && folded.is_some();
+            let (from, mut producers) = match folded {
+                Some(f) => f,
+                None => {
+                    let (from, mut producers) = snapshots.load_newest(&**storage, dir, u64::MAX);
+                    replay(&segments[..segments.len() - 1], from, &mut producers)?;
+                    (from, producers)
+                }
+            };
+            if from > end {
+                // The log ends before the snapshot: it lost a tail the
+                // snapshot had seen, which only damage does (snapshots are
+                // written after the log is synced). Start again from a
+                // snapshot the log still covers.
+                snapshots.remove_above(&**storage, dir, end)?;
+                let (from, state) = snapshots.load_newest(&**storage, dir, end);
+                producers = state;
+                replay(&segments, from, &mut producers)?;
+            } else if !scanned {
+                replay(&segments[segments.len() - 1..], from, &mut producers)?;
+            }
+            producers
+        }
+    };
     Ok(Opened {
+        marker: matches!(found, ActiveFound::Trusted | ActiveFound::Verified),
         foreign,
         segments,
         producers,
@@ -222,38 +274,69 @@ fn replay(segments: &[Arc<Segment>], from: u64, state: &mut ProducerState) -> Re
     Ok(())
 }
 
-/// Reads the marker, if any, and removes it durably before anything is
-/// appended: a stale marker surviving a later crash would vouch for a log
-/// that changed after it was written.
-fn take_marker(storage: &dyn Storage, dir: &Path) -> Result<Option<CleanShutdown>> {
-    let path = dir.join(marker::FILE_NAME);
-    if !storage.exists(&path) {
-        return Ok(None);
-    }
-    // Read only a file of the marker's size: anything else is not one.
-    let marker = storage
-        .open(&path, false)
-        .ok()
-        .filter(|f| f.len().is_ok_and(|n| n == CleanShutdown::SIZE as u64))
-        .and_then(|f| read_all(&*f).ok())
-        .and_then(|b| CleanShutdown::decode_from(&b));
-    storage
-        .remove_file(&path)
-        .map_err(|e| Error::io("remove", &path, e))?;
-    storage
-        .sync_dir(dir)
-        .map_err(|e| Error::io("fsync directory", dir, e))?;
-    Ok(marker)
+/// What an intact marker file said.
+pub(crate) struct Clean {
+    marker: CleanShutdown,
+    /// The producer state as of the log end (version 2 markers).
+    producers: Option<ProducerState>,
 }
 
-/// Writes the marker for an active segment as it is now.
+/// Whether a marker file is there, and what it holds if it is an intact
+/// one. Left in place: it is voided before the first change to the active
+/// segment (see `Opened::marker`), so opening a partition costs no write,
+/// and closing one that was not changed costs none either.
+fn read_marker(storage: &dyn Storage, dir: &Path) -> (bool, Option<Clean>) {
+    let path = dir.join(marker::FILE_NAME);
+    if !storage.exists(&path) {
+        return (false, None);
+    }
+    // Read whole only a file of a size its header allows: anything else is
+    // not a marker, and is not read.
+    let read = || -> Option<Clean> {
+        let file = storage.open(&path, false).ok()?;
+        let len = file.len().ok()?;
+        let mut header = [0u8; CleanShutdown::SIZE];
+        file.read_exact_at(&mut header, 0).ok()?;
+        if len > CleanShutdown::max_file_size(&header)? {
+            return None;
+        }
+        let bytes = read_all(&*file).ok()?;
+        let (marker, producers) = CleanShutdown::decode_file(&bytes)?;
+        Some(Clean { marker, producers })
+    };
+    (true, read())
+}
+
+/// Voids the marker durably, before anything changes the active segment:
+/// overwritten with zeros (no intact marker) and synced. The file stays,
+/// so the next close rewrites it in place instead of creating a file,
+/// which costs a journal transaction on most file systems.
+pub(crate) fn void_marker(storage: &dyn Storage, dir: &Path) -> Result<()> {
+    let path = dir.join(marker::FILE_NAME);
+    let file = match storage.open(&path, false) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io("open", &path, e)),
+    };
+    let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+    // At most the marker's size: a longer file is not read as one anyway.
+    let zeros = vec![0u8; len.min(CleanShutdown::SIZE as u64) as usize];
+    file.write_all_at(&zeros, 0)
+        .map_err(|e| Error::io("write", &path, e))?;
+    file.sync_data()
+        .map_err(|e| Error::io("fdatasync", &path, e))
+}
+
+/// Writes the marker for an active segment as it is now, with the producer
+/// state as of the log end, after the log was synced: in place over the
+/// voided one, if there is one. Not synced itself: a marker lost or torn by
+/// a power cut (its CRCs tell) only costs the next open a scan.
 pub(crate) fn write_marker(
     storage: &dyn Storage,
     dir: &Path,
     marker: &CleanShutdown,
+    producers: &ProducerState,
 ) -> Result<()> {
-    let mut buf = [0u8; CleanShutdown::SIZE];
-    marker.encode_into(&mut buf);
-    crate::storage::write_atomic(storage, dir, marker::FILE_NAME, &buf)
-        .map_err(|e| Error::io("write", dir.join(marker::FILE_NAME), e))
+    let bytes = marker.encode_file(producers);
+    crate::storage::write_unsynced(storage, &dir.join(marker::FILE_NAME), &bytes)
 }

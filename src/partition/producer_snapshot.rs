@@ -34,7 +34,6 @@ use crate::error::{Error, Result};
 use crate::storage::{read_all, write_atomic, Storage};
 use byteorder::{ByteOrder, LittleEndian as LE};
 use std::collections::VecDeque;
-use std::io;
 use std::path::Path;
 
 const MAGIC: u32 = u32::from_le_bytes(*b"SMPS");
@@ -63,7 +62,7 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
 /// The largest snapshot a log of `offset` records can have: every record
 /// from a different producer at most. A longer file is damaged and is not
 /// read whole.
-fn max_file_size(offset: u64) -> u64 {
+pub(crate) fn max_file_size(offset: u64) -> u64 {
     let entry = (EntryHeader::SIZE + BATCH_SIZE * BATCHES_RETAINED) as u64;
     offset
         .saturating_mul(entry)
@@ -305,17 +304,19 @@ impl Snapshots {
             .map_err(|e| Error::io("fsync directory", dir, e))
     }
 
-    /// Writes the snapshot of `state` as of `offset` atomically and durably,
-    /// then deletes all but the newest [`SNAPSHOTS_RETAINED`]. Deleting needs
-    /// no directory sync: an older snapshot that comes back after a crash is
-    /// still a true state of the log below its offset.
+    /// Writes the snapshot of `state` as of `offset` atomically and
+    /// durably (the segments below may be deleted later, and then only the
+    /// snapshot remembers their producers), then deletes all but the newest
+    /// [`SNAPSHOTS_RETAINED`]. Deleting needs no directory sync: an older
+    /// snapshot that comes back after a crash is still a true state of the
+    /// log below its offset.
     pub fn write(
         &mut self,
         storage: &dyn Storage,
         dir: &Path,
         offset: u64,
         state: &ProducerState,
-    ) -> io::Result<()> {
+    ) -> std::io::Result<()> {
         write_atomic(storage, dir, &file_name(offset), &encode(offset, state))?;
         if let Err(i) = self.offsets.binary_search(&offset) {
             self.offsets.insert(i, offset);

@@ -146,6 +146,9 @@ impl Partition {
     /// Steps 1 to 3 of the module docs, under the writer lock.
     fn reload(&self, w: &mut Writer) -> Result<()> {
         let s = &*self.shared;
+        // A marker still there (a reopen before any append) would vouch
+        // for the segment the scan below may cut.
+        self.take_marker(w)?;
         let seg = w.active.clone();
         if !s.commit.is_failed() {
             // A reopen of a healthy partition: everything written is kept.

@@ -78,6 +78,27 @@ impl Files {
     }
 }
 
+/// How [`Segment::open_active`] found the active segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ActiveFound {
+    /// As the clean-shutdown marker and the index files describe it:
+    /// nothing read but the tail after the last index entry.
+    Trusted,
+    /// The indexes did not agree with the marker (or are not written: a
+    /// small active segment's are not), and a strict scan found the log
+    /// exactly as the marker describes it: the marker is right.
+    Verified,
+    /// The marker was believed, and a strict scan found damage in the log
+    /// it describes: kept as the marker says (reads of the damaged batch
+    /// report it).
+    Damaged,
+    /// The marker was believed, but a strict scan found a whole log other
+    /// than it describes: the marker is wrong.
+    Checked,
+    /// Recovered by a scan: every batch was passed to `on_batch`.
+    Scanned,
+}
+
 /// One segment of a partition log.
 #[derive(Debug)]
 pub(crate) struct Segment {
@@ -178,7 +199,7 @@ impl Segment {
     /// and log size a clean shutdown recorded), trusts the files if they
     /// match; otherwise scans the log, truncates a torn tail and rebuilds
     /// the indexes, calling `on_batch` with each valid batch's header. The
-    /// flag returned says whether it scanned (so `on_batch` saw every batch).
+    /// answer says which it did.
     pub fn open_active(
         files: &Files,
         dir: &Path,
@@ -186,7 +207,7 @@ impl Segment {
         index_interval: u32,
         clean: Option<(u64, u64)>,
         on_batch: &mut dyn FnMut(&BatchHeader),
-    ) -> Result<(Self, bool)> {
+    ) -> Result<(Self, ActiveFound)> {
         let mut seg = Segment::new(files, dir, base, index_interval, base, Some(Indexes::new()));
         let path = seg.log_path.clone();
         let file = seg
@@ -200,8 +221,8 @@ impl Segment {
             size == len && next.checked_sub(base).is_some_and(|n| n <= len)
         });
         let trusted = clean.and_then(|(next, _)| seg.load_active_indexes(&*file, len, next, true));
-        let (len, next, indexes, scanned) = match (trusted, clean) {
-            (Some(indexes), Some((next, _))) => (len, next, indexes, false),
+        let (len, next, indexes, found) = match (trusted, clean) {
+            (Some(indexes), Some((next, _))) => (len, next, indexes, ActiveFound::Trusted),
             (_, Some((next, _))) => {
                 // The log or its indexes disagree with the marker. After a
                 // clean shutdown the whole log was synced, so a strict scan
@@ -210,10 +231,24 @@ impl Segment {
                 // describes it, and reads of the damaged batch report it.
                 // Producer state is replayed by the caller either way.
                 match scan(&*file, &path, base, index_interval, Mode::Sealed) {
-                    Ok(s) => (s.valid_len, s.next_offset, s.indexes, false),
-                    Err(e @ Error::Corrupt { .. }) => {
-                        let indexes = seg.load_active_indexes(&*file, len, next, false);
-                        (len, next, indexes.ok_or(e)?, false)
+                    Ok(s) => {
+                        let found = if (s.next_offset, s.valid_len) == (next, len) {
+                            ActiveFound::Verified
+                        } else {
+                            ActiveFound::Checked
+                        };
+                        (s.valid_len, s.next_offset, s.indexes, found)
+                    }
+                    Err(Error::Corrupt { .. }) => {
+                        // The index files, or (a small segment's are not
+                        // written) the headers, which the damage may spare;
+                        // else none: reads then walk from the segment's
+                        // start, and report the damage when they reach it.
+                        let indexes = seg
+                            .load_active_indexes(&*file, len, next, false)
+                            .or_else(|| seg.indexes_from_headers(&*file, len))
+                            .unwrap_or_else(Indexes::new);
+                        (len, next, indexes, ActiveFound::Damaged)
                     }
                     Err(e) => return Err(e),
                 }
@@ -229,7 +264,7 @@ impl Segment {
                 // power loss cannot take back what a reader has seen.
                 file.sync_data()
                     .map_err(|e| Error::io("fdatasync", &path, e))?;
-                (s.valid_len, s.next_offset, s.indexes, true)
+                (s.valid_len, s.next_offset, s.indexes, ActiveFound::Scanned)
             }
         };
         *seg.indexes.get_mut() = Some(indexes);
@@ -243,7 +278,20 @@ impl Segment {
         seg.synced = AtomicU64::new(len);
         seg.next_offset = AtomicU64::new(next);
         seg.keep_open(file);
-        Ok((seg, scanned))
+        Ok((seg, found))
+    }
+
+    /// Indexes built from the batch headers of the first `len` bytes alone
+    /// (no CRC checked), if they are whole and in order.
+    fn indexes_from_headers(&self, log: &dyn StorageFile, len: u64) -> Option<Indexes> {
+        let mut idx = Indexes::new();
+        let mut pos = 0u64;
+        scan::for_each_header(log, &self.log_path, self.base_offset, len, &mut |h| {
+            idx.on_batch(h, pos as u32, self.base_offset, self.index_interval);
+            pos += h.total_size() as u64;
+        })
+        .ok()?;
+        Some(idx)
     }
 
     /// The active segment's index files after a clean shutdown, if they are
@@ -390,9 +438,19 @@ impl Segment {
         self.allocated.store(target, Ordering::Relaxed);
     }
 
+    /// Whether the active segment's offset index has an entry: without one,
+    /// a scan at open reads no more than an index interval and a batch, and
+    /// writing the index files at close is not worth their cost.
+    pub fn has_index_entries(&self) -> bool {
+        self.indexes
+            .read()
+            .as_ref()
+            .is_some_and(|i| !i.offset.is_empty())
+    }
+
     /// Cuts the reserved space past the log off the file, so a sealed or
     /// closed segment's file is exactly its log.
-    fn trim(&self) -> Result<()> {
+    pub fn trim(&self) -> Result<()> {
         let size = self.written();
         if self.allocated.load(Ordering::Relaxed) > size {
             self.file()?
@@ -490,15 +548,9 @@ impl Segment {
     fn write_index(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         // Only the active segment's index files are written in place, and
         // those are never mapped (see storage::mmap).
-        let f = self
-            .storage
-            .open(path, true)
-            .map_err(|e| Error::io("create", path, e))?;
-        f.set_len(0).map_err(|e| Error::io("truncate", path, e))?;
         // Not synced: an index is derived data, and a torn or missing one
         // fails its trailer check at open and is rebuilt from the log.
-        f.write_all_at(bytes, 0)
-            .map_err(|e| Error::io("write", path, e))
+        crate::storage::write_unsynced(&*self.storage, path, bytes)
     }
 
     /// Runs `f` on the indexes: the active segment's, in memory, or a
@@ -691,7 +743,7 @@ mod tests {
             seen.push(h.base_offset)
         })
         .unwrap();
-        assert!(scanned);
+        assert_eq!(scanned, ActiveFound::Scanned);
         assert_eq!(seen, [0, 1, 2]);
         assert_eq!((seg.written(), seg.next_offset()), (end, 3));
         assert_eq!(file_len(seg.log_path()), end);

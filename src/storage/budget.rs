@@ -98,7 +98,10 @@ impl FileBudget {
     pub fn acquire(self: &Arc<Self>, holder: Weak<dyn Evictable>) -> Slot {
         // A few rounds: victims may be in use again, or refuse.
         for _ in 0..4 {
-            let victims = {
+            // The holders looked at are dropped after the lock: the last
+            // reference to one may be among them, and dropping it gives
+            // its slot back, which takes the lock.
+            let (victims, _looked_at) = {
                 let mut h = self.inner.lock();
                 if h.open < self.max {
                     break;
@@ -135,10 +138,13 @@ impl FileBudget {
 }
 
 /// Up to `want` holders not used since the hand last passed them, by a
-/// clock sweep of at most two turns.
-fn pick(h: &mut Holders, want: usize) -> Vec<Arc<dyn Evictable>> {
+/// clock sweep of at most two turns; and the others it looked at, which
+/// the caller drops once it let go of the lock.
+type Picked = (Vec<Arc<dyn Evictable>>, Vec<Arc<dyn Evictable>>);
+
+fn pick(h: &mut Holders, want: usize) -> Picked {
     let n = h.holders.len();
-    let mut out = Vec::new();
+    let (mut out, mut looked_at) = (Vec::new(), Vec::new());
     for _ in 0..2 * n {
         if out.len() >= want {
             break;
@@ -147,11 +153,13 @@ fn pick(h: &mut Holders, want: usize) -> Vec<Arc<dyn Evictable>> {
         let Some(holder) = h.holders[h.hand].as_ref().and_then(Weak::upgrade) else {
             continue;
         };
-        if !holder.take_used() {
+        if holder.take_used() {
+            looked_at.push(holder);
+        } else {
             out.push(holder);
         }
     }
-    out
+    (out, looked_at)
 }
 
 #[cfg(test)]
@@ -201,6 +209,24 @@ mod tests {
         assert!(holders[1].slot.lock().is_none(), "the unused one closed");
         assert!(holders[0].slot.lock().is_some());
         assert!(holders[2].slot.lock().is_some());
+    }
+
+    #[test]
+    fn a_holder_dropped_during_a_sweep_gives_its_slot_back_without_deadlock() {
+        let budget = FileBudget::new(2);
+        let a = Arc::new(Holder::default());
+        let b = Arc::new(Holder::default());
+        open(&budget, &a);
+        open(&budget, &b);
+        a.used.store(true, Ordering::Relaxed);
+        // The sweep upgrades `a` (used: kept); its owner drops it
+        // meanwhile, so the sweep's reference is the last one.
+        let weak_a = Arc::downgrade(&a);
+        drop(a);
+        assert!(weak_a.upgrade().is_none());
+        let c = Arc::new(Holder::default());
+        open(&budget, &c);
+        assert!(budget.open() <= 2);
     }
 
     #[test]

@@ -113,6 +113,31 @@ pub(crate) fn write_atomic(
     storage.sync_dir(dir)
 }
 
+/// Writes `bytes` as the whole file at `path` (created if needed), in
+/// place and without a sync: only for files whose damage their reader
+/// detects (a CRC or trailer) and survives (derived data, hints). The file
+/// is cut only if it was longer: a truncate costs more than the write on
+/// most file systems (ext4 also flushes a file truncated to zero when it
+/// is closed). Errors name the operation.
+pub(crate) fn write_unsynced(
+    storage: &dyn Storage,
+    path: &Path,
+    bytes: &[u8],
+) -> crate::error::Result<()> {
+    use crate::error::Error;
+    let file = storage
+        .open(path, true)
+        .map_err(|e| Error::io("create", path, e))?;
+    file.write_all_at(bytes, 0)
+        .map_err(|e| Error::io("write", path, e))?;
+    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    if len > bytes.len() as u64 {
+        file.set_len(bytes.len() as u64)
+            .map_err(|e| Error::io("truncate", path, e))?;
+    }
+    Ok(())
+}
+
 /// Reads a whole small file.
 pub(crate) fn read_all(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
     let len = usize::try_from(file.len()?).map_err(io::Error::other)?;

@@ -159,18 +159,4 @@ impl Topic {
             .partition_count
             .store(state.1.len() as u32, Ordering::Release);
     }
-
-    /// Closes every partition; the first error is returned after all were
-    /// tried.
-    pub(crate) fn close(&self) -> Result<()> {
-        let mut first = Ok(());
-        for p in self.partitions() {
-            if let Err(e) = p.close() {
-                if first.is_ok() {
-                    first = Err(e);
-                }
-            }
-        }
-        first
-    }
 }
