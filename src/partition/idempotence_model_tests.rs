@@ -13,6 +13,7 @@ use super::producer_snapshot::{self, file_name};
 use super::producer_state::ProducerState;
 use super::test_support::cases;
 use super::*;
+use crate::batch::BatchHeader;
 use proptest::prelude::*;
 
 /// One batch in the model of the log.

@@ -5,7 +5,7 @@
 
 use super::producer_snapshot::{self, file_name};
 use super::*;
-use crate::batch::{BatchBuilder, ProducerFields};
+use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
 
 /// Where a scenario keeps its files.
 pub(super) enum Env {

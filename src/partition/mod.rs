@@ -8,6 +8,8 @@
 //! it is durable, so no reader ever sees a record a power loss could take
 //! back.
 
+mod append;
+mod close;
 mod compaction;
 #[cfg(test)]
 mod compaction_tests;
@@ -43,18 +45,17 @@ pub use config::{PartitionConfig, SyncPolicy, TimestampType};
 pub use recovery::PartitionHealth;
 pub use retention::Deleted;
 
+pub(crate) use close::Hold;
 pub(crate) use files::PartitionFiles;
 
-use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::segment::{Files, Segment};
 use crate::storage::{DirLock, FileBudget, FsStorage, MemStorage, Storage};
-use marker::CleanShutdown;
 use parking_lot::{Mutex, RwLock};
 use producer_snapshot::Snapshots;
-use producer_state::{ProducerState, Verdict};
+use producer_state::ProducerState;
 use signal::AppendSignal;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -234,8 +235,8 @@ struct Writer {
     /// The producer state snapshot files on disk.
     snapshots: Snapshots,
     /// The clean-shutdown marker is on disk and describes the active
-    /// segment as it is (see `open::Opened::marker`): removed before the
-    /// first change; while it is there, a close has nothing to write.
+    /// segment as it is (see `open::Opened::marker`): voided before the
+    /// first change; while it is intact, a close has nothing to write.
     marker: bool,
 }
 
@@ -432,23 +433,6 @@ impl Partition {
         Ok(())
     }
 
-    /// Appends `records` as one batch and returns their offsets once the
-    /// sync policy is met. A record over `max_record_bytes` fails the whole
-    /// append with [`Error::RecordTooLarge`], and nothing is written.
-    ///
-    /// The partitions of internal topics (`__consumer_offsets`) are written
-    /// by samsa only: appending to one is [`Error::InvalidTopicName`].
-    pub fn append(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
-        if self.shared.internal.load(Ordering::Relaxed) {
-            return Err(Error::InvalidTopicName {
-                name: self.topic_name(),
-                reason: "internal topics are written by samsa only",
-            });
-        }
-        self.check_keys(records)?;
-        self.append_records(records)
-    }
-
     /// Now, by the partition's clock.
     pub(crate) fn now_ms(&self) -> i64 {
         self.shared.clock.now_ms()
@@ -483,377 +467,6 @@ impl Partition {
         let topic = self.shared.dir.parent().and_then(Path::file_name);
         topic.map_or_else(String::new, |t| t.to_string_lossy().into_owned())
     }
-
-    /// [`Self::append`] without the internal-topic check: samsa's own
-    /// writes to its internal topics.
-    pub(crate) fn append_records(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
-        if records.is_empty() {
-            return Err(Error::EmptyAppend);
-        }
-        let now = self.now_ms();
-        // Room for as many records as the first with its framing: the
-        // batch buffer is allocated once when records are alike (the
-        // usual batch), and grows by doubling when they are not. A pass
-        // over every record to size it exactly cost more than it saved.
-        let estimate = records
-            .len()
-            .saturating_mul(estimated_size(&records[0]))
-            .min(self.shared.config.segment_bytes as usize);
-        let mut builder = BatchBuilder::new(self.shared.config.max_record_bytes as usize, estimate);
-        for r in records {
-            builder.push(r, now)?;
-        }
-        self.append_encoded(builder.finish(ProducerFields::NONE), now)
-    }
-
-    /// Appends one batch encoded by a [`BatchBuilder`]; the log assigns its
-    /// base offset.
-    ///
-    /// A batch with a producer id (`>= 0`) is checked against the
-    /// partition's producer state first, as Kafka's log does: a retry of one
-    /// of the producer's last five batches is not written again, and the
-    /// answer is the original append's; an older epoch is
-    /// [`Error::ProducerFenced`]; a batch that does not continue the
-    /// producer's sequence is [`Error::OutOfOrderSequence`]. Neither error
-    /// writes anything.
-    pub(crate) fn append_encoded(&self, mut batch: EncodedBatch, now: i64) -> Result<AppendInfo> {
-        let (info, sync) = self.write_encoded(&mut batch, now)?;
-        if let Some(target) = sync {
-            self.sync_through(target)?;
-        }
-        Ok(info)
-    }
-
-    /// The first half of [`Self::append_encoded`]: writes the batch (or
-    /// finds it a duplicate) and returns where it landed, plus the offset
-    /// the caller must then pass to [`Self::sync_through`] before the append
-    /// counts as done under the sync policy, if any. A producer writes its
-    /// next batch while the previous one syncs, so concurrent senders share
-    /// fsyncs. The batch is borrowed, so the very same batch (same producer
-    /// sequence) can be retried after an error.
-    pub(crate) fn write_encoded(
-        &self,
-        batch: &mut EncodedBatch,
-        now: i64,
-    ) -> Result<(AppendInfo, Option<SyncTicket>)> {
-        let s = &*self.shared;
-        let len = batch.as_bytes().len();
-        let mut h = BatchHeader::decode_from(batch.as_bytes())
-            .map_err(|e| Error::InvalidConfig(format!("encoded batch is malformed: {e}")))?;
-        if len as u64 > s.config.segment_bytes {
-            return Err(Error::BatchTooLarge {
-                size: len,
-                max: s.config.segment_bytes,
-            });
-        }
-        self.recover_if_failed()?;
-        let mut w = s.writer.lock();
-        self.ensure_open()?;
-        if let Some(failure) = s.commit.failure() {
-            // Failed again since the recovery above: the next call recovers.
-            return Err(failure);
-        }
-        self.take_marker(&mut w)?;
-        if let Verdict::Duplicate(original) = w.producers.check(&h)? {
-            // The original may still be waiting for its sync: answer a
-            // retry no sooner than the original append would have been.
-            let sync = (s.config.sync == SyncPolicy::Always)
-                .then(|| s.commit.ticket(original.last_offset + 1));
-            return Ok((original, sync));
-        }
-        if self.should_roll(&w, &h, len, now) {
-            self.roll(&mut w)?;
-        }
-        if s.config.timestamp_type == TimestampType::LogAppendTime {
-            // Stamped under the writer lock, so append times never go
-            // backwards along the offsets.
-            let ts = s.clock.now_ms().max(w.last_append_ms);
-            w.last_append_ms = ts;
-            batch.set_log_append_time(ts);
-            h.base_timestamp = ts;
-            h.max_timestamp = ts;
-        }
-        let base = w.next_offset;
-        batch.assign_base_offset(base);
-        h.base_offset = base;
-        w.active.append(batch.as_bytes(), &h)?;
-        w.producers.record(&h);
-        let next = h.next_offset();
-        w.next_offset = next;
-        w.unsynced_bytes += len as u64;
-        w.active_since_ms.get_or_insert(now);
-        s.log_end.store(next, Ordering::Release);
-        let sync = match s.config.sync {
-            SyncPolicy::Always => true,
-            SyncPolicy::Interval { ms, bytes } => {
-                self.publish(&w);
-                (bytes > 0 && w.unsynced_bytes >= bytes)
-                    || (ms > 0 && now - w.last_sync_ms >= ms as i64)
-            }
-            SyncPolicy::Os => {
-                self.publish(&w);
-                false
-            }
-        };
-        let ticket = sync.then(|| s.commit.ticket(next));
-        drop(w);
-        let info = AppendInfo {
-            base_offset: base,
-            last_offset: h.last_offset(),
-            max_timestamp: h.max_timestamp,
-        };
-        Ok((info, ticket))
-    }
-
-    /// Where producer `producer_id` left this partition: its epoch and the
-    /// next sequence number it should use.
-    pub(crate) fn resume_producer(&self, producer_id: i64) -> (i16, i32) {
-        self.shared.writer.lock().producers.resume(producer_id)
-    }
-
-    /// Lets readers see everything written so far.
-    fn publish(&self, w: &Writer) {
-        w.active.publish(w.active.written());
-        self.advance_high_watermark(w.next_offset);
-    }
-
-    /// Moves the high watermark to `next` (never back) and wakes readers
-    /// waiting for records.
-    fn advance_high_watermark(&self, next: u64) {
-        if self.shared.high_watermark.fetch_max(next, Ordering::AcqRel) < next {
-            self.shared.signal.notify();
-        }
-    }
-
-    fn should_roll(&self, w: &Writer, h: &BatchHeader, len: usize, now: i64) -> bool {
-        let seg = &w.active;
-        let size = seg.written();
-        if size == 0 {
-            return false;
-        }
-        let c = &self.shared.config;
-        let last_relative = w.next_offset + u64::from(h.last_offset_delta) - seg.base_offset();
-        size + len as u64 > c.segment_bytes
-            || last_relative > u64::from(u32::MAX)
-            || w.active_since_ms
-                .is_some_and(|t| now.saturating_sub(t) >= c.segment_ms as i64)
-            || seg
-                .active_indexes()
-                .as_ref()
-                .is_none_or(|i| i.is_full(c.index_max_bytes as usize))
-    }
-
-    /// Seals the active segment (indexes written, log synced) and starts a
-    /// new one. Every segment but the last is therefore durable, which is
-    /// why recovery scans only the last.
-    ///
-    /// A failed write (an index file, the new segment's file) changes
-    /// nothing the writer relies on: the segment stays active, and the
-    /// next append tries the roll again. A failed sync fails the partition
-    /// (see `recovery`): what reached the disk is then unknown.
-    ///
-    /// In between, it snapshots the producer state as of the new segment's
-    /// base offset, as Kafka does at roll, so a recovery reads the headers
-    /// of the active segment only.
-    fn roll(&self, w: &mut Writer) -> Result<()> {
-        let s = &*self.shared;
-        w.active.write_indexes()?;
-        self.synced(w.active.trim_and_sync())?;
-        self.publish(w);
-        s.commit.mark_durable(w.next_offset);
-        self.snapshot_producers(w);
-        let seg = Segment::create(
-            &s.files,
-            &s.dir,
-            w.next_offset,
-            s.config.index_interval_bytes,
-        )?;
-        if s.config.sync != SyncPolicy::Os {
-            self.synced(
-                s.files
-                    .storage
-                    .sync_dir(&s.dir)
-                    .map_err(|e| Error::io("fsync directory", &s.dir, e)),
-            )?;
-        }
-        w.active.seal();
-        let seg = Arc::new(seg);
-        s.segments.write().push(seg.clone());
-        w.active = seg;
-        w.active_since_ms = None;
-        Ok(())
-    }
-
-    /// Passes a sync's result on, failing the partition if it failed.
-    fn synced<T>(&self, result: Result<T>) -> Result<T> {
-        if let Err(e) = &result {
-            self.shared.commit.fail(e);
-        }
-        result
-    }
-
-    /// Waits until every offset below the ticket's is durable, leading a
-    /// sync if none is running (group commit).
-    pub(crate) fn sync_through(&self, ticket: SyncTicket) -> Result<()> {
-        let s = &*self.shared;
-        s.commit.wait(ticket, || {
-            let (seg, size, next) = {
-                let mut w = s.writer.lock();
-                w.unsynced_bytes = 0;
-                w.last_sync_ms = s.clock.now_ms();
-                (w.active.clone(), w.active.written(), w.next_offset)
-            };
-            seg.sync()?;
-            seg.publish(size);
-            self.advance_high_watermark(next);
-            Ok(next)
-        })
-    }
-
-    /// Makes everything appended so far durable, whatever the sync policy.
-    /// A partition whose sync failed recovers first (see
-    /// [`Partition::reopen`]).
-    pub fn flush(&self) -> Result<()> {
-        self.ensure_open()?;
-        self.recover_if_failed()?;
-        let ticket = {
-            let _w = self.shared.writer.lock();
-            self.shared.commit.ticket(self.log_end_offset())
-        };
-        self.sync_through(ticket)
-    }
-
-    /// Voids the clean-shutdown marker (durably), if it is still intact:
-    /// the active segment is about to change.
-    fn take_marker(&self, w: &mut Writer) -> Result<()> {
-        if w.marker {
-            let s = &*self.shared;
-            open::void_marker(&*s.files.storage, &s.dir)?;
-            w.marker = false;
-        }
-        Ok(())
-    }
-
-    /// Writes a snapshot of the producer state as of the log end (at a
-    /// roll; a close puts it in the marker). It is derived data (open can
-    /// replay the log instead), so a failure to write it is not an error,
-    /// as for a rebuilt index.
-    fn snapshot_producers(&self, w: &mut Writer) {
-        let s = &*self.shared;
-        let _ = w
-            .snapshots
-            .write(&*s.files.storage, &s.dir, w.next_offset, &w.producers);
-    }
-
-    /// Syncs what is not synced yet, writes the active segment's indexes, a
-    /// snapshot of the producer state and the clean-shutdown marker (so the
-    /// next open skips recovery), and releases the directory lock and every
-    /// open file. A partition not changed since it was opened has nothing
-    /// to write: its close costs no I/O. Every clone of
-    /// this partition is closed. Dropping a partition without closing it
-    /// loses nothing either; the next open then scans the active segment.
-    /// A partition whose sync failed recovers first; if it cannot, it is
-    /// closed all the same and the error returned.
-    pub fn close(&self) -> Result<()> {
-        let s = &*self.shared;
-        let recovered = match s.closed.load(Ordering::Acquire) {
-            true => Ok(()),
-            false => self.recover_if_failed(),
-        };
-        let w = s.writer.lock();
-        if s.closed.swap(true, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let result = recovered.and_then(|()| {
-            if let Some(cause) = &*s.poisoned.lock() {
-                return Err(Error::Poisoned {
-                    path: s.dir.clone(),
-                    cause: cause.clone(),
-                });
-            }
-            if let Some(failure) = s.commit.failure() {
-                return Err(failure);
-            }
-            if w.marker {
-                // Nothing changed since open: the files are as the marker
-                // says.
-                return Ok(());
-            }
-            // An active segment without an index entry is scanned at open
-            // (an index interval and a batch at most) faster than its
-            // index files are written here. (The producer state goes into
-            // the marker.)
-            if w.active.has_index_entries() {
-                w.active.write_indexes()?;
-            }
-            w.active.trim()?;
-            if w.active.synced() < w.active.written() {
-                self.synced(w.active.sync())?;
-            }
-            self.publish(&w);
-            s.commit.mark_durable(w.next_offset);
-            let marker = CleanShutdown {
-                base_offset: w.active.base_offset(),
-                next_offset: w.next_offset,
-                log_size: w.active.written(),
-            };
-            open::write_marker(&*s.files.storage, &s.dir, &marker, &w.producers)
-        });
-        self.close_files();
-        drop(s.lock.lock().take());
-        result
-    }
-}
-
-/// A partition held still by [`Partition::hold`].
-pub(crate) struct Hold<'a> {
-    _maintenance: parking_lot::MutexGuard<'a, ()>,
-    _writer: parking_lot::MutexGuard<'a, Writer>,
-}
-
-impl Partition {
-    /// Holds the partition still until the hold is dropped: no append,
-    /// roll, retention pass or compaction runs meanwhile (reads do).
-    pub(crate) fn hold(&self) -> Hold<'_> {
-        let maintenance = self.shared.maintenance.lock();
-        Hold {
-            _maintenance: maintenance,
-            _writer: self.shared.writer.lock(),
-        }
-    }
-
-    /// Its topic is deleted: every later call gets
-    /// [`Error::UnknownTopic`], and nothing more is written (its files are
-    /// going away).
-    pub(crate) fn mark_deleted(&self) {
-        self.shared.deleted.store(true, Ordering::Release);
-        self.shared.closed.store(true, Ordering::Release);
-        self.close_files();
-        self.shared.signal.notify();
-    }
-
-    /// Gives back every descriptor and map its segments hold: it is
-    /// closed, and takes no more calls.
-    fn close_files(&self) {
-        for seg in self.shared.segments.read().iter() {
-            seg.close_files();
-        }
-    }
-
-    /// Whether its topic was deleted.
-    pub(crate) fn is_deleted(&self) -> bool {
-        self.shared.deleted.load(Ordering::Acquire)
-    }
-}
-
-/// A record's payload plus a generous allowance for its framing.
-fn estimated_size(r: &Record<'_>) -> usize {
-    let headers: usize = r
-        .headers
-        .iter()
-        .map(|h| h.key.len() + h.value.len() + 4)
-        .sum();
-    r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len) + headers + 12
 }
 
 #[cfg(test)]
