@@ -244,3 +244,79 @@ fn reopening_a_healthy_partition_keeps_everything() {
     p.close().unwrap();
     assert!(matches!(p.reopen(), Err(Error::Closed { .. })));
 }
+
+/// Power cut at every operation of an in-process recovery (after a failed
+/// fsync, on the simulated disk that drops a failed sync's writes for
+/// good), and of the append that runs it: every damage variant reopens to
+/// the acknowledged records, in order, and the append's record is there if
+/// it was acknowledged; the record whose sync failed never comes back in
+/// its place.
+#[test]
+fn power_loss_at_every_step_of_an_in_process_recovery() {
+    use crate::storage::sim::{Damage, Fault, OpClass, SimDisk};
+
+    let dir = Path::new("/p");
+    // Returns the disk, and whether the recovering append was acknowledged.
+    let run = |cut: Option<u64>| -> (SimDisk, bool, u64) {
+        let disk = SimDisk::new();
+        let p =
+            Partition::open_with(Arc::new(disk.clone()), dir, PartitionConfig::default()).unwrap();
+        p.append(&[Record::new(b"a")]).unwrap();
+        p.append(&[Record::new(b"b")]).unwrap();
+        disk.inject(Fault {
+            on: OpClass::Sync,
+            nth: disk.ops_of(OpClass::Sync),
+            kind: ErrorKind::Other,
+            persist: true,
+        });
+        assert!(p.append(&[Record::new(b"failed")]).is_err());
+        disk.heal();
+        let start = disk.ops();
+        if let Some(k) = cut {
+            disk.cut_power_at(start + k);
+        }
+        let acked = p.append(&[Record::new(b"d")]).is_ok();
+        let steps = disk.ops() - start;
+        (disk, acked, steps)
+    };
+    let (_, acked, steps) = run(None);
+    assert!(acked);
+    assert!(
+        steps >= 4,
+        "truncate, sync, directory sync, write, sync: {steps}"
+    );
+    let mut reopened = 0;
+    for k in 0..=steps {
+        let (disk, acked, _) = run(Some(k));
+        for damage in [
+            Damage::DropAll,
+            Damage::KeepAll,
+            Damage::Seeded(k),
+            Damage::Seeded(k + 99),
+        ] {
+            let after = disk.power_loss(damage);
+            let p = Partition::open_with(Arc::new(after), dir, PartitionConfig::default())
+                .unwrap_or_else(|e| panic!("cut at step {k}, {damage:?}: {e}"));
+            let got = values(&p);
+            let want: &[&[u8]] = if acked {
+                &[b"a", b"b", b"d"]
+            } else {
+                &[b"a", b"b"]
+            };
+            let ok = got.len() >= want.len()
+                && got[..want.len()].iter().zip(want).all(|(g, w)| g == w)
+                || (!acked && (got == [b"a".to_vec(), b"b".to_vec(), b"d".to_vec()]));
+            assert!(
+                ok,
+                "cut at step {k} of {steps}, {damage:?}, acked {acked}: {got:?}"
+            );
+            assert!(
+                !got.contains(&b"failed".to_vec()),
+                "cut at step {k}, {damage:?}: the record whose sync failed came back"
+            );
+            p.append(&[Record::new(b"next")]).unwrap();
+            reopened += 1;
+        }
+    }
+    assert!(reopened > 16);
+}
