@@ -107,24 +107,31 @@ fn limit_open_files(soft: u64) {
     .expect("lowering the soft limit is always allowed");
 }
 
-fn ten_thousand_partitions() {
-    limit_open_files(1024);
-    let (_tmp, dir) = place();
-    let started = Instant::now();
+/// Under a soft limit of `limit` descriptors: a new log, and a watch on it
+/// whose budget is the default (a quarter of the limit).
+fn start(limit: u64) -> (tempfile::TempDir, PathBuf, Log, Watch) {
+    limit_open_files(limit);
+    let (tmp, dir) = place();
     let log = Log::builder()
         .maintenance_interval(None)
         .sync(SyncPolicy::Os)
         .open(&dir)
         .unwrap();
     let budget = log.health().max_open_files;
-    assert_eq!(budget, 256, "a quarter of the limit");
-    let mut w = Watch {
+    assert_eq!(budget as u64, limit / 4, "a quarter of the limit");
+    let w = Watch {
         dir: dir.clone(),
         budget,
         max_fds: 0,
         max_maps: 0,
         looks: 0,
     };
+    (tmp, dir, log, w)
+}
+
+fn ten_thousand_partitions() {
+    let (_tmp, dir, log, mut w) = start(1024);
+    let (started, budget) = (Instant::now(), w.budget);
     let topics: Vec<String> = (0..10).map(|t| format!("t{t}")).collect();
     for t in &topics {
         log.create_topic(t, TopicConfig::default().partitions(1000))
@@ -178,23 +185,8 @@ fn ten_thousand_partitions() {
 }
 
 fn five_thousand_segments() {
-    limit_open_files(64);
-    let (_tmp, dir) = place();
-    let started = Instant::now();
-    let log = Log::builder()
-        .maintenance_interval(None)
-        .sync(SyncPolicy::Os)
-        .open(&dir)
-        .unwrap();
-    let budget = log.health().max_open_files;
-    assert_eq!(budget, 16, "a quarter of the limit");
-    let mut w = Watch {
-        dir: dir.clone(),
-        budget,
-        max_fds: 0,
-        max_maps: 0,
-        looks: 0,
-    };
+    let (_tmp, dir, log, mut w) = start(64);
+    let (started, budget) = (Instant::now(), w.budget);
     let p = log
         .create_topic("t", TopicConfig::default().segment_bytes(1024))
         .unwrap()
