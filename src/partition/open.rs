@@ -290,13 +290,21 @@ fn read_marker(storage: &dyn Storage, dir: &Path) -> (bool, Option<Clean>) {
     if !storage.exists(&path) {
         return (false, None);
     }
+    let Ok(file) = storage.open(&path, false) else {
+        return (true, None);
+    };
+    let mut header = [0u8; CleanShutdown::SIZE];
+    if file.read_exact_at(&mut header, 0).is_err() {
+        return (true, None);
+    }
+    if header.iter().all(|&b| b == 0) {
+        // Voided already (by the last open): nothing to void again.
+        return (false, None);
+    }
     // Read whole only a file of a size its header allows: anything else is
     // not a marker, and is not read.
     let read = || -> Option<Clean> {
-        let file = storage.open(&path, false).ok()?;
         let len = file.len().ok()?;
-        let mut header = [0u8; CleanShutdown::SIZE];
-        file.read_exact_at(&mut header, 0).ok()?;
         if len > CleanShutdown::max_file_size(&header)? {
             return None;
         }
