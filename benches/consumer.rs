@@ -43,7 +43,7 @@ mod common;
 
 use common::{raw_read_all, scratch, touch, value, Latencies, RAW_BUFFER_BYTES};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use samsa::{
+use samsa_log::{
     AutoOffsetReset, Consumer, ConsumerConfig, Log, Partition, ProducerConfig, Record, SyncPolicy,
     TopicConfig,
 };

@@ -27,7 +27,7 @@ mod common;
 use common::{scratch, value};
 use criterion::Throughput;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use samsa::{CompactionOptions, Partition, PartitionConfig, Record, SyncPolicy};
+use samsa_log::{CompactionOptions, Partition, PartitionConfig, Record, SyncPolicy};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -161,7 +161,7 @@ fn beside(
     c: &mut Criterion,
     group: &str,
     records: &[Record<'_>],
-    pass: &(dyn Fn(&Partition) -> samsa::Result<()> + Sync),
+    pass: &(dyn Fn(&Partition) -> samsa_log::Result<()> + Sync),
 ) {
     let mut g = c.benchmark_group(group);
     for every in [None, Some(1), Some(100)] {

@@ -54,7 +54,7 @@ mod common;
 
 use common::{touch, value};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use samsa::{
+use samsa_log::{
     Acks, Header, Log, Partition, PartitionConfig, ProducerConfig, Record, Records, SyncPolicy,
     TopicConfig,
 };

@@ -25,7 +25,7 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use samsa::{Log, Record, SyncPolicy, TopicConfig};
+use samsa_log::{Log, Record, SyncPolicy, TopicConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -15,7 +15,7 @@ mod common;
 
 use common::scratch;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use samsa::{Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::{Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 

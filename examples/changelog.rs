@@ -11,7 +11,7 @@
 //!
 //! Run with `cargo run --example changelog`.
 
-use samsa::{AutoOffsetReset, CleanupPolicy, ConsumerConfig, Log, Record, TopicConfig};
+use samsa_log::{AutoOffsetReset, CleanupPolicy, ConsumerConfig, Log, Record, TopicConfig};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
@@ -19,12 +19,12 @@ use std::time::Duration;
 const TOPIC: &str = "balances";
 
 /// Opens the log; maintenance (compaction) runs when `maintain` is called.
-fn open(dir: &Path) -> samsa::Result<Log> {
+fn open(dir: &Path) -> samsa_log::Result<Log> {
     Log::builder().maintenance_interval(None).open(dir)
 }
 
 /// Replays the changelog from the start into a map: the store's state.
-fn replay(log: &Log) -> samsa::Result<HashMap<String, i64>> {
+fn replay(log: &Log) -> samsa_log::Result<HashMap<String, i64>> {
     let mut consumer = log.consumer(
         ConsumerConfig::default()
             .auto_offset_reset(AutoOffsetReset::Earliest)
@@ -45,12 +45,12 @@ fn replay(log: &Log) -> samsa::Result<HashMap<String, i64>> {
     Ok(state)
 }
 
-fn log_bytes(log: &Log) -> samsa::Result<u64> {
+fn log_bytes(log: &Log) -> samsa_log::Result<u64> {
     let p = log.topic(TOPIC)?.partition(0)?;
     Ok(p.segments()?.iter().map(|s| s.size_bytes).sum())
 }
 
-fn main() -> samsa::Result<()> {
+fn main() -> samsa_log::Result<()> {
     let tmp = std::env::temp_dir().join(format!("samsa-changelog-{}", std::process::id()));
     let log = open(&tmp)?;
     let topic = log.create_topic(

@@ -6,7 +6,7 @@
 //!
 //! Run with `cargo run --example consumer_group`.
 
-use samsa::{
+use samsa_log::{
     AutoOffsetReset, Consumer, ConsumerConfig, Log, RebalanceListener, Record, TopicConfig,
 };
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,7 +45,7 @@ struct Member {
 }
 
 impl Member {
-    fn new(log: &Log, group: &str, name: &'static str) -> samsa::Result<Self> {
+    fn new(log: &Log, group: &str, name: &'static str) -> samsa_log::Result<Self> {
         let config = ConsumerConfig::new(group)
             .auto_offset_reset(AutoOffsetReset::Earliest)
             .enable_auto_commit(false) // commit explicitly after processing
@@ -61,7 +61,7 @@ impl Member {
 
     /// One poll: follows the group (callbacks run here), processes what
     /// came back, commits it. Returns how many records it processed.
-    fn poll_once(&mut self) -> samsa::Result<usize> {
+    fn poll_once(&mut self) -> samsa_log::Result<usize> {
         let batch = self.consumer.poll(Duration::from_millis(5))?;
         for r in &batch {
             // "Processing": here, remembering what was seen.
@@ -96,7 +96,7 @@ fn poll_until(members: &mut [&mut Member], mut done: impl FnMut(&[&mut Member]) 
 }
 
 /// Produces 5 orders for every customer, keyed by customer.
-fn produce_wave(log: &Log, wave: u32) -> samsa::Result<()> {
+fn produce_wave(log: &Log, wave: u32) -> samsa_log::Result<()> {
     let producer = log.producer();
     for i in 0..5 {
         for customer in CUSTOMERS {
@@ -107,7 +107,7 @@ fn produce_wave(log: &Log, wave: u32) -> samsa::Result<()> {
     producer.close() // flushes: everything is in the log
 }
 
-fn high_watermarks(log: &Log) -> samsa::Result<Vec<u64>> {
+fn high_watermarks(log: &Log) -> samsa_log::Result<Vec<u64>> {
     Ok(log
         .topic(TOPIC)?
         .partitions()
@@ -117,14 +117,14 @@ fn high_watermarks(log: &Log) -> samsa::Result<Vec<u64>> {
 }
 
 /// Every (partition, offset) in the topic now.
-fn all_records(log: &Log) -> samsa::Result<BTreeSet<(u32, u64)>> {
+fn all_records(log: &Log) -> samsa_log::Result<BTreeSet<(u32, u64)>> {
     let hw = high_watermarks(log)?;
     Ok((0..PARTITIONS)
         .flat_map(|p| (0..hw[p as usize]).map(move |o| (p, o)))
         .collect())
 }
 
-fn print_group(log: &Log, group: &str) -> samsa::Result<()> {
+fn print_group(log: &Log, group: &str) -> samsa_log::Result<()> {
     let d = log.describe_group(group)?;
     println!(
         "  describe_group({group}): state {}, generation {}, assignor {}",
@@ -149,7 +149,7 @@ fn print_group(log: &Log, group: &str) -> samsa::Result<()> {
     Ok(())
 }
 
-fn main() -> samsa::Result<()> {
+fn main() -> samsa_log::Result<()> {
     let log = Log::in_memory();
     log.create_topic(TOPIC, TopicConfig::default().partitions(PARTITIONS))?;
 

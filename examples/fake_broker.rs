@@ -8,7 +8,7 @@
 //! Run with `cargo run --example fake_broker`; the same code sits in a
 //! `#[test]` in a real project.
 
-use samsa::{kafka_partition_for_key, Log, Producer, Record, TopicConfig};
+use samsa_log::{kafka_partition_for_key, Log, Producer, Record, TopicConfig};
 
 /// The code under test: publishes one event per order line.
 struct OrderService {
@@ -16,7 +16,7 @@ struct OrderService {
 }
 
 impl OrderService {
-    fn place_order(&self, customer: &str, items: &[&str]) -> samsa::Result<()> {
+    fn place_order(&self, customer: &str, items: &[&str]) -> samsa_log::Result<()> {
         for item in items {
             let event = format!("{{\"customer\":\"{customer}\",\"item\":\"{item}\"}}");
             // The delivery handles are not kept: flush() below reports any
@@ -31,7 +31,7 @@ impl OrderService {
     }
 }
 
-fn main() -> samsa::Result<()> {
+fn main() -> samsa_log::Result<()> {
     // Test setup: a fake broker with the topic the service expects.
     let broker = Log::in_memory();
     broker.create_topic("orders", TopicConfig::default().partitions(6))?;

@@ -4,9 +4,9 @@
 //!
 //! Run with `cargo run --example quickstart`.
 
-use samsa::{Header, Log, Partition, PartitionConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::{Header, Log, Partition, PartitionConfig, Record, SyncPolicy, TopicConfig};
 
-fn main() -> samsa::Result<()> {
+fn main() -> samsa_log::Result<()> {
     let dir = std::env::temp_dir().join(format!("samsa-quickstart-{}", std::process::id()));
 
     // 1. A log directory, a topic of 3 partitions, a producer.

@@ -14,10 +14,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// [`ManualClock`] is set by hand, for tests:
 ///
 /// ```
-/// use samsa::{Clock, Log, ManualClock};
+/// use samsa_log::{Clock, Log, ManualClock};
 /// use std::sync::Arc;
 ///
-/// # fn main() -> samsa::Result<()> {
+/// # fn main() -> samsa_log::Result<()> {
 /// let clock = Arc::new(ManualClock::new(1_000));
 /// let log = Log::builder().clock(clock.clone()).in_memory()?;
 /// clock.advance(500);

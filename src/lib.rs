@@ -1,14 +1,15 @@
-//! # samsa
+//! # samsa (`samsa_log`)
 //!
 //! An embeddable, in-process, Kafka-style log: durable topics of
 //! partitioned, segmented logs with offsets, producers, consumers and
 //! consumer groups, on local disk or in memory. No networking: a library.
+//! The package is `samsa-log` (`samsa` on crates.io is a Kafka client).
 //!
 //! ```
-//! use samsa::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
+//! use samsa_log::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
 //! use std::time::Duration;
 //!
-//! # fn main() -> samsa::Result<()> {
+//! # fn main() -> samsa_log::Result<()> {
 //! let dir = tempfile::tempdir().unwrap();
 //! let log = Log::open(dir.path())?; // or Log::in_memory() in tests
 //! log.create_topic("orders", TopicConfig::default().partitions(4))?;

@@ -8,7 +8,7 @@
 /// key and no value is a tombstone on compacted topics.
 ///
 /// ```
-/// use samsa::{Header, Record};
+/// use samsa_log::{Header, Record};
 ///
 /// let headers = [Header::new("trace-id", b"abc123")];
 /// let r = Record::new(b"payload").key(b"user-42").headers(&headers).timestamp(1_700_000_000_000);

@@ -10,7 +10,9 @@
 //! Proptest cases: 64 by default; set `SAMSA_PROPTEST_CASES` for more.
 
 use proptest::prelude::*;
-use samsa::{Assignor, CooperativeStickyAssignor, GroupMember, RangeAssignor, RoundRobinAssignor};
+use samsa_log::{
+    Assignor, CooperativeStickyAssignor, GroupMember, RangeAssignor, RoundRobinAssignor,
+};
 use std::collections::{BTreeMap, BTreeSet};
 
 type Assignment = BTreeMap<String, Vec<(String, u32)>>;

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use samsa::{Error, Partition, PartitionConfig, Record, SyncPolicy};
+use samsa_log::{Error, Partition, PartitionConfig, Record, SyncPolicy};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -27,7 +27,7 @@ fn serialized() -> MutexGuard<'static, ()> {
 
 /// Runs `f` against a fresh partition on disk and one in memory. The
 /// `open` it gets creates the partition with the given config.
-fn on_both(f: impl Fn(&str, &dyn Fn(PartitionConfig) -> samsa::Result<Partition>)) {
+fn on_both(f: impl Fn(&str, &dyn Fn(PartitionConfig) -> samsa_log::Result<Partition>)) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p");
     f("disk", &|c| Partition::open(&dir, c));
@@ -35,7 +35,7 @@ fn on_both(f: impl Fn(&str, &dyn Fn(PartitionConfig) -> samsa::Result<Partition>
 }
 
 /// The log's state that bad input must leave alone.
-fn state(p: &Partition) -> (u64, u64, u64, Vec<samsa::SegmentInfo>, Vec<Rec>) {
+fn state(p: &Partition) -> (u64, u64, u64, Vec<samsa_log::SegmentInfo>, Vec<Rec>) {
     (
         p.log_start_offset(),
         p.high_watermark(),
@@ -119,7 +119,12 @@ fn empty_append_is_refused() {
     });
 }
 
-fn assert_out_of_range(r: samsa::Result<samsa::Records>, requested: u64, end: u64, what: &str) {
+fn assert_out_of_range(
+    r: samsa_log::Result<samsa_log::Records>,
+    requested: u64,
+    end: u64,
+    what: &str,
+) {
     match r {
         Err(Error::OffsetOutOfRange {
             requested: rq,
@@ -327,7 +332,7 @@ fn closed_partition_refuses_work() {
         let clone = p.clone();
         p.close().unwrap();
         for q in [&p, &clone] {
-            let closed = |r: samsa::Result<()>, op: &str| match r {
+            let closed = |r: samsa_log::Result<()>, op: &str| match r {
                 Err(Error::Closed { path }) => assert_eq!(path, p.dir(), "{what}: {op}"),
                 other => panic!("{what}: {op} after close: expected Closed, got {other:?}"),
             };

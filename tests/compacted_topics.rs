@@ -5,7 +5,7 @@
 mod common;
 
 use common::assert_open_corrupt;
-use samsa::{CleanupPolicy, Error, Log, Record, TopicConfig};
+use samsa_log::{CleanupPolicy, Error, Log, Record, TopicConfig};
 
 fn on_both(f: impl Fn(&str, Log, &dyn Fn(Log) -> Log)) {
     let tmp = tempfile::tempdir().unwrap();
@@ -19,7 +19,7 @@ fn on_both(f: impl Fn(&str, Log, &dyn Fn(Log) -> Log)) {
     f("memory", Log::in_memory(), &|log| log);
 }
 
-fn refused(r: samsa::Result<impl std::fmt::Debug>, topic: &str) -> bool {
+fn refused(r: samsa_log::Result<impl std::fmt::Debug>, topic: &str) -> bool {
     matches!(r, Err(Error::KeyRequired { topic: t }) if t == topic)
 }
 
@@ -75,7 +75,7 @@ fn keyless_records_are_refused_by_compacted_topics_only() {
 /// go; the settings survive a restart.
 #[test]
 fn maintenance_compacts_by_the_topics_settings() {
-    use samsa::{Clock, ManualClock};
+    use samsa_log::{Clock, ManualClock};
     use std::sync::Arc;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use samsa::{Partition, PartitionConfig, Record, SyncPolicy};
+use samsa_log::{Partition, PartitionConfig, Record, SyncPolicy};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 

@@ -5,7 +5,7 @@
 //! commits are fenced by generation; committed offsets survive a restart;
 //! static members come back without a rebalance; the admin operations.
 
-use samsa::{
+use samsa_log::{
     AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, Log, OffsetReset,
     RebalanceListener, Record, TopicConfig,
 };
@@ -251,7 +251,7 @@ fn no_committed_offset_and_no_reset_is_an_error() {
             .consumer(group("g").auto_offset_reset(AutoOffsetReset::None))
             .unwrap();
         c.subscribe(&["t"]).unwrap();
-        let mut result = Ok(samsa::ConsumerRecords::default());
+        let mut result = Ok(samsa_log::ConsumerRecords::default());
         for _ in 0..5 {
             result = c.poll(Duration::from_millis(5));
             if result.is_err() {
@@ -455,8 +455,8 @@ fn consumers_producers_and_logs_cross_threads() {
     fn send<T: Send>() {}
     fn sync<T: Sync>() {}
     send::<Consumer>();
-    send::<samsa::Producer>();
-    sync::<samsa::Producer>();
+    send::<samsa_log::Producer>();
+    sync::<samsa_log::Producer>();
     send::<Log>();
     sync::<Log>();
 }
@@ -574,14 +574,14 @@ fn a_revocation_may_commit_even_after_a_generation_the_member_did_not_see() {
 /// Fault: a custom assignor that gives every partition to every member.
 struct Greedy;
 
-impl samsa::Assignor for Greedy {
+impl samsa_log::Assignor for Greedy {
     fn name(&self) -> &str {
         "greedy"
     }
 
     fn assign(
         &self,
-        members: &[samsa::GroupMember<'_>],
+        members: &[samsa_log::GroupMember<'_>],
         partitions: &BTreeMap<String, u32>,
     ) -> BTreeMap<String, Vec<(String, u32)>> {
         let all: Vec<(String, u32)> = partitions

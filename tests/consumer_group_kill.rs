@@ -36,7 +36,7 @@
 mod common;
 
 use common::{crash_iterations, crash_seed, KillTally, Rng};
-use samsa::{
+use samsa_log::{
     kafka_partition_for_key, AutoOffsetReset, ConsumerConfig, Log, Record, SyncPolicy, TopicConfig,
 };
 use std::collections::BTreeMap;
@@ -74,7 +74,7 @@ const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 /// What the parent produced at each offset of a partition: key and value.
 type Produced = Vec<Vec<([u8; 8], String)>>;
 
-fn open(dir: &Path) -> samsa::Result<Log> {
+fn open(dir: &Path) -> samsa_log::Result<Log> {
     Log::builder().sync(SyncPolicy::Always).open(dir)
 }
 

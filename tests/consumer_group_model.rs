@@ -45,7 +45,7 @@
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use samsa::{
+use samsa_log::{
     AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, Log,
     OffsetAndMetadata, RangeAssignor, RebalanceListener, Record, RoundRobinAssignor, TopicConfig,
 };

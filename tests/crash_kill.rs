@@ -23,7 +23,7 @@
 mod common;
 
 use common::*;
-use samsa::{Partition, PartitionConfig, SyncPolicy};
+use samsa_log::{Partition, PartitionConfig, SyncPolicy};
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;

@@ -17,7 +17,7 @@
 //! there is one, and in the temp directory otherwise. Linux only: other
 //! systems say so and skip.
 
-use samsa::{Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::{Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -203,7 +203,7 @@ fn five_thousand_segments() {
     w.look("after appending");
     assert!(p.segments().unwrap().len() >= 5000);
     w.look("after listing the segments");
-    let read_all = |w: &mut Watch, p: &samsa::Partition| {
+    let read_all = |w: &mut Watch, p: &samsa_log::Partition| {
         let mut at = 0;
         while at < p.high_watermark() {
             let r = p

@@ -9,7 +9,7 @@
 //! left byte for byte and reported by `Log::foreign_files`, across opens,
 //! topic deletion and re-creation.
 
-use samsa::{Error, Log, Partition, PartitionConfig, Record, TopicConfig};
+use samsa_log::{Error, Log, Partition, PartitionConfig, Record, TopicConfig};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@
 //! returns; the simulated full-disk tests (`src/log/full_disk_tests.rs`)
 //! cover the same paths everywhere.
 
-use samsa::{Error, Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::{Error, Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

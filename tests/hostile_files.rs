@@ -19,7 +19,7 @@ mod hostile_support;
 
 use common::*;
 use hostile_support::*;
-use samsa::{
+use samsa_log::{
     Error, Header, Log, Partition, PartitionConfig, ProducerConfig, Record, SyncPolicy, TopicConfig,
 };
 use std::fs;
@@ -27,7 +27,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// Opens a partition, counting the open.
-fn open(dir: &Path) -> samsa::Result<Partition> {
+fn open(dir: &Path) -> samsa_log::Result<Partition> {
     count_open();
     Partition::open(dir, config())
 }
@@ -367,7 +367,7 @@ fn read_one(
 
 /// The records of a read from `from`: dense from `from`, each the one
 /// written at its offset.
-fn check_records(r: &samsa::Records, from: u64) -> Result<(), String> {
+fn check_records(r: &samsa_log::Records, from: u64) -> Result<(), String> {
     for (want, got) in (from..).zip(r) {
         if got.offset() != want {
             return Err(format!(

@@ -20,7 +20,7 @@ mod hostile_support;
 
 use common::*;
 use hostile_support::*;
-use samsa::{
+use samsa_log::{
     CleanupPolicy, ConsumerConfig, Error, Log, OffsetAndMetadata, Partition, PartitionConfig,
     Record, SyncPolicy, TimestampType, TopicConfig,
 };
@@ -247,7 +247,7 @@ struct Expect {
     commits: Option<BTreeMap<(&'static str, u32), Commit>>,
 }
 
-fn open(root: &Path) -> samsa::Result<Log> {
+fn open(root: &Path) -> samsa_log::Result<Log> {
     count_open();
     Log::builder().sync(SyncPolicy::Os).open(root)
 }

@@ -5,7 +5,7 @@
 //! `src/partition/idempotence_tests.rs`, where batches can carry producer
 //! fields.)
 
-use samsa::{Partition, PartitionConfig, Record};
+use samsa_log::{Partition, PartitionConfig, Record};
 use std::fs;
 use std::path::Path;
 

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use samsa::{Partition, PartitionConfig, SyncPolicy};
+use samsa_log::{Partition, PartitionConfig, SyncPolicy};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -359,7 +359,7 @@ fn offset_index_pointing_at_later_batches_never_skips_records() {
                         "segment {base}: read at {o} skipped records"
                     );
                 }
-                Err(samsa::Error::Corrupt { .. }) => {}
+                Err(samsa_log::Error::Corrupt { .. }) => {}
                 Err(e) => panic!("segment {base}: read at {o}: {e}"),
             }
         }

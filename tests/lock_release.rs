@@ -1,6 +1,6 @@
 //! The directory lock is released at close even while other threads fork child processes.
 
-use samsa::{Error, Partition, PartitionConfig};
+use samsa_log::{Error, Partition, PartitionConfig};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

@@ -18,7 +18,7 @@
 mod common;
 
 use common::{ChildProc, NoLine};
-use samsa::{Error, Log, Partition, PartitionConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::{Error, Log, Partition, PartitionConfig, Record, SyncPolicy, TopicConfig};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -192,7 +192,7 @@ fn names(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn assert_locked<T: std::fmt::Debug>(r: samsa::Result<T>, dir: &Path, what: &str) {
+fn assert_locked<T: std::fmt::Debug>(r: samsa_log::Result<T>, dir: &Path, what: &str) {
     match r {
         Err(Error::Locked { path }) => {
             assert_eq!(path, dir, "{what}: the error names the directory")
@@ -205,7 +205,7 @@ fn assert_locked<T: std::fmt::Debug>(r: samsa::Result<T>, dir: &Path, what: &str
 }
 
 /// A samsa directory of the other kind: refused as such, locked or not.
-fn assert_foreign<T: std::fmt::Debug>(r: samsa::Result<T>, dir: &Path, what: &str) {
+fn assert_foreign<T: std::fmt::Debug>(r: samsa_log::Result<T>, dir: &Path, what: &str) {
     match r {
         Err(Error::ForeignDirectory { path, reason }) => {
             assert_eq!(path, dir, "{what}: the error names the directory");

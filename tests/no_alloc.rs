@@ -6,7 +6,7 @@
 //! process at the same time; counting is also per thread, so the harness's
 //! own threads never pollute it.
 
-use samsa::{Header, Partition, PartitionConfig, Record, Records, SyncPolicy};
+use samsa_log::{Header, Partition, PartitionConfig, Record, Records, SyncPolicy};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

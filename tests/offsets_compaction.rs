@@ -4,7 +4,7 @@
 //! tombstones, and the committed offsets read back the same, also after a
 //! restart.
 
-use samsa::{ConsumerConfig, Log, ManualClock, OffsetAndMetadata, Record, TopicConfig};
+use samsa_log::{ConsumerConfig, Log, ManualClock, OffsetAndMetadata, Record, TopicConfig};
 use std::sync::Arc;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;

@@ -4,7 +4,7 @@
 //! threads produce concurrently without losing or duplicating a record,
 //! acks and flush behave as documented, and bad input is a typed error.
 
-use samsa::{
+use samsa_log::{
     kafka_partition_for_key, Acks, Error, Log, ProducerConfig, Record, RoundRobinPartitioner,
     TopicConfig,
 };
@@ -363,7 +363,7 @@ fn log_append_time_topics_report_the_append_time() {
     on_both(|what, log| {
         log.create_topic(
             "t",
-            TopicConfig::default().timestamp_type(samsa::TimestampType::LogAppendTime),
+            TopicConfig::default().timestamp_type(samsa_log::TimestampType::LogAppendTime),
         )
         .unwrap();
         let producer = log.producer();

@@ -41,7 +41,7 @@
 mod common;
 
 use common::*;
-use samsa::{
+use samsa_log::{
     kafka_partition_for_key, AutoOffsetReset, ConsumerConfig, Header, Log, Record, RecordRef,
     SyncPolicy, Topic, TopicConfig,
 };
@@ -74,7 +74,7 @@ const MAX_POLL_RECORDS: usize = 7;
 /// A child that prints nothing for this long is stuck.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn open(dir: &Path) -> samsa::Result<Log> {
+fn open(dir: &Path) -> samsa_log::Result<Log> {
     Log::builder().sync(SyncPolicy::Always).open(dir)
 }
 
@@ -121,7 +121,7 @@ fn say(out: &Mutex<()>, line: String) {
 
 /// Ends the child when its consumer thread meets an error: the parent sees
 /// the child stop by itself, with this line in the transcript.
-fn consumer_failed(out: &Mutex<()>, op: &str, e: samsa::Error) -> ! {
+fn consumer_failed(out: &Mutex<()>, op: &str, e: samsa_log::Error) -> ! {
     say(out, format!("consumer {op} failed: {e}"));
     std::process::exit(3)
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::assert_open_corrupt;
-use samsa::{
+use samsa_log::{
     AutoOffsetReset, CleanupPolicy, Clock, ConsumerConfig, Error, Log, ManualClock, Record,
     TopicConfig,
 };

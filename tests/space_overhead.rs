@@ -2,7 +2,7 @@
 //! over their values, counting every file of the partition's directory
 //! (log, indexes, markers). Deterministic: sizes, not timings.
 
-use samsa::{Partition, PartitionConfig, Record};
+use samsa_log::{Partition, PartitionConfig, Record};
 
 const VALUE_BYTES: usize = 100;
 const BATCH: usize = 1000;

@@ -7,7 +7,7 @@
 //! the groups' committed offsets of the old topic are gone, also after a
 //! restart.
 
-use samsa::{
+use samsa_log::{
     AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, Log,
     OffsetAndMetadata, ProducerConfig, Record, TopicConfig,
 };

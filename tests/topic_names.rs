@@ -23,7 +23,7 @@
 //! `Partition::append`, `delete_topic` or `add_partitions`).
 
 use proptest::prelude::*;
-use samsa::{AutoOffsetReset, ConsumerConfig, Error, Log, Record, TopicConfig};
+use samsa_log::{AutoOffsetReset, ConsumerConfig, Error, Log, Record, TopicConfig};
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -204,7 +204,7 @@ impl Scene {
     }
 }
 
-fn is_invalid_name(r: &samsa::Result<impl std::fmt::Debug>, name: &str) -> bool {
+fn is_invalid_name(r: &samsa_log::Result<impl std::fmt::Debug>, name: &str) -> bool {
     matches!(r, Err(Error::InvalidTopicName { name: n, .. }) if n == name)
 }
 
@@ -212,7 +212,7 @@ fn is_invalid_name(r: &samsa::Result<impl std::fmt::Debug>, name: &str) -> bool 
 /// `add_partitions` and `send` refuse it, as unknown or as invalid (the
 /// docs promise `UnknownTopic` for `topic`), naming it.
 fn assert_lookups_refused(log: &Log, name: &str, what: &str) {
-    let unknown = |r: samsa::Result<()>, op: &str| match r {
+    let unknown = |r: samsa_log::Result<()>, op: &str| match r {
         Err(Error::UnknownTopic { name: n }) | Err(Error::InvalidTopicName { name: n, .. }) => {
             assert_eq!(n, name, "{what}: {op}: the error names the topic")
         }

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use samsa::{Partition, PartitionConfig, SyncPolicy};
+use samsa_log::{Partition, PartitionConfig, SyncPolicy};
 use std::path::Path;
 
 const SEED: u64 = 0x7041_1a11;

@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| samsa::fuzzing::batch(data));
+fuzz_target!(|data: &[u8]| samsa_log::fuzzing::batch(data));

@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| samsa::fuzzing::recover_sealed_segment(data));
+fuzz_target!(|data: &[u8]| samsa_log::fuzzing::recover_sealed_segment(data));

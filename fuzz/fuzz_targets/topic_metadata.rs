@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| samsa::fuzzing::topic_metadata(data));
+fuzz_target!(|data: &[u8]| samsa_log::fuzzing::topic_metadata(data));

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 /// most partitions. The same input always gives the same assignment.
 ///
 /// ```
-/// use samsa::{Assignor, GroupMember, RoundRobinAssignor};
+/// use samsa_log::{Assignor, GroupMember, RoundRobinAssignor};
 /// use std::collections::BTreeMap;
 ///
 /// let tp = |t: &str, p| (t.to_string(), p);

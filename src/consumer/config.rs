@@ -40,7 +40,7 @@ pub enum Offset {
 /// Configuration of a [`Consumer`](crate::Consumer).
 ///
 /// ```
-/// use samsa::{AutoOffsetReset, ConsumerConfig};
+/// use samsa_log::{AutoOffsetReset, ConsumerConfig};
 ///
 /// let config = ConsumerConfig::new("billing")
 ///     .auto_offset_reset(AutoOffsetReset::Earliest)

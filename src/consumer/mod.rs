@@ -26,10 +26,10 @@ use std::time::{Duration, Instant};
 /// partitions assigned by the application.
 ///
 /// ```
-/// use samsa::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
+/// use samsa_log::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
 /// use std::time::Duration;
 ///
-/// # fn main() -> samsa::Result<()> {
+/// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::in_memory();
 /// log.create_topic("orders", TopicConfig::default().partitions(2))?;
 /// log.producer().send("orders", Record::new(b"book").partition(1))?.wait()?;

@@ -13,9 +13,9 @@ use std::time::Duration;
 /// Builds a [`Log`] with options other than the defaults.
 ///
 /// ```
-/// use samsa::{Log, SyncPolicy, TopicConfig};
+/// use samsa_log::{Log, SyncPolicy, TopicConfig};
 ///
-/// # fn main() -> samsa::Result<()> {
+/// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::builder()
 ///     .sync(SyncPolicy::Interval { ms: 100, bytes: 0 })
 ///     .default_topic_config(TopicConfig::default().partitions(3))

@@ -49,9 +49,9 @@ use std::sync::Arc;
 /// for tests.
 ///
 /// ```
-/// use samsa::{Log, Record, TopicConfig};
+/// use samsa_log::{Log, Record, TopicConfig};
 ///
-/// # fn main() -> samsa::Result<()> {
+/// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::in_memory();
 /// let orders = log.create_topic("orders", TopicConfig::default().partitions(4))?;
 /// orders.partition(2)?.append(&[Record::new(b"book").key(b"alice")])?;

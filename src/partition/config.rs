@@ -44,7 +44,7 @@ pub enum TimestampType {
 /// Configuration of one partition log.
 ///
 /// ```
-/// use samsa::{PartitionConfig, SyncPolicy};
+/// use samsa_log::{PartitionConfig, SyncPolicy};
 ///
 /// let config = PartitionConfig::default()
 ///     .segment_bytes(64 << 20)

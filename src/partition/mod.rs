@@ -72,9 +72,9 @@ pub(crate) use sync::SyncTicket;
 /// with appends and with each other.
 ///
 /// ```
-/// use samsa::{Partition, PartitionConfig, Record};
+/// use samsa_log::{Partition, PartitionConfig, Record};
 ///
-/// # fn main() -> samsa::Result<()> {
+/// # fn main() -> samsa_log::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
 /// let p = Partition::open(dir.path(), PartitionConfig::default())?;
 /// let info = p.append(&[Record::new(b"hello").key(b"k"), Record::new(b"world")])?;

@@ -40,7 +40,7 @@ pub use round_robin::RoundRobinPartitioner;
 /// closure:
 ///
 /// ```
-/// use samsa::{kafka_partition_for_key, Partitioner};
+/// use samsa_log::{kafka_partition_for_key, Partitioner};
 /// use std::sync::Arc;
 ///
 /// // Records keyed `audit:...` go to partition 0; other keys are hashed
@@ -90,7 +90,7 @@ where
 /// partitions to a topic moves most keys.
 ///
 /// ```
-/// use samsa::{DefaultPartitioner, Partitioner};
+/// use samsa_log::{DefaultPartitioner, Partitioner};
 ///
 /// let p = DefaultPartitioner;
 /// let key: Option<&[u8]> = Some(b"user-42");

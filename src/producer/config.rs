@@ -31,7 +31,7 @@ pub enum Acks {
 /// Configuration of a [`Producer`](crate::Producer).
 ///
 /// ```
-/// use samsa::{Acks, ProducerConfig, RoundRobinPartitioner};
+/// use samsa_log::{Acks, ProducerConfig, RoundRobinPartitioner};
 /// use std::time::Duration;
 ///
 /// let config = ProducerConfig::default()

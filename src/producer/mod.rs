@@ -39,9 +39,9 @@ use std::time::Instant;
 /// dropped or [`Producer::close`] is called.
 ///
 /// ```
-/// use samsa::{Log, Record, TopicConfig};
+/// use samsa_log::{Log, Record, TopicConfig};
 ///
-/// # fn main() -> samsa::Result<()> {
+/// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::in_memory();
 /// log.create_topic("orders", TopicConfig::default().partitions(4))?;
 /// let producer = log.producer();

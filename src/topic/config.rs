@@ -28,7 +28,7 @@ pub(crate) const DEFAULT_MIN_CLEANABLE_DIRTY_RATIO: f64 = 0.5;
 /// partition log in it.
 ///
 /// ```
-/// use samsa::{CleanupPolicy, TopicConfig};
+/// use samsa_log::{CleanupPolicy, TopicConfig};
 ///
 /// let config = TopicConfig::default()
 ///     .partitions(4)

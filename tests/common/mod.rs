@@ -4,7 +4,7 @@
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use samsa::{AppendInfo, Header, Partition, RecordRef, Result};
+use samsa_log::{AppendInfo, Header, Partition, RecordRef, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -131,13 +131,13 @@ pub fn append_recs(p: &Partition, recs: &[Rec]) -> Result<AppendInfo> {
         .iter()
         .map(|r| r.headers.iter().map(|(k, v)| Header::new(k, v)).collect())
         .collect();
-    let records: Vec<samsa::Record<'_>> = recs
+    let records: Vec<samsa_log::Record<'_>> = recs
         .iter()
         .zip(&headers)
         .map(|(r, h)| {
             let mut rec = match &r.value {
-                Some(v) => samsa::Record::new(v),
-                None => samsa::Record::default(),
+                Some(v) => samsa_log::Record::new(v),
+                None => samsa_log::Record::default(),
             };
             if let Some(k) = &r.key {
                 rec = rec.key(k);
@@ -527,12 +527,12 @@ impl Drop for ChildProc {
 /// Asserts that opening the log in `dir` fails with `Error::Corrupt`
 /// naming `file` (`what` says which damage, for the message).
 pub fn assert_open_corrupt(dir: &Path, file: &Path, what: &str) {
-    let err = samsa::Log::builder()
+    let err = samsa_log::Log::builder()
         .maintenance_interval(None)
         .open(dir)
         .unwrap_err();
     assert!(
-        matches!(&err, samsa::Error::Corrupt { path, .. } if path == file),
+        matches!(&err, samsa_log::Error::Corrupt { path, .. } if path == file),
         "{what}: {err}"
     );
 }

@@ -12,7 +12,7 @@ use crate::results::{rotated, Entry, Results};
 use crate::samsa_side::{self, Client};
 use crate::sqlite::{self, Sqlite};
 use crate::{check, raw::RawLog, scratch};
-use samsa::{Partition, ProducerConfig, SyncPolicy};
+use samsa_log::{Partition, ProducerConfig, SyncPolicy};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -25,7 +25,7 @@ use crate::raw::RawLog;
 use crate::results::{rotated, Entry, Results};
 use crate::samsa_side::{self, Client, TOPIC};
 use crate::{check, scratch, sqlite, stats};
-use samsa::{Partition, ProducerConfig, Record, SyncPolicy};
+use samsa_log::{Partition, ProducerConfig, Record, SyncPolicy};
 use std::path::Path;
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};

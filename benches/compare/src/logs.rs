@@ -8,7 +8,7 @@ use crate::samsa_side::{self, Client};
 use crate::sqlite;
 use commitlog::CommitLog;
 use rusqlite::Connection;
-use samsa::{Partition, ProducerConfig, SyncPolicy};
+use samsa_log::{Partition, ProducerConfig, SyncPolicy};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -66,7 +66,7 @@ pub fn fill(
         Entry::Samsa => {
             let config = samsa_side::os_config().segment_bytes(segment_bytes);
             let p = Partition::open(dir, config).expect("open samsa");
-            let records: Vec<samsa::Record<'_>> = values.iter().map(samsa::Record::new).collect();
+            let records: Vec<samsa_log::Record<'_>> = values.iter().map(samsa_log::Record::new).collect();
             for _ in 0..calls {
                 p.append(&records).expect("samsa append");
             }
@@ -78,7 +78,7 @@ pub fn fill(
                 for v in &values {
                     let d = c
                         .producer
-                        .send(samsa_side::TOPIC, samsa::Record::new(v))
+                        .send(samsa_side::TOPIC, samsa_log::Record::new(v))
                         .expect("send");
                     std::hint::black_box(&d);
                 }

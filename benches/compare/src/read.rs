@@ -15,7 +15,7 @@ use crate::results::{rotated, Entry, Results};
 use crate::samsa_side::{self, TOPIC};
 use crate::{raw, scratch, sqlite};
 use commitlog::CommitLog;
-use samsa::{Log, SyncPolicy, TopicConfig};
+use samsa_log::{Log, SyncPolicy, TopicConfig};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -63,7 +63,7 @@ fn write_all(dir: &Path, total: u64, results: &mut Results) -> Logs {
     while first < total {
         let n = (total - first).min(BATCH as u64) as usize;
         let values = check::batch(first, n, VALUE);
-        let records: Vec<samsa::Record<'_>> = values.iter().map(samsa::Record::new).collect();
+        let records: Vec<samsa_log::Record<'_>> = values.iter().map(samsa_log::Record::new).collect();
         p.append(&records).expect("samsa append");
         for v in &values {
             rawlog.append(v);

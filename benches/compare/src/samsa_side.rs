@@ -3,7 +3,7 @@
 
 use crate::append::Appender;
 use crate::check::Check;
-use samsa::{
+use samsa_log::{
     AutoOffsetReset, ConsumerConfig, Log, Partition, PartitionConfig, Producer, ProducerConfig,
     Record, SyncPolicy, TopicConfig,
 };
