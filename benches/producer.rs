@@ -10,6 +10,11 @@
 //!   (a request/response service), with zero linger. Records from threads
 //!   that arrive while a sync is running share the next batch and its sync,
 //!   so 4 threads should reach several times one thread's records/s.
+//! - `producer_send_wait_durable`: one thread sends one record and waits
+//!   for its delivery, under `SyncPolicy::Always` and the producer's
+//!   default linger (5 ms): a wait appends its batch at once, so this
+//!   should cost no more than 1.2x the baseline, a bare
+//!   `Partition::append` of one record under `Always` (issue 14).
 
 mod common;
 
@@ -72,6 +77,42 @@ fn producer_send_100b(c: &mut Criterion) {
     g.finish();
 }
 
+fn producer_send_wait_durable(c: &mut Criterion) {
+    let mut g = c.benchmark_group("producer_send_wait_durable");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    let tmp = scratch();
+    let log = Log::open(tmp.path()).expect("open");
+    log.create_topic("t", TopicConfig::default().sync(SyncPolicy::Always))
+        .expect("topic");
+    let producer = log.producer();
+    g.bench_function("samsa_send_wait", |b| {
+        b.iter(|| {
+            let md = producer
+                .send("t", Record::new(b"one durable record"))
+                .expect("send")
+                .wait()
+                .expect("delivered");
+            black_box(md.offset)
+        })
+    });
+    let p = log
+        .create_topic("u", TopicConfig::default().sync(SyncPolicy::Always))
+        .expect("topic")
+        .partition(0)
+        .expect("partition");
+    g.bench_function("baseline_partition_append", |b| {
+        b.iter(|| {
+            black_box(
+                p.append(&[Record::new(b"one durable record")])
+                    .expect("append"),
+            )
+        })
+    });
+    g.finish();
+}
+
 fn producer_durable_threads(c: &mut Criterion) {
     const PER_THREAD: u64 = 400;
     let mut g = c.benchmark_group("producer_durable_threads");
@@ -119,5 +160,10 @@ fn producer_durable_threads(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, producer_send_100b, producer_durable_threads);
+criterion_group!(
+    benches,
+    producer_send_100b,
+    producer_send_wait_durable,
+    producer_durable_threads
+);
 criterion_main!(benches);

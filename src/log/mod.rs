@@ -165,6 +165,11 @@ impl Log {
         self.inner.options.default_topic.clone()
     }
 
+    /// Whether [`Log::close`] was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
     fn ensure_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed {

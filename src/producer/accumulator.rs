@@ -1,14 +1,14 @@
 //! The producer's buffer: one open batch per partition, records encoded
 //! into it as they are sent, closed batches queued for the appender.
 
-use super::delivery::BatchSlot;
+use super::delivery::{BatchSlot, FlushNow};
 use crate::batch::BatchBuilder;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
 use crate::record::Record;
 use crate::topic::{CleanupPolicy, Topic, TopicId};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 /// A batch still taking records.
@@ -134,10 +134,15 @@ impl TopicEntry {
 
     /// Encodes `record` into partition `p`'s open batch, closing that batch
     /// first if the record would take it past the batch size.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the split borrows of the accumulator"
+    )]
     pub fn push(
         &mut self,
         queue: &mut Queue,
         rules: BatchRules,
+        flusher: &Weak<dyn FlushNow>,
         p: u32,
         record: &Record<'_>,
         now: i64,
@@ -157,7 +162,7 @@ impl TopicEntry {
                 self.max_record_bytes,
                 bytes.max(rules.batch_bytes.min(1 << 20)),
             ),
-            slot: BatchSlot::new(self.name.clone(), p),
+            slot: BatchSlot::new(self.name.clone(), p, flusher.clone()),
             created: Instant::now(),
             count: 0,
             bytes: 0,
@@ -219,6 +224,8 @@ impl TopicEntry {
 /// Everything the producer buffers, behind its mutex.
 pub(crate) struct Accumulator {
     pub rules: BatchRules,
+    /// The producer, for the batches' slots (see `FlushNow`).
+    pub flusher: Weak<dyn FlushNow>,
     pub topics: Vec<TopicEntry>,
     by_name: HashMap<String, usize>,
     /// The topic of the last send: most sends repeat it.
@@ -227,9 +234,10 @@ pub(crate) struct Accumulator {
 }
 
 impl Accumulator {
-    pub fn new(rules: BatchRules) -> Self {
+    pub fn new(rules: BatchRules, flusher: Weak<dyn FlushNow>) -> Self {
         Accumulator {
             rules,
+            flusher,
             topics: Vec::new(),
             by_name: HashMap::new(),
             last: 0,
@@ -267,6 +275,25 @@ impl Accumulator {
         };
         self.last = i;
         Ok(i)
+    }
+
+    /// Moves the open batch whose slot is `slot` to the ready queue, if it
+    /// is still open; whether it was.
+    pub fn close_slot(&mut self, slot: &Arc<BatchSlot>) -> bool {
+        let Some(&t) = self.by_name.get(&*slot.topic) else {
+            return false;
+        };
+        let e = &mut self.topics[t];
+        let p = slot.partition;
+        let open = e
+            .open
+            .get(p as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|b| Arc::ptr_eq(&b.slot, slot));
+        if open {
+            e.close(&mut self.queue, p);
+        }
+        open
     }
 
     /// Closes every open batch created at or before `deadline` (all of

@@ -5,7 +5,16 @@
 
 use crate::error::{Error, Result};
 use parking_lot::{Condvar, Mutex};
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+/// Appends a batch at once, as its records' waiter asks (see
+/// [`Delivery::wait`]): implemented by the producer.
+pub(crate) trait FlushNow: Send + Sync {
+    /// Closes the open batch of `slot`, if it is still open, so that the
+    /// appender takes it now instead of at the end of its linger.
+    fn flush_now(&self, slot: &Arc<BatchSlot>);
+}
 
 /// Where a record landed: Kafka's `RecordMetadata`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,15 +48,24 @@ pub(crate) struct BatchSlot {
     pub partition: u32,
     outcome: Mutex<Option<Outcome>>,
     done: Condvar,
+    /// The producer, to ask for the batch at once when someone waits.
+    flusher: Weak<dyn FlushNow>,
+}
+
+impl fmt::Debug for dyn FlushNow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("producer")
+    }
 }
 
 impl BatchSlot {
-    pub fn new(topic: Arc<str>, partition: u32) -> Arc<Self> {
+    pub fn new(topic: Arc<str>, partition: u32, flusher: Weak<dyn FlushNow>) -> Arc<Self> {
         Arc::new(BatchSlot {
             topic,
             partition,
             outcome: Mutex::new(None),
             done: Condvar::new(),
+            flusher,
         })
     }
 
@@ -120,7 +138,9 @@ impl Delivery {
 
     /// Blocks until the record is delivered (as the producer's
     /// [`Acks`](crate::Acks) define it) and returns where it landed, or the
-    /// error that kept it from the log.
+    /// error that kept it from the log. A batch still open for its linger
+    /// is appended at once: someone waiting for it gains nothing from more
+    /// records joining it (the linger still batches sends nobody waits on).
     pub fn wait(self) -> Result<RecordMetadata> {
         let (slot, index, timestamp) = match self.state {
             State::Ready(md) => return Ok(md),
@@ -130,6 +150,11 @@ impl Delivery {
                 timestamp,
             } => (slot, index, timestamp),
         };
+        if slot.outcome.lock().is_none() {
+            if let Some(producer) = slot.flusher.upgrade() {
+                producer.flush_now(&slot);
+            }
+        }
         let mut outcome = slot.outcome.lock();
         loop {
             match &*outcome {

@@ -19,6 +19,8 @@ mod tests;
 pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, RecordMetadata};
 
+use delivery::{BatchSlot, FlushNow};
+
 use crate::batch::ProducerFields;
 use crate::error::{Error, Result};
 use crate::log::Log;
@@ -135,11 +137,14 @@ impl Producer {
             .idempotence
             .then(|| (config.producer_id.unwrap_or_else(fresh_producer_id), 0));
         let batch_bytes = config.batch_bytes;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| Shared {
             log,
             config,
             identity,
-            acc: Mutex::new(Accumulator::new(BatchRules { batch_bytes })),
+            acc: Mutex::new(Accumulator::new(
+                BatchRules { batch_bytes },
+                me.clone() as std::sync::Weak<dyn FlushNow>,
+            )),
             wake: Condvar::new(),
             progress: Condvar::new(),
             written: Mutex::new(WrittenQueue::default()),
@@ -178,7 +183,10 @@ impl Producer {
     /// wait on. The partition is the record's own, if set, else the
     /// partitioner's choice, else Kafka's sticky choice. Blocks only while
     /// the buffer is full, for up to `max_block`. Internal topics
-    /// (`__consumer_offsets`) are refused with [`Error::InvalidTopicName`].
+    /// (`__consumer_offsets`) are refused with [`Error::InvalidTopicName`];
+    /// once the producer or its log is closed, every send is
+    /// [`Error::Closed`]. A topic deleted since the last send is looked up
+    /// again by name: [`Error::UnknownTopic`] while none has it.
     pub fn send(&self, topic: &str, record: Record<'_>) -> Result<Delivery> {
         let s = &*self.handle.shared;
         let bytes = approximate_size(&record);
@@ -186,7 +194,8 @@ impl Producer {
         // cost), and only for a record that has no timestamp of its own.
         let now = record.timestamp.unwrap_or_else(|| s.log.now_ms());
         let mut acc = s.acc.lock();
-        if acc.queue.closed {
+        // A closed producer, or a closed log: nothing sent now could land.
+        if acc.queue.closed || s.log.is_closed() {
             return Err(Error::Closed {
                 path: s.log.dir().to_path_buf(),
             });
@@ -223,7 +232,7 @@ impl Producer {
                 partitions,
             });
         }
-        let placed = e.push(&mut acc.queue, rules, p, &record, now, bytes)?;
+        let placed = e.push(&mut acc.queue, rules, &acc.flusher, p, &record, now, bytes)?;
         if e.is_full(rules, p) {
             e.close(&mut acc.queue, p);
             s.wake.notify_one();
@@ -484,6 +493,14 @@ impl Shared {
         }
         drop(acc);
         self.progress.notify_all();
+    }
+}
+
+impl FlushNow for Shared {
+    fn flush_now(&self, slot: &Arc<BatchSlot>) {
+        if self.acc.lock().close_slot(slot) {
+            self.wake.notify_one();
+        }
     }
 }
 

@@ -121,3 +121,61 @@ fn without_retries_a_failed_write_fails_the_delivery() {
         .unwrap();
     assert!(producer.flush().is_ok());
 }
+
+/// Waiting on a delivery appends its batch at once, whatever the linger:
+/// with a linger of a minute, a wait returns in well under it, while a
+/// send nobody waits on still lingers (its batch stays open).
+#[test]
+fn waiting_on_a_delivery_appends_its_batch_at_once() {
+    let log = Log::in_memory();
+    log.create_topic("t", TopicConfig::default()).unwrap();
+    let producer = log
+        .producer_with(ProducerConfig::default().linger(Duration::from_secs(60)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    for i in 0..20u64 {
+        let md = producer
+            .send("t", Record::new(b"v"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(md.offset, Some(i));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "20 waits took {:?}: the linger was waited out",
+        started.elapsed()
+    );
+    // Not waited on: it stays in its open batch for the linger.
+    let lingering = producer.send("t", Record::new(b"later")).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!lingering.is_done());
+    assert_eq!(
+        log.topic("t")
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .high_watermark(),
+        20
+    );
+    assert_eq!(lingering.wait().unwrap().offset, Some(20));
+}
+
+/// Once its log is closed, a producer's sends fail at once (not only their
+/// deliveries).
+#[test]
+fn a_send_after_the_log_closed_is_refused() {
+    let log = Log::in_memory();
+    log.create_topic("t", TopicConfig::default()).unwrap();
+    let producer = log.producer();
+    producer
+        .send("t", Record::new(b"v"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    log.close().unwrap();
+    assert!(matches!(
+        producer.send("t", Record::new(b"w")),
+        Err(Error::Closed { .. })
+    ));
+}
