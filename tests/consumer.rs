@@ -246,9 +246,21 @@ fn assignment_changes_and_bad_input() {
             2,
             "{what}: a failed assign changes nothing"
         );
+        // A partition that does not exist says how many there are; one
+        // that exists but is not this consumer's says that.
+        let partitions = log.topic("t").unwrap().partition_count();
         assert!(matches!(
             c.seek("t", 9, Offset::Earliest),
-            Err(Error::UnknownPartition { .. })
+            Err(Error::UnknownPartition { partition: 9, partitions: n, .. }) if n == partitions
+        ));
+        c.assign(&[("t", 0)]).unwrap();
+        assert!(matches!(
+            c.seek("t", 1, Offset::Earliest),
+            Err(Error::NotAssigned { partition: 1, .. })
+        ));
+        assert!(matches!(
+            c.position("nope", 0),
+            Err(Error::UnknownTopic { .. })
         ));
         assert!(matches!(
             log.consumer(ConsumerConfig::default().max_poll_records(0)),

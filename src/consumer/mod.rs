@@ -143,15 +143,25 @@ impl Consumer {
             .collect()
     }
 
+    /// The assigned partition, or why there is none: the topic or the
+    /// partition does not exist (with the topic's partition count), or it
+    /// is not assigned to this consumer.
     fn find(&mut self, topic: &str, partition: u32) -> Result<&mut Assigned> {
-        self.assigned
-            .iter_mut()
-            .find(|a| &*a.topic == topic && a.partition == partition)
-            .ok_or_else(|| Error::UnknownPartition {
-                topic: topic.to_owned(),
-                partition,
-                partitions: 0,
-            })
+        let at = self
+            .assigned
+            .iter()
+            .position(|a| &*a.topic == topic && a.partition == partition);
+        match at {
+            Some(i) => Ok(&mut self.assigned[i]),
+            None => {
+                // Err if the topic or the partition does not exist.
+                self.log.topic(topic)?.partition(partition)?;
+                Err(Error::NotAssigned {
+                    topic: topic.to_owned(),
+                    partition,
+                })
+            }
+        }
     }
 
     /// The offset of the next record `poll` returns from this partition,
