@@ -75,6 +75,7 @@ mod producer;
 mod properties;
 mod record;
 mod segment;
+mod show;
 mod storage;
 mod topic;
 
@@ -109,7 +110,7 @@ pub use partitioner::{
     RoundRobinPartitioner,
 };
 pub use producer::{Acks, Delivery, Producer, ProducerConfig, RecordMetadata};
-pub use record::{Header, Record};
+pub use record::{Header, OwnedRecord, Record};
 pub use topic::{CleanupPolicy, ParseTopicIdError, Topic, TopicConfig, TopicId};
 
 /// The README's examples, compiled and run as doc tests.

@@ -1,4 +1,8 @@
-//! The record a producer appends: borrowed key, value and headers.
+//! The record a producer appends: borrowed key, value and headers; and
+//! the owned form of a record read back.
+
+use crate::show::Bytes;
+use std::fmt;
 
 /// One record to append: optional key, optional value, headers and an
 /// optional timestamp.
@@ -14,7 +18,7 @@
 /// let r = Record::new(b"payload").key(b"user-42").headers(&headers).timestamp(1_700_000_000_000);
 /// assert_eq!(r.value_bytes(), Some(&b"payload"[..]));
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
 pub struct Record<'a> {
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
@@ -93,8 +97,26 @@ impl<'a> Record<'a> {
     }
 }
 
+impl fmt::Debug for Record<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Record");
+        d.field("key", &Bytes(self.key))
+            .field("value", &Bytes(self.value));
+        if !self.headers.is_empty() {
+            d.field("headers", &self.headers);
+        }
+        if let Some(t) = self.timestamp {
+            d.field("timestamp", &t);
+        }
+        if let Some(p) = self.partition {
+            d.field("partition", &p);
+        }
+        d.finish()
+    }
+}
+
 /// A record header: a string key and a byte value, like Kafka's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     /// The header's name.
     pub key: &'a str,
@@ -109,6 +131,84 @@ impl<'a> Header<'a> {
             key,
             value: value.as_ref(),
         }
+    }
+}
+
+impl fmt::Debug for Header<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {:?}", self.key, Bytes(Some(self.value)))
+    }
+}
+
+/// A record that owns its bytes, as read back from a topic: what
+/// [`ConsumerRecord::into_owned`](crate::ConsumerRecord::into_owned) and
+/// [`Topic::history`](crate::Topic::history) give. It can be kept past
+/// the poll that returned it, sent to another thread or task, and compared
+/// in tests (Kafka's `ConsumerRecord`, owned).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnedRecord {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The offset in the partition.
+    pub offset: u64,
+    /// Milliseconds since the epoch (create or log-append time).
+    pub timestamp: i64,
+    /// The key, if any.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` for a tombstone.
+    pub value: Option<Vec<u8>>,
+    /// The headers, in order: name and value.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+impl OwnedRecord {
+    /// A copy of `r`, read from `topic`/`partition`.
+    pub(crate) fn copy_of(topic: &str, partition: u32, r: &crate::RecordRef<'_>) -> Self {
+        OwnedRecord {
+            topic: topic.to_owned(),
+            partition,
+            offset: r.offset(),
+            timestamp: r.timestamp(),
+            key: r.key().map(<[u8]>::to_vec),
+            value: r.value().map(<[u8]>::to_vec),
+            headers: r
+                .headers()
+                .map(|h| (h.key.to_owned(), h.value.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The value as UTF-8 text, if it is some.
+    pub fn value_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.value.as_deref()?).ok()
+    }
+
+    /// The key as UTF-8 text, if it is some.
+    pub fn key_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.key.as_deref()?).ok()
+    }
+}
+
+impl fmt::Debug for OwnedRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("OwnedRecord");
+        d.field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("timestamp", &self.timestamp)
+            .field("key", &Bytes(self.key.as_deref()))
+            .field("value", &Bytes(self.value.as_deref()));
+        if !self.headers.is_empty() {
+            let headers: Vec<Header<'_>> = self
+                .headers
+                .iter()
+                .map(|(k, v)| Header::new(k, v))
+                .collect();
+            d.field("headers", &headers);
+        }
+        d.finish()
     }
 }
 

@@ -15,5 +15,5 @@ pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFie
 pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
 pub(crate) use records::{check_batches, read_buffer};
 pub use records::{Iter, Records};
-pub(crate) use view::BatchView;
+pub(crate) use view::{BatchView, HeadersShown};
 pub use view::{Headers, RecordRef};

@@ -35,12 +35,31 @@ pub(crate) fn read_buffer(len: usize) -> Vec<u8> {
 /// checked before the read returned, and iterating borrows keys and values
 /// from that buffer without allocating. A read that starts in the middle of
 /// a batch skips the records before the requested offset.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Records {
     buf: Vec<u8>,
     from: u64,
     count: usize,
     next_offset: u64,
+}
+
+impl std::fmt::Debug for Records {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records")
+            .field("len", &self.count)
+            .field("next_offset", &self.next_offset)
+            .field("records", &ShownList(self))
+            .finish()
+    }
+}
+
+/// The first records, for `Debug`.
+struct ShownList<'a>(&'a Records);
+
+impl std::fmt::Debug for ShownList<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::show::list(f, self.0.iter(), self.0.count)
+    }
 }
 
 /// What checking a buffer of batches found.

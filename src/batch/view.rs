@@ -123,7 +123,7 @@ impl<'a> BatchView<'a> {
 
 /// A record read back from the log. Its key, value and headers borrow the
 /// bytes of the read, so iterating allocates nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct RecordRef<'a> {
     offset: u64,
     timestamp: i64,
@@ -169,6 +169,31 @@ impl<'a> RecordRef<'a> {
             },
             _ => Headers { rest: &[], left: 0 },
         }
+    }
+}
+
+impl std::fmt::Debug for RecordRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("offset", &self.offset)
+            .field("timestamp", &self.timestamp)
+            .field("key", &crate::show::Bytes(self.key))
+            .field("value", &crate::show::Bytes(self.value))
+            .field("headers", &HeadersShown(self.headers()))
+            .finish()
+    }
+}
+
+/// A record's headers as `Debug` shows them: `name: b"value"` pairs.
+pub(crate) struct HeadersShown<'a>(pub Headers<'a>);
+
+impl std::fmt::Debug for HeadersShown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        for h in self.0.clone() {
+            m.entry(&h.key, &crate::show::Bytes(Some(h.value)));
+        }
+        m.finish()
     }
 }
 

@@ -1,7 +1,10 @@
 //! What `poll` returns: records of several partitions, each borrowing the
 //! bytes of its partition's read.
 
-use crate::batch::{Headers, Iter, RecordRef, Records};
+use crate::batch::{Headers, HeadersShown, Iter, RecordRef, Records};
+use crate::record::OwnedRecord;
+use crate::show::Bytes;
+use std::fmt;
 use std::iter::Take;
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ pub(crate) struct PartitionRecords {
 
 /// Records returned by [`Consumer::poll`](crate::Consumer::poll): Kafka's
 /// `ConsumerRecords`, in offset order within each partition.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ConsumerRecords {
     pub(crate) parts: Vec<PartitionRecords>,
 }
@@ -48,6 +51,13 @@ impl ConsumerRecords {
             .iter()
             .map(|p| (&*p.topic, p.partition))
             .collect()
+    }
+}
+
+impl fmt::Debug for ConsumerRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConsumerRecords ")?;
+        crate::show::list(f, self.iter(), self.len())
     }
 }
 
@@ -90,8 +100,9 @@ impl<'a> Iterator for ConsumerRecordsIter<'a> {
 }
 
 /// One record from a poll: Kafka's `ConsumerRecord`. Key, value and
-/// headers borrow the poll's buffers.
-#[derive(Debug, Clone, Copy)]
+/// headers borrow the poll's buffers; [`Self::into_owned`] copies them
+/// out.
+#[derive(Clone, Copy)]
 pub struct ConsumerRecord<'a> {
     topic: &'a str,
     partition: u32,
@@ -132,5 +143,25 @@ impl<'a> ConsumerRecord<'a> {
     /// The headers.
     pub fn headers(&self) -> Headers<'a> {
         self.record.headers()
+    }
+
+    /// A copy that owns its bytes, to keep past the poll (or send to
+    /// another thread or task).
+    pub fn into_owned(self) -> OwnedRecord {
+        OwnedRecord::copy_of(self.topic, self.partition, &self.record)
+    }
+}
+
+impl fmt::Debug for ConsumerRecord<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerRecord")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset())
+            .field("timestamp", &self.timestamp())
+            .field("key", &Bytes(self.key()))
+            .field("value", &Bytes(self.value()))
+            .field("headers", &HeadersShown(self.headers()))
+            .finish()
     }
 }

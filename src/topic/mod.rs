@@ -12,6 +12,7 @@ pub use id::{ParseTopicIdError, TopicId};
 
 use crate::error::{Error, Result};
 use crate::partition::{Partition, PartitionEnv, SyncPolicy};
+use crate::record::OwnedRecord;
 use parking_lot::RwLock;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -139,6 +140,22 @@ impl Topic {
                 partition,
                 partitions: state.1.len() as u32,
             })
+    }
+
+    /// Every record the topic holds now (from each partition's log start
+    /// to its high watermark), partition by partition in offset order,
+    /// owned: for tests, what Kafka's `MockProducer.history()` gives.
+    pub fn history(&self) -> Result<Vec<OwnedRecord>> {
+        let mut out = Vec::new();
+        for (n, p) in (0u32..).zip(self.partitions()) {
+            let mut at = p.log_start_offset();
+            while at < p.high_watermark() {
+                let r = p.read(at, 1 << 20)?;
+                out.extend(r.iter().map(|r| OwnedRecord::copy_of(self.name(), n, &r)));
+                at = r.next_offset();
+            }
+        }
+        Ok(out)
     }
 
     /// Every partition, in number order.
