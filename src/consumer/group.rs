@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::group::coordinator::{JoinRequest, View};
 use crate::group::OffsetAndMetadata;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Callbacks a group member runs inside `poll` when its partitions change,
 /// like Kafka's `ConsumerRebalanceListener`. Each gets the consumer, so it
@@ -316,7 +315,7 @@ impl Consumer {
             )?,
             None => self.log.coordinator().commit_if_empty(&group, write)?,
         }
-        self.last_commit = Instant::now();
+        self.last_commit = self.log.now_ms();
         Ok(())
     }
 
@@ -338,13 +337,15 @@ impl Consumer {
 
     /// Commits if auto-commit is on and the interval has passed.
     pub(super) fn maybe_auto_commit(&mut self) -> Result<()> {
-        if self.last_commit.elapsed() >= self.config.auto_commit_interval {
+        let interval =
+            i64::try_from(self.config.auto_commit_interval.as_millis()).unwrap_or(i64::MAX);
+        if self.log.now_ms().saturating_sub(self.last_commit) >= interval {
             match self.auto_commit_now() {
                 // The next poll rejoins; the commit waits for that.
                 Err(Error::RebalanceInProgress { .. }) => {}
                 other => other?,
             }
-            self.last_commit = Instant::now();
+            self.last_commit = self.log.now_ms();
         }
         Ok(())
     }

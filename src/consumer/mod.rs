@@ -54,7 +54,8 @@ pub struct Consumer {
     /// Group membership, after `subscribe`.
     membership: Option<group::Membership>,
     listener: Option<Box<dyn RebalanceListener>>,
-    last_commit: Instant,
+    /// When the consumer last committed, by the log's clock (ms).
+    last_commit: i64,
     closed: bool,
 }
 
@@ -87,7 +88,7 @@ impl Log {
             turn: 0,
             membership: None,
             listener: None,
-            last_commit: Instant::now(),
+            last_commit: self.now_ms(),
             closed: false,
         })
     }

@@ -22,7 +22,12 @@ use crate::topic::TopicId;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// `d` in milliseconds, as the log's clock counts.
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
 
 /// How a member joins.
 pub(crate) struct JoinRequest<'a> {
@@ -36,13 +41,14 @@ pub(crate) struct JoinRequest<'a> {
 struct Member {
     topics: Vec<String>,
     assignment: Vec<(String, u32)>,
-    last_poll: Instant,
+    /// When it last polled, by the log's clock (ms).
+    last_poll: i64,
     max_poll_interval: Duration,
     session_timeout: Duration,
     instance_id: Option<String>,
     /// A static member that closed: it keeps its place (and partitions)
     /// until this deadline, so a restart in time changes nothing.
-    departed: Option<Instant>,
+    departed: Option<i64>,
 }
 
 #[derive(Default)]
@@ -145,7 +151,7 @@ impl Coordinator {
             })?,
         };
         g.assignor = Some(assignor);
-        let now = Instant::now();
+        let now = log.now_ms();
         if let Some(id) = &req.instance_id {
             let known = g
                 .members
@@ -213,7 +219,7 @@ impl Coordinator {
             return;
         };
         if m.instance_id.is_some() {
-            m.departed = Some(Instant::now() + m.session_timeout);
+            m.departed = Some(log.now_ms().saturating_add(millis(m.session_timeout)));
             return;
         }
         g.members.remove(member_id);
@@ -230,14 +236,15 @@ impl Coordinator {
         if g.fenced.contains(member_id) {
             return Some(View::Fenced);
         }
-        let now = Instant::now();
+        let now = log.now_ms();
         let before = g.members.len();
         // Including the caller: a member that took longer than its
         // max_poll_interval between polls has left the group, as in Kafka,
-        // and must rejoin.
+        // and must rejoin. Time is the log's clock, so a test with a
+        // `ManualClock` expires a member by advancing it.
         g.members.retain(|_, m| match m.departed {
             Some(deadline) => now < deadline,
-            None => now.duration_since(m.last_poll) <= m.max_poll_interval,
+            None => now.saturating_sub(m.last_poll) <= millis(m.max_poll_interval),
         });
         let m = g.members.get_mut(member_id)?;
         m.last_poll = now;
