@@ -58,15 +58,18 @@ pub struct ConsumerConfig {
     /// `auto_commit_interval`, before partitions are revoked, and on close
     /// (Kafka's `enable.auto.commit`, default on).
     pub enable_auto_commit: bool,
-    /// Kafka's `auto.commit.interval.ms` (default 5 s).
+    /// Kafka's `auto.commit.interval.ms` (default 5 s), by the log's
+    /// [`Clock`](crate::Clock).
     pub auto_commit_interval: Duration,
     /// A member that does not poll within this is taken out of its group,
     /// and its partitions go to others (Kafka's `max.poll.interval.ms`,
-    /// default 5 minutes).
+    /// default 5 minutes). Measured by the log's [`Clock`](crate::Clock):
+    /// a test with a [`ManualClock`](crate::ManualClock) evicts a member
+    /// by advancing it.
     pub max_poll_interval: Duration,
     /// How long a closed static member (one with a `group_instance_id`)
     /// keeps its partitions waiting for it (Kafka's `session.timeout.ms`,
-    /// default 45 s).
+    /// default 45 s), by the log's [`Clock`](crate::Clock).
     pub session_timeout: Duration,
     /// Assignors in order of preference; the group uses the first member's
     /// first, and later members must list it (Kafka's
