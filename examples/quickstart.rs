@@ -28,7 +28,7 @@ fn main() -> samsa_log::Result<()> {
     for d in deliveries {
         let md = d.wait()?; // appended and synced (acks=all, SyncPolicy::Always)
         println!(
-            "produced to {}/{} at offset {:?}",
+            "produced to {}/{} at offset {}",
             md.topic, md.partition, md.offset
         );
     }

@@ -20,7 +20,7 @@
 //! let mut consumer = log.consumer(ConsumerConfig::new("billing").auto_offset_reset(AutoOffsetReset::Earliest))?;
 //! consumer.subscribe(&["orders"])?;
 //! let records = consumer.poll(Duration::from_secs(1))?;
-//! assert_eq!(records.iter().next().map(|r| r.offset()), md.offset);
+//! assert_eq!(records.iter().next().map(|r| r.offset()), Some(md.offset));
 //! consumer.commit()?;
 //! # Ok(())
 //! # }

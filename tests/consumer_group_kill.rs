@@ -378,7 +378,7 @@ fn produce(tally: &mut KillTally, log: &Log, rng: &mut Rng, n: u64, produced: &m
         let p = md.partition as usize;
         assert_eq!(
             md.offset,
-            Some(produced[p].len() as u64),
+            produced[p].len() as u64,
             "delivered at an offset other than the partition's end"
         );
         produced[p].push((key, value));

@@ -777,7 +777,7 @@ impl World {
                 .wait()
                 .unwrap_or_else(|e| self.fail(format!("delivery: {e}")));
             let p = md.partition as usize;
-            if md.offset != Some(self.produced[p].len() as u64) {
+            if md.offset != self.produced[p].len() as u64 {
                 self.fail(format!(
                     "produced {v} at {:?} of partition {p}, expected {}",
                     md.offset,

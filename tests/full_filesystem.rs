@@ -155,7 +155,7 @@ fn fill_free_and_recover(what: &str, dir: &Path) {
             let v = value(topic, i);
             let outcome = producer.send(topic, Record::new(&v)).and_then(|d| d.wait());
             match outcome {
-                Ok(md) => acked.push((topic.to_owned(), md.offset.unwrap())),
+                Ok(md) => acked.push((topic.to_owned(), md.offset)),
                 Err(e) => {
                     assert!(is_enospc(&e), "{what}: not a typed ENOSPC: {e:?}");
                     assert!(
@@ -208,7 +208,7 @@ fn fill_free_and_recover(what: &str, dir: &Path) {
             .send("big", Record::new(&v))
             .and_then(|d| d.wait())
             .unwrap_or_else(|e| panic!("{what}: send {j} after space came back: {e}"));
-        after.push(md.offset.unwrap());
+        after.push(md.offset);
     }
     assert!(log.health().is_healthy(), "{what}: {:?}", log.health());
     producer.close().unwrap();

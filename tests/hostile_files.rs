@@ -1255,7 +1255,7 @@ impl Fixture {
                 .collect();
             producer.flush().unwrap();
             for (r, d) in recs.iter().zip(deliveries) {
-                assert_eq!(d.wait().unwrap().offset, Some(r.offset), "fixture offsets");
+                assert_eq!(d.wait().unwrap().offset, r.offset, "fixture offsets");
             }
         }
         for p in producers {

@@ -198,10 +198,7 @@ fn producer_kill_child() {
         }
         let (s, d) = in_flight.pop_front().unwrap();
         let md = d.wait().unwrap();
-        say(
-            out,
-            format!("ACK {s} {} {}", md.partition, md.offset.unwrap()),
-        );
+        say(out, format!("ACK {s} {} {}", md.partition, md.offset));
     }
 }
 
@@ -512,7 +509,7 @@ fn append_more(
             .unwrap_or_else(|e| tally.fail(format!("{ctx}: delivery after recovery: {e}")));
         let seqs = &mut model.seqs[md.partition as usize];
         let want = seqs.len() as u64;
-        tally.check(md.offset == Some(want), || {
+        tally.check(md.offset == want, || {
             format!(
                 "{ctx}: seq {seq} sent after recovery landed at ({}, {:?}), not at offset {want}",
                 md.partition, md.offset

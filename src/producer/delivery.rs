@@ -23,12 +23,25 @@ pub struct RecordMetadata {
     pub topic: Arc<str>,
     /// The partition.
     pub partition: u32,
-    /// The record's offset; `None` under [`Acks::None`](crate::Acks::None),
-    /// which does not wait to learn it.
-    pub offset: Option<u64>,
+    /// The record's offset; [`RecordMetadata::NO_OFFSET`] under
+    /// [`Acks::None`](crate::Acks::None), which does not wait to learn it
+    /// (Kafka's -1: see [`Self::has_offset`]).
+    pub offset: u64,
     /// The record's timestamp: its create time, or the log-append time on
     /// topics configured for it.
     pub timestamp: i64,
+}
+
+impl RecordMetadata {
+    /// The offset of a record whose delivery did not learn it (under
+    /// [`Acks::None`](crate::Acks::None)), as Kafka's -1.
+    pub const NO_OFFSET: u64 = u64::MAX;
+
+    /// Whether the delivery learned the record's offset (Kafka's
+    /// `hasOffset`): always, but under [`Acks::None`](crate::Acks::None).
+    pub fn has_offset(&self) -> bool {
+        self.offset != Self::NO_OFFSET
+    }
 }
 
 /// How a batch ended.
@@ -167,7 +180,7 @@ impl Delivery {
                     return Ok(RecordMetadata {
                         topic: slot.topic.clone(),
                         partition: slot.partition,
-                        offset: Some(base_offset + u64::from(index)),
+                        offset: base_offset + u64::from(index),
                         timestamp: append_time.unwrap_or(timestamp),
                     })
                 }

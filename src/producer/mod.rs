@@ -49,7 +49,7 @@ use std::time::Instant;
 /// let producer = log.producer();
 /// let delivery = producer.send("orders", Record::new(b"book").key(b"alice"))?;
 /// let md = delivery.wait()?;
-/// assert_eq!(md.offset, Some(0));
+/// assert_eq!(md.offset, 0);
 /// // The same key always lands on the same partition, as in Kafka.
 /// let again = producer.send("orders", Record::new(b"lamp").key(b"alice"))?.wait()?;
 /// assert_eq!(again.partition, md.partition);
@@ -246,7 +246,7 @@ impl Producer {
             Acks::None => Delivery::ready(RecordMetadata {
                 topic: e.name.clone(),
                 partition: p,
-                offset: None,
+                offset: RecordMetadata::NO_OFFSET,
                 timestamp: placed.timestamp,
             }),
             Acks::Leader | Acks::All => {

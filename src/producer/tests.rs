@@ -28,7 +28,7 @@ fn acks_leader_is_delivered_once_written_and_acks_all_only_once_synced() {
         faulty.arm(Op::Sync, std::io::ErrorKind::Other);
         let result = producer.send("t", Record::new(b"v")).unwrap().wait();
         match acks {
-            Acks::Leader => assert_eq!(result.unwrap().offset, Some(0)),
+            Acks::Leader => assert_eq!(result.unwrap().offset, 0),
             _ => assert!(
                 matches!(
                     result,
@@ -73,7 +73,7 @@ fn a_stable_producer_id_continues_its_sequences_after_restart() {
         .unwrap()
         .wait()
         .unwrap();
-    assert_eq!(md.offset, Some(3), "sequence 3 continues the log's, not 0");
+    assert_eq!(md.offset, 3, "sequence 3 continues the log's, not 0");
     assert_eq!(producer.producer_id(), Some(42));
 }
 
@@ -94,7 +94,7 @@ fn a_failed_write_is_retried_as_the_same_batch_and_lands_once() {
     std::thread::sleep(Duration::from_millis(40));
     assert!(!delivery.is_done(), "still retrying");
     faulty.disarm();
-    assert_eq!(delivery.wait().unwrap().offset, Some(0));
+    assert_eq!(delivery.wait().unwrap().offset, 0);
     producer.flush().unwrap();
     let p = log.topic("t").unwrap().partition(0).unwrap();
     assert_eq!(p.high_watermark(), 1, "written exactly once");
@@ -139,7 +139,7 @@ fn waiting_on_a_delivery_appends_its_batch_at_once() {
             .unwrap()
             .wait()
             .unwrap();
-        assert_eq!(md.offset, Some(i));
+        assert_eq!(md.offset, i);
     }
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -158,7 +158,7 @@ fn waiting_on_a_delivery_appends_its_batch_at_once() {
             .high_watermark(),
         20
     );
-    assert_eq!(lingering.wait().unwrap().offset, Some(20));
+    assert_eq!(lingering.wait().unwrap().offset, 20);
 }
 
 /// Once its log is closed, a producer's sends fail at once (not only their
