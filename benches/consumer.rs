@@ -393,7 +393,7 @@ fn check_stable(log: &Log, members: &[Consumer]) {
         }
     }
     assert_eq!(seen, (0..REBALANCE_PARTITIONS).collect::<BTreeSet<_>>());
-    let d = log.describe_group("bench").expect("describe");
+    let d = log.group("bench").describe().expect("describe");
     assert_eq!(d.members.len(), members.len());
     assert_eq!(
         d.members.iter().map(|m| m.assignment.len()).sum::<usize>(),

@@ -125,9 +125,9 @@ fn all_records(log: &Log) -> samsa_log::Result<BTreeSet<(u32, u64)>> {
 }
 
 fn print_group(log: &Log, group: &str) -> samsa_log::Result<()> {
-    let d = log.describe_group(group)?;
+    let d = log.group(group).describe()?;
     println!(
-        "  describe_group({group}): state {}, generation {}, assignor {}",
+        "  group({group}).describe(): state {}, generation {}, assignor {}",
         d.state,
         d.generation,
         d.assignor.as_deref().unwrap_or("-")
@@ -139,7 +139,7 @@ fn print_group(log: &Log, group: &str) -> samsa_log::Result<()> {
             numbers(&m.assignment)
         );
     }
-    let lag = log.lag(group)?;
+    let lag = log.group(group).lag()?;
     let per: Vec<String> = lag
         .iter()
         .map(|l| format!("p{}: {}", l.partition, l.lag))
@@ -172,7 +172,7 @@ fn main() -> samsa_log::Result<()> {
         b1.partitions(),
         b2.partitions()
     );
-    println!("(describe_group below names them by member id: consumer-1, consumer-2)");
+    println!("(describe() below names them by member id: consumer-1, consumer-2)");
     let owned: BTreeSet<u32> = b1.partitions().into_iter().chain(b2.partitions()).collect();
     assert_eq!(
         owned.len(),
@@ -252,10 +252,17 @@ fn main() -> samsa_log::Result<()> {
     assert_eq!(audit.processed.len(), everything.len());
     assert_eq!(by_audit, everything, "audit saw every record");
     assert_eq!(b1.partitions(), (0..PARTITIONS).collect::<Vec<_>>());
-    let d = log.describe_group("billing")?;
+    let d = log.group("billing").describe()?;
     assert_eq!(d.members.len(), 1);
     assert_eq!(numbers(&d.members[0].assignment), b1.partitions());
-    assert_eq!(log.lag("billing")?.iter().map(|l| l.lag).sum::<u64>(), 0);
+    assert_eq!(
+        log.group("billing")
+            .lag()?
+            .iter()
+            .map(|l| l.lag)
+            .sum::<u64>(),
+        0
+    );
     println!(
         "ok: billing processed all {} records once ({} by billing-1, {} by billing-2), \
          audit saw all {}, billing-1 owns every partition",

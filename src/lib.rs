@@ -36,8 +36,8 @@
 //! - [`Consumer`] and [`ConsumerConfig`]: `assign` or `subscribe` to a
 //!   group, `poll`, `seek`, `commit`; [`RebalanceListener`] callbacks;
 //!   [`Assignor`]s ([`RangeAssignor`], [`RoundRobinAssignor`],
-//!   [`CooperativeStickyAssignor`]); group admin on [`Log`]
-//!   ([`Log::describe_group`], [`Log::lag`], [`Log::reset_offsets`]).
+//!   [`CooperativeStickyAssignor`]); [`ConsumerGroup`] from [`Log::group`]
+//!   to describe a group, see its lag and reset or delete its offsets.
 //! - [`Partition`]: one log. [`Partition::append`] a slice of [`Record`]s,
 //!   [`Partition::read`] [`Records`] from an offset,
 //!   [`Partition::offset_for_timestamp`], [`Partition::flush`],
@@ -95,7 +95,8 @@ pub use consumer::{
 };
 pub use error::{Error, Result};
 pub use group::{
-    GroupDescription, MemberDescription, OffsetAndMetadata, OffsetReset, PartitionLag,
+    ConsumerGroup, GroupDescription, GroupState, MemberDescription, OffsetAndMetadata,
+    OffsetChange, OffsetReset, PartitionLag,
 };
 pub use log::{
     Log, LogBuilder, LogHealth, MaintenanceReport, UnhealthyPartition, CLOSE_THREADS,

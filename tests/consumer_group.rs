@@ -6,8 +6,8 @@
 //! static members come back without a rebalance; the admin operations.
 
 use samsa_log::{
-    AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, Log, OffsetReset,
-    RebalanceListener, Record, TopicConfig,
+    AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, GroupState, Log,
+    OffsetAndMetadata, OffsetReset, RebalanceListener, Record, TopicConfig,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -159,7 +159,7 @@ fn rebalance_callbacks_run_in_poll_and_revocations_may_commit() {
         );
         // The revocation's commit stored a's positions.
         let committed: u64 = (0..2)
-            .filter_map(|p| log.committed("g", "t", p))
+            .filter_map(|p| log.group("g").committed("t", p))
             .map(|o| o.offset)
             .sum();
         assert_eq!(committed, 20, "{what}");
@@ -230,7 +230,7 @@ fn committed_offsets_survive_a_restart() {
         log.close().unwrap();
     }
     let log = Log::open(&dir).unwrap();
-    assert_eq!(log.committed("g", "t", 0).unwrap().offset, 4);
+    assert_eq!(log.group("g").committed("t", 0).unwrap().offset, 4);
     let mut c = log.consumer(group("g")).unwrap();
     c.subscribe(&["t"]).unwrap();
     let rest = drain(&mut c, 6);
@@ -283,7 +283,7 @@ fn a_static_member_returns_without_a_rebalance() {
             a.poll(Duration::from_millis(2)).unwrap();
             b.poll(Duration::from_millis(2)).unwrap();
         }
-        let before = (assigned(&a), log.describe_group("g").unwrap().generation);
+        let before = (assigned(&a), log.group("g").describe().unwrap().generation);
         b.close().unwrap();
         a.poll(Duration::from_millis(5)).unwrap();
         assert_eq!(
@@ -296,7 +296,7 @@ fn a_static_member_returns_without_a_rebalance() {
         b.poll(Duration::from_millis(5)).unwrap();
         assert_eq!(assigned(&b).len(), 1, "{what}: b got its partition back");
         assert_eq!(
-            log.describe_group("g").unwrap().generation,
+            log.group("g").describe().unwrap().generation,
             before.1,
             "{what}: no rebalance"
         );
@@ -332,11 +332,22 @@ fn cooperative_sticky_revokes_only_moved_partitions() {
         assert_eq!(assigned(&a).len(), 6);
         let mut b = log.consumer(config).unwrap();
         b.subscribe(&["t"]).unwrap();
+        b.poll(Duration::from_millis(2)).unwrap();
+        assert_eq!(
+            log.group("g").describe().unwrap().state,
+            GroupState::PreparingRebalance,
+            "{what}: a must give up partitions before b gets them"
+        );
         for _ in 0..10 {
             a.poll(Duration::from_millis(2)).unwrap();
             b.poll(Duration::from_millis(2)).unwrap();
         }
         assert_eq!((assigned(&a).len(), assigned(&b).len()), (3, 3), "{what}");
+        assert_eq!(
+            log.group("g").describe().unwrap().state,
+            GroupState::Stable,
+            "{what}"
+        );
         let revoked: Vec<String> = events
             .0
             .lock()
@@ -364,41 +375,110 @@ fn admin_describe_lag_reset_delete() {
         c.subscribe(&["t"]).unwrap();
         drain(&mut c, 10);
         c.commit().unwrap();
-        let d = log.describe_group("g").unwrap();
-        assert_eq!((d.state, d.members.len()), ("Stable", 1), "{what}");
+        let d = log.group("g").describe().unwrap();
+        assert_eq!(
+            (d.state, d.members.len()),
+            (GroupState::Stable, 1),
+            "{what}"
+        );
         assert_eq!(d.members[0].assignment.len(), 2);
-        let lag: u64 = log.lag("g").unwrap().iter().map(|l| l.lag).sum();
+        let lag: u64 = log.group("g").lag().unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 0, "{what}");
         produce(&log, "t", 5);
-        let lag: u64 = log.lag("g").unwrap().iter().map(|l| l.lag).sum();
+        let lag: u64 = log.group("g").lag().unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 5, "{what}");
         assert!(matches!(
-            log.reset_offsets("g", "t", OffsetReset::Earliest),
+            log.group("g").reset_offsets("t", OffsetReset::Earliest),
             Err(Error::GroupNotEmpty { .. })
         ));
         assert!(matches!(
-            log.delete_group("g"),
+            log.group("g").delete(),
             Err(Error::GroupNotEmpty { .. })
         ));
         c.close().unwrap();
-        log.reset_offsets("g", "t", OffsetReset::Earliest).unwrap();
-        let lag: u64 = log.lag("g").unwrap().iter().map(|l| l.lag).sum();
+        log.group("g")
+            .reset_offsets("t", OffsetReset::Earliest)
+            .unwrap();
+        let lag: u64 = log.group("g").lag().unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 15, "{what}");
-        assert_eq!(log.describe_group("g").unwrap().state, "Empty");
+        assert_eq!(log.group("g").describe().unwrap().state, GroupState::Empty);
         assert!(log.groups().contains(&"g".to_string()));
-        log.delete_group("g").unwrap();
-        assert!(log.committed("g", "t", 0).is_none(), "{what}");
+        log.group("g").delete().unwrap();
+        assert!(log.group("g").committed("t", 0).is_none(), "{what}");
         assert!(matches!(
-            log.describe_group("g"),
+            log.group("g").describe(),
             Err(Error::UnknownGroup { .. })
         ));
         let per_partition: BTreeMap<u32, u64> = log
-            .lag("nobody")
+            .group("nobody")
+            .lag()
             .unwrap()
             .iter()
             .map(|l| (l.partition, l.lag))
             .collect();
         assert!(per_partition.is_empty());
+    });
+}
+
+#[test]
+fn admin_dry_run_shift_and_delete_offsets() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        log.create_topic("u", TopicConfig::default()).unwrap();
+        produce(&log, "t", 20);
+        produce(&log, "u", 4);
+        let mut c = log.consumer(group("g")).unwrap();
+        c.assign(&[("t", 0), ("t", 1), ("u", 0)]).unwrap();
+        c.commit_offsets(&[
+            (("t".into(), 0), OffsetAndMetadata::new(3)),
+            (("u".into(), 0), OffsetAndMetadata::new(2)),
+        ])
+        .unwrap();
+        drop(c);
+        let g = log.group("g");
+        let hw: Vec<u64> = log
+            .topic("t")
+            .unwrap()
+            .partitions()
+            .iter()
+            .map(|p| p.high_watermark())
+            .collect();
+        assert_eq!(hw.iter().sum::<u64>(), 20, "{what}");
+
+        // A dry run changes nothing and says where each partition goes.
+        let before = g.offsets();
+        let plan = g.plan_reset("t", OffsetReset::ShiftBy(-5)).unwrap();
+        assert_eq!(g.offsets(), before, "{what}: a dry run wrote");
+        assert_eq!((plan[0].from, plan[0].to), (Some(3), 0), "{what}: clamped");
+        assert_eq!((plan[1].from, plan[1].to), (None, 0), "{what}");
+        let plan = g.plan_reset("t", OffsetReset::ShiftBy(1_000)).unwrap();
+        assert_eq!(plan[0].to, hw[0], "{what}: clamped to the high watermark");
+        assert_eq!(plan[1].to, hw[1], "{what}");
+        let plan = g.plan_reset("t", OffsetReset::To(u64::MAX)).unwrap();
+        assert_eq!(plan[1].to, hw[1], "{what}");
+
+        // Executing it does what the plan said.
+        let done = g.reset_offsets("t", OffsetReset::ShiftBy(2)).unwrap();
+        assert_eq!(
+            (done[0].from, done[0].to),
+            (Some(3), 5.min(hw[0])),
+            "{what}"
+        );
+        assert_eq!(g.committed("t", 0).map(|o| o.offset), Some(done[0].to));
+        assert_eq!(g.committed("t", 1).map(|o| o.offset), Some(done[1].to));
+        assert!(matches!(
+            g.plan_reset("nope", OffsetReset::Latest),
+            Err(Error::UnknownTopic { .. })
+        ));
+
+        // Deleting one topic's offsets leaves the other's.
+        g.delete_offsets("t").unwrap();
+        let left: Vec<_> = g.offsets().into_keys().collect();
+        assert_eq!(left, vec![("u".to_string(), 0)], "{what}");
+        assert_eq!(log.groups(), vec!["g".to_string()], "{what}");
+        g.delete().unwrap();
+        assert!(log.groups().is_empty(), "{what}");
     });
 }
 
@@ -430,7 +510,7 @@ fn a_second_instance_with_the_same_id_fences_the_first() {
         old.subscribe(&["t"]).unwrap();
         old.poll(Duration::from_millis(5)).unwrap();
         assert_eq!(assigned(&old).len(), 2);
-        let generation = log.describe_group("g").unwrap().generation;
+        let generation = log.group("g").describe().unwrap().generation;
         let mut new = log.consumer(config).unwrap();
         new.subscribe(&["t"]).unwrap();
         new.poll(Duration::from_millis(5)).unwrap();
@@ -440,7 +520,7 @@ fn a_second_instance_with_the_same_id_fences_the_first() {
             "{what}: the new instance takes the place"
         );
         assert_eq!(
-            log.describe_group("g").unwrap().generation,
+            log.group("g").describe().unwrap().generation,
             generation,
             "{what}: no rebalance"
         );
@@ -503,12 +583,12 @@ fn subscribing_again_gives_up_the_partitions_first() {
         let got = drain(&mut b, 8);
         assert_eq!(got.first().map(|r| r.2), Some(2), "{what}");
         b.commit().unwrap();
-        assert_eq!(log.committed("g", "t", 0).unwrap().offset, 10);
+        assert_eq!(log.group("g").committed("t", 0).unwrap().offset, 10);
         b.close().unwrap();
         drain(&mut a, 1);
         a.commit().unwrap();
         assert_eq!(
-            log.committed("g", "t", 0).unwrap().offset,
+            log.group("g").committed("t", 0).unwrap().offset,
             10,
             "{what}: committed went back"
         );
@@ -564,7 +644,7 @@ fn a_revocation_may_commit_even_after_a_generation_the_member_did_not_see() {
             "{what}: {lines:?}"
         );
         assert_eq!(
-            log.committed("g", "t", 1).map(|o| o.offset),
+            log.group("g").committed("t", 1).map(|o| o.offset),
             Some(5),
             "{what}"
         );

@@ -130,7 +130,8 @@ fn group_kill_child() {
         }
         let done = consumer.assignment().len() == PARTITIONS as usize
             && (0..PARTITIONS).all(|p| {
-                log.committed(GROUP, TOPIC, p).map_or(0, |o| o.offset) == high_watermark(&log, p)
+                log.group(GROUP).committed(TOPIC, p).map_or(0, |o| o.offset)
+                    == high_watermark(&log, p)
             });
         if done && final_run {
             writeln!(out, "DONE").unwrap();
@@ -289,7 +290,7 @@ fn inspect(
     let mut committed = Vec::new();
     let mut hwms = Vec::new();
     for p in 0..PARTITIONS {
-        let c = log.committed(GROUP, TOPIC, p).map_or(0, |o| o.offset);
+        let c = log.group(GROUP).committed(TOPIC, p).map_or(0, |o| o.offset);
         let hwm = high_watermark(&log, p);
         let want = &produced[p as usize];
         tally.check(hwm == want.len() as u64, || {
@@ -518,7 +519,7 @@ fn kill_9_loses_no_committed_record() {
     let log = open(&dir).unwrap_or_else(|e| tally.fail(format!("{ctx}: reopen: {e}")));
     for p in 0..PARTITIONS {
         let hwm = high_watermark(&log, p);
-        let c = log.committed(GROUP, TOPIC, p).map(|o| o.offset);
+        let c = log.group(GROUP).committed(TOPIC, p).map(|o| o.offset);
         tally.check(c == Some(hwm), || {
             format!("{ctx}: partition {p}: committed offset {c:?} vs high watermark {hwm}")
         });
@@ -531,7 +532,7 @@ fn kill_9_loses_no_committed_record() {
             });
         }
     }
-    let lag: u64 = log.lag(GROUP).unwrap().iter().map(|l| l.lag).sum();
+    let lag: u64 = log.group(GROUP).lag().unwrap().iter().map(|l| l.lag).sum();
     tally.check(lag == 0, || format!("{ctx}: lag {lag}"));
     tally.add("redelivered", redelivered_total);
     tally.add("kills_before_processing", kills_before_processing);
@@ -541,6 +542,6 @@ fn kill_9_loses_no_committed_record() {
 
 fn committed_total(log: &Log) -> u64 {
     (0..PARTITIONS)
-        .map(|p| log.committed(GROUP, TOPIC, p).map_or(0, |o| o.offset))
+        .map(|p| log.group(GROUP).committed(TOPIC, p).map_or(0, |o| o.offset))
         .sum()
 }

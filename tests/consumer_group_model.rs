@@ -62,6 +62,10 @@ const SHORT: Duration = Duration::from_millis(30);
 const LONG: Duration = Duration::from_secs(120);
 /// How long a quiet member stays quiet (while the others keep polling).
 const QUIET: Duration = Duration::from_millis(45);
+/// The group timers run on the log's clock, in whole milliseconds as in
+/// Kafka: a member is certainly overdue only once this much more than its
+/// interval has passed.
+const TICK: Duration = Duration::from_millis(1);
 /// Poll timeout of a poll operation: the model never waits for records.
 const POLL: Duration = Duration::from_millis(1);
 /// Poll timeout while settling or while a member is quiet: rounds of polls
@@ -274,12 +278,12 @@ impl World {
 
     /// The group's generation (0 before anyone joined).
     fn generation(&self) -> u32 {
-        self.log.describe_group(GROUP).map_or(0, |d| d.generation)
+        self.log.group(GROUP).describe().map_or(0, |d| d.generation)
     }
 
     /// The coordinator's members and their assignments.
     fn group(&self) -> BTreeMap<String, BTreeSet<u32>> {
-        match self.log.describe_group(GROUP) {
+        match self.log.group(GROUP).describe() {
             Ok(d) => d
                 .members
                 .into_iter()
@@ -396,7 +400,9 @@ impl World {
             .members
             .iter()
             .filter(|m| {
-                m.short && before.contains_key(&m.id) && start.duration_since(m.last_poll) > SHORT
+                m.short
+                    && before.contains_key(&m.id)
+                    && start.duration_since(m.last_poll) > SHORT + TICK
             })
             .map(|m| (m.name, m.id.clone()))
             .collect();
@@ -642,7 +648,7 @@ impl World {
     /// offsets are now its positions.
     fn committed_now(&mut self, name: usize, held: &BTreeMap<u32, Option<u64>>) {
         for (&p, &position) in held {
-            let now = self.log.committed(GROUP, TOPIC, p).map(|o| o.offset);
+            let now = self.log.group(GROUP).committed(TOPIC, p).map(|o| o.offset);
             let old = self.committed[p as usize];
             let ok = match position {
                 Some(x) => now == Some(x),
@@ -909,7 +915,7 @@ impl World {
         // Committed offsets: only changed by commits, within the log,
         // and covering only delivered records.
         for p in 0..self.partitions {
-            let now = self.log.committed(GROUP, TOPIC, p).map(|o| o.offset);
+            let now = self.log.group(GROUP).committed(TOPIC, p).map(|o| o.offset);
             let model = self.committed[p as usize];
             if now != model {
                 self.fail(format!(
@@ -1007,7 +1013,7 @@ impl World {
         last.commit()
             .unwrap_or_else(|e| self.fail(format!("drain commit: {e}")));
         for p in 0..self.partitions {
-            let c = self.log.committed(GROUP, TOPIC, p).map(|o| o.offset);
+            let c = self.log.group(GROUP).committed(TOPIC, p).map(|o| o.offset);
             let hwm = self.hwm(p);
             if c.unwrap_or(0) != hwm || c < self.committed[p as usize] {
                 self.fail(format!(
@@ -1015,7 +1021,14 @@ impl World {
                 ));
             }
         }
-        let lag: u64 = self.log.lag(GROUP).unwrap().iter().map(|l| l.lag).sum();
+        let lag: u64 = self
+            .log
+            .group(GROUP)
+            .lag()
+            .unwrap()
+            .iter()
+            .map(|l| l.lag)
+            .sum();
         if lag != 0 {
             self.fail(format!("lag {lag} after the drain"));
         }

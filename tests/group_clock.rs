@@ -60,7 +60,7 @@ fn a_member_that_stops_polling_is_evicted_when_the_clock_says_so() {
     clock.advance(61_000);
     settle(&mut [&mut a]);
     assert_eq!(a.assignment().len(), 2);
-    let d = log.describe_group("g").unwrap();
+    let d = log.group("g").describe().unwrap();
     assert_eq!(d.members.len(), 1);
 }
 
@@ -98,12 +98,12 @@ fn auto_commit_follows_the_clock() {
     }
     assert_eq!(seen, 10);
     assert_eq!(
-        log.committed("g", "t", 0),
+        log.group("g").committed("t", 0),
         None,
         "not yet: the clock stood still"
     );
     clock.advance(5_000);
     c.poll(Duration::ZERO).unwrap();
-    assert_eq!(log.committed("g", "t", 0).map(|o| o.offset), Some(5));
-    assert_eq!(log.committed("g", "t", 1).map(|o| o.offset), Some(5));
+    assert_eq!(log.group("g").committed("t", 0).map(|o| o.offset), Some(5));
+    assert_eq!(log.group("g").committed("t", 1).map(|o| o.offset), Some(5));
 }

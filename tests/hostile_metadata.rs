@@ -318,10 +318,11 @@ fn check(f: &Fixture, root: &Path, e: &Expect) -> Result<Outcome, String> {
 fn check_commits(f: &Fixture, log: &Log, e: &Expect) -> Result<(), String> {
     for group in GROUPS {
         let lag = log
-            .lag(group)
+            .group(group)
+            .lag()
             .map_err(|err| format!("lag({group}): {err}"))?;
         for p in 0..PARTITIONS {
-            let got = log.committed(group, TOPIC, p);
+            let got = log.group(group).committed(TOPIC, p);
             let hw = f.hw[p as usize];
             let ctx = format!("group {group} partition {p}");
             if let Some(o) = &got {
@@ -853,7 +854,7 @@ fn check_clamped(
         for group in GROUPS {
             for p in 0..PARTITIONS {
                 let hw = topic.partition(p).unwrap().high_watermark();
-                let got = log.committed(group, TOPIC, p).map(|o| o.offset);
+                let got = log.group(group).committed(TOPIC, p).map(|o| o.offset);
                 let expected = want.get(&(group, p)).map(|&o| o.min(hw));
                 if got != expected {
                     return Err(format!(

@@ -58,7 +58,7 @@ fn the_offset_store_is_compacted_and_commits_survive() {
         commit(&log, "billing", offset);
     }
     commit(&log, "audit", 42);
-    log.delete_group("audit").unwrap();
+    log.group("audit").delete().unwrap();
     let before = offsets_records(&log);
     assert!(before >= 103, "{before}");
     // A week later (the offset store's segments roll by age, as every
@@ -70,17 +70,17 @@ fn the_offset_store_is_compacted_and_commits_survive() {
     let after = offsets_records(&log);
     assert!(after <= 4, "{before} commit records compacted to {after}");
     assert_eq!(
-        log.committed("billing", "t", 0).map(|o| o.offset),
+        log.group("billing").committed("t", 0).map(|o| o.offset),
         Some(100)
     );
-    assert!(log.committed("audit", "t", 0).is_none());
+    assert!(log.group("audit").committed("t", 0).is_none());
     log.close().unwrap();
     drop(log);
     let log = open(&dir, &clock);
     assert_eq!(
-        log.committed("billing", "t", 0).map(|o| o.offset),
+        log.group("billing").committed("t", 0).map(|o| o.offset),
         Some(100)
     );
-    assert!(log.committed("audit", "t", 0).is_none());
+    assert!(log.group("audit").committed("t", 0).is_none());
     log.close().unwrap();
 }

@@ -455,7 +455,7 @@ fn check_log(
     }
     tally.add("processed", run.processed.len() as u64);
     for p in 0..PARTITIONS {
-        let c = log.committed(GROUP, TOPIC, p).map_or(0, |o| o.offset);
+        let c = log.group(GROUP).committed(TOPIC, p).map_or(0, |o| o.offset);
         let hw = found[p as usize].len() as u64;
         let before = model.committed[p as usize];
         tally.check(c >= before, || {

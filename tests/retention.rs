@@ -214,7 +214,7 @@ fn consumers_below_the_log_start_follow_auto_offset_reset() {
         c.close().unwrap();
         log.delete_records("q", 0, 6).unwrap();
         // Lag counts from the log start, not from the committed offset.
-        let lag = log.lag("g").unwrap();
+        let lag = log.group("g").lag().unwrap();
         assert_eq!((lag[0].committed, lag[0].lag), (Some(3), 4), "{what}");
 
         // Earliest: the group resumes at the new start.

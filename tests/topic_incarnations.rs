@@ -120,17 +120,20 @@ fn subscribed_consumer_reads_the_new_topic(cooperative: bool) {
         c.subscribe(&["d"]).unwrap();
         assert_eq!(drain(&mut c, 3), ["a", "b", "c"], "{what}");
         c.commit().unwrap();
-        assert!(log.committed("g", "d", 0).is_some() || log.committed("g", "d", 1).is_some());
+        assert!(
+            log.group("g").committed("d", 0).is_some()
+                || log.group("g").committed("d", 1).is_some()
+        );
 
         // Deleted and created again between two polls.
         log.delete_topic("d").unwrap();
         assert_eq!(
-            log.committed("g", "d", 0),
+            log.group("g").committed("d", 0),
             None,
             "{what}: commits forgotten"
         );
         assert_eq!(
-            log.committed("g", "d", 1),
+            log.group("g").committed("d", 1),
             None,
             "{what}: commits forgotten"
         );
@@ -145,7 +148,7 @@ fn subscribed_consumer_reads_the_new_topic(cooperative: bool) {
         // Commits go to the new topic.
         c.commit().unwrap();
         let total: u64 = (0..2)
-            .filter_map(|p| log.committed("g", "d", p))
+            .filter_map(|p| log.group("g").committed("d", p))
             .map(|o| o.offset)
             .sum();
         assert_eq!(total, 2, "{what}");
@@ -207,9 +210,9 @@ fn commits_of_a_deleted_topic_stay_gone_after_a_restart() {
         log.close().unwrap();
     }
     let log = Log::open(&dir).unwrap();
-    assert_eq!(log.committed("g", "d", 0), None);
+    assert_eq!(log.group("g").committed("d", 0), None);
     assert_eq!(
-        log.committed("g", "kept", 0),
+        log.group("g").committed("kept", 0),
         Some(OffsetAndMetadata::new(0))
     );
 }

@@ -433,7 +433,7 @@ fn log_with_a_commit(dir: &Path) -> Log {
     while c.poll(Duration::from_millis(100)).unwrap().is_empty() {}
     c.commit().unwrap();
     c.close().unwrap();
-    assert_eq!(log.committed("g", "t", 0).map(|o| o.offset), Some(1));
+    assert_eq!(log.group("g").committed("t", 0).map(|o| o.offset), Some(1));
     assert!(log.topics().contains(&INTERNAL.to_owned()));
     log
 }
@@ -460,7 +460,7 @@ fn a_record_sent_to_the_internal_offsets_topic_is_refused() {
         reopened.as_ref().map(|l| l.topics())
     );
     let log = reopened.unwrap();
-    assert_eq!(log.committed("g", "t", 0).map(|o| o.offset), Some(1));
+    assert_eq!(log.group("g").committed("t", 0).map(|o| o.offset), Some(1));
 }
 
 /// Fault: a user deletes or grows samsa's internal topic
@@ -477,7 +477,8 @@ fn the_internal_offsets_topic_cannot_be_deleted_or_grown() {
     log.close().unwrap();
     let committed = Log::open(&dir)
         .unwrap()
-        .committed("g", "t", 0)
+        .group("g")
+        .committed("t", 0)
         .map(|o| o.offset);
     assert!(
         matches!(grown, Err(Error::InvalidTopicName { .. }))
@@ -598,5 +599,5 @@ fn a_direct_append_to_the_internal_offsets_topic_is_refused() {
     assert!(!p.read(0, 1 << 20).unwrap().is_empty());
     log.close().unwrap();
     let log = Log::open(&dir).unwrap();
-    assert_eq!(log.committed("g", "t", 0).map(|o| o.offset), Some(1));
+    assert_eq!(log.group("g").committed("t", 0).map(|o| o.offset), Some(1));
 }

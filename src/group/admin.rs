@@ -1,22 +1,32 @@
-//! Admin operations on consumer groups: list, describe, lag, reset, delete.
+//! Consumer groups as an administrator sees them: [`ConsumerGroup`], from
+//! [`Log::group`]: describe, committed offsets, lag, reset (with a dry
+//! run), delete. Kafka's Admin API and `kafka-consumer-groups`, in process.
 
-use super::coordinator::GroupDescription;
+use super::coordinator::{GroupDescription, GroupState};
 use super::offsets::OffsetAndMetadata;
 use crate::error::{Error, Result};
 use crate::log::Log;
+use std::collections::BTreeMap;
+use std::fmt;
 
-/// Where [`Log::reset_offsets`] moves a group's committed offsets.
+/// Where [`ConsumerGroup::reset_offsets`] moves a group's committed
+/// offsets (the options of `kafka-consumer-groups --reset-offsets`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetReset {
-    /// Each partition's log start offset.
+    /// Each partition's log start offset (`--to-earliest`).
     Earliest,
-    /// Each partition's high watermark.
+    /// Each partition's high watermark (`--to-latest`).
     Latest,
-    /// This offset on every partition (clamped to the partition's range).
+    /// This offset on every partition, clamped to the partition's range
+    /// (`--to-offset`).
     To(u64),
-    /// The earliest offset with a timestamp at or after this (the high
-    /// watermark if none).
+    /// The earliest offset with a timestamp at or after this, in ms since
+    /// the epoch; the high watermark if none (`--to-datetime`).
     Timestamp(i64),
+    /// The committed offset moved by this many records, forward or back,
+    /// clamped to the partition's range; from the log start where
+    /// nothing is committed (`--shift-by`).
+    ShiftBy(i64),
 }
 
 /// How far a group is behind on one partition.
@@ -35,8 +45,76 @@ pub struct PartitionLag {
     pub lag: u64,
 }
 
+/// One partition's move in a reset: where the group's offset was, and where
+/// it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OffsetChange {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The committed offset before, if any.
+    pub from: Option<u64>,
+    /// The committed offset after.
+    pub to: u64,
+}
+
+/// A consumer group of a log, to look at and administer: from
+/// [`Log::group`]. Cheap to clone; it holds the log and the group's id, so
+/// a group that does not exist yet (or any more) is a valid handle whose
+/// calls say so.
+///
+/// ```
+/// use samsa_log::{ConsumerConfig, GroupState, Log, OffsetReset, Record, TopicConfig};
+///
+/// # fn main() -> samsa_log::Result<()> {
+/// let log = Log::in_memory();
+/// log.create_topic("orders", TopicConfig::default())?;
+/// for v in ["a", "b", "c"] {
+///     log.producer().send("orders", Record::new(v))?.wait()?;
+/// }
+/// let mut c = log.consumer(ConsumerConfig::new("billing"))?;
+/// c.assign(&[("orders", 0)])?;
+/// c.commit_offsets(&[(("orders".into(), 0), samsa_log::OffsetAndMetadata::new(1))])?;
+/// drop(c);
+///
+/// let billing = log.group("billing");
+/// assert_eq!(billing.describe()?.state, GroupState::Empty);
+/// assert_eq!(billing.lag()?[0].lag, 2);
+/// // A dry run says what a reset would do, and does nothing.
+/// let plan = billing.plan_reset("orders", OffsetReset::ShiftBy(1))?;
+/// assert_eq!((plan[0].from, plan[0].to), (Some(1), 2));
+/// assert_eq!(billing.committed("orders", 0).map(|o| o.offset), Some(1));
+/// billing.reset_offsets("orders", OffsetReset::Latest)?;
+/// assert_eq!(billing.lag()?[0].lag, 0);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ConsumerGroup {
+    log: Log,
+    id: String,
+}
+
+impl fmt::Debug for ConsumerGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsumerGroup")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
 impl Log {
-    /// Every consumer group with members or committed offsets.
+    /// The consumer group `id`, to look at and administer.
+    pub fn group(&self, id: &str) -> ConsumerGroup {
+        ConsumerGroup {
+            log: self.clone(),
+            id: id.to_owned(),
+        }
+    }
+
+    /// The ids of every consumer group with members or committed offsets,
+    /// sorted.
     pub fn groups(&self) -> Vec<String> {
         let mut g = self.coordinator().groups();
         g.extend(self.offset_store().groups());
@@ -45,55 +123,85 @@ impl Log {
         g
     }
 
-    /// State, generation, assignor and members of a group.
-    pub fn describe_group(&self, group: &str) -> Result<GroupDescription> {
-        if let Some(d) = self.coordinator().describe(group) {
+    /// The committed offset of `group` on `topic`/`partition`.
+    pub(crate) fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Option<OffsetAndMetadata> {
+        self.offset_store().committed(group, topic, partition)
+    }
+}
+
+impl ConsumerGroup {
+    /// The group's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// State, generation, assignor and members (with their assignments);
+    /// [`Error::UnknownGroup`] for a group with neither members nor
+    /// committed offsets.
+    pub fn describe(&self) -> Result<GroupDescription> {
+        if let Some(d) = self.log.coordinator().describe(&self.id) {
             return Ok(d);
         }
-        if self.offset_store().groups().iter().any(|g| g == group) {
+        if self.log.offset_store().groups().contains(&self.id) {
             return Ok(GroupDescription {
-                group: group.to_owned(),
-                state: "Empty",
+                group: self.id.clone(),
+                state: GroupState::Empty,
                 generation: 0,
                 assignor: None,
                 members: Vec::new(),
             });
         }
-        Err(Error::UnknownGroup {
-            group: group.to_owned(),
-        })
+        Err(self.unknown())
     }
 
-    /// The group's committed offset on `topic`/`partition`.
-    pub fn committed(&self, group: &str, topic: &str, partition: u32) -> Option<OffsetAndMetadata> {
-        self.offset_store().committed(group, topic, partition)
+    fn unknown(&self) -> Error {
+        Error::UnknownGroup {
+            group: self.id.clone(),
+        }
     }
 
-    /// The group's lag on every partition of every topic it committed
+    /// The committed offset on `topic`/`partition`.
+    pub fn committed(&self, topic: &str, partition: u32) -> Option<OffsetAndMetadata> {
+        self.log.committed(&self.id, topic, partition)
+    }
+
+    /// Every committed offset, by topic and partition (Kafka's
+    /// `listConsumerGroupOffsets`).
+    pub fn offsets(&self) -> BTreeMap<(String, u32), OffsetAndMetadata> {
+        self.log
+            .offset_store()
+            .of_group(&self.id)
+            .into_iter()
+            .collect()
+    }
+
+    /// The lag on every partition of every topic the group committed
     /// offsets for or its members subscribe to: high watermark minus
     /// committed offset.
-    pub fn lag(&self, group: &str) -> Result<Vec<PartitionLag>> {
-        let mut topics: Vec<String> = self
-            .offset_store()
-            .of_group(group)
-            .into_iter()
-            .map(|((t, _), _)| t)
-            .collect();
-        if let Some(d) = self.coordinator().describe(group) {
+    pub fn lag(&self) -> Result<Vec<PartitionLag>> {
+        let mut topics: Vec<String> = self.offsets().into_keys().map(|(t, _)| t).collect();
+        if let Some(d) = self.log.coordinator().describe(&self.id) {
             topics.extend(d.members.into_iter().flat_map(|m| m.topics));
         }
         topics.sort();
         topics.dedup();
         let mut out = Vec::new();
         for t in topics {
-            let Ok(topic) = self.topic(&t) else { continue };
-            for (i, p) in topic.partitions().into_iter().enumerate() {
-                let committed = self.committed(group, &t, i as u32).map(|o| o.offset);
+            let Ok(topic) = self.log.topic(&t) else {
+                continue;
+            };
+            for (n, p) in (0u32..).zip(topic.partitions()) {
+                let committed = self.committed(&t, n).map(|o| o.offset);
                 let hw = p.high_watermark();
                 let from = committed.unwrap_or(0).max(p.log_start_offset());
                 out.push(PartitionLag {
                     topic: t.clone(),
-                    partition: i as u32,
+                    partition: n,
                     committed,
                     high_watermark: hw,
                     lag: hw.saturating_sub(from),
@@ -103,54 +211,94 @@ impl Log {
         Ok(out)
     }
 
-    /// Moves the group's committed offsets on every partition of `topic`
-    /// (Kafka's `kafka-consumer-groups --reset-offsets`). Only for a group
-    /// without active members: [`Error::GroupNotEmpty`] otherwise.
-    pub fn reset_offsets(&self, group: &str, topic: &str, to: OffsetReset) -> Result<()> {
-        if !self.coordinator().is_empty(group) {
-            return Err(Error::GroupNotEmpty {
-                group: group.to_owned(),
-            });
-        }
-        let t = self.topic(topic)?;
-        let mut commits = Vec::new();
-        for (i, p) in t.partitions().into_iter().enumerate() {
+    /// What [`Self::reset_offsets`] would do, changing nothing (the dry
+    /// run `kafka-consumer-groups --reset-offsets` does by default).
+    pub fn plan_reset(&self, topic: &str, to: OffsetReset) -> Result<Vec<OffsetChange>> {
+        let t = self.log.topic(topic)?;
+        let mut plan = Vec::new();
+        for (n, p) in (0u32..).zip(t.partitions()) {
             let (start, end) = (p.log_start_offset(), p.high_watermark());
-            let offset = match to {
+            let from = self.committed(topic, n).map(|o| o.offset);
+            let target = match to {
                 OffsetReset::Earliest => start,
                 OffsetReset::Latest => end,
-                OffsetReset::To(n) => n.clamp(start, end),
+                OffsetReset::To(o) => o,
                 OffsetReset::Timestamp(ms) => p.offset_for_timestamp(ms)?.map_or(end, |t| t.offset),
+                OffsetReset::ShiftBy(by) => {
+                    let base = from.unwrap_or(start);
+                    base.saturating_add_signed(by)
+                }
             };
-            commits.push((
-                (topic.to_owned(), i as u32),
-                Some(OffsetAndMetadata::new(offset)),
-            ));
+            plan.push(OffsetChange {
+                topic: topic.to_owned(),
+                partition: n,
+                from,
+                to: target.clamp(start, end),
+            });
         }
-        self.offset_store().commit(self, group, &commits)
+        Ok(plan)
     }
 
-    /// Deletes a group's committed offsets. Only for a group without active
-    /// members: [`Error::GroupNotEmpty`] otherwise.
-    pub fn delete_group(&self, group: &str) -> Result<()> {
-        if !self.coordinator().is_empty(group) {
-            return Err(Error::GroupNotEmpty {
-                group: group.to_owned(),
-            });
-        }
-        let commits: Vec<_> = self
-            .offset_store()
-            .of_group(group)
-            .into_iter()
-            .map(|(k, _)| (k, None))
+    /// Moves the group's committed offsets on every partition of `topic`
+    /// (Kafka's `kafka-consumer-groups --reset-offsets --execute`) and
+    /// returns what moved. Only for a group without active members:
+    /// [`Error::GroupNotEmpty`] otherwise, as in Kafka.
+    pub fn reset_offsets(&self, topic: &str, to: OffsetReset) -> Result<Vec<OffsetChange>> {
+        self.refuse_if_active()?;
+        let plan = self.plan_reset(topic, to)?;
+        let commits: Vec<_> = plan
+            .iter()
+            .map(|c| {
+                (
+                    (c.topic.clone(), c.partition),
+                    Some(OffsetAndMetadata::new(c.to)),
+                )
+            })
             .collect();
-        if commits.is_empty() && self.coordinator().describe(group).is_none() {
-            return Err(Error::UnknownGroup {
-                group: group.to_owned(),
+        self.log
+            .offset_store()
+            .commit(&self.log, &self.id, &commits)?;
+        Ok(plan)
+    }
+
+    /// Deletes the group's committed offsets of `topic` (Kafka's
+    /// `deleteConsumerGroupOffsets`). Only for a group without active
+    /// members: [`Error::GroupNotEmpty`] otherwise.
+    pub fn delete_offsets(&self, topic: &str) -> Result<()> {
+        self.refuse_if_active()?;
+        let commits: Vec<_> = self
+            .offsets()
+            .into_keys()
+            .filter(|(t, _)| t == topic)
+            .map(|k| (k, None))
+            .collect();
+        self.log
+            .offset_store()
+            .commit(&self.log, &self.id, &commits)
+    }
+
+    /// Deletes the group: its committed offsets and what is known of it.
+    /// Only for a group without active members: [`Error::GroupNotEmpty`]
+    /// otherwise; [`Error::UnknownGroup`] for one that does not exist.
+    pub fn delete(&self) -> Result<()> {
+        self.refuse_if_active()?;
+        let commits: Vec<_> = self.offsets().into_keys().map(|k| (k, None)).collect();
+        if commits.is_empty() && self.log.coordinator().describe(&self.id).is_none() {
+            return Err(self.unknown());
+        }
+        self.log
+            .offset_store()
+            .commit(&self.log, &self.id, &commits)?;
+        self.log.coordinator().remove(&self.id);
+        Ok(())
+    }
+
+    fn refuse_if_active(&self) -> Result<()> {
+        if !self.log.coordinator().is_empty(&self.id) {
+            return Err(Error::GroupNotEmpty {
+                group: self.id.clone(),
             });
         }
-        self.offset_store().commit(self, group, &commits)?;
-        self.coordinator().remove(group);
         Ok(())
     }
 }

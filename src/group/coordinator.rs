@@ -21,6 +21,7 @@ use crate::log::Log;
 use crate::topic::TopicId;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,7 +92,7 @@ pub(crate) enum View {
     Fenced,
 }
 
-/// A member as `describe_group` reports it.
+/// A member as [`ConsumerGroup::describe`](super::ConsumerGroup::describe) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDescription {
     /// The member id the coordinator gave it.
@@ -104,14 +105,36 @@ pub struct MemberDescription {
     pub assignment: Vec<(String, u32)>,
 }
 
-/// A consumer group as [`Log::describe_group`](crate::Log::describe_group)
+/// A consumer group's state, as Kafka names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum GroupState {
+    /// No members (it may have committed offsets).
+    Empty,
+    /// Members, and an assignment in force.
+    Stable,
+    /// Members, and a rebalance waiting for some to give up partitions.
+    PreparingRebalance,
+}
+
+impl fmt::Display for GroupState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            GroupState::Empty => "Empty",
+            GroupState::Stable => "Stable",
+            GroupState::PreparingRebalance => "PreparingRebalance",
+        })
+    }
+}
+
+/// A consumer group as [`ConsumerGroup::describe`](crate::ConsumerGroup::describe)
 /// reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDescription {
     /// The group id.
     pub group: String,
-    /// `"Stable"` with members, `"Empty"` without.
-    pub state: &'static str,
+    /// Empty, stable, or rebalancing.
+    pub state: GroupState,
     /// The current generation (bumped by every rebalance).
     pub generation: u32,
     /// The assignor's protocol name, once a member has joined.
@@ -363,9 +386,11 @@ impl Coordinator {
         Some(GroupDescription {
             group: group.to_owned(),
             state: if g.members.is_empty() {
-                "Empty"
+                GroupState::Empty
+            } else if g.rebalance.is_some() {
+                GroupState::PreparingRebalance
             } else {
-                "Stable"
+                GroupState::Stable
             },
             generation: g.generation,
             assignor: g.assignor.as_ref().map(|a| a.name().to_owned()),

@@ -6,6 +6,6 @@ mod admin;
 pub(crate) mod coordinator;
 pub(crate) mod offsets;
 
-pub use admin::{OffsetReset, PartitionLag};
-pub use coordinator::{GroupDescription, MemberDescription};
+pub use admin::{ConsumerGroup, OffsetChange, OffsetReset, PartitionLag};
+pub use coordinator::{GroupDescription, GroupState, MemberDescription};
 pub use offsets::OffsetAndMetadata;

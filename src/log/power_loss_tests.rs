@@ -209,7 +209,10 @@ pub(super) fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Resu
                     checked += 1;
                 }
             }
-            let committed = log.committed(GROUP, EVENTS, n as u32).map(|o| o.offset);
+            let committed = log
+                .group(GROUP)
+                .committed(EVENTS, n as u32)
+                .map(|o| o.offset);
             if committed.is_some_and(|c| c > end) {
                 return Err(format!(
                     "partition {n}: committed {committed:?} past end {end}"
