@@ -129,7 +129,7 @@ fn walk(records: &Records) -> u64 {
             .wrapping_add(touch(r.key().unwrap_or_default()))
             .wrapping_add(touch(r.value().unwrap_or_default()));
         for h in r.headers() {
-            sum = sum.wrapping_add(h.key.len() as u64 + touch(h.value));
+            sum = sum.wrapping_add(h.key.len() as u64 + touch(h.value.unwrap_or_default()));
         }
     }
     sum

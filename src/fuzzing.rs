@@ -23,7 +23,10 @@ mod tests;
 
 pub use recovery::{recover_index, recover_sealed_segment, recover_segment};
 
-use crate::batch::{check_batches, BatchBuilder, BatchHeader, BatchView, ProducerFields, Records};
+use crate::batch::{
+    check_batches, BatchBuilder, BatchHeader, BatchView, ProducerFields, Records,
+    ATTR_NULLABLE_HEADER_VALUES,
+};
 use crate::group::offsets;
 use crate::index::{
     encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
@@ -271,7 +274,15 @@ fn check_batch(view: &BatchView<'_>, bytes: &[u8]) {
             "record round trip"
         );
     }
-    let canonical = h.attributes == 0
+    // A batch with headers is written in the nullable header form, one
+    // without in the form both versions share.
+    let any_headers = headers.iter().any(|h| !h.is_empty());
+    let form = if any_headers {
+        ATTR_NULLABLE_HEADER_VALUES
+    } else {
+        0
+    };
+    let canonical = h.attributes == form
         && h.last_offset_delta == h.record_count - 1
         && records.last().map(|r| r.offset()) == Some(h.last_offset())
         && records.first().map(|r| r.timestamp()) == Some(h.base_timestamp)

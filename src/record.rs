@@ -115,13 +115,14 @@ impl fmt::Debug for Record<'_> {
     }
 }
 
-/// A record header: a string key and a byte value, like Kafka's.
+/// A record header: a string key and a byte value that may be null, like
+/// Kafka's. Keys may repeat; order is kept.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
     /// The header's name.
     pub key: &'a str,
-    /// The header's value.
-    pub value: &'a [u8],
+    /// The header's value; `None` is null (Kafka's `null`), not empty.
+    pub value: Option<&'a [u8]>,
 }
 
 impl<'a> Header<'a> {
@@ -129,14 +130,19 @@ impl<'a> Header<'a> {
     pub fn new<V: AsRef<[u8]> + ?Sized>(key: &'a str, value: &'a V) -> Self {
         Header {
             key,
-            value: value.as_ref(),
+            value: Some(value.as_ref()),
         }
+    }
+
+    /// A header with this name and a null value.
+    pub fn null(key: &'a str) -> Self {
+        Header { key, value: None }
     }
 }
 
 impl fmt::Debug for Header<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {:?}", self.key, Bytes(Some(self.value)))
+        write!(f, "{:?}: {:?}", self.key, Bytes(self.value))
     }
 }
 
@@ -160,7 +166,7 @@ pub struct OwnedRecord {
     /// The value; `None` for a tombstone.
     pub value: Option<Vec<u8>>,
     /// The headers, in order: name and value.
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl OwnedRecord {
@@ -175,7 +181,7 @@ impl OwnedRecord {
             value: r.value().map(<[u8]>::to_vec),
             headers: r
                 .headers()
-                .map(|h| (h.key.to_owned(), h.value.to_vec()))
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
                 .collect(),
         }
     }
@@ -204,7 +210,10 @@ impl fmt::Debug for OwnedRecord {
             let headers: Vec<Header<'_>> = self
                 .headers
                 .iter()
-                .map(|(k, v)| Header::new(k, v))
+                .map(|(k, v)| Header {
+                    key: k,
+                    value: v.as_deref(),
+                })
                 .collect();
             d.field("headers", &headers);
         }

@@ -483,6 +483,31 @@ fn admin_dry_run_shift_and_delete_offsets() {
 }
 
 #[test]
+fn commit_a_record_or_an_offset() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        produce(&log, "t", 5);
+        let mut c = log.consumer(group("g")).unwrap();
+        c.assign(&[("t", 0)]).unwrap();
+        let polled = c.poll(Duration::from_millis(100)).unwrap();
+        let third = polled.iter().nth(2).unwrap();
+        c.commit_record(&third).unwrap();
+        assert_eq!(c.committed("t", 0).unwrap().unwrap().offset, 3, "{what}");
+        c.commit_offset("t", 0, 5).unwrap();
+        assert_eq!(log.group("g").committed("t", 0).unwrap().offset, 5);
+        assert!(matches!(
+            c.commit_offset("t", 0, 6),
+            Err(Error::OffsetOutOfRange { .. })
+        ));
+        assert!(matches!(
+            c.commit_offset("nope", 0, 0),
+            Err(Error::UnknownTopic { .. })
+        ));
+        assert_eq!(log.group("g").committed("t", 0).unwrap().offset, 5);
+    });
+}
+
+#[test]
 fn subscribe_needs_a_group_and_does_not_mix_with_assign() {
     let log = Log::in_memory();
     log.create_topic("t", TopicConfig::default()).unwrap();

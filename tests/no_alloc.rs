@@ -142,7 +142,7 @@ fn touch_all(records: &Records, fx: &Fixture) -> usize {
         assert!(r.timestamp() > 0);
         let mut headers = r.headers();
         let h = headers.next().unwrap();
-        assert_eq!((h.key, h.value), ("trace-id", &fx.header_value[..]));
+        assert_eq!((h.key, h.value), ("trace-id", Some(&fx.header_value[..])));
         assert!(headers.next().is_none());
         n += 1;
     }

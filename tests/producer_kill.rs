@@ -84,14 +84,14 @@ fn expected(data_seed: u64, seq: u64, offset: u64) -> Rec {
     let mut r = gen_rec(data_seed, seq);
     r.offset = offset;
     r.headers
-        .insert(0, ("seq".to_owned(), seq.to_le_bytes().to_vec()));
+        .insert(0, ("seq".to_owned(), Some(seq.to_le_bytes().to_vec())));
     r
 }
 
 /// The sequence number in a record's first header, if it has one.
 fn seq_of(r: &RecordRef<'_>) -> Option<u64> {
     let h = r.headers().next()?;
-    (h.key == "seq").then(|| h.value.try_into().ok().map(u64::from_le_bytes))?
+    (h.key == "seq").then(|| h.value?.try_into().ok().map(u64::from_le_bytes))?
 }
 
 /// One past the highest sequence number in the topic (0 if empty): each
@@ -162,7 +162,12 @@ fn producer_kill_child() {
                     .unwrap_or_else(|e| consumer_failed(out, "poll", e));
                 for r in &records {
                     let seq = r.headers().next().map(|h| {
-                        u64::from_le_bytes(h.value.try_into().expect("an 8-byte seq header"))
+                        u64::from_le_bytes(
+                            h.value
+                                .unwrap_or_default()
+                                .try_into()
+                                .expect("an 8-byte seq header"),
+                        )
                     });
                     let seq = seq.expect("every record has a seq header");
                     say(out, format!("PROC {} {} {seq}", r.partition(), r.offset()));
@@ -181,8 +186,11 @@ fn producer_kill_child() {
     loop {
         while in_flight.len() < window {
             let r = expected(data_seed, seq, 0);
-            let headers: Vec<Header<'_>> =
-                r.headers.iter().map(|(k, v)| Header::new(k, v)).collect();
+            let headers: Vec<Header<'_>> = r
+                .headers
+                .iter()
+                .map(|(k, v)| common::header(k, v))
+                .collect();
             let mut record = match &r.value {
                 Some(v) => Record::new(v),
                 None => Record::default(),
@@ -490,7 +498,11 @@ fn append_more(
     let mut deliveries = Vec::new();
     for seq in model.next_seq..model.next_seq + n {
         let r = expected(data_seed, seq, 0);
-        let headers: Vec<Header<'_>> = r.headers.iter().map(|(k, v)| Header::new(k, v)).collect();
+        let headers: Vec<Header<'_>> = r
+            .headers
+            .iter()
+            .map(|(k, v)| common::header(k, v))
+            .collect();
         let mut record = match &r.value {
             Some(v) => Record::new(v),
             None => Record::default(),

@@ -89,7 +89,7 @@ fn owned_records_outlive_the_poll_and_cross_threads() {
         v.sort();
         for r in &kept {
             assert_eq!(r.key, r.value);
-            assert_eq!(r.headers, [("n".to_owned(), r.value.clone().unwrap())]);
+            assert_eq!(r.headers, [("n".to_owned(), r.value.clone())]);
             assert_eq!(r.topic, "t");
         }
         v
@@ -132,4 +132,39 @@ fn a_topics_history_spans_its_segments_and_partitions() {
         polled.sort_by_key(|r| (r.partition, r.offset));
         assert_eq!(polled, history);
     }
+}
+
+#[test]
+fn a_null_header_value_stays_null_through_producer_consumer_and_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let want = vec![
+        ("trace".to_owned(), None),
+        ("empty".to_owned(), Some(Vec::new())),
+        ("trace".to_owned(), Some(b"abc".to_vec())),
+    ];
+    let check = |log: &Log| {
+        let got = poll_all(log, "t", 1);
+        assert_eq!(got[0].headers, want);
+        assert_eq!(log.topic("t").unwrap().history().unwrap()[0].headers, want);
+    };
+    for log in [Log::in_memory(), Log::open(&dir).unwrap()] {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let h = [
+            Header::null("trace"),
+            Header::new("empty", b""),
+            Header::new("trace", b"abc"),
+        ];
+        let producer = log.producer();
+        producer
+            .send("t", Record::new(b"v").headers(&h))
+            .unwrap()
+            .wait()
+            .unwrap();
+        check(&log);
+        log.close().unwrap();
+    }
+    // What was durable on disk reads back the same after a reopen.
+    let log = Log::open(&dir).unwrap();
+    check(&log);
 }

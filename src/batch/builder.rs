@@ -1,7 +1,8 @@
 //! Encodes records into one batch: header space, then each record once.
 
 use super::header::{
-    BatchHeader, ATTR_LOG_APPEND_TIME, CRC_HEAD_END, CRC_TAIL_START, LOG_OVERHEAD, MAGIC,
+    BatchHeader, ATTR_LOG_APPEND_TIME, ATTR_NULLABLE_HEADER_VALUES, CRC_HEAD_END, CRC_TAIL_START,
+    LOG_OVERHEAD, MAGIC,
 };
 use super::varint;
 use super::view::{BatchView, RecordRef};
@@ -35,6 +36,7 @@ fn write_fields(
     key: &[u8],
     value: &[u8],
     headers: &[Header<'_>],
+    nullable_header_values: bool,
 ) {
     let [body, zz, od, key_field, value_field] = fields;
     let mut head = [0u8; 4 * varint::MAX_LEN];
@@ -53,10 +55,27 @@ fn write_fields(
         let p = varint::put_at(&mut head, 0, h.key.len() as u64);
         out.extend_from_slice(&head[..p]);
         out.extend_from_slice(h.key.as_bytes());
-        let p = varint::put_at(&mut head, 0, h.value.len() as u64);
+        let p = varint::put_at(&mut head, 0, header_value_field(h, nullable_header_values));
         out.extend_from_slice(&head[..p]);
-        out.extend_from_slice(h.value);
+        out.extend_from_slice(h.value.unwrap_or_default());
     }
+}
+
+/// The length field of a header's value: `0` null and `n + 1` for `n`
+/// bytes in the nullable form, the length in samsa 0.1's (whose values
+/// are never null).
+fn header_value_field(h: &Header<'_>, nullable: bool) -> u64 {
+    match (nullable, h.value) {
+        (true, None) => 0,
+        (true, Some(v)) => v.len() as u64 + 1,
+        (false, v) => v.unwrap_or_default().len() as u64,
+    }
+}
+
+/// The bytes a header takes in the nullable form.
+fn header_len(h: &Header<'_>) -> usize {
+    let value = h.value.unwrap_or_default().len();
+    varint::len(h.key.len() as u64) + h.key.len() + varint::len(header_value_field(h, true)) + value
 }
 
 /// Producer fields of a batch, for idempotent appends.
@@ -85,6 +104,9 @@ pub(crate) struct BatchBuilder {
     base_timestamp: i64,
     max_timestamp: i64,
     max_record_bytes: usize,
+    /// A record with headers was pushed: the batch gets
+    /// [`ATTR_NULLABLE_HEADER_VALUES`].
+    has_headers: bool,
 }
 
 impl BatchBuilder {
@@ -99,6 +121,7 @@ impl BatchBuilder {
             base_timestamp: 0,
             max_timestamp: i64::MIN,
             max_record_bytes,
+            has_headers: false,
         }
     }
 
@@ -184,11 +207,7 @@ impl BatchBuilder {
         let key_field = record.key.map_or(0, |k| k.len() as u64 + 1);
         let value_field = record.value.map_or(0, |v| v.len() as u64 + 1);
         let header_count = record.headers.len() as u64;
-        let mut headers_len = 0;
-        for h in record.headers {
-            headers_len += varint::len(h.key.len() as u64) + h.key.len();
-            headers_len += varint::len(h.value.len() as u64) + h.value.len();
-        }
+        let headers_len: usize = record.headers.iter().map(header_len).sum();
         let body = varint::len(zz)
             + varint::len(od)
             + varint::len(key_field)
@@ -221,8 +240,10 @@ impl BatchBuilder {
             key,
             value,
             record.headers,
+            true,
         );
         debug_assert_eq!(out.len() - start, size);
+        self.has_headers |= header_count > 0;
         self.max_timestamp = self.max_timestamp.max(ts);
         self.count += 1;
         Ok(())
@@ -242,7 +263,11 @@ impl BatchBuilder {
             batch_length: (self.buf.len() - LOG_OVERHEAD) as u32,
             magic: MAGIC,
             crc: 0,
-            attributes: 0,
+            attributes: if self.has_headers {
+                ATTR_NULLABLE_HEADER_VALUES
+            } else {
+                0
+            },
             last_offset_delta: self.count.saturating_sub(1),
             base_timestamp: self.base_timestamp,
             max_timestamp: self.max_timestamp,
@@ -352,6 +377,9 @@ pub(crate) fn retain_records(
 ) -> Option<BatchHeader> {
     let view = BatchView::trusted(batch)?;
     let source = view.header;
+    // Records are written again in their batch's header form, so the
+    // attributes kept stay true.
+    let nullable = source.attributes & ATTR_NULLABLE_HEADER_VALUES != 0;
     let start = out.len();
     out.resize(start + BatchHeader::SIZE, 0);
     let mut count = 0u32;
@@ -377,8 +405,9 @@ pub(crate) fn retain_records(
             + value.len()
             + varint::len(headers.len() as u64);
         for h in &headers {
+            let field = header_value_field(h, nullable);
             body += varint::len(h.key.len() as u64) + h.key.len();
-            body += varint::len(h.value.len() as u64) + h.value.len();
+            body += varint::len(field) + h.value.unwrap_or_default().len();
         }
         write_fields(
             out,
@@ -386,6 +415,7 @@ pub(crate) fn retain_records(
             key,
             value,
             &headers,
+            nullable,
         );
         count += 1;
     }
@@ -432,6 +462,111 @@ mod tests {
             a.finish(ProducerFields::NONE).into_bytes_at(0),
             b.finish(ProducerFields::NONE).into_bytes_at(0)
         );
+    }
+
+    #[test]
+    fn null_and_empty_header_values_differ_and_read_back() {
+        let headers = [
+            Header::null("n"),
+            Header::new("e", b""),
+            Header::new("v", b"x"),
+            Header::null("n"),
+        ];
+        let mut b = BatchBuilder::new(1024, 0);
+        b.push(&Record::new(b"plain"), 1).unwrap();
+        b.push(&Record::new(b"r").headers(&headers), 1).unwrap();
+        let bytes = b.finish(ProducerFields::NONE).into_bytes_at(0);
+        let view = BatchView::parse(&bytes).unwrap();
+        assert_eq!(view.header.attributes, ATTR_NULLABLE_HEADER_VALUES);
+        let records: Vec<_> = view.records().collect();
+        assert_eq!(records[0].headers().count(), 0);
+        assert_eq!(records[1].headers().collect::<Vec<_>>(), headers);
+    }
+
+    #[test]
+    fn a_batch_without_headers_is_written_as_samsa_0_1_wrote_it() {
+        let mut b = BatchBuilder::new(1024, 0);
+        b.push(&Record::new(b"v").key(b"k"), 1).unwrap();
+        let bytes = b.finish(ProducerFields::NONE).into_bytes_at(0);
+        assert_eq!(BatchView::parse(&bytes).unwrap().header.attributes, 0);
+    }
+
+    /// A batch of samsa 0.1's form, two records of value `v` with these
+    /// headers: header value lengths are lengths, and the attribute is not
+    /// set.
+    fn legacy_batch(headers: &[Header<'_>]) -> Vec<u8> {
+        let mut out = vec![0; BatchHeader::SIZE];
+        // ts delta, offset delta, null key, value field, the value.
+        let mut body = 5 + varint::len(headers.len() as u64);
+        for h in headers {
+            let v = h.value.unwrap();
+            body += varint::len(h.key.len() as u64) + h.key.len() + varint::len(v.len() as u64);
+            body += v.len();
+        }
+        for od in 0..2 {
+            write_fields(
+                &mut out,
+                [body as u64, 0, od, 0, 2],
+                b"",
+                b"v",
+                headers,
+                false,
+            );
+        }
+        let header = BatchHeader {
+            base_offset: 7,
+            batch_length: (out.len() - LOG_OVERHEAD) as u32,
+            magic: MAGIC,
+            crc: 0,
+            attributes: 0,
+            last_offset_delta: 1,
+            base_timestamp: 1,
+            max_timestamp: 1,
+            producer_id: -1,
+            producer_epoch: -1,
+            base_sequence: -1,
+            record_count: 2,
+        };
+        header.encode_into(&mut out);
+        write_crc(&mut out);
+        out
+    }
+
+    #[test]
+    fn samsa_0_1_header_values_still_read_and_survive_a_clean() {
+        let headers = [
+            Header::new("a", b"1"),
+            Header::new("", b""),
+            Header::new("b", b"22"),
+        ];
+        let bytes = legacy_batch(&headers);
+        let view = BatchView::parse(&bytes).unwrap();
+        assert_eq!(view.header.attributes, 0);
+        for r in view.records() {
+            assert_eq!(r.headers().collect::<Vec<_>>(), headers);
+        }
+        // A clean that keeps one record writes it again in its batch's form.
+        let mut out = Vec::new();
+        let h = retain_records(&bytes, |r| r.offset() == 8, &mut out).unwrap();
+        assert_eq!(h.attributes, 0);
+        let view = BatchView::parse(&out).unwrap();
+        let kept: Vec<_> = view.records().collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].offset(), 8);
+        assert_eq!(kept[0].headers().collect::<Vec<_>>(), headers);
+        // The same records with a null one come out in the nullable form.
+        let mut b = BatchBuilder::new(1024, 0);
+        b.push(&Record::new(b"v").headers(&headers), 1).unwrap();
+        b.push(&Record::new(b"w").headers(&[Header::null("z")]), 1)
+            .unwrap();
+        let bytes = b.finish(ProducerFields::NONE).into_bytes_at(0);
+        let mut out = Vec::new();
+        let h = retain_records(&bytes, |r| r.offset() == 1, &mut out).unwrap();
+        assert_eq!(h.attributes, ATTR_NULLABLE_HEADER_VALUES);
+        let view = BatchView::parse(&out).unwrap();
+        let kept: Vec<_> = view.records().collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].headers().collect::<Vec<_>>(), [Header::null("z")]);
     }
 
     #[test]
@@ -573,7 +708,7 @@ mod retain_tests {
         i64,
         Option<Vec<u8>>,
         Option<Vec<u8>>,
-        Vec<(String, Vec<u8>)>,
+        Vec<(String, Option<Vec<u8>>)>,
     );
 
     fn owned(bytes: &[u8]) -> Vec<Owned> {
@@ -587,7 +722,7 @@ mod retain_tests {
                     r.key().map(<[u8]>::to_vec),
                     r.value().map(<[u8]>::to_vec),
                     r.headers()
-                        .map(|h| (h.key.to_string(), h.value.to_vec()))
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
                         .collect(),
                 )
             })
@@ -617,7 +752,11 @@ mod retain_tests {
         );
         assert_eq!(
             (h.base_timestamp, h.max_timestamp, h.attributes),
-            (original.base_timestamp, original.max_timestamp, 0)
+            (
+                original.base_timestamp,
+                original.max_timestamp,
+                original.attributes
+            )
         );
         assert_eq!(
             (h.producer_id, h.producer_epoch, h.base_sequence),

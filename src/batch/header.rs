@@ -7,7 +7,8 @@
 //!  8 batch_length       u32   bytes after this field
 //! 12 magic              u8    format version, 1
 //! 13 crc                u32   CRC-32 (IEEE) of bytes 0..13 and 17..end
-//! 17 attributes         u16   bit 3: timestamps are log-append time
+//! 17 attributes         u16   bit 3: timestamps are log-append time,
+//!                             bit 8: header values are nullable
 //! 19 last_offset_delta  u32   last record's offset minus base_offset
 //! 23 base_timestamp     i64   first record's timestamp (ms)
 //! 31 max_timestamp      i64   largest timestamp in the batch (ms)
@@ -44,8 +45,14 @@ pub(crate) const LOG_OVERHEAD: usize = 12;
 /// Attribute bit: the batch's timestamps were set by the log at append time.
 pub(crate) const ATTR_LOG_APPEND_TIME: u16 = 1 << 3;
 
+/// Attribute bit: header values are nullable fields, as keys and values
+/// are (`0` null, `n + 1` for `n` bytes; Kafka's length -1). Set on every
+/// batch with a header since samsa-log 0.2; without it (samsa 0.1) a
+/// header value's length field is its length.
+pub(crate) const ATTR_NULLABLE_HEADER_VALUES: u16 = 1 << 8;
+
 /// Attribute bits this version knows; any other set bit is corruption.
-const ATTR_KNOWN: u16 = ATTR_LOG_APPEND_TIME;
+const ATTR_KNOWN: u16 = ATTR_LOG_APPEND_TIME | ATTR_NULLABLE_HEADER_VALUES;
 
 /// Why a header is not acceptable. Callers add the file and position.
 #[derive(Debug, Clone, PartialEq, Eq)]

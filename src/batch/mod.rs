@@ -12,6 +12,8 @@ mod view;
 #[cfg(test)]
 pub(crate) use builder::write_crc;
 pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFields};
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
 pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
 pub(crate) use records::{check_batches, read_buffer};
 pub use records::{Iter, Records};

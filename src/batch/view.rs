@@ -1,6 +1,8 @@
 //! Checks an encoded batch and walks its records without copying them.
 
-use super::header::{crc_of, BatchHeader, HeaderError, ATTR_LOG_APPEND_TIME};
+use super::header::{
+    crc_of, BatchHeader, HeaderError, ATTR_LOG_APPEND_TIME, ATTR_NULLABLE_HEADER_VALUES,
+};
 use super::varint;
 use crate::record::Header;
 
@@ -89,9 +91,10 @@ impl<'a> BatchView<'a> {
     fn check_records(&self) -> Result<(), BatchError> {
         let mut rest = self.records;
         let last_delta = u64::from(self.header.last_offset_delta);
+        let nullable = self.header.attributes & ATTR_NULLABLE_HEADER_VALUES != 0;
         let mut previous_delta: Option<u64> = None;
         for _ in 0..self.header.record_count {
-            let (delta, used) = check_record(rest, last_delta)
+            let (delta, used) = check_record(rest, last_delta, nullable)
                 .ok_or(BatchError::Record("record framing does not fit the batch"))?;
             if previous_delta.is_some_and(|p| delta <= p) {
                 return Err(BatchError::Record("offset deltas do not increase"));
@@ -132,6 +135,8 @@ pub struct RecordRef<'a> {
     /// The header count and the headers: the rest of the record, read
     /// only if [`Self::headers`] is called.
     headers: &'a [u8],
+    /// The headers' values are nullable fields (the batch's attribute).
+    nullable_header_values: bool,
 }
 
 impl<'a> RecordRef<'a> {
@@ -166,8 +171,13 @@ impl<'a> RecordRef<'a> {
             Some(Ok(left)) => Headers {
                 rest: &self.headers[pos..],
                 left,
+                nullable: self.nullable_header_values,
             },
-            _ => Headers { rest: &[], left: 0 },
+            _ => Headers {
+                rest: &[],
+                left: 0,
+                nullable: true,
+            },
         }
     }
 }
@@ -191,7 +201,7 @@ impl std::fmt::Debug for HeadersShown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut m = f.debug_map();
         for h in self.0.clone() {
-            m.entry(&h.key, &crate::show::Bytes(Some(h.value)));
+            m.entry(&h.key, &crate::show::Bytes(h.value));
         }
         m.finish()
     }
@@ -202,6 +212,7 @@ impl std::fmt::Debug for HeadersShown<'_> {
 pub struct Headers<'a> {
     rest: &'a [u8],
     left: u32,
+    nullable: bool,
 }
 
 impl<'a> Iterator for Headers<'a> {
@@ -214,7 +225,7 @@ impl<'a> Iterator for Headers<'a> {
         }
         // The batch was checked when it was read, so this parse succeeds;
         // should it not, iteration ends rather than panicking.
-        let (h, used) = parse_header(self.rest)?;
+        let (h, used) = parse_header(self.rest, self.nullable)?;
         self.rest = &self.rest[used..];
         self.left -= 1;
         Some(h)
@@ -287,12 +298,18 @@ fn optional_at<'a>(buf: &'a [u8], pos: &mut usize) -> Option<Option<&'a [u8]>> {
     }
 }
 
-fn parse_header(buf: &[u8]) -> Option<(Header<'_>, usize)> {
+/// Reads the header at the front of `buf`, whose value is a nullable field
+/// if `nullable` (the batch's attribute), else a length (samsa 0.1).
+fn parse_header(buf: &[u8], nullable: bool) -> Option<(Header<'_>, usize)> {
     let mut pos = 0;
     let key_len = varint_at(buf, &mut pos)?;
     let key = std::str::from_utf8(bytes_at(buf, &mut pos, key_len)?).ok()?;
-    let value_len = varint_at(buf, &mut pos)?;
-    let value = bytes_at(buf, &mut pos, value_len)?;
+    let value = if nullable {
+        optional_at(buf, &mut pos)?
+    } else {
+        let value_len = varint_at(buf, &mut pos)?;
+        Some(bytes_at(buf, &mut pos, value_len)?)
+    };
     Some((Header { key, value }, pos))
 }
 
@@ -302,7 +319,7 @@ fn parse_header(buf: &[u8]) -> Option<(Header<'_>, usize)> {
 /// is at most `last_delta`. The offset delta and the bytes the record took;
 /// `None` if anything does not hold.
 #[inline(always)]
-fn check_record(buf: &[u8], last_delta: u64) -> Option<(u64, usize)> {
+fn check_record(buf: &[u8], last_delta: u64, nullable: bool) -> Option<(u64, usize)> {
     let mut pos = 0;
     let body_len = varint_at(buf, &mut pos)?;
     // Every field below is read from `body`, so none can run past the record.
@@ -317,7 +334,7 @@ fn check_record(buf: &[u8], last_delta: u64) -> Option<(u64, usize)> {
     optional_at(body, &mut p)?;
     let header_count = u32::try_from(varint_at(body, &mut p)?).ok()?;
     for _ in 0..header_count {
-        let (_, used) = parse_header(&body[p..])?;
+        let (_, used) = parse_header(&body[p..], nullable)?;
         p += used;
     }
     (p == body.len()).then_some((offset_delta, pos))
@@ -351,6 +368,7 @@ fn read_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>
             key,
             value,
             headers,
+            nullable_header_values: header.attributes & ATTR_NULLABLE_HEADER_VALUES != 0,
         },
         pos,
     ))

@@ -1,7 +1,7 @@
 //! The consumer's side of consumer groups: subscribe, follow rebalances
 //! (running the listener's callbacks inside `poll`), commit.
 
-use super::{Assigned, Consumer};
+use super::{Assigned, Consumer, ConsumerRecord};
 use crate::error::{Error, Result};
 use crate::group::coordinator::{JoinRequest, View};
 use crate::group::OffsetAndMetadata;
@@ -317,6 +317,23 @@ impl Consumer {
         }
         self.last_commit = self.log.now_ms();
         Ok(())
+    }
+
+    /// Commits `record` as processed: its partition's committed offset
+    /// becomes the offset after it, where the group resumes (Kafka's
+    /// `commitSync(Map.of(tp, new OffsetAndMetadata(record.offset() + 1)))`
+    /// in one call). The same rules as [`Self::commit_offsets`].
+    pub fn commit_record(&mut self, record: &ConsumerRecord<'_>) -> Result<()> {
+        self.commit_offset(record.topic(), record.partition(), record.offset() + 1)
+    }
+
+    /// Commits `offset`, the next offset to read, for `topic`/`partition`.
+    /// The same rules as [`Self::commit_offsets`].
+    pub fn commit_offset(&mut self, topic: &str, partition: u32, offset: u64) -> Result<()> {
+        self.commit_offsets(&[(
+            (topic.to_owned(), partition),
+            OffsetAndMetadata::new(offset),
+        )])
     }
 
     /// The group's committed offset on an assigned partition.

@@ -218,7 +218,7 @@ pub(super) struct Rec {
     timestamp: i64,
     key: Option<Vec<u8>>,
     value: Option<Vec<u8>>,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Rec {
@@ -230,7 +230,7 @@ impl Rec {
             value: r.value().map(<[u8]>::to_vec),
             headers: r
                 .headers()
-                .map(|h| (h.key.to_owned(), h.value.to_vec()))
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
                 .collect(),
         }
     }

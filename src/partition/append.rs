@@ -304,7 +304,7 @@ fn estimated_size(r: &Record<'_>) -> usize {
     let headers: usize = r
         .headers
         .iter()
-        .map(|h| h.key.len() + h.value.len() + 4)
+        .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 4)
         .sum();
     r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len) + headers + 12
 }

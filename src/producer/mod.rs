@@ -315,7 +315,7 @@ fn approximate_size(r: &Record<'_>) -> usize {
     let headers: usize = r
         .headers
         .iter()
-        .map(|h| h.key.len() + h.value.len() + 10)
+        .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 10)
         .sum();
     r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len) + headers + 24
 }

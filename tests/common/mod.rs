@@ -16,7 +16,7 @@ pub struct Rec {
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub timestamp: i64,
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl Rec {
@@ -29,7 +29,7 @@ impl Rec {
             timestamp: r.timestamp(),
             headers: r
                 .headers()
-                .map(|h| (h.key.to_owned(), h.value.to_vec()))
+                .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
                 .collect(),
         }
     }
@@ -104,13 +104,18 @@ pub fn gen_rec(seed: u64, offset: u64) -> Rec {
         Some(format!("key-{}-{offset}", (h >> 20) % 10).into_bytes())
     };
     let headers = if h.is_multiple_of(5) {
-        vec![
+        let mut headers = vec![
             (
                 "trace".to_owned(),
-                bytes_for(seed, offset, 2, (h % 20) as usize),
+                Some(bytes_for(seed, offset, 2, (h % 20) as usize)),
             ),
-            ("n".to_owned(), offset.to_le_bytes().to_vec()),
-        ]
+            ("n".to_owned(), Some(offset.to_le_bytes().to_vec())),
+        ];
+        if h % 7 == 3 {
+            // A null value, which is not an empty one.
+            headers.push(("null".to_owned(), None));
+        }
+        headers
     } else {
         Vec::new()
     };
@@ -124,12 +129,20 @@ pub fn gen_rec(seed: u64, offset: u64) -> Rec {
     }
 }
 
+/// The header of an owned pair.
+pub fn header<'a>(key: &'a str, value: &'a Option<Vec<u8>>) -> Header<'a> {
+    Header {
+        key,
+        value: value.as_deref(),
+    }
+}
+
 /// Appends `recs` as one batch, with their keys, values, headers and
 /// timestamps (their `offset` fields are not sent; the log assigns them).
 pub fn append_recs(p: &Partition, recs: &[Rec]) -> Result<AppendInfo> {
     let headers: Vec<Vec<Header<'_>>> = recs
         .iter()
-        .map(|r| r.headers.iter().map(|(k, v)| Header::new(k, v)).collect())
+        .map(|r| r.headers.iter().map(|(k, v)| header(k, v)).collect())
         .collect();
     let records: Vec<samsa_log::Record<'_>> = recs
         .iter()
