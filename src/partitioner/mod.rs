@@ -25,9 +25,10 @@ pub use round_robin::RoundRobinPartitioner;
 /// - Return `Some(p)` with `p < partitions` to send the record to
 ///   partition `p`.
 /// - Return `None` for "no preference": the producer then applies Kafka's
-///   sticky behaviour for keyless records, staying on one partition until
-///   its batch fills and then moving on (since Kafka 3.3 the producer does
-///   this itself, KIP-794, and so does samsa's).
+///   sticky behaviour for keyless records, staying on one partition for
+///   `ProducerConfig::sticky_partition_bytes` (16 KiB, Kafka's
+///   `batch.size`) or until its batch closes, then moving on (since Kafka
+///   3.3 the producer does this itself, KIP-794, and so does samsa's).
 /// - Returning `Some(p)` with `p >= partitions` is an error: the producer
 ///   rejects the record with a typed error instead of writing it anywhere.
 /// - A partition set explicitly on a record always wins: the producer does

@@ -56,6 +56,9 @@ pub(crate) struct Queue {
 pub(crate) struct BatchRules {
     /// Close a batch before it grows past this.
     pub batch_bytes: usize,
+    /// Move the sticky partition on after this many bytes of keyless
+    /// records.
+    pub sticky_partition_bytes: usize,
 }
 
 /// What the producer knows of one topic.
@@ -66,6 +69,8 @@ pub(crate) struct TopicEntry {
     open: Vec<Option<OpenBatch>>,
     /// Where keyless records without a partitioner's choice go for now.
     sticky: Option<u32>,
+    /// Bytes of keyless records sent to `sticky` since it was chosen.
+    sticky_bytes: usize,
     sticky_turn: u32,
     log_append_time: bool,
     /// A compacted topic: records without a key are refused.
@@ -97,6 +102,7 @@ impl TopicEntry {
             partitions: Vec::new(),
             open: Vec::new(),
             sticky: None,
+            sticky_bytes: 0,
             sticky_turn: 0,
             log_append_time: config.timestamp_type == TimestampType::LogAppendTime,
             keys_required: config.cleanup_policy != CleanupPolicy::Delete,
@@ -130,6 +136,18 @@ impl TopicEntry {
             *turn = turn.wrapping_add(1);
             p
         })
+    }
+
+    /// Counts `bytes` of a keyless record sent to the sticky partition;
+    /// past `sticky_partition_bytes`, the next keyless record goes to the
+    /// next partition in turn (Kafka's KIP-794 moves on after `batch.size`
+    /// the same way).
+    pub fn stuck(&mut self, rules: BatchRules, bytes: usize) {
+        self.sticky_bytes += bytes;
+        if self.sticky_bytes >= rules.sticky_partition_bytes {
+            self.sticky = None;
+            self.sticky_bytes = 0;
+        }
     }
 
     /// Encodes `record` into partition `p`'s open batch, closing that batch
@@ -207,6 +225,7 @@ impl TopicEntry {
         }
         if self.sticky == Some(p) {
             self.sticky = None;
+            self.sticky_bytes = 0;
         }
         queue.ready.push_back(ClosedBatch {
             builder: open.builder,

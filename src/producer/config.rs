@@ -60,6 +60,14 @@ pub struct ProducerConfig {
     /// default 1 MiB, since a batch costs a write and not a network round
     /// trip here).
     pub batch_bytes: usize,
+    /// How many bytes of keyless records go to one partition before the
+    /// sticky partitioner moves to the next (default 16 KiB: Kafka's
+    /// `batch.size` default, which is where Kafka's uniform sticky
+    /// partitioner of KIP-794 moves on). It also moves on when its batch
+    /// closes sooner (linger, flush, a delivery waited on). Apart from
+    /// `batch_bytes` so that batches stay large while keyless records
+    /// still spread over the partitions as they do in Kafka.
+    pub sticky_partition_bytes: usize,
     /// Most bytes of records buffered and not yet appended (Kafka's
     /// `buffer.memory`, default 32 MiB).
     pub buffer_bytes: usize,
@@ -71,8 +79,9 @@ pub struct ProducerConfig {
     /// How often a batch whose append failed with an I/O error is tried
     /// again (Kafka's `retries`, default 3 here), `retry_backoff` apart. The
     /// retry is the same batch with the same sequence, so with idempotence
-    /// it cannot be written twice. A failed sync is not retried: it poisons
-    /// the partition until the log is reopened.
+    /// it cannot be written twice. A failed sync is not retried: its
+    /// deliveries fail with the sync's error, and the partition recovers
+    /// in-process (see `docs/RELIABILITY.md`).
     pub retries: u32,
     /// Pause before each retry (Kafka's `retry.backoff.ms`, default 100 ms).
     pub retry_backoff: Duration,
@@ -86,6 +95,7 @@ impl Default for ProducerConfig {
             idempotence: true,
             linger: Duration::from_millis(5),
             batch_bytes: 1 << 20,
+            sticky_partition_bytes: 16 << 10,
             buffer_bytes: 32 << 20,
             max_block: Duration::from_secs(60),
             producer_id: None,
@@ -102,6 +112,7 @@ impl fmt::Debug for ProducerConfig {
             .field("idempotence", &self.idempotence)
             .field("linger", &self.linger)
             .field("batch_bytes", &self.batch_bytes)
+            .field("sticky_partition_bytes", &self.sticky_partition_bytes)
             .field("buffer_bytes", &self.buffer_bytes)
             .field("max_block", &self.max_block)
             .field("producer_id", &self.producer_id)
@@ -142,6 +153,12 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets [`Self::sticky_partition_bytes`].
+    pub fn sticky_partition_bytes(mut self, bytes: usize) -> Self {
+        self.sticky_partition_bytes = bytes;
+        self
+    }
+
     /// Sets [`Self::buffer_bytes`].
     pub fn buffer_bytes(mut self, bytes: usize) -> Self {
         self.buffer_bytes = bytes;
@@ -179,6 +196,11 @@ impl ProducerConfig {
                 "batch_bytes ({}) must be positive and at most buffer_bytes ({})",
                 self.batch_bytes, self.buffer_bytes
             )));
+        }
+        if self.sticky_partition_bytes == 0 {
+            return Err(Error::InvalidConfig(
+                "sticky_partition_bytes must be positive".into(),
+            ));
         }
         if self.producer_id.is_some_and(|id| id < 0) {
             return Err(Error::InvalidConfig(

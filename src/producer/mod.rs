@@ -136,13 +136,16 @@ impl Producer {
         let identity = config
             .idempotence
             .then(|| (config.producer_id.unwrap_or_else(fresh_producer_id), 0));
-        let batch_bytes = config.batch_bytes;
+        let rules = BatchRules {
+            batch_bytes: config.batch_bytes,
+            sticky_partition_bytes: config.sticky_partition_bytes,
+        };
         let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| Shared {
             log,
             config,
             identity,
             acc: Mutex::new(Accumulator::new(
-                BatchRules { batch_bytes },
+                rules,
                 me.clone() as std::sync::Weak<dyn FlushNow>,
             )),
             wake: Condvar::new(),
@@ -214,15 +217,15 @@ impl Producer {
             });
         }
         let partitions = e.partition_count();
-        let p = match record.partition {
-            Some(p) => p,
+        let (p, sticky) = match record.partition {
+            Some(p) => (p, false),
             None => match s
                 .config
                 .partitioner
                 .partition(record.key, record.value, partitions)
             {
-                Some(p) => p,
-                None => e.sticky(partitions),
+                Some(p) => (p, false),
+                None => (e.sticky(partitions), true),
             },
         };
         if p >= partitions {
@@ -233,6 +236,9 @@ impl Producer {
             });
         }
         let placed = e.push(&mut acc.queue, rules, &acc.flusher, p, &record, now, bytes)?;
+        if sticky {
+            e.stuck(rules, bytes);
+        }
         if e.is_full(rules, p) {
             e.close(&mut acc.queue, p);
             s.wake.notify_one();
