@@ -718,3 +718,51 @@ fn a_broken_custom_assignor_never_gives_a_partition_two_owners() {
         assert_eq!(pa.len() + pb.len(), 4, "{what}");
     });
 }
+
+/// The trial: `subscribe(&["nope"])` then `poll` returned nothing,
+/// with no word anywhere. A missing topic is now `UnknownTopic` at
+/// `subscribe`; a consumer that means to wait for a topic says so, and
+/// `missing_topics` names what it waits for.
+#[test]
+fn subscribing_to_a_missing_topic_is_an_error_unless_allowed() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let mut c = log.consumer(group("g")).unwrap();
+        assert!(
+            matches!(c.subscribe(&["t", "nope"]), Err(Error::UnknownTopic { ref name }) if name == "nope"),
+            "{what}"
+        );
+        assert!(
+            matches!(
+                c.subscribe(&["bad name"]),
+                Err(Error::InvalidTopicName { .. })
+            ),
+            "{what}"
+        );
+        // Nothing was joined: the group has no member.
+        assert_eq!(
+            log.group("g")
+                .describe()
+                .map(|d| d.members.len())
+                .unwrap_or(0),
+            0,
+            "{what}"
+        );
+
+        let mut c = log.consumer(group("g").allow_missing_topics(true)).unwrap();
+        c.subscribe(&["t", "late"]).unwrap();
+        assert_eq!(c.missing_topics(), ["late"], "{what}");
+        assert!(c.poll(Duration::from_millis(10)).unwrap().is_empty());
+        log.create_topic("late", TopicConfig::default()).unwrap();
+        produce(&log, "late", 3);
+        assert!(c.missing_topics().is_empty(), "{what}");
+        let mut got = 0;
+        for _ in 0..50 {
+            got += c.poll(Duration::from_millis(50)).unwrap().len();
+            if got == 3 {
+                break;
+            }
+        }
+        assert_eq!(got, 3, "{what}: the late topic's records");
+    });
+}

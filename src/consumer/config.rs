@@ -89,6 +89,12 @@ pub struct ConsumerConfig {
     /// `max.partition.fetch.bytes`, default 1 MiB); at least one batch is
     /// always read.
     pub max_partition_fetch_bytes: usize,
+    /// Whether `subscribe` accepts topics that do not exist yet (default
+    /// `false`: it fails with [`Error::UnknownTopic`], so a typo is not a
+    /// consumer that silently polls nothing). With `true`, a missing topic
+    /// joins the subscription when it is created, as Kafka's consumer
+    /// waits for one; until then `Consumer::missing_topics` names it.
+    pub allow_missing_topics: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -104,6 +110,7 @@ impl Default for ConsumerConfig {
             auto_offset_reset: AutoOffsetReset::Latest,
             max_poll_records: 500,
             max_partition_fetch_bytes: 1 << 20,
+            allow_missing_topics: false,
         }
     }
 }
@@ -122,6 +129,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("auto_offset_reset", &self.auto_offset_reset)
             .field("max_poll_records", &self.max_poll_records)
             .field("max_partition_fetch_bytes", &self.max_partition_fetch_bytes)
+            .field("allow_missing_topics", &self.allow_missing_topics)
             .finish()
     }
 }
@@ -186,6 +194,12 @@ impl ConsumerConfig {
     /// Sets [`Self::max_partition_fetch_bytes`].
     pub fn max_partition_fetch_bytes(mut self, bytes: usize) -> Self {
         self.max_partition_fetch_bytes = bytes;
+        self
+    }
+
+    /// Sets [`Self::allow_missing_topics`].
+    pub fn allow_missing_topics(mut self, allow: bool) -> Self {
+        self.allow_missing_topics = allow;
         self
     }
 

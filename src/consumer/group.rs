@@ -51,8 +51,22 @@ impl Consumer {
     /// Joins the consumer's group, subscribed to `topics` (Kafka's
     /// `subscribe`): the group's assignor gives this member a share of
     /// their partitions, which `poll` picks up.
+    ///
+    /// A name outside Kafka's rule is [`Error::InvalidTopicName`]; a topic
+    /// that does not exist is [`Error::UnknownTopic`], unless the config
+    /// sets `allow_missing_topics` (then it is picked up when created).
+    /// On an error the subscription is unchanged.
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
         let group = self.group_id()?;
+        for &topic in topics {
+            crate::topic::name::validate(
+                topic,
+                topic.starts_with(crate::topic::name::INTERNAL_PREFIX),
+            )?;
+            if !self.config.allow_missing_topics {
+                self.log.topic(topic)?;
+            }
+        }
         if self.membership.is_none() && !self.assigned.is_empty() {
             return Err(Error::InvalidConfig(
                 "a consumer with assigned partitions cannot also subscribe".into(),
@@ -85,6 +99,20 @@ impl Consumer {
     ) -> Result<()> {
         self.listener = Some(Box::new(listener));
         self.subscribe(topics)
+    }
+
+    /// The subscribed topics that do not exist (yet): empty unless the
+    /// config sets `allow_missing_topics` and a topic is still to be
+    /// created (or was deleted since).
+    pub fn missing_topics(&self) -> Vec<String> {
+        let Some(m) = &self.membership else {
+            return Vec::new();
+        };
+        m.topics
+            .iter()
+            .filter(|t| self.log.topic(t).is_err())
+            .cloned()
+            .collect()
     }
 
     /// Leaves the group (after an auto-commit) and drops the assignment.
