@@ -247,9 +247,9 @@ fn check_batch(view: &BatchView<'_>, bytes: &[u8]) {
     let mut builder = BatchBuilder::new(usize::MAX, bytes.len());
     for (r, headers) in records.iter().zip(&headers) {
         let record = Record {
-            key: r.key(),
-            value: r.value(),
-            headers,
+            key: r.key().map(Into::into),
+            value: r.value().map(Into::into),
+            headers: headers.into(),
             timestamp: Some(r.timestamp()),
             ..Record::default()
         };

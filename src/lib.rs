@@ -111,7 +111,7 @@ pub use partitioner::{
     RoundRobinPartitioner,
 };
 pub use producer::{Acks, Delivery, Producer, ProducerConfig, RecordMetadata};
-pub use record::{Header, OwnedRecord, Record};
+pub use record::{Header, OwnedRecord, Record, RecordBytes};
 pub use topic::{CleanupPolicy, ParseTopicIdError, Topic, TopicConfig, TopicId};
 
 /// The README's examples, compiled and run as doc tests.

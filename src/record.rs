@@ -1,15 +1,18 @@
-//! The record a producer appends: borrowed key, value and headers; and
-//! the owned form of a record read back.
+//! The record a producer appends (key, value and headers borrowed or
+//! owned) and the owned form of a record read back.
 
 use crate::show::Bytes;
+use std::borrow::Cow;
 use std::fmt;
 
 /// One record to append: optional key, optional value, headers and an
 /// optional timestamp.
 ///
-/// A `Record` borrows its bytes, so building one allocates nothing; the
-/// bytes are copied once, straight into the encoded batch. A record with a
-/// key and no value is a tombstone on compacted topics.
+/// A `Record` borrows its bytes where it can, so building one from slices
+/// allocates nothing and the bytes are copied once, straight into the
+/// encoded batch; it also takes them owned (a `Vec<u8>`, a `String`), so a
+/// record built from `format!(..)` can be kept in a variable. A record
+/// with a key and no value is a tombstone on compacted topics.
 ///
 /// ```
 /// use samsa_log::{Header, Record};
@@ -17,43 +20,87 @@ use std::fmt;
 /// let headers = [Header::new("trace-id", b"abc123")];
 /// let r = Record::new(b"payload").key(b"user-42").headers(&headers).timestamp(1_700_000_000_000);
 /// assert_eq!(r.value_bytes(), Some(&b"payload"[..]));
+///
+/// // Owned bytes: the record outlives the temporaries it was built from.
+/// let r = Record::new(format!("order {}", 7)).key(String::from("user-42"));
+/// assert_eq!(r.value_bytes(), Some(&b"order 7"[..]));
 /// ```
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Record<'a> {
-    pub(crate) key: Option<&'a [u8]>,
-    pub(crate) value: Option<&'a [u8]>,
-    pub(crate) headers: &'a [Header<'a>],
+    pub(crate) key: Option<Cow<'a, [u8]>>,
+    pub(crate) value: Option<Cow<'a, [u8]>>,
+    pub(crate) headers: Cow<'a, [Header<'a>]>,
     pub(crate) timestamp: Option<i64>,
     pub(crate) partition: Option<u32>,
+}
+
+/// Bytes a [`Record`] can take as its key or value: borrowed (`&[u8]`,
+/// `&[u8; N]`, `&str`, `&Vec<u8>`, `&String`, anything `AsRef<[u8]>`),
+/// kept without a copy, or owned (`Vec<u8>`, `String`, `Box<[u8]>`), moved
+/// into the record.
+pub trait RecordBytes<'a> {
+    /// The bytes, borrowed or owned.
+    fn into_record_bytes(self) -> Cow<'a, [u8]>;
+}
+
+impl<'a, T: AsRef<[u8]> + ?Sized> RecordBytes<'a> for &'a T {
+    fn into_record_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Borrowed(self.as_ref())
+    }
+}
+
+impl<'a> RecordBytes<'a> for Vec<u8> {
+    fn into_record_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Owned(self)
+    }
+}
+
+impl<'a> RecordBytes<'a> for String {
+    fn into_record_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Owned(self.into_bytes())
+    }
+}
+
+impl<'a> RecordBytes<'a> for Box<[u8]> {
+    fn into_record_bytes(self) -> Cow<'a, [u8]> {
+        Cow::Owned(self.into_vec())
+    }
+}
+
+impl<'a> RecordBytes<'a> for Cow<'a, [u8]> {
+    fn into_record_bytes(self) -> Cow<'a, [u8]> {
+        self
+    }
 }
 
 impl<'a> Record<'a> {
     /// A record with this value, no key, no headers, and the append time as
     /// its timestamp.
-    pub fn new<V: AsRef<[u8]> + ?Sized>(value: &'a V) -> Self {
+    pub fn new(value: impl RecordBytes<'a>) -> Self {
         Record {
-            value: Some(value.as_ref()),
+            value: Some(value.into_record_bytes()),
             ..Record::default()
         }
     }
 
     /// A record with a key and no value: a tombstone on compacted topics.
-    pub fn tombstone<K: AsRef<[u8]> + ?Sized>(key: &'a K) -> Self {
+    pub fn tombstone(key: impl RecordBytes<'a>) -> Self {
         Record {
-            key: Some(key.as_ref()),
+            key: Some(key.into_record_bytes()),
             ..Record::default()
         }
     }
 
     /// Sets the key. The default partitioner routes records by key.
-    pub fn key<K: AsRef<[u8]> + ?Sized>(mut self, key: &'a K) -> Self {
-        self.key = Some(key.as_ref());
+    pub fn key(mut self, key: impl RecordBytes<'a>) -> Self {
+        self.key = Some(key.into_record_bytes());
         self
     }
 
-    /// Sets the headers.
-    pub fn headers(mut self, headers: &'a [Header<'a>]) -> Self {
-        self.headers = headers;
+    /// Sets the headers: a slice or array of them (borrowed) or a
+    /// `Vec<Header>` (owned).
+    pub fn headers(mut self, headers: impl Into<Cow<'a, [Header<'a>]>>) -> Self {
+        self.headers = headers.into();
         self
     }
 
@@ -77,18 +124,18 @@ impl<'a> Record<'a> {
     }
 
     /// The key, if any.
-    pub fn key_bytes(&self) -> Option<&'a [u8]> {
-        self.key
+    pub fn key_bytes(&self) -> Option<&[u8]> {
+        self.key.as_deref()
     }
 
     /// The value, if any.
-    pub fn value_bytes(&self) -> Option<&'a [u8]> {
-        self.value
+    pub fn value_bytes(&self) -> Option<&[u8]> {
+        self.value.as_deref()
     }
 
     /// The headers.
-    pub fn header_list(&self) -> &'a [Header<'a>] {
-        self.headers
+    pub fn header_list(&self) -> &[Header<'a>] {
+        &self.headers
     }
 
     /// The explicit timestamp, if one was set.
@@ -100,8 +147,8 @@ impl<'a> Record<'a> {
 impl fmt::Debug for Record<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Record");
-        d.field("key", &Bytes(self.key))
-            .field("value", &Bytes(self.value));
+        d.field("key", &Bytes(self.key.as_deref()))
+            .field("value", &Bytes(self.value.as_deref()));
         if !self.headers.is_empty() {
             d.field("headers", &self.headers);
         }

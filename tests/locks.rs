@@ -93,7 +93,7 @@ fn lock_holder_child() {
     println!("\nHOLDING {}", partition.high_watermark());
     loop {
         let at = partition.log_end_offset();
-        let info = partition.append(&[Record::new(&value(at))]).unwrap();
+        let info = partition.append(&[Record::new(value(at))]).unwrap();
         println!("ACK {}", info.base_offset);
     }
 }
@@ -351,7 +351,7 @@ fn a_partition_owned_by_another_process_is_locked_until_the_owner_is_killed() {
         assert_intact(&p, acked, &what);
         // The recovered partition takes appends at the next offset.
         let hw = p.high_watermark();
-        let info = p.append(&[Record::new(&value(hw))]).unwrap();
+        let info = p.append(&[Record::new(value(hw))]).unwrap();
         assert_eq!(info.base_offset, hw, "{what}");
         p.close().unwrap();
     }

@@ -102,8 +102,8 @@ struct Counts {
 fn measure(p: &Partition, fx: &Fixture) -> Counts {
     let headers = [Header::new("trace-id", &fx.header_value)];
     let record = Record::new(&fx.value).key(&fx.key).headers(&headers);
-    let ten = vec![record; 10];
-    let ten_thousand = vec![record; 10_000];
+    let ten = vec![record.clone(); 10];
+    let ten_thousand = vec![record.clone(); 10_000];
     let five_thousand = vec![record; 5_000];
 
     // Warm-up: the first append and read may set things up once.

@@ -468,3 +468,48 @@ fn batches_are_cut_to_fit_small_segments() {
         assert!(segments.len() > 10, "{} segments", segments.len());
     });
 }
+
+/// The trial: `Record::new(&format!(..)).key(..)` bound to a
+/// variable was a borrow error. A record takes owned bytes as well as
+/// borrowed ones, and can be built, kept and cloned before it is sent.
+#[test]
+fn records_take_owned_bytes_and_outlive_their_temporaries() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let records: Vec<Record<'static>> = (0..3)
+            .map(|i| {
+                Record::new(format!("order {i}"))
+                    .key(format!("user-{i}").into_bytes())
+                    .headers(vec![samsa_log::Header::new("n", b"1")])
+            })
+            .collect();
+        let kept = records[1].clone();
+        let producer = log.producer();
+        for r in records {
+            let _ = producer.send("t", r).unwrap();
+        }
+        producer.send("t", kept).unwrap().wait().unwrap();
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        p.append(&[Record::new(String::from("direct")).key(Box::<[u8]>::from(&b"k"[..]))])
+            .unwrap();
+        let got: Vec<(Vec<u8>, Vec<u8>)> = log
+            .topic("t")
+            .unwrap()
+            .history()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key.unwrap(), r.value.unwrap()))
+            .collect();
+        let want: Vec<(Vec<u8>, Vec<u8>)> = [
+            ("user-0", "order 0"),
+            ("user-1", "order 1"),
+            ("user-2", "order 2"),
+            ("user-1", "order 1"),
+            ("k", "direct"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+        assert_eq!(got, want, "{what}");
+    });
+}

@@ -130,7 +130,7 @@ impl BatchBuilder {
     #[inline]
     pub fn push(&mut self, record: &Record<'_>, ts: i64) -> Result<()> {
         let ts = record.timestamp.unwrap_or(ts);
-        if let (None, Some(value), []) = (record.key, record.value, record.headers) {
+        if let (None, Some(value), []) = (&record.key, &record.value, &*record.headers) {
             if self.push_small(value, ts) {
                 return Ok(());
             }
@@ -202,10 +202,10 @@ impl BatchBuilder {
         };
         let zz = varint::zigzag(delta);
         let od = u64::from(self.count);
-        let key = record.key.unwrap_or_default();
-        let value = record.value.unwrap_or_default();
-        let key_field = record.key.map_or(0, |k| k.len() as u64 + 1);
-        let value_field = record.value.map_or(0, |v| v.len() as u64 + 1);
+        let key = record.key.as_deref().unwrap_or_default();
+        let value = record.value.as_deref().unwrap_or_default();
+        let key_field = record.key.as_ref().map_or(0, |k| k.len() as u64 + 1);
+        let value_field = record.value.as_ref().map_or(0, |v| v.len() as u64 + 1);
         let header_count = record.headers.len() as u64;
         let headers_len: usize = record.headers.iter().map(header_len).sum();
         let body = varint::len(zz)
@@ -239,7 +239,7 @@ impl BatchBuilder {
             [body as u64, zz, od, key_field, value_field],
             key,
             value,
-            record.headers,
+            &record.headers,
             true,
         );
         debug_assert_eq!(out.len() - start, size);
@@ -692,10 +692,10 @@ mod retain_tests {
         for (i, &(key, value, ts)) in records.iter().enumerate() {
             let headers: &[Header<'_>] = if i % 3 == 0 { &h } else { &[] };
             let r = Record {
-                key,
-                value,
+                key: key.map(Into::into),
+                value: value.map(Into::into),
                 timestamp: Some(ts),
-                headers,
+                headers: headers.into(),
                 ..Record::default()
             };
             b.push(&r, 0).unwrap();

@@ -486,7 +486,7 @@ mod tests {
                 1..30)
         ) {
             let records: Vec<Record<'_>> = recs.iter().map(|(k, v, ts)| Record {
-                key: k.as_deref(), value: v.as_deref(), timestamp: Some(*ts), ..Record::default()
+                key: k.as_deref().map(Into::into), value: v.as_deref().map(Into::into), timestamp: Some(*ts), ..Record::default()
             }).collect();
             let bytes = encode(&records);
             let v = BatchView::parse(&bytes).unwrap();
@@ -494,8 +494,8 @@ mod tests {
             prop_assert_eq!(back.len(), records.len());
             for (i, (r, b)) in records.iter().zip(&back).enumerate() {
                 prop_assert_eq!(b.offset(), i as u64);
-                prop_assert_eq!(b.key(), r.key);
-                prop_assert_eq!(b.value(), r.value);
+                prop_assert_eq!(b.key(), r.key.as_deref());
+                prop_assert_eq!(b.value(), r.value.as_deref());
                 prop_assert_eq!(b.timestamp(), r.timestamp.unwrap());
             }
         }

@@ -201,8 +201,8 @@ mod tests {
             let mut b = BatchBuilder::new(1 << 20, 0);
             for &(k, v, ts) in *records {
                 let mut r = Record::default().timestamp(ts);
-                r.key = k.map(str::as_bytes);
-                r.value = v.map(str::as_bytes);
+                r.key = k.map(|k| k.as_bytes().into());
+                r.value = v.map(|v| v.as_bytes().into());
                 b.push(&r, 0).unwrap();
             }
             let bytes = b.finish(ProducerFields::NONE).into_bytes_at(offset);
@@ -304,8 +304,8 @@ mod tests {
         let rec = |key: Option<&'static str>, value: Option<&'static str>, offset: u64| {
             let mut b = BatchBuilder::new(1024, 0);
             let r = Record {
-                key: key.map(str::as_bytes),
-                value: value.map(str::as_bytes),
+                key: key.map(|k| k.as_bytes().into()),
+                value: value.map(|v| v.as_bytes().into()),
                 ..Record::default()
             };
             b.push(&r, 0).unwrap();

@@ -197,7 +197,7 @@ mod tests {
             let mut b = BatchBuilder::new(1 << 20, 0);
             for (k, _) in *records {
                 let mut r = Record::new(b"v");
-                r.key = k.map(str::as_bytes);
+                r.key = k.map(|k| k.as_bytes().into());
                 b.push(&r, 1).unwrap();
             }
             let bytes = b.finish(ProducerFields::NONE).into_bytes_at(base);

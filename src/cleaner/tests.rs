@@ -79,8 +79,8 @@ fn write(storage: &dyn Storage, segments: &[Vec<Vec<Rec>>]) -> (Vec<Seg>, Vec<Re
                 .collect();
             for (i, &(k, v, ts)) in records.iter().enumerate() {
                 let mut r = Record::default().timestamp(ts);
-                r.key = k.map(|_| &key_bytes[i][..]);
-                r.value = v.map(|_| &value_bytes[i][..]);
+                r.key = k.map(|_| key_bytes[i][..].into());
+                r.value = v.map(|_| value_bytes[i][..].into());
                 b.push(&r, 0).unwrap();
             }
             let bytes = b

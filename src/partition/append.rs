@@ -306,5 +306,8 @@ fn estimated_size(r: &Record<'_>) -> usize {
         .iter()
         .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 4)
         .sum();
-    r.value.map_or(0, <[u8]>::len) + r.key.map_or(0, <[u8]>::len) + headers + 12
+    r.value.as_deref().map_or(0, <[u8]>::len)
+        + r.key.as_deref().map_or(0, <[u8]>::len)
+        + headers
+        + 12
 }

@@ -219,11 +219,11 @@ impl Producer {
         let partitions = e.partition_count();
         let (p, sticky) = match record.partition {
             Some(p) => (p, false),
-            None => match s
-                .config
-                .partitioner
-                .partition(record.key, record.value, partitions)
-            {
+            None => match s.config.partitioner.partition(
+                record.key.as_deref(),
+                record.value.as_deref(),
+                partitions,
+            ) {
                 Some(p) => (p, false),
                 None => (e.sticky(partitions), true),
             },
@@ -323,7 +323,10 @@ fn approximate_size(r: &Record<'_>) -> usize {
         .iter()
         .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 10)
         .sum();
-    r.key.map_or(0, <[u8]>::len) + r.value.map_or(0, <[u8]>::len) + headers + 24
+    r.key.as_deref().map_or(0, <[u8]>::len)
+        + r.value.as_deref().map_or(0, <[u8]>::len)
+        + headers
+        + 24
 }
 
 impl Shared {
