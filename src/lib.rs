@@ -77,6 +77,10 @@ mod record;
 mod segment;
 mod show;
 mod storage;
+#[cfg(feature = "test-util")]
+pub mod test_util;
+#[cfg(not(feature = "test-util"))]
+mod test_util;
 mod topic;
 
 /// Entry points for fuzzing the decoders (`fuzz/`); not an API.

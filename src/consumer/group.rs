@@ -327,6 +327,9 @@ impl Consumer {
     /// members ([`Error::GroupNotEmpty`]).
     pub fn commit_offsets(&mut self, offsets: &[((String, u32), OffsetAndMetadata)]) -> Result<()> {
         let group = self.group_id()?;
+        if let Some(injected) = self.log.armed_faults().take_commit(&group) {
+            return Err(injected);
+        }
         let partitions: Vec<(String, u32)> = offsets.iter().map(|(tp, _)| tp.clone()).collect();
         let commits: Vec<_> = offsets
             .iter()

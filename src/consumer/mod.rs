@@ -234,6 +234,11 @@ impl Consumer {
                 path: self.log.dir().to_path_buf(),
             });
         }
+        if let Some(group) = &self.config.group_id {
+            if let Some(injected) = self.log.armed_faults().take_poll(group) {
+                return Err(injected);
+            }
+        }
         let deadline = Instant::now() + timeout;
         let signal = self.log.signal().clone();
         loop {

@@ -289,6 +289,20 @@ impl Coordinator {
         })
     }
 
+    /// Starts a rebalance of `group` with its current members, as a join
+    /// would (fault injection: `Faults::force_rebalance`).
+    #[cfg(feature = "test-util")]
+    pub fn force_rebalance(&self, log: &Log, group: &str) -> Result<()> {
+        let mut groups = self.groups.lock();
+        let g = groups.get_mut(group).ok_or_else(|| Error::UnknownGroup {
+            group: group.to_owned(),
+        })?;
+        if !g.members.is_empty() && g.rebalance.is_none() {
+            start_rebalance(log, g);
+        }
+        Ok(())
+    }
+
     /// The member gave up the partitions a rebalance asked for.
     pub fn revoked(&self, log: &Log, group: &str, member_id: &str) {
         let mut groups = self.groups.lock();

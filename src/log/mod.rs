@@ -88,6 +88,23 @@ struct LogInner {
     maintenance: maintenance::Maintenance,
 }
 
+/// The log's groups as `force_rebalance` reaches them: weakly, since the
+/// faults live inside the log.
+#[cfg(feature = "test-util")]
+struct GroupsOf(std::sync::Weak<LogInner>);
+
+#[cfg(feature = "test-util")]
+impl crate::test_util::RebalanceTarget for GroupsOf {
+    fn force_rebalance(&self, group: &str) -> Result<()> {
+        let inner = self.0.upgrade().ok_or_else(|| Error::UnknownGroup {
+            group: group.to_owned(),
+        })?;
+        let log = Log { inner };
+        log.ensure_open()?;
+        log.coordinator().force_rebalance(&log, group)
+    }
+}
+
 impl Drop for LogInner {
     fn drop(&mut self) {
         // The thread holds the log weakly; it exits at its next wake-up.
@@ -131,6 +148,19 @@ impl Log {
 
     pub(crate) fn offset_store(&self) -> &OffsetStore {
         &self.inner.offsets
+    }
+
+    /// Faults a test armed on this log (empty without `test-util`).
+    pub(crate) fn armed_faults(&self) -> &crate::test_util::Faults {
+        &self.inner.env.faults
+    }
+
+    /// Fault injection for tests (feature `test-util`): fail the next
+    /// append to a topic, commit or poll of a group with a chosen error, or
+    /// force a group to rebalance. See [`crate::test_util`].
+    #[cfg(feature = "test-util")]
+    pub fn faults(&self) -> crate::test_util::Faults {
+        self.inner.env.faults.clone()
     }
 
     /// Now, by the log's clock.

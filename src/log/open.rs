@@ -56,6 +56,7 @@ impl Log {
             signal: Arc::default(),
             clock: options.clock.clone(),
             budget: FileBudget::new(options.max_open_files),
+            faults: Default::default(),
         };
         foreign.extend(strangers(&*storage, &topics_dir, &Topics)?);
         let mut topics = BTreeMap::new();
@@ -90,6 +91,11 @@ impl Log {
                 maintenance: maintenance::Maintenance::default(),
             }),
         };
+        #[cfg(feature = "test-util")]
+        log.inner
+            .env
+            .faults
+            .attach(Arc::new(super::GroupsOf(Arc::downgrade(&log.inner))));
         log.inner.offsets.load(&log)?;
         log.inner.offsets.forget_missing_topics(&log);
         log.inner.offsets.clamp_to_high_watermarks(&log)?;

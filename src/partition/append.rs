@@ -96,6 +96,9 @@ impl Partition {
                 max: s.config.segment_bytes,
             });
         }
+        if let Some(injected) = s.faults.take_append(|| self.topic_name()) {
+            return Err(injected);
+        }
         self.recover_if_failed()?;
         let mut w = s.writer.lock();
         self.ensure_open()?;

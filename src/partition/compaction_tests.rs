@@ -280,6 +280,7 @@ mod power_loss {
             // Small, so that segments are closed and opened again all the
             // time under the model's operations.
             budget: crate::storage::FileBudget::new(2),
+            faults: Default::default(),
         };
         Partition::open_alone(&env, Path::new(DIR), config)
     }

@@ -53,6 +53,7 @@ use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::segment::{Files, Segment};
 use crate::storage::{DirLock, FileBudget, FsStorage, MemStorage, Storage};
+use crate::test_util::Faults;
 use parking_lot::{Mutex, RwLock};
 use producer_snapshot::Snapshots;
 use producer_state::ProducerState;
@@ -117,6 +118,8 @@ struct Shared {
     foreign: Vec<PathBuf>,
     /// Wakes readers waiting for records (shared by a log's partitions).
     signal: Arc<AppendSignal>,
+    /// Faults a test armed on the log (feature `test-util`).
+    faults: Faults,
     /// A partition of an internal topic: written by samsa only.
     internal: AtomicBool,
     /// A partition of a compacted topic: every record needs a key.
@@ -137,6 +140,8 @@ pub(crate) struct PartitionEnv {
     pub clock: Arc<dyn Clock>,
     /// Bounds the files the log's segments keep open.
     pub budget: Arc<FileBudget>,
+    /// Faults a test armed (feature `test-util`; empty otherwise).
+    pub faults: Faults,
 }
 
 impl PartitionEnv {
@@ -148,6 +153,7 @@ impl PartitionEnv {
             signal: Arc::default(),
             clock: Arc::new(SystemClock),
             budget: FileBudget::new(default_max_open_files()),
+            faults: Faults::default(),
         }
     }
 }
@@ -342,6 +348,7 @@ impl Partition {
             signal,
             clock,
             budget,
+            faults,
         } = env.clone();
         config.validate()?;
         let files = Files { storage, budget };
@@ -366,6 +373,7 @@ impl Partition {
                 lock: Mutex::new(lock),
                 foreign,
                 signal,
+                faults,
                 internal: AtomicBool::new(false),
                 keys_required: AtomicBool::new(false),
                 clock,

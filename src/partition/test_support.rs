@@ -45,6 +45,7 @@ impl Home {
             // Small, so that segments are closed and opened again all the
             // time under the model's operations.
             budget: crate::storage::FileBudget::new(3),
+            faults: Default::default(),
         };
         Partition::open_alone(&env, &dir, config.clone()).unwrap()
     }
