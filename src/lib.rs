@@ -75,6 +75,7 @@ mod producer;
 mod properties;
 mod record;
 mod segment;
+mod settings;
 mod show;
 mod storage;
 #[cfg(feature = "test-util")]

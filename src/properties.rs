@@ -11,7 +11,6 @@ use crate::storage::{read_all, write_atomic, Storage};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-use std::str::FromStr;
 
 /// The largest metadata file read; anything longer is not one of ours.
 pub(crate) const MAX_BYTES: u64 = 64 << 10;
@@ -83,19 +82,6 @@ impl<'a> Fields<'a> {
         self.map.remove(key)
     }
 
-    /// `value` of `key` parsed as a number (or anything `FromStr`).
-    pub fn parse<T: FromStr>(&self, key: &str, value: &str) -> Result<T> {
-        value
-            .parse()
-            .map_err(|_| self.corrupt(format!("{key}={value} is not a number")))
-    }
-
-    /// The value of `key`, which must be there, parsed.
-    pub fn take_parsed<T: FromStr>(&mut self, key: &str) -> Result<T> {
-        let v = self.take(key)?;
-        self.parse(key, v)
-    }
-
     /// `Error::Corrupt` if a key was not taken.
     pub fn finish(self) -> Result<()> {
         match self.map.keys().next() {
@@ -136,7 +122,7 @@ mod tests {
     fn round_trip_and_damage() {
         let text = encode("c", &[("a", "1".into()), ("b", "x".into())]);
         let mut f = decode(text.as_bytes(), Path::new("p")).unwrap();
-        assert_eq!(f.take_parsed::<u32>("a").unwrap(), 1);
+        assert_eq!(f.take("a").unwrap(), "1");
         assert_eq!(f.take_optional("b"), Some("x"));
         assert_eq!(f.take_optional("z"), None);
         f.finish().unwrap();

@@ -111,7 +111,8 @@ impl LogBuilder {
         self
     }
 
-    /// The largest record of topics created from the default configuration.
+    /// Sets [`TopicConfig::max_record_bytes`] of the default topic
+    /// configuration (see [`Self::default_topic_config`]).
     pub fn max_record_bytes(mut self, bytes: u32) -> Self {
         self.default_topic.max_record_bytes = bytes;
         self

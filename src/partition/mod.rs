@@ -13,7 +13,6 @@ mod close;
 mod compaction;
 #[cfg(test)]
 mod compaction_tests;
-mod config;
 mod files;
 #[cfg(test)]
 mod idempotence_model_tests;
@@ -40,8 +39,8 @@ mod sync;
 #[cfg(test)]
 mod test_support;
 
+pub use crate::settings::{PartitionConfig, SyncPolicy, TimestampType};
 pub use compaction::{Compacted, CompactionOptions};
-pub use config::{PartitionConfig, SyncPolicy, TimestampType};
 pub use recovery::PartitionHealth;
 pub use retention::Deleted;
 

@@ -1,12 +1,11 @@
 //! Layer 4: a topic, a named set of partitions with one configuration.
 
-mod config;
 mod files;
 mod id;
 pub(crate) mod name;
 pub(crate) mod properties;
 
-pub use config::{CleanupPolicy, TopicConfig};
+pub use crate::settings::{CleanupPolicy, TopicConfig};
 pub(crate) use files::{parse_partition_dir, TopicFiles};
 pub use id::{ParseTopicIdError, TopicId};
 

@@ -2,23 +2,15 @@
 //! configuration as `key=value` lines (Kafka's config names), in samsa's
 //! metadata file form (see `crate::properties`).
 
-use super::config::{
-    CleanupPolicy, TopicConfig, DEFAULT_DELETE_RETENTION_MS, DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
-};
-use super::TopicId;
+use super::{TopicConfig, TopicId};
 use crate::error::Result;
-use crate::partition::{SyncPolicy, TimestampType};
-use crate::properties::{self, Fields};
+use crate::properties;
 use std::path::Path;
 
 /// File name inside a topic's directory.
 pub(crate) const FILE_NAME: &str = "topic.properties";
 
 const FORMAT: &str = "1";
-
-fn optional(v: Option<u64>) -> String {
-    v.map_or("-1".to_string(), |v| v.to_string())
-}
 
 /// What a topic's metadata file holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,62 +21,15 @@ pub(crate) struct Stored {
     pub config: TopicConfig,
 }
 
-/// The file contents for topic `name` with `id` and `config`.
+/// The file contents for topic `name` with `id` and `config`: the settings
+/// follow the name and id in the order of their table (`crate::settings`).
 pub(crate) fn encode(name: &str, id: TopicId, config: &TopicConfig) -> String {
-    let pairs = [
+    let mut pairs = vec![
         ("format", FORMAT.into()),
         ("name", name.into()),
         ("topic.id", id.to_string()),
-        ("partitions", config.partitions.to_string()),
-        ("segment.bytes", config.segment_bytes.to_string()),
-        ("segment.ms", config.segment_ms.to_string()),
-        (
-            "index.interval.bytes",
-            config.index_interval_bytes.to_string(),
-        ),
-        ("segment.index.bytes", config.index_max_bytes.to_string()),
-        ("retention.ms", optional(config.retention_ms)),
-        ("retention.bytes", optional(config.retention_bytes)),
-        (
-            "cleanup.policy",
-            match config.cleanup_policy {
-                CleanupPolicy::Delete => "delete",
-                CleanupPolicy::Compact => "compact",
-                CleanupPolicy::CompactDelete => "compact,delete",
-            }
-            .into(),
-        ),
-        (
-            "delete.retention.ms",
-            config.delete_retention_ms.to_string(),
-        ),
-        (
-            "min.cleanable.dirty.ratio",
-            config.min_cleanable_dirty_ratio.to_string(),
-        ),
-        (
-            "min.compaction.lag.ms",
-            config.min_compaction_lag_ms.to_string(),
-        ),
-        ("max.message.bytes", config.max_record_bytes.to_string()),
-        (
-            "message.timestamp.type",
-            match config.timestamp_type {
-                TimestampType::CreateTime => "CreateTime",
-                TimestampType::LogAppendTime => "LogAppendTime",
-            }
-            .into(),
-        ),
-        (
-            "sync",
-            match config.sync {
-                None => "default".into(),
-                Some(SyncPolicy::Always) => "always".into(),
-                Some(SyncPolicy::Os) => "os".into(),
-                Some(SyncPolicy::Interval { ms, bytes }) => format!("interval:{ms}:{bytes}"),
-            },
-        ),
     ];
+    pairs.extend(config.to_properties());
     properties::encode(
         "samsa topic metadata: written atomically, checked by the crc line",
         &pairs,
@@ -106,83 +51,15 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Stored> {
         ),
         None => None,
     };
-    let config = decode_config(&mut f)?;
+    let config = TopicConfig::from_properties(&mut f)?;
     f.finish()?;
     Ok(Stored { name, id, config })
-}
-
-fn decode_config(f: &mut Fields<'_>) -> Result<TopicConfig> {
-    // Written since compaction landed; files from before lack them and
-    // take Kafka's defaults.
-    let delete_retention = f.take_optional("delete.retention.ms");
-    let dirty_ratio = f.take_optional("min.cleanable.dirty.ratio");
-    let compaction_lag = f.take_optional("min.compaction.lag.ms");
-    let opt = |f: &Fields<'_>, k: &str, v: &str| -> Result<Option<u64>> {
-        if v == "-1" {
-            Ok(None)
-        } else {
-            f.parse(k, v).map(Some)
-        }
-    };
-    let retention_ms = f.take("retention.ms")?;
-    let retention_bytes = f.take("retention.bytes")?;
-    let config = TopicConfig {
-        partitions: f.take_parsed("partitions")?,
-        segment_bytes: f.take_parsed("segment.bytes")?,
-        segment_ms: f.take_parsed("segment.ms")?,
-        index_interval_bytes: f.take_parsed("index.interval.bytes")?,
-        index_max_bytes: f.take_parsed("segment.index.bytes")?,
-        retention_ms: opt(f, "retention.ms", retention_ms)?,
-        retention_bytes: opt(f, "retention.bytes", retention_bytes)?,
-        cleanup_policy: match f.take("cleanup.policy")? {
-            "delete" => CleanupPolicy::Delete,
-            "compact" => CleanupPolicy::Compact,
-            "compact,delete" => CleanupPolicy::CompactDelete,
-            other => return Err(f.corrupt(format!("unknown cleanup.policy {other:?}"))),
-        },
-        delete_retention_ms: match delete_retention {
-            Some(v) => f.parse("delete.retention.ms", v)?,
-            None => DEFAULT_DELETE_RETENTION_MS,
-        },
-        min_cleanable_dirty_ratio: match dirty_ratio {
-            Some(v) => f.parse("min.cleanable.dirty.ratio", v)?,
-            None => DEFAULT_MIN_CLEANABLE_DIRTY_RATIO,
-        },
-        min_compaction_lag_ms: match compaction_lag {
-            Some(v) => f.parse("min.compaction.lag.ms", v)?,
-            None => 0,
-        },
-        max_record_bytes: f.take_parsed("max.message.bytes")?,
-        timestamp_type: match f.take("message.timestamp.type")? {
-            "CreateTime" => TimestampType::CreateTime,
-            "LogAppendTime" => TimestampType::LogAppendTime,
-            other => return Err(f.corrupt(format!("unknown message.timestamp.type {other:?}"))),
-        },
-        sync: match f.take("sync")? {
-            "default" => None,
-            "always" => Some(SyncPolicy::Always),
-            "os" => Some(SyncPolicy::Os),
-            other => {
-                let mut parts = other.split(':');
-                match (parts.next(), parts.next(), parts.next(), parts.next()) {
-                    (Some("interval"), Some(ms), Some(bytes), None) => Some(SyncPolicy::Interval {
-                        ms: f.parse("sync", ms)?,
-                        bytes: f.parse("sync", bytes)?,
-                    }),
-                    _ => return Err(f.corrupt(format!("unknown sync {other:?}"))),
-                }
-            }
-        },
-    };
-    config
-        .validate()
-        .map_err(|e| f.corrupt(format!("configuration out of range: {e}")))?;
-    Ok(config)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{CleanupPolicy, SyncPolicy, TimestampType};
 
     fn sample() -> TopicConfig {
         TopicConfig::default()
@@ -258,7 +135,7 @@ mod tests {
             .collect();
         let old = format!("{body}crc={:08x}\n", crc32fast::hash(body.as_bytes()));
         let config = decode(old.as_bytes(), Path::new("t")).unwrap().config;
-        assert_eq!(config.delete_retention_ms, DEFAULT_DELETE_RETENTION_MS);
+        assert_eq!(config.delete_retention_ms, 86_400_000);
         assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
         assert_eq!(config.min_compaction_lag_ms, 0);
         assert_eq!(config.partitions, sample().partitions);
