@@ -74,6 +74,7 @@ mod partitioner;
 mod producer;
 mod properties;
 mod record;
+mod registry;
 mod segment;
 mod settings;
 mod show;
@@ -99,13 +100,10 @@ pub use consumer::{
     ConsumerRecordsIter, Offset, RebalanceListener,
 };
 pub use error::{Error, Result};
-pub use group::{
-    ConsumerGroup, GroupDescription, GroupState, MemberDescription, OffsetAndMetadata,
-    OffsetChange, OffsetReset, PartitionLag,
-};
+pub use group::{GroupDescription, GroupState, MemberDescription, OffsetAndMetadata};
 pub use log::{
-    Log, LogBuilder, LogHealth, MaintenanceReport, UnhealthyPartition, CLOSE_THREADS,
-    DEFAULT_MAINTENANCE_INTERVAL,
+    ConsumerGroup, Log, LogBuilder, LogHealth, MaintenanceReport, OffsetChange, OffsetReset,
+    PartitionLag, UnhealthyPartition, CLOSE_THREADS, DEFAULT_MAINTENANCE_INTERVAL,
 };
 pub use partition::{
     AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, PartitionHealth,

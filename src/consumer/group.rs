@@ -129,7 +129,7 @@ impl Consumer {
 
     fn join(&self, group: &str, topics: Vec<String>) -> Result<String> {
         self.log.coordinator().join(
-            &self.log,
+            self.log.registry(),
             group,
             JoinRequest {
                 topics,
@@ -144,7 +144,9 @@ impl Consumer {
     /// Leaves the group, if a member.
     pub(super) fn leave(&mut self) {
         if let (Some(m), Some(group)) = (self.membership.take(), self.config.group_id.as_deref()) {
-            self.log.coordinator().leave(&self.log, group, &m.member_id);
+            self.log
+                .coordinator()
+                .leave(self.log.registry(), group, &m.member_id);
         }
     }
 
@@ -168,7 +170,7 @@ impl Consumer {
             match self
                 .log
                 .coordinator()
-                .heartbeat(&self.log, &group, &member_id)
+                .heartbeat(self.log.registry(), &group, &member_id)
             {
                 None => {
                     let lost = self.assignment();
@@ -214,7 +216,7 @@ impl Consumer {
                     });
                     self.log
                         .coordinator()
-                        .revoked(&self.log, &group, &member_id);
+                        .revoked(self.log.registry(), &group, &member_id);
                 }
                 Some(View::Wait) => return Ok(()),
                 Some(View::Fenced) => {
@@ -335,7 +337,11 @@ impl Consumer {
             .iter()
             .map(|(tp, o)| (tp.clone(), Some(o.clone())))
             .collect();
-        let write = || self.log.offset_store().commit(&self.log, &group, &commits);
+        let write = || {
+            self.log
+                .offset_store()
+                .commit(self.log.registry(), &group, &commits)
+        };
         match &self.membership {
             Some(m) => self.log.coordinator().commit_with(
                 &group,

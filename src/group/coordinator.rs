@@ -17,7 +17,7 @@
 
 use crate::assignor::{Assignor, GroupMember, RangeAssignor};
 use crate::error::{Error, Result};
-use crate::log::Log;
+use crate::registry::Registry;
 use crate::topic::TopicId;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,7 +153,7 @@ impl Coordinator {
     /// Adds a member (or, for a static member whose instance id is known,
     /// hands it the existing member's place without a rebalance) and
     /// returns its member id.
-    pub fn join(&self, log: &Log, group: &str, req: JoinRequest<'_>) -> Result<String> {
+    pub fn join(&self, registry: &Registry, group: &str, req: JoinRequest<'_>) -> Result<String> {
         let mut groups = self.groups.lock();
         let g = groups.entry(group.to_owned()).or_default();
         let assignor = match &g.assignor {
@@ -174,7 +174,7 @@ impl Coordinator {
             })?,
         };
         g.assignor = Some(assignor);
-        let now = log.now_ms();
+        let now = registry.now_ms();
         if let Some(id) = &req.instance_id {
             let known = g
                 .members
@@ -204,7 +204,7 @@ impl Coordinator {
                 }
                 g.fenced.insert(old_id);
                 if !same_topics {
-                    start_rebalance(log, g);
+                    start_rebalance(registry, g);
                 }
                 return Ok(member_id);
             }
@@ -227,13 +227,13 @@ impl Coordinator {
                 departed: None,
             },
         );
-        start_rebalance(log, g);
+        start_rebalance(registry, g);
         Ok(member_id)
     }
 
     /// Removes a member. A static member only departs: its partitions wait
     /// for it until its session timeout.
-    pub fn leave(&self, log: &Log, group: &str, member_id: &str) {
+    pub fn leave(&self, registry: &Registry, group: &str, member_id: &str) {
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
             return;
@@ -242,24 +242,24 @@ impl Coordinator {
             return;
         };
         if m.instance_id.is_some() {
-            m.departed = Some(log.now_ms().saturating_add(millis(m.session_timeout)));
+            m.departed = Some(registry.now_ms().saturating_add(millis(m.session_timeout)));
             return;
         }
         g.members.remove(member_id);
-        start_rebalance(log, g);
+        start_rebalance(registry, g);
     }
 
     /// A member's poll: refreshes its liveness, evicts members that went
     /// quiet, starts a rebalance if the subscribed topics grew, and tells
     /// the member what to do; `None` if it is no longer a member (evicted,
     /// or its static instance id taken over) and must rejoin.
-    pub fn heartbeat(&self, log: &Log, group: &str, member_id: &str) -> Option<View> {
+    pub fn heartbeat(&self, registry: &Registry, group: &str, member_id: &str) -> Option<View> {
         let mut groups = self.groups.lock();
         let g = groups.get_mut(group)?;
         if g.fenced.contains(member_id) {
             return Some(View::Fenced);
         }
-        let now = log.now_ms();
+        let now = registry.now_ms();
         let before = g.members.len();
         // Including the caller: a member that took longer than its
         // max_poll_interval between polls has left the group, as in Kafka,
@@ -271,10 +271,10 @@ impl Coordinator {
         });
         let m = g.members.get_mut(member_id)?;
         m.last_poll = now;
-        if g.members.len() != before || current_topics(log, g) != g.topics {
-            start_rebalance(log, g);
+        if g.members.len() != before || current_topics(registry, g) != g.topics {
+            start_rebalance(registry, g);
         }
-        finish_rebalance_if_ready(log, g);
+        finish_rebalance_if_ready(registry, g);
         Some(match &g.rebalance {
             Some(p) => match p.revoke.get(member_id) {
                 Some(partitions) => View::Revoke {
@@ -292,19 +292,19 @@ impl Coordinator {
     /// Starts a rebalance of `group` with its current members, as a join
     /// would (fault injection: `Faults::force_rebalance`).
     #[cfg(feature = "test-util")]
-    pub fn force_rebalance(&self, log: &Log, group: &str) -> Result<()> {
+    pub fn force_rebalance(&self, registry: &Registry, group: &str) -> Result<()> {
         let mut groups = self.groups.lock();
         let g = groups.get_mut(group).ok_or_else(|| Error::UnknownGroup {
             group: group.to_owned(),
         })?;
         if !g.members.is_empty() && g.rebalance.is_none() {
-            start_rebalance(log, g);
+            start_rebalance(registry, g);
         }
         Ok(())
     }
 
     /// The member gave up the partitions a rebalance asked for.
-    pub fn revoked(&self, log: &Log, group: &str, member_id: &str) {
+    pub fn revoked(&self, registry: &Registry, group: &str, member_id: &str) {
         let mut groups = self.groups.lock();
         let Some(g) = groups.get_mut(group) else {
             return;
@@ -316,7 +316,7 @@ impl Coordinator {
                 }
             }
         }
-        finish_rebalance_if_ready(log, g);
+        finish_rebalance_if_ready(registry, g);
     }
 
     /// Runs `write` (the commit of `partitions` by `member_id`) if the
@@ -424,11 +424,11 @@ impl Coordinator {
 
 /// Partition counts and ids of every topic the members subscribe to
 /// (topics that do not exist count as none).
-fn current_topics(log: &Log, g: &Group) -> Topics {
+fn current_topics(registry: &Registry, g: &Group) -> Topics {
     let names: BTreeSet<&String> = g.members.values().flat_map(|m| &m.topics).collect();
     let mut topics = Topics::default();
     for name in names {
-        if let Ok(t) = log.topic(name) {
+        if let Ok(t) = registry.topic(name) {
             topics.counts.insert(name.clone(), t.partition_count());
             topics.ids.insert(name.clone(), t.id());
         }
@@ -450,8 +450,8 @@ struct Topics {
 /// must give up first (everything under an eager assignor, only moved
 /// partitions under a cooperative one), and wakes members blocked in poll.
 /// Members that hold nothing to give up are not waited for.
-fn start_rebalance(log: &Log, g: &mut Group) {
-    g.topics = current_topics(log, g);
+fn start_rebalance(registry: &Registry, g: &mut Group) {
+    g.topics = current_topics(registry, g);
     let Some(assignor) = g.assignor.clone() else {
         return;
     };
@@ -492,8 +492,8 @@ fn start_rebalance(log: &Log, g: &mut Group) {
     }
     // Partitions of members that left are free at once.
     g.rebalance = Some(Pending { target, revoke });
-    finish_rebalance_if_ready(log, g);
-    log.signal().notify();
+    finish_rebalance_if_ready(registry, g);
+    registry.signal().notify();
 }
 
 /// Whether `target` gives every partition of every subscribed topic to
@@ -526,7 +526,7 @@ fn is_valid(
 
 /// Installs the target assignment once no member has anything left to give
 /// up: a new generation starts.
-fn finish_rebalance_if_ready(log: &Log, g: &mut Group) {
+fn finish_rebalance_if_ready(registry: &Registry, g: &mut Group) {
     let ready = match &g.rebalance {
         Some(p) => p.revoke.keys().all(|id| !g.members.contains_key(id)),
         None => false,
@@ -539,5 +539,5 @@ fn finish_rebalance_if_ready(log: &Log, g: &mut Group) {
         m.assignment = p.target.get(id).cloned().unwrap_or_default();
     }
     g.generation += 1;
-    log.signal().notify();
+    registry.signal().notify();
 }

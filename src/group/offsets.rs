@@ -11,8 +11,8 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::log::Log;
 use crate::record::Record;
+use crate::registry::Registry;
 use crate::topic::{CleanupPolicy, TopicConfig};
 use byteorder::{ByteOrder, LittleEndian as LE};
 use parking_lot::{Mutex, RwLock};
@@ -118,8 +118,8 @@ pub(crate) struct OffsetStore {
 
 impl OffsetStore {
     /// Reads every commit in the log's `__consumer_offsets`, if it exists.
-    pub fn load(&self, log: &Log) -> Result<()> {
-        let Ok(topic) = log.topic(TOPIC) else {
+    pub fn load(&self, registry: &Registry) -> Result<()> {
+        let Ok(topic) = registry.topic(TOPIC) else {
             return Ok(());
         };
         let path = topic.dir().join("0");
@@ -156,10 +156,10 @@ impl OffsetStore {
     /// covered did not. Left alone, it would skip the records appended at
     /// those offsets next; Kafka's consumer would see `OffsetOutOfRange`
     /// and reset. Returns how many offsets moved.
-    pub fn clamp_to_high_watermarks(&self, log: &Log) -> Result<usize> {
+    pub fn clamp_to_high_watermarks(&self, registry: &Registry) -> Result<usize> {
         let mut moves: BTreeMap<String, Vec<CommitEntry>> = BTreeMap::new();
         for ((group, topic, partition), o) in self.offsets.read().iter() {
-            let Ok(p) = log.topic(topic).and_then(|t| t.partition(*partition)) else {
+            let Ok(p) = registry.topic(topic).and_then(|t| t.partition(*partition)) else {
                 continue;
             };
             let end = p.high_watermark();
@@ -174,7 +174,7 @@ impl OffsetStore {
         }
         let mut moved = 0;
         for (group, entries) in moves {
-            self.commit(log, &group, &entries)?;
+            self.commit(registry, &group, &entries)?;
             moved += entries.len();
         }
         Ok(moved)
@@ -186,7 +186,7 @@ impl OffsetStore {
     /// that remove them from `__consumer_offsets` are written if they can
     /// be, and otherwise the next open forgets them again (see
     /// [`Self::forget_missing_topics`]).
-    pub fn forget_topic(&self, log: &Log, topic: &str) {
+    pub fn forget_topic(&self, registry: &Registry, topic: &str) {
         let gone: Vec<Key> = self
             .offsets
             .read()
@@ -194,29 +194,29 @@ impl OffsetStore {
             .filter(|(_, t, _)| t == topic)
             .cloned()
             .collect();
-        self.forget(log, gone);
+        self.forget(registry, gone);
     }
 
     /// Forgets, as [`Self::forget_topic`] does, the commits of topics that
     /// no longer exist (deleted before their commits could be removed).
-    pub fn forget_missing_topics(&self, log: &Log) {
+    pub fn forget_missing_topics(&self, registry: &Registry) {
         let gone: Vec<Key> = self
             .offsets
             .read()
             .keys()
-            .filter(|(_, t, _)| log.topic(t).is_err())
+            .filter(|(_, t, _)| registry.topic(t).is_err())
             .cloned()
             .collect();
-        self.forget(log, gone);
+        self.forget(registry, gone);
     }
 
-    fn forget(&self, log: &Log, keys: Vec<Key>) {
+    fn forget(&self, registry: &Registry, keys: Vec<Key>) {
         let mut by_group: BTreeMap<String, Vec<CommitEntry>> = BTreeMap::new();
         for (g, t, p) in keys {
             by_group.entry(g).or_default().push(((t, p), None));
         }
         for (group, entries) in by_group {
-            if self.commit(log, &group, &entries).is_err() {
+            if self.commit(registry, &group, &entries).is_err() {
                 let mut map = self.offsets.write();
                 for ((t, p), _) in entries {
                     map.remove(&(group.clone(), t, p));
@@ -260,7 +260,7 @@ impl OffsetStore {
     /// refused ([`Error::OffsetOutOfRange`]) and nothing is committed.
     pub fn commit(
         &self,
-        log: &Log,
+        registry: &Registry,
         group: &str,
         offsets: &[((String, u32), Option<OffsetAndMetadata>)],
     ) -> Result<()> {
@@ -269,7 +269,7 @@ impl OffsetStore {
         }
         for ((topic, partition), o) in offsets {
             if let Some(o) = o {
-                let p = log.topic(topic)?.partition(*partition)?;
+                let p = registry.topic(topic)?.partition(*partition)?;
                 let (start, end) = (p.log_start_offset(), p.high_watermark());
                 if o.offset > end {
                     return Err(Error::OffsetOutOfRange {
@@ -281,9 +281,9 @@ impl OffsetStore {
             }
         }
         let _writer = self.writer.lock();
-        let topic = match log.topic(TOPIC) {
+        let topic = match registry.topic(TOPIC) {
             Ok(t) => t,
-            Err(Error::UnknownTopic { .. }) => log.create_internal_topic(
+            Err(Error::UnknownTopic { .. }) => registry.create_internal_topic(
                 TOPIC,
                 TopicConfig::default()
                     .partitions(1)
@@ -292,7 +292,7 @@ impl OffsetStore {
             )?,
             Err(e) => return Err(e),
         };
-        let now = log.now_ms();
+        let now = registry.now_ms();
         let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = offsets
             .iter()
             .map(|((t, p), o)| {

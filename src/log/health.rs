@@ -44,7 +44,7 @@ impl Log {
     /// directory that samsa did not write. Cheap: nothing is read from
     /// disk.
     pub fn health(&self) -> LogHealth {
-        let topics: Vec<_> = self.inner.topics.read().values().cloned().collect();
+        let topics: Vec<_> = self.registry().all();
         let mut unhealthy = Vec::new();
         for topic in topics {
             for (n, p) in (0u32..).zip(topic.partitions()) {
@@ -58,7 +58,7 @@ impl Log {
                 }
             }
         }
-        let budget = &self.inner.env.budget;
+        let budget = &self.registry().env().budget;
         LogHealth {
             unhealthy,
             foreign_files: self.foreign_files(),

@@ -2,9 +2,10 @@
 //! and on a background thread owned by the log, every
 //! [`LogBuilder::maintenance_interval`](super::LogBuilder::maintenance_interval).
 
-use super::{refuse_internal, Log, LogInner};
+use super::{Log, LogInner};
 use crate::error::Result;
 use crate::partition::{Compacted, CompactionOptions, Deleted};
+use crate::registry::refuse_internal;
 use crate::topic::{CleanupPolicy, Topic};
 use parking_lot::{Condvar, Mutex};
 use std::sync::{Arc, Weak};
@@ -60,7 +61,7 @@ impl Log {
     /// partition is tried; the first error is returned after.
     pub fn maintain(&self) -> Result<MaintenanceReport> {
         self.ensure_open()?;
-        let topics: Vec<_> = self.inner.topics.read().values().cloned().collect();
+        let topics: Vec<_> = self.registry().all();
         let mut report = MaintenanceReport::default();
         let mut first_error = None;
         let mut note = |e| {

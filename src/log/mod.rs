@@ -12,10 +12,10 @@
 mod builder;
 #[cfg(test)]
 mod full_disk_tests;
+mod group;
 mod health;
 #[cfg(test)]
 mod io_fault_tests;
-mod layout;
 mod maintenance;
 mod open;
 #[cfg(test)]
@@ -23,23 +23,22 @@ mod power_loss_tests;
 mod topics;
 
 pub use builder::{LogBuilder, DEFAULT_MAINTENANCE_INTERVAL};
+pub use group::{ConsumerGroup, OffsetChange, OffsetReset, PartitionLag};
 pub use health::{LogHealth, UnhealthyPartition};
 pub use maintenance::MaintenanceReport;
 
-pub(crate) use topics::refuse_internal;
-
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::group::coordinator::Coordinator;
 use crate::group::offsets::OffsetStore;
 use crate::partition::signal::AppendSignal;
-use crate::partition::{Partition, PartitionEnv};
-use crate::storage::{DirLock, Storage};
+use crate::partition::Partition;
+use crate::registry::Registry;
+use crate::storage::DirLock;
 use crate::topic::{Topic, TopicConfig};
-use parking_lot::{Mutex, RwLock};
-use std::collections::BTreeMap;
+use parking_lot::Mutex;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// A log directory: named topics of partition logs, owned by one process.
@@ -66,17 +65,10 @@ pub struct Log {
 }
 
 struct LogInner {
-    dir: PathBuf,
-    /// The storage, the append signal and the clock every partition shares.
-    env: PartitionEnv,
+    /// The topics, and what their partitions share.
+    registry: Registry,
     options: LogBuilder,
-    topics: RwLock<BTreeMap<String, Topic>>,
-    /// Serialises topic creation, deletion and growth.
-    admin: Mutex<()>,
     lock: Mutex<Option<DirLock>>,
-    closed: AtomicBool,
-    /// Makes the names of deleted topics' directories unique.
-    deletions: AtomicU64,
     /// What open found in the directory that samsa did not write, and
     /// left in place.
     foreign: Vec<PathBuf>,
@@ -96,12 +88,12 @@ struct GroupsOf(std::sync::Weak<LogInner>);
 #[cfg(feature = "test-util")]
 impl crate::test_util::RebalanceTarget for GroupsOf {
     fn force_rebalance(&self, group: &str) -> Result<()> {
-        let inner = self.0.upgrade().ok_or_else(|| Error::UnknownGroup {
+        let inner = self.0.upgrade().ok_or_else(|| crate::Error::UnknownGroup {
             group: group.to_owned(),
         })?;
         let log = Log { inner };
         log.ensure_open()?;
-        log.coordinator().force_rebalance(&log, group)
+        log.coordinator().force_rebalance(log.registry(), group)
     }
 }
 
@@ -115,7 +107,7 @@ impl Drop for LogInner {
 impl fmt::Debug for Log {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Log")
-            .field("dir", &self.inner.dir)
+            .field("dir", &self.dir())
             .field("topics", &self.topics())
             .finish()
     }
@@ -150,9 +142,14 @@ impl Log {
         &self.inner.offsets
     }
 
+    /// The topic registry under this façade.
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
     /// Faults a test armed on this log (empty without `test-util`).
     pub(crate) fn armed_faults(&self) -> &crate::test_util::Faults {
-        &self.inner.env.faults
+        &self.inner.registry.env().faults
     }
 
     /// Fault injection for tests (feature `test-util`): fail the next
@@ -160,21 +157,17 @@ impl Log {
     /// force a group to rebalance. See [`crate::test_util`].
     #[cfg(feature = "test-util")]
     pub fn faults(&self) -> crate::test_util::Faults {
-        self.inner.env.faults.clone()
+        self.inner.registry.env().faults.clone()
     }
 
     /// Now, by the log's clock.
     pub(crate) fn now_ms(&self) -> i64 {
-        self.inner.options.clock.now_ms()
+        self.inner.registry.now_ms()
     }
 
     /// The signal every partition of this log announces new records on.
     pub(crate) fn signal(&self) -> &Arc<AppendSignal> {
-        &self.inner.env.signal
-    }
-
-    fn storage(&self) -> &Arc<dyn Storage> {
-        &self.inner.env.storage
+        self.inner.registry.signal()
     }
 
     /// Files and directories inside the log's directory that samsa did not
@@ -187,7 +180,7 @@ impl Log {
 
     /// The log's directory.
     pub fn dir(&self) -> &Path {
-        &self.inner.dir
+        self.inner.registry.dir()
     }
 
     /// The configuration given to the builder as the default for topics.
@@ -197,20 +190,11 @@ impl Log {
 
     /// Whether [`Log::close`] was called.
     pub(crate) fn is_closed(&self) -> bool {
-        self.inner.closed.load(Ordering::Acquire)
+        self.inner.registry.is_closed()
     }
 
     fn ensure_open(&self) -> Result<()> {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return Err(Error::Closed {
-                path: self.inner.dir.clone(),
-            });
-        }
-        Ok(())
-    }
-
-    fn topics_dir(&self) -> PathBuf {
-        self.inner.dir.join(layout::TOPICS_DIR)
+        self.inner.registry.ensure_open()
     }
 
     /// Closes every partition (each then reopens without recovery) and
@@ -219,19 +203,15 @@ impl Log {
     /// are closed by up to [`crate::CLOSE_THREADS`] threads at once, as their
     /// syncs (under the weaker sync policies) then overlap.
     pub fn close(&self) -> Result<()> {
-        let _admin = self.inner.admin.lock();
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
+        let registry = &self.inner.registry;
+        let _admin = registry.admin();
+        if registry.set_closed() {
             return Ok(());
         }
         // No retention pass may run on partitions being closed.
         self.inner.maintenance.shut_down();
-        let partitions: Vec<Partition> = self
-            .inner
-            .topics
-            .read()
-            .values()
-            .flat_map(Topic::partitions)
-            .collect();
+        let partitions: Vec<Partition> =
+            registry.all().iter().flat_map(Topic::partitions).collect();
         let first = close_all(&partitions);
         drop(self.inner.lock.lock().take());
         first

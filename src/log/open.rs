@@ -2,21 +2,20 @@
 //! an interrupted creation or deletion left (samsa's own names only), and
 //! the topics.
 
-use super::layout::{Graveyard, Root, Topics, DELETED_DIR, TOPICS_DIR};
-use super::topics::write_properties;
 use super::{maintenance, Log, LogBuilder, LogInner};
 use crate::error::{Error, Result};
 use crate::group::coordinator::Coordinator;
 use crate::group::offsets::OffsetStore;
 use crate::identity::{self, DirKind};
 use crate::partition::{PartitionEnv, PartitionFiles};
+use crate::registry::layout::{Graveyard, Root, Topics, DELETED_DIR, TOPICS_DIR};
+use crate::registry::{write_properties, Registry};
 use crate::segment::parse_log_file_name;
 use crate::storage::{prune, FileBudget, OwnNames, Storage};
 use crate::topic::{parse_partition_dir, partition_dir, properties, Topic, TopicFiles, TopicId};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 impl Log {
@@ -77,14 +76,9 @@ impl Log {
         foreign.sort();
         let log = Log {
             inner: Arc::new(LogInner {
-                dir: dir.to_path_buf(),
-                env,
+                registry: Registry::new(dir, env, options.sync, topics, graves),
                 options,
-                topics: RwLock::new(topics),
-                admin: Mutex::new(()),
                 lock: Mutex::new(Some(lock)),
-                closed: AtomicBool::new(false),
-                deletions: AtomicU64::new(graves),
                 foreign,
                 coordinator: Coordinator::default(),
                 offsets: OffsetStore::default(),
@@ -93,12 +87,14 @@ impl Log {
         };
         #[cfg(feature = "test-util")]
         log.inner
-            .env
+            .registry
+            .env()
             .faults
             .attach(Arc::new(super::GroupsOf(Arc::downgrade(&log.inner))));
-        log.inner.offsets.load(&log)?;
-        log.inner.offsets.forget_missing_topics(&log);
-        log.inner.offsets.clamp_to_high_watermarks(&log)?;
+        let registry = &log.inner.registry;
+        log.inner.offsets.load(registry)?;
+        log.inner.offsets.forget_missing_topics(registry);
+        log.inner.offsets.clamp_to_high_watermarks(registry)?;
         if let Some(interval) = log.inner.options.maintenance_interval {
             maintenance::Maintenance::start(&log.inner, interval)?;
         }
@@ -272,7 +268,7 @@ fn open_topic(
 
 #[cfg(test)]
 mod tests {
-    use crate::log::layout::Root;
+    use crate::registry::layout::Root;
     use crate::storage::OwnNames;
 
     #[test]

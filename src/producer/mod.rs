@@ -204,7 +204,7 @@ impl Producer {
             });
         }
         let t = acc.topic(topic, || {
-            crate::log::refuse_internal(topic)?;
+            crate::registry::refuse_internal(topic)?;
             s.log.topic(topic)
         })?;
         s.wait_for_space(&mut acc, bytes)?;

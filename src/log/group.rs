@@ -2,9 +2,9 @@
 //! [`Log::group`]: describe, committed offsets, lag, reset (with a dry
 //! run), delete. Kafka's Admin API and `kafka-consumer-groups`, in process.
 
-use super::coordinator::{GroupDescription, GroupState};
-use super::offsets::OffsetAndMetadata;
 use crate::error::{Error, Result};
+use crate::group::coordinator::{GroupDescription, GroupState};
+use crate::group::offsets::OffsetAndMetadata;
 use crate::log::Log;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -257,7 +257,7 @@ impl ConsumerGroup {
             .collect();
         self.log
             .offset_store()
-            .commit(&self.log, &self.id, &commits)?;
+            .commit(self.log.registry(), &self.id, &commits)?;
         Ok(plan)
     }
 
@@ -274,7 +274,7 @@ impl ConsumerGroup {
             .collect();
         self.log
             .offset_store()
-            .commit(&self.log, &self.id, &commits)
+            .commit(self.log.registry(), &self.id, &commits)
     }
 
     /// Deletes the group: its committed offsets and what is known of it.
@@ -288,7 +288,7 @@ impl ConsumerGroup {
         }
         self.log
             .offset_store()
-            .commit(&self.log, &self.id, &commits)?;
+            .commit(self.log.registry(), &self.id, &commits)?;
         self.log.coordinator().remove(&self.id);
         Ok(())
     }
