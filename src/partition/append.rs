@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::partition::producer_state::Verdict;
 use crate::partition::AppendInfo;
 use crate::record::Record;
-use crate::segment::Segment;
+use crate::segment::SegmentState;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -215,7 +215,7 @@ impl Partition {
         self.publish(w);
         s.commit.mark_durable(w.next_offset);
         self.snapshot_producers(w);
-        let seg = Segment::create(
+        let seg = SegmentState::create(
             &s.files,
             &s.dir,
             w.next_offset,

@@ -51,7 +51,7 @@ pub(crate) use files::PartitionFiles;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::segment::{Files, Segment};
+use crate::segment::{Files, SegmentState, TimestampOffset};
 use crate::storage::{DirLock, FileBudget, FsStorage, MemStorage, Storage};
 use parking_lot::{Mutex, RwLock};
 use producer_snapshot::Snapshots;
@@ -98,7 +98,7 @@ struct Shared {
     /// The storage, and the budget of open files shared with the log.
     files: Files,
     /// Ordered by base offset; the last is the active segment.
-    segments: RwLock<Vec<Arc<Segment>>>,
+    segments: RwLock<Vec<Arc<SegmentState>>>,
     writer: Mutex<Writer>,
     commit: GroupCommit,
     high_watermark: AtomicU64,
@@ -176,7 +176,7 @@ pub(crate) fn default_max_open_files() -> usize {
 /// in-process recovery.
 struct Loaded {
     writer: Writer,
-    segments: Vec<Arc<Segment>>,
+    segments: Vec<Arc<SegmentState>>,
     start: u64,
 }
 
@@ -221,7 +221,7 @@ impl Loaded {
 
 /// State only the writer touches.
 struct Writer {
-    active: Arc<Segment>,
+    active: Arc<SegmentState>,
     next_offset: u64,
     unsynced_bytes: u64,
     last_sync_ms: i64,
@@ -249,29 +249,6 @@ pub struct AppendInfo {
     pub last_offset: u64,
     /// Largest timestamp among the appended records.
     pub max_timestamp: i64,
-}
-
-/// The answer of [`Partition::offset_for_timestamp`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimestampOffset {
-    /// The earliest offset whose record has a timestamp `>=` the target.
-    pub offset: u64,
-    /// That record's timestamp.
-    pub timestamp: i64,
-}
-
-/// A snapshot of one segment, as [`Partition::segments`] reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentInfo {
-    /// Offset of the segment's first record; also its file name.
-    pub base_offset: u64,
-    /// The offset after its last record (for a sealed segment not read
-    /// since open: the next segment's base offset).
-    pub next_offset: u64,
-    /// Bytes in its log file.
-    pub size_bytes: u64,
-    /// Whether it is sealed (immutable) or the active segment.
-    pub sealed: bool,
 }
 
 impl fmt::Debug for Partition {
@@ -491,7 +468,7 @@ mod tests {
         }
         let segs = p.segments().unwrap();
         assert!(segs.len() > 3, "{segs:?}");
-        assert!(segs[..segs.len() - 1].iter().all(|s| s.sealed));
+        assert!(segs[..segs.len() - 1].iter().all(|s| !s.is_active()));
         let mut at = 0;
         while at < 50 {
             let r = p.read(at, 1000).unwrap();
@@ -565,7 +542,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(p.high_watermark(), 0);
-        assert_eq!(p.segments().unwrap()[0].size_bytes, 0);
+        assert_eq!(p.segments().unwrap()[0].size_bytes(), 0);
         assert!(matches!(p.append(&[]), Err(Error::EmptyAppend)));
     }
 

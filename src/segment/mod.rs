@@ -13,6 +13,11 @@ mod index_builder;
 mod read;
 mod reader;
 mod scan;
+mod verify;
+mod view;
+
+pub use verify::{BadBatch, IndexMismatch, SegmentIndex, SegmentReport};
+pub use view::{BatchLocation, Segment, SegmentFiles, TimestampOffset};
 
 pub(crate) use index_builder::Indexes;
 pub(crate) use scan::{scan, scan_visiting, Mode};
@@ -78,7 +83,7 @@ impl Files {
     }
 }
 
-/// How [`Segment::open_active`] found the active segment.
+/// How [`SegmentState::open_active`] found the active segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ActiveFound {
     /// As the clean-shutdown marker and the index files describe it:
@@ -99,9 +104,23 @@ pub(crate) enum ActiveFound {
     Scanned,
 }
 
-/// One segment of a partition log.
+/// A segment as a listing sees it, at one moment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listing {
+    /// Bytes written to its log.
+    pub size: u64,
+    /// The offset after its last batch (see `SegmentState::next_offset`).
+    pub next_offset: u64,
+    /// The active segment's largest timestamp (`None` for a sealed one:
+    /// its time index knows, and is loaded only when asked).
+    pub max_timestamp: Option<i64>,
+    /// Whether it takes appends.
+    pub active: bool,
+}
+
+/// One segment of a partition log: the state its readers share.
 #[derive(Debug)]
-pub(crate) struct Segment {
+pub(crate) struct SegmentState {
     base_offset: u64,
     log_path: PathBuf,
     storage: Arc<dyn Storage>,
@@ -134,7 +153,7 @@ pub(crate) struct Segment {
     index_interval: u32,
 }
 
-impl Segment {
+impl SegmentState {
     fn new(
         files: &Files,
         dir: &Path,
@@ -143,7 +162,7 @@ impl Segment {
         next_offset: u64,
         indexes: Option<Indexes>,
     ) -> Self {
-        Segment {
+        SegmentState {
             base_offset,
             log_path: dir.join(log_file_name(base_offset)),
             storage: files.storage.clone(),
@@ -163,7 +182,7 @@ impl Segment {
 
     /// Creates a new, empty, active segment.
     pub fn create(files: &Files, dir: &Path, base: u64, index_interval: u32) -> Result<Self> {
-        let seg = Segment::new(files, dir, base, index_interval, base, Some(Indexes::new()));
+        let seg = SegmentState::new(files, dir, base, index_interval, base, Some(Indexes::new()));
         let file = seg
             .storage
             .open(&seg.log_path, true)
@@ -192,7 +211,7 @@ impl Segment {
         next_offset: u64,
         index_interval: u32,
     ) -> Self {
-        Segment::new(files, dir, base, index_interval, next_offset, None)
+        SegmentState::new(files, dir, base, index_interval, next_offset, None)
     }
 
     /// The active segment as found at open. With `clean` (the next offset
@@ -208,7 +227,8 @@ impl Segment {
         clean: Option<(u64, u64)>,
         on_batch: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(Self, ActiveFound)> {
-        let mut seg = Segment::new(files, dir, base, index_interval, base, Some(Indexes::new()));
+        let mut seg =
+            SegmentState::new(files, dir, base, index_interval, base, Some(Indexes::new()));
         let path = seg.log_path.clone();
         let file = seg
             .storage
@@ -399,6 +419,35 @@ impl Segment {
         self.next_offset.load(Ordering::Acquire)
     }
 
+    /// What a listing of the segment reports (see [`Listing`]): of the
+    /// active segment, a consistent moment (the appender updates these
+    /// under the same lock); of a sealed one, its log is opened to learn
+    /// its size.
+    pub fn listing(&self) -> Result<Listing> {
+        {
+            let indexes = self.indexes.read();
+            if let Some(idx) = indexes.as_ref() {
+                return Ok(Listing {
+                    size: self.size.load(Ordering::Acquire),
+                    next_offset: self.next_offset(),
+                    max_timestamp: idx.max_timestamp(),
+                    active: true,
+                });
+            }
+        }
+        Ok(Listing {
+            size: self.size()?,
+            next_offset: self.next_offset(),
+            max_timestamp: None,
+            active: false,
+        })
+    }
+
+    /// Whether it was marked compacted (its batches may end early).
+    pub fn is_compacted(&self) -> bool {
+        self.compacted
+    }
+
     pub fn is_sealed(&self) -> bool {
         self.sealed.load(Ordering::Acquire)
     }
@@ -418,7 +467,10 @@ impl Segment {
             self.allocated.store(pos, Ordering::Relaxed);
             return Err(Error::io("write", &self.log_path, e));
         }
-        if let Some(idx) = self.indexes.write().as_mut() {
+        // Under the indexes' lock, so that a listing (`Self::listing`) sees
+        // the size, the next offset and the largest timestamp of one moment.
+        let mut indexes = self.indexes.write();
+        if let Some(idx) = indexes.as_mut() {
             idx.on_batch(h, pos as u32, self.base_offset, self.index_interval);
         }
         self.size.store(pos + batch.len() as u64, Ordering::Release);
@@ -703,7 +755,7 @@ mod tests {
     fn the_active_file_is_reserved_ahead_and_trimmed_when_sealed() {
         let tmp = tempfile::tempdir().unwrap();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        let seg = Segment::create(&Files::new(storage, 8), tmp.path(), 0, 4096).unwrap();
+        let seg = SegmentState::create(&Files::new(storage, 8), tmp.path(), 0, 4096).unwrap();
         let (bytes, h) = batch(0, &[7; 1000]);
         seg.append(&bytes, &h).unwrap();
         assert_eq!(seg.written(), bytes.len() as u64);
@@ -725,7 +777,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let storage: Arc<dyn Storage> = Arc::new(FsStorage);
         let files = Files::new(storage, 8);
-        let seg = Segment::create(&files, tmp.path(), 0, 4096).unwrap();
+        let seg = SegmentState::create(&files, tmp.path(), 0, 4096).unwrap();
         let mut end = 0;
         for i in 0..3 {
             let (bytes, h) = batch(i, &[i as u8 + 1; 300]);
@@ -739,10 +791,11 @@ mod tests {
         }
         drop(seg);
         let mut seen = Vec::new();
-        let (seg, scanned) = Segment::open_active(&files, tmp.path(), 0, 4096, None, &mut |h| {
-            seen.push(h.base_offset)
-        })
-        .unwrap();
+        let (seg, scanned) =
+            SegmentState::open_active(&files, tmp.path(), 0, 4096, None, &mut |h| {
+                seen.push(h.base_offset)
+            })
+            .unwrap();
         assert_eq!(scanned, ActiveFound::Scanned);
         assert_eq!(seen, [0, 1, 2]);
         assert_eq!((seg.written(), seg.next_offset()), (end, 3));
