@@ -51,7 +51,7 @@ pub(crate) use files::PartitionFiles;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::segment::{Files, SegmentState, TimestampOffset};
+use crate::segment::{Files, SegmentState, SegmentWriter, TimestampOffset};
 use crate::storage::{DirLock, FileBudget, FsStorage, MemStorage, Storage};
 use parking_lot::{Mutex, RwLock};
 use producer_snapshot::Snapshots;
@@ -182,12 +182,8 @@ struct Loaded {
 
 impl Loaded {
     fn from(opened: open::Opened, storage: &dyn Storage, dir: &Path, now: i64) -> Result<Loaded> {
-        let active = opened
-            .segments
-            .last()
-            .expect("open_dir returns a segment")
-            .clone();
-        let next = active.next_offset();
+        let active = opened.active;
+        let next = active.state().next_offset();
         // The checkpoint may lie past the end after a power cut took the
         // log's tail under a weaker sync policy: the start never passes
         // the end, and the checkpoint is moved back durably before
@@ -221,7 +217,9 @@ impl Loaded {
 
 /// State only the writer touches.
 struct Writer {
-    active: Arc<SegmentState>,
+    /// The active segment's one writer (its state is the last of
+    /// `Shared::segments`).
+    active: SegmentWriter,
     next_offset: u64,
     unsynced_bytes: u64,
     last_sync_ms: i64,

@@ -9,7 +9,7 @@ use super::producer_state::ProducerState;
 use crate::error::{Error, Result};
 use crate::identity::{self, DirKind};
 use crate::segment::{
-    parse_log_file_name, parse_segment_file_name, ActiveFound, Files, SegmentState,
+    parse_log_file_name, parse_segment_file_name, ActiveFound, Files, SegmentState, SegmentWriter,
 };
 use crate::storage::{read_all, DirLock, Storage};
 use std::path::{Path, PathBuf};
@@ -25,7 +25,10 @@ pub(crate) struct Opened {
     pub marker: bool,
     /// Files and directories samsa did not write, left in place.
     pub foreign: Vec<PathBuf>,
+    /// Every segment, oldest first; the last is the active one's.
     pub segments: Vec<Arc<SegmentState>>,
+    /// The active segment's writer.
+    pub active: SegmentWriter,
     /// The producer state as of the log end.
     pub producers: ProducerState,
     pub snapshots: Snapshots,
@@ -159,7 +162,7 @@ pub(crate) fn load(
     let checkpointed_start = log_start::read(&**storage, dir)?;
 
     if bases.is_empty() {
-        let seg = SegmentState::create(files, dir, 0, index_interval)?;
+        let seg = SegmentWriter::create(files, dir, 0, index_interval)?;
         storage
             .sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -168,7 +171,8 @@ pub(crate) fn load(
         return Ok(Opened {
             marker: false,
             foreign,
-            segments: vec![Arc::new(seg)],
+            segments: vec![seg.state().clone()],
+            active: seg,
             producers: ProducerState::default(),
             snapshots,
             checkpointed_start,
@@ -205,16 +209,15 @@ pub(crate) fn load(
         folded = Some((from, producers));
     }
     let (active, found) =
-        SegmentState::open_active(files, dir, last, index_interval, vouched, &mut |h| {
+        SegmentWriter::open(files, dir, last, index_interval, vouched, &mut |h| {
             if let Some((from, producers)) = &mut folded {
                 if h.base_offset >= *from {
                     producers.record(h);
                 }
             }
         })?;
-    let active = Arc::new(active);
-    segments.push(active.clone());
-    let end = active.next_offset();
+    segments.push(active.state().clone());
+    let end = active.state().next_offset();
     let believed = matches!(
         found,
         ActiveFound::Trusted | ActiveFound::Verified | ActiveFound::Damaged
@@ -257,6 +260,7 @@ pub(crate) fn load(
         marker: matches!(found, ActiveFound::Trusted | ActiveFound::Verified),
         foreign,
         segments,
+        active,
         producers,
         snapshots,
         checkpointed_start,

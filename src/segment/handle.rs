@@ -173,7 +173,7 @@ impl SegmentState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::Files;
+    use crate::segment::{Files, SegmentWriter};
     use crate::storage::MemStorage;
     use std::path::Path;
 
@@ -181,8 +181,11 @@ mod tests {
     fn segments_stay_within_the_budget() {
         let files = Files::new(Arc::new(MemStorage::default()), 4);
         files.storage.create_dir_all(Path::new("/p")).unwrap();
-        let segs: Vec<SegmentState> = (0..10)
-            .map(|i| SegmentState::create(&files, Path::new("/p"), i * 10, 4096).unwrap())
+        let segs: Vec<Arc<SegmentState>> = (0..10)
+            .map(|i| {
+                let w = SegmentWriter::create(&files, Path::new("/p"), i * 10, 4096).unwrap();
+                w.state().clone()
+            })
             .collect();
         assert!(files.budget.open() <= 4, "{}", files.budget.open());
         let open = segs

@@ -410,7 +410,7 @@ mod tests {
     use super::*;
     use crate::batch::{BatchBuilder, ProducerFields};
     use crate::record::Record;
-    use crate::segment::Files;
+    use crate::segment::{Files, SegmentWriter};
     use crate::storage::MemStorage;
     use std::path::Path;
     use std::sync::Arc;
@@ -421,7 +421,7 @@ mod tests {
         let files = Files::new(Arc::new(MemStorage::default()), 8);
         let dir = Path::new("/p");
         files.storage.create_dir_all(dir).unwrap();
-        let seg = SegmentState::create(&files, dir, 0, 64).unwrap();
+        let mut seg = SegmentWriter::create(&files, dir, 0, 64).unwrap();
         for i in 0..n {
             let mut b = BatchBuilder::new(1 << 20, 0);
             b.push(&Record::new(&[i as u8; 40][..]).timestamp(i as i64), 0)
@@ -430,7 +430,7 @@ mod tests {
             seg.append(&bytes, &BatchHeader::decode_from(&bytes).unwrap())
                 .unwrap();
         }
-        seg.persist(true).unwrap();
+        seg.persist().unwrap();
         let fresh = SegmentState::sealed(&files, dir, 0, n, 64);
         (files, fresh)
     }
