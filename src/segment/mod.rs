@@ -84,7 +84,7 @@ impl Files {
     }
 }
 
-/// How [`SegmentState::open_active`] found the active segment.
+/// How [`SegmentWriter::open`] found the active segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ActiveFound {
     /// As the clean-shutdown marker and the index files describe it:

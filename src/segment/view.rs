@@ -298,3 +298,56 @@ impl Segment {
         Ok(len)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::{BatchBuilder, BatchHeader, ProducerFields};
+    use crate::record::Record;
+    use crate::segment::{Files, SegmentWriter};
+    use crate::storage::MemStorage;
+    use std::path::Path;
+
+    fn append(w: &mut SegmentWriter, offset: u64) -> u64 {
+        let mut b = BatchBuilder::new(1 << 20, 0);
+        b.push(
+            &Record::new(&[offset as u8; 50][..]).timestamp(offset as i64),
+            0,
+        )
+        .unwrap();
+        let bytes = b.finish(ProducerFields::NONE).into_bytes_at(offset);
+        w.append(&bytes, &BatchHeader::decode_from(&bytes).unwrap())
+            .unwrap();
+        bytes.len() as u64
+    }
+
+    #[test]
+    fn the_active_segment_copies_its_durable_prefix_and_reads_what_was_listed() {
+        let files = Files::new(Arc::new(MemStorage::default()), 4);
+        files.storage.create_dir_all(Path::new("/p")).unwrap();
+        let mut w = SegmentWriter::create(&files, Path::new("/p"), 0, 4096).unwrap();
+        let durable = append(&mut w, 0) + append(&mut w, 1);
+        w.sync().unwrap();
+        w.publish();
+        // Written and visible (a weaker sync policy), not synced.
+        append(&mut w, 2);
+        w.publish();
+        let listed = Segment::listed(w.state().clone()).unwrap();
+        assert!(listed.is_active());
+        assert_eq!((listed.next_offset(), listed.record_count()), (3, Some(3)));
+        let mut out = Vec::new();
+        assert_eq!(listed.copy_to(&mut out).unwrap(), durable);
+        // Appended after the listing: not the handle's.
+        append(&mut w, 3);
+        w.publish();
+        let r = listed.read(0, 1 << 20).unwrap();
+        assert_eq!(r.iter().map(|r| r.offset()).collect::<Vec<_>>(), [0, 1, 2]);
+        assert_eq!(r.next_offset(), 3);
+        assert_eq!(listed.max_timestamp().unwrap(), Some(2));
+        assert_eq!(listed.offset_for_timestamp(3).unwrap(), None);
+        assert_eq!(listed.lookup_offset(3).unwrap(), None);
+        let report = listed.verify().unwrap();
+        assert!(report.is_ok(), "{report:?}");
+        assert_eq!(report.records, 3);
+    }
+}
