@@ -230,7 +230,7 @@ fn compaction(c: &mut Criterion) {
         p.close().unwrap();
         segs[..segs.len() - 1]
             .iter()
-            .map(|s| s.size_bytes)
+            .map(|s| s.size_bytes())
             .sum::<u64>()
     };
     let options = CompactionOptions {

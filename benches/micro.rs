@@ -230,7 +230,7 @@ fn indexed_partition() -> Partition {
     let record = |i: u64| Record::new(&v).timestamp(INDEX_FIRST_TIMESTAMP + i as i64);
     let probe = Partition::in_memory(config()).expect("in-memory partition");
     probe.append(&[record(0)]).expect("append");
-    let batch_bytes = probe.segments().expect("segments")[0].size_bytes;
+    let batch_bytes = probe.segments().expect("segments")[0].size_bytes();
     // An interval below one batch gives every batch after the first an
     // entry; the segment rolls on the batch after the last that fits.
     let p = Partition::in_memory(
@@ -243,8 +243,8 @@ fn indexed_partition() -> Partition {
         p.append(&[record(i)]).expect("append");
     }
     let segments = p.segments().expect("segments");
-    assert!(segments[0].sealed, "the first segment is sealed");
-    assert_eq!(segments[0].next_offset, INDEX_ENTRIES);
+    assert!(!segments[0].is_active(), "the first segment is sealed");
+    assert_eq!(segments[0].next_offset(), INDEX_ENTRIES);
     p
 }
 

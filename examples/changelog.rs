@@ -47,7 +47,7 @@ fn replay(log: &Log) -> samsa_log::Result<HashMap<String, i64>> {
 
 fn log_bytes(log: &Log) -> samsa_log::Result<u64> {
     let p = log.topic(TOPIC)?.partition(0)?;
-    Ok(p.segments()?.iter().map(|s| s.size_bytes).sum())
+    Ok(p.segments()?.iter().map(|s| s.size_bytes()).sum())
 }
 
 fn main() -> samsa_log::Result<()> {

@@ -43,6 +43,10 @@
 //!   [`Partition::offset_for_timestamp`], [`Partition::flush`],
 //!   [`Partition::close`]. [`Partition::in_memory`] behaves the same
 //!   without files.
+//! - [`Segment`], from [`Partition::segments`]: a read-only handle on one
+//!   segment (offsets, size, timestamps, files) that reads its records,
+//!   looks offsets and timestamps up, [`Segment::verify`]s itself into a
+//!   [`SegmentReport`] and [`Segment::copy_to`]s its log for archiving.
 //! - [`PartitionConfig`] and [`SyncPolicy`]: segment size and age, index
 //!   spacing, record size limit, and when appends are synced.
 //! - [`Partitioner`]: which partition a record goes to. [`DefaultPartitioner`]
@@ -107,7 +111,7 @@ pub use log::{
 };
 pub use partition::{
     AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, PartitionHealth,
-    SegmentInfo, SyncPolicy, TimestampOffset, TimestampType, DEFAULT_MAX_OPEN_FILES,
+    SyncPolicy, TimestampType, DEFAULT_MAX_OPEN_FILES,
 };
 pub use partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
@@ -115,6 +119,10 @@ pub use partitioner::{
 };
 pub use producer::{Acks, Delivery, Producer, ProducerConfig, RecordMetadata};
 pub use record::{Header, OwnedRecord, Record, RecordBytes};
+pub use segment::{
+    BadBatch, BatchLocation, IndexMismatch, Segment, SegmentFiles, SegmentIndex, SegmentReport,
+    TimestampOffset,
+};
 pub use topic::{CleanupPolicy, ParseTopicIdError, Topic, TopicConfig, TopicId};
 
 /// The README's examples, compiled and run as doc tests.

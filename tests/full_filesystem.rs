@@ -187,7 +187,7 @@ fn fill_free_and_recover(what: &str, dir: &Path) {
         .segments()
         .unwrap()
         .iter()
-        .map(|s| s.base_offset)
+        .map(|s| s.base_offset())
         .collect();
     assert!(bases.len() > 2, "{what}: {bases:?}");
     let boundary = bases[bases.len() / 2];

@@ -123,7 +123,7 @@ impl Fixture {
             .segments()
             .unwrap()
             .iter()
-            .map(|s| s.base_offset)
+            .map(|s| s.base_offset())
             .collect();
         if clean {
             p.close().unwrap();
@@ -1272,7 +1272,7 @@ impl Fixture {
         }
         let written = partition.log_end_offset();
         let segments = partition.segments().unwrap();
-        let bases: Vec<u64> = segments.iter().map(|s| s.base_offset).collect();
+        let bases: Vec<u64> = segments.iter().map(|s| s.base_offset()).collect();
         let dir = tmp.path().join("log/topics/t/0");
         let crash_tmp = tempfile::tempdir().unwrap();
         let crash = crash_tmp.path().join("p");

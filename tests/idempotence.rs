@@ -46,7 +46,7 @@ fn snapshots_are_written_at_roll_and_pruned_and_a_close_puts_the_state_in_the_ma
     fill(&p, 100);
     let segments = p.segments().unwrap();
     assert!(segments.len() > 3);
-    let bases: Vec<u64> = segments.iter().map(|s| s.base_offset).collect();
+    let bases: Vec<u64> = segments.iter().map(|s| s.base_offset()).collect();
     assert_eq!(snapshots(dir), bases[bases.len() - 2..]);
     p.close().unwrap();
     // The state as of the log end goes into the marker, not a new file.

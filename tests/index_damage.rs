@@ -41,7 +41,7 @@ fn fixture() -> Fixture {
     // index entries' worth of log.
     loop {
         let segs = p.segments().unwrap();
-        if segs.len() >= 5 && segs.last().unwrap().size_bytes > 4096 {
+        if segs.len() >= 5 && segs.last().unwrap().size_bytes() > 4096 {
             break;
         }
         append_gen(&p, SEED, 1 + i % 3).unwrap();
@@ -51,7 +51,7 @@ fn fixture() -> Fixture {
         .segments()
         .unwrap()
         .iter()
-        .map(|s| s.base_offset)
+        .map(|s| s.base_offset())
         .collect();
     let hw = p.high_watermark();
     p.close().unwrap();

@@ -131,10 +131,10 @@ fn retention_by_size_is_per_partition() {
         let log = reopen(log);
         for p in log.topic("q").unwrap().partitions() {
             let segs = p.segments().unwrap();
-            let total: u64 = segs.iter().map(|s| s.size_bytes).sum();
+            let total: u64 = segs.iter().map(|s| s.size_bytes()).sum();
             assert!(total >= 1_500, "{what}: {total}");
-            assert!(total - segs[0].size_bytes < 1_500, "{what}: {total}");
-            assert_eq!(p.log_start_offset(), segs[0].base_offset);
+            assert!(total - segs[0].size_bytes() < 1_500, "{what}: {total}");
+            assert_eq!(p.log_start_offset(), segs[0].base_offset());
         }
         check(&log, "q");
         log.close().unwrap();

@@ -182,7 +182,7 @@ mod tests {
     use crate::batch::{BatchBuilder, ProducerFields};
     use crate::index::{entries_len, OffsetIndex, TimeIndex};
     use crate::record::Record;
-    use crate::segment::{scan, Mode, Segment};
+    use crate::segment::{scan, Mode, SegmentState};
     use crate::storage::{read_all, FsStorage, MemStorage};
     use std::path::PathBuf;
 
@@ -493,7 +493,8 @@ mod tests {
         storage
             .rename(&time_index, &path.with_extension("timeindex"))
             .unwrap();
-        let seg = Segment::sealed(&crate::segment::Files::new(storage, 4), dir, 1000, 1200, 64);
+        let seg =
+            SegmentState::sealed(&crate::segment::Files::new(storage, 4), dir, 1000, 1200, 64);
         let got: Vec<_> = seg
             .read(1000, 1 << 20, u64::MAX)
             .unwrap()

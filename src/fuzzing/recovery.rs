@@ -320,8 +320,8 @@ pub(super) fn template() -> &'static Template {
         Template {
             files,
             records,
-            bases: segments.iter().map(|s| s.base_offset).collect(),
-            log_sizes: segments.iter().map(|s| s.size_bytes).collect(),
+            bases: segments.iter().map(|s| s.base_offset()).collect(),
+            log_sizes: segments.iter().map(|s| s.size_bytes()).collect(),
         }
     })
 }

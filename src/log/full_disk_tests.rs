@@ -65,7 +65,7 @@ fn retention_deletes_on_a_full_disk() {
         .segments()
         .unwrap()
         .iter()
-        .map(|s| s.base_offset)
+        .map(|s| s.base_offset())
         .collect();
     if bases.len() > 1 {
         p.delete_records(bases[1]).unwrap();

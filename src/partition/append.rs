@@ -12,9 +12,8 @@ use crate::error::{Error, Result};
 use crate::partition::producer_state::Verdict;
 use crate::partition::AppendInfo;
 use crate::record::Record;
-use crate::segment::Segment;
+use crate::segment::SegmentWriter;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 impl Partition {
     /// Appends `records` as one batch and returns their offsets once the
@@ -169,7 +168,7 @@ impl Partition {
 
     /// Lets readers see everything written so far.
     pub(super) fn publish(&self, w: &Writer) {
-        w.active.publish(w.active.written());
+        w.active.publish();
         self.advance_high_watermark(w.next_offset);
     }
 
@@ -193,10 +192,7 @@ impl Partition {
             || last_relative > u64::from(u32::MAX)
             || w.active_since_ms
                 .is_some_and(|t| now.saturating_sub(t) >= c.segment_ms as i64)
-            || seg
-                .active_indexes()
-                .as_ref()
-                .is_none_or(|i| i.is_full(c.index_max_bytes as usize))
+            || seg.indexes_full(c.index_max_bytes as usize)
     }
 
     /// Seals the active segment (indexes written, log synced) and starts a
@@ -218,7 +214,7 @@ impl Partition {
         self.publish(w);
         s.commit.mark_durable(w.next_offset);
         self.snapshot_producers(w);
-        let seg = Segment::create(
+        let seg = SegmentWriter::create(
             &s.files,
             &s.dir,
             w.next_offset,
@@ -232,10 +228,11 @@ impl Partition {
                     .map_err(|e| Error::io("fsync directory", &s.dir, e)),
             )?;
         }
-        w.active.seal();
-        let seg = Arc::new(seg);
-        s.segments.write().push(seg.clone());
-        w.active = seg;
+        let fresh = seg.state().clone();
+        // The writer of the old segment goes with its sealing: nothing can
+        // append to it any more.
+        std::mem::replace(&mut w.active, seg).seal();
+        s.segments.write().push(fresh);
         w.active_since_ms = None;
         Ok(())
     }
@@ -257,7 +254,7 @@ impl Partition {
                 let mut w = s.writer.lock();
                 w.unsynced_bytes = 0;
                 w.last_sync_ms = s.clock.now_ms();
-                (w.active.clone(), w.active.written(), w.next_offset)
+                (w.active.state().clone(), w.active.written(), w.next_offset)
             };
             seg.sync()?;
             seg.publish(size);

@@ -22,7 +22,7 @@ impl Partition {
             true => Ok(()),
             false => self.recover_if_failed(),
         };
-        let w = s.writer.lock();
+        let mut w = s.writer.lock();
         if s.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }

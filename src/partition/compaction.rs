@@ -16,7 +16,7 @@
 use super::{log_start, Partition};
 use crate::cleaner::{clean_segment, CleanConfig, CleanedPaths, Filled, OffsetMap, SegmentSource};
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::segment::SegmentState;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -79,7 +79,7 @@ impl Partition {
         let segments = s.segments.read().clone();
         let lag_limit =
             now.saturating_sub(options.min_compaction_lag_ms.min(i64::MAX as u64) as i64);
-        let mut cleanable: Vec<Arc<Segment>> = Vec::new();
+        let mut cleanable: Vec<Arc<SegmentState>> = Vec::new();
         for seg in &segments[..segments.len() - 1] {
             if seg.max_timestamp()?.is_some_and(|t| t > lag_limit) {
                 break;
@@ -148,7 +148,7 @@ impl Partition {
     /// mapped indexes (opened here first, and pinned). The old index files go first,
     /// then the log is renamed (the commit point), then the indexes: a
     /// crash in between leaves a log without indexes, which are rebuilt.
-    fn swap_in(&self, seg: &Arc<Segment>) -> Result<()> {
+    fn swap_in(&self, seg: &Arc<SegmentState>) -> Result<()> {
         let s = &*self.shared;
         // Readers holding the old segment go on reading its files, which
         // the renames below take away from their names.
@@ -171,7 +171,7 @@ impl Partition {
         rename(&cleaned.index, &cleaned.index_target)?;
         rename(&cleaned.time_index, &cleaned.time_index_target)?;
         let fresh = Arc::new(
-            Segment::sealed(
+            SegmentState::sealed(
                 &s.files,
                 &s.dir,
                 seg.base_offset(),
@@ -189,7 +189,10 @@ impl Partition {
 }
 
 /// Runs `f` on a sealed segment's log as the cleaner reads it.
-fn with_source<R>(seg: &Segment, f: impl FnOnce(&SegmentSource<'_>) -> Result<R>) -> Result<R> {
+fn with_source<R>(
+    seg: &SegmentState,
+    f: impl FnOnce(&SegmentSource<'_>) -> Result<R>,
+) -> Result<R> {
     let file = seg.file()?;
     f(&SegmentSource {
         file: &*file,
@@ -209,7 +212,7 @@ struct Cleaned {
 }
 
 impl Cleaned {
-    fn of(seg: &Segment) -> Cleaned {
+    fn of(seg: &SegmentState) -> Cleaned {
         let log = seg.log_path();
         let with = |ext: &str| log.with_extension(ext);
         Cleaned {

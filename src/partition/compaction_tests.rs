@@ -78,7 +78,7 @@ fn check(p: &Partition, appended: &Appended) {
         }
         at = at.max(records.next_offset());
     }
-    let active = p.segments().unwrap().last().unwrap().base_offset;
+    let active = p.segments().unwrap().last().unwrap().base_offset();
     for o in active..appended.len() as u64 {
         assert!(
             seen.iter().any(|s| s.0 == o),
@@ -220,7 +220,7 @@ fn a_compacted_log_keeps_the_latest_value_of_every_key() {
         }
         v
     };
-    let active = after.last().unwrap().base_offset;
+    let active = after.last().unwrap().base_offset();
     // In the sealed part only each key's latest record (and the tombstone,
     // within its retention) is left.
     let sealed_kept: Vec<u64> = kept.iter().copied().filter(|&o| o < active).collect();
@@ -452,7 +452,7 @@ fn retention_removes_segments_compaction_emptied() {
             .segments()
             .unwrap()
             .iter()
-            .filter(|s| s.size_bytes == 0)
+            .filter(|s| s.size_bytes() == 0)
             .count();
         assert!(emptied >= sealed - 1, "{emptied} of {sealed} emptied");
         let d = p.enforce_retention(Some(5_000), None).unwrap();

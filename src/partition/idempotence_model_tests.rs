@@ -171,13 +171,13 @@ fn lcg(r: &mut u64) -> u64 {
 /// disk: any cut, even below synced bytes, which the producer state must
 /// follow too).
 fn crash(env: &Env, p: Partition, mut rnd: u64) {
-    let active = *p.segments().unwrap().last().unwrap();
+    let active = p.segments().unwrap().last().unwrap().clone();
     drop(p);
     match env {
         Env::Disk(_) => {
             let path = env
                 .dir()
-                .join(crate::segment::log_file_name(active.base_offset));
+                .join(crate::segment::log_file_name(active.base_offset()));
             let len = std::fs::metadata(&path).unwrap().len();
             let keep = if rnd.is_multiple_of(3) {
                 len

@@ -182,7 +182,7 @@ fn gaps_and_reordering_are_refused_and_write_nothing() {
         assert_eq!(out_of_order(send(&p, 3, 0, 0, 1)), (3, 2, 0));
         assert_eq!(out_of_order(send(&p, 3, 0, -1, 1)), (3, 2, -1));
         assert_eq!(p.log_end_offset(), 2);
-        assert_eq!(p.segments().unwrap()[0].size_bytes, {
+        assert_eq!(p.segments().unwrap()[0].size_bytes(), {
             let mut b = batch(3, 0, 0, 2);
             b.assign_base_offset(0);
             b.as_bytes().len() as u64
@@ -293,7 +293,7 @@ fn state_survives_many_segment_rolls_and_snapshots_are_pruned() {
             snaps,
             segments[segments.len() - 2..]
                 .iter()
-                .map(|s| s.base_offset)
+                .map(|s| s.base_offset())
                 .collect::<Vec<_>>()
         );
         env.crash(p);
@@ -447,7 +447,7 @@ fn a_crash_before_the_roll_snapshot_replays_the_sealed_segments() {
         loop {
             infos.push(send(&p, 1, 0, infos.len() as i32, 1).unwrap());
             let segs = p.segments().unwrap();
-            if segs.len() >= 3 && segs.last().unwrap().base_offset == infos.len() as u64 - 1 {
+            if segs.len() >= 3 && segs.last().unwrap().base_offset() == infos.len() as u64 - 1 {
                 break;
             }
             assert!(infos.len() < 1000, "no roll");

@@ -50,7 +50,7 @@ pub(crate) use files::PartitionFiles;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::segment::{Files, Segment};
+use crate::segment::{Files, SegmentState, SegmentWriter, TimestampOffset};
 use crate::storage::{DirLock, FileBudget, FsStorage, MemStorage, Storage};
 use crate::test_util::Faults;
 use parking_lot::{Mutex, RwLock};
@@ -98,7 +98,7 @@ struct Shared {
     /// The storage, and the budget of open files shared with the log.
     files: Files,
     /// Ordered by base offset; the last is the active segment.
-    segments: RwLock<Vec<Arc<Segment>>>,
+    segments: RwLock<Vec<Arc<SegmentState>>>,
     writer: Mutex<Writer>,
     commit: GroupCommit,
     high_watermark: AtomicU64,
@@ -181,18 +181,14 @@ pub(crate) fn default_max_open_files() -> usize {
 /// in-process recovery.
 struct Loaded {
     writer: Writer,
-    segments: Vec<Arc<Segment>>,
+    segments: Vec<Arc<SegmentState>>,
     start: u64,
 }
 
 impl Loaded {
     fn from(opened: open::Opened, storage: &dyn Storage, dir: &Path, now: i64) -> Result<Loaded> {
-        let active = opened
-            .segments
-            .last()
-            .expect("open_dir returns a segment")
-            .clone();
-        let next = active.next_offset();
+        let active = opened.active;
+        let next = active.state().next_offset();
         // The checkpoint may lie past the end after a power cut took the
         // log's tail under a weaker sync policy: the start never passes
         // the end, and the checkpoint is moved back durably before
@@ -226,7 +222,9 @@ impl Loaded {
 
 /// State only the writer touches.
 struct Writer {
-    active: Arc<Segment>,
+    /// The active segment's one writer (its state is the last of
+    /// `Shared::segments`).
+    active: SegmentWriter,
     next_offset: u64,
     unsynced_bytes: u64,
     last_sync_ms: i64,
@@ -254,29 +252,6 @@ pub struct AppendInfo {
     pub last_offset: u64,
     /// Largest timestamp among the appended records.
     pub max_timestamp: i64,
-}
-
-/// The answer of [`Partition::offset_for_timestamp`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimestampOffset {
-    /// The earliest offset whose record has a timestamp `>=` the target.
-    pub offset: u64,
-    /// That record's timestamp.
-    pub timestamp: i64,
-}
-
-/// A snapshot of one segment, as [`Partition::segments`] reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SegmentInfo {
-    /// Offset of the segment's first record; also its file name.
-    pub base_offset: u64,
-    /// The offset after its last record (for a sealed segment not read
-    /// since open: the next segment's base offset).
-    pub next_offset: u64,
-    /// Bytes in its log file.
-    pub size_bytes: u64,
-    /// Whether it is sealed (immutable) or the active segment.
-    pub sealed: bool,
 }
 
 impl fmt::Debug for Partition {
@@ -498,7 +473,7 @@ mod tests {
         }
         let segs = p.segments().unwrap();
         assert!(segs.len() > 3, "{segs:?}");
-        assert!(segs[..segs.len() - 1].iter().all(|s| s.sealed));
+        assert!(segs[..segs.len() - 1].iter().all(|s| !s.is_active()));
         let mut at = 0;
         while at < 50 {
             let r = p.read(at, 1000).unwrap();
@@ -572,7 +547,7 @@ mod tests {
             "{err}"
         );
         assert_eq!(p.high_watermark(), 0);
-        assert_eq!(p.segments().unwrap()[0].size_bytes, 0);
+        assert_eq!(p.segments().unwrap()[0].size_bytes(), 0);
         assert!(matches!(p.append(&[]), Err(Error::EmptyAppend)));
     }
 

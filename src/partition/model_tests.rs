@@ -74,15 +74,15 @@ impl Backend {
     /// Drops unsynced bytes. `synced` is the active segment's (base, size)
     /// at its last known sync.
     fn crash(&self, p: Partition, synced: (u64, u64), rnd: u64) {
-        let active = *p.segments().unwrap().last().unwrap();
+        let active = p.segments().unwrap().last().unwrap().clone();
         drop(p);
         match self {
             Backend::Disk(_) => {
                 let path = self
                     .dir()
-                    .join(crate::segment::log_file_name(active.base_offset));
+                    .join(crate::segment::log_file_name(active.base_offset()));
                 let len = std::fs::metadata(&path).unwrap().len();
-                let floor = if synced.0 == active.base_offset {
+                let floor = if synced.0 == active.base_offset() {
                     synced.1
                 } else {
                     0
@@ -188,8 +188,8 @@ fn run(
                 prop_assert_eq!(p.high_watermark(), model.len() as u64);
                 if always {
                     durable = model.len() as u64;
-                    let a = *p.segments().unwrap().last().unwrap();
-                    synced = (a.base_offset, a.size_bytes);
+                    let a = p.segments().unwrap().last().unwrap().clone();
+                    synced = (a.base_offset(), a.size_bytes());
                 }
             }
             Op::Read {
@@ -216,22 +216,22 @@ fn run(
                 durable = model.len() as u64;
                 let a = p.segments().unwrap();
                 let a = a.last().unwrap();
-                synced = (a.base_offset, a.size_bytes);
+                synced = (a.base_offset(), a.size_bytes());
             }
             Op::Reopen => {
                 p.close().unwrap();
                 p = open();
                 prop_assert_eq!(p.high_watermark(), model.len() as u64);
                 durable = model.len() as u64;
-                let a = *p.segments().unwrap().last().unwrap();
-                synced = (a.base_offset, a.size_bytes);
+                let a = p.segments().unwrap().last().unwrap().clone();
+                synced = (a.base_offset(), a.size_bytes());
             }
             Op::Crash(rnd) => {
                 // Sealed segments were synced when they rolled.
-                let active = *p.segments().unwrap().last().unwrap();
-                durable = durable.max(active.base_offset);
-                if synced.0 != active.base_offset {
-                    synced = (active.base_offset, 0);
+                let active = p.segments().unwrap().last().unwrap().clone();
+                durable = durable.max(active.base_offset());
+                if synced.0 != active.base_offset() {
+                    synced = (active.base_offset(), 0);
                 }
                 backend.crash(p, synced, rnd);
                 p = open();
@@ -245,8 +245,8 @@ fn run(
                 prop_assert!(hw <= model.len() as u64);
                 model.truncate(hw as usize);
                 durable = hw;
-                let a = *p.segments().unwrap().last().unwrap();
-                synced = (a.base_offset, a.size_bytes);
+                let a = p.segments().unwrap().last().unwrap().clone();
+                synced = (a.base_offset(), a.size_bytes());
                 // The whole surviving log reads back as the model's prefix.
                 let mut at = 0;
                 while at < hw {

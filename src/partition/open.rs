@@ -8,7 +8,9 @@ use super::producer_snapshot::Snapshots;
 use super::producer_state::ProducerState;
 use crate::error::{Error, Result};
 use crate::identity::{self, DirKind};
-use crate::segment::{parse_log_file_name, parse_segment_file_name, ActiveFound, Files, Segment};
+use crate::segment::{
+    parse_log_file_name, parse_segment_file_name, ActiveFound, Files, SegmentState, SegmentWriter,
+};
 use crate::storage::{read_all, DirLock, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +25,10 @@ pub(crate) struct Opened {
     pub marker: bool,
     /// Files and directories samsa did not write, left in place.
     pub foreign: Vec<PathBuf>,
-    pub segments: Vec<Arc<Segment>>,
+    /// Every segment, oldest first; the last is the active one's.
+    pub segments: Vec<Arc<SegmentState>>,
+    /// The active segment's writer.
+    pub active: SegmentWriter,
     /// The producer state as of the log end.
     pub producers: ProducerState,
     pub snapshots: Snapshots,
@@ -157,7 +162,7 @@ pub(crate) fn load(
     let checkpointed_start = log_start::read(&**storage, dir)?;
 
     if bases.is_empty() {
-        let seg = Segment::create(files, dir, 0, index_interval)?;
+        let seg = SegmentWriter::create(files, dir, 0, index_interval)?;
         storage
             .sync_dir(dir)
             .map_err(|e| Error::io("fsync directory", dir, e))?;
@@ -166,7 +171,8 @@ pub(crate) fn load(
         return Ok(Opened {
             marker: false,
             foreign,
-            segments: vec![Arc::new(seg)],
+            segments: vec![seg.state().clone()],
+            active: seg,
             producers: ProducerState::default(),
             snapshots,
             checkpointed_start,
@@ -174,10 +180,10 @@ pub(crate) fn load(
     }
 
     let last = *bases.last().expect("bases is not empty");
-    let mut segments: Vec<Arc<Segment>> = bases
+    let mut segments: Vec<Arc<SegmentState>> = bases
         .windows(2)
         .map(|w| {
-            let seg = Segment::sealed(files, dir, w[0], w[1], index_interval);
+            let seg = SegmentState::sealed(files, dir, w[0], w[1], index_interval);
             Arc::new(if cleaned_below.is_some_and(|c| w[0] < c) {
                 seg.compacted()
             } else {
@@ -203,16 +209,15 @@ pub(crate) fn load(
         folded = Some((from, producers));
     }
     let (active, found) =
-        Segment::open_active(files, dir, last, index_interval, vouched, &mut |h| {
+        SegmentWriter::open(files, dir, last, index_interval, vouched, &mut |h| {
             if let Some((from, producers)) = &mut folded {
                 if h.base_offset >= *from {
                     producers.record(h);
                 }
             }
         })?;
-    let active = Arc::new(active);
-    segments.push(active.clone());
-    let end = active.next_offset();
+    segments.push(active.state().clone());
+    let end = active.state().next_offset();
     let believed = matches!(
         found,
         ActiveFound::Trusted | ActiveFound::Verified | ActiveFound::Damaged
@@ -255,6 +260,7 @@ pub(crate) fn load(
         marker: matches!(found, ActiveFound::Trusted | ActiveFound::Verified),
         foreign,
         segments,
+        active,
         producers,
         snapshots,
         checkpointed_start,
@@ -263,7 +269,7 @@ pub(crate) fn load(
 
 /// Takes into `state` every batch at or after offset `from` in `segments`,
 /// reading their headers only.
-fn replay(segments: &[Arc<Segment>], from: u64, state: &mut ProducerState) -> Result<()> {
+fn replay(segments: &[Arc<SegmentState>], from: u64, state: &mut ProducerState) -> Result<()> {
     for seg in segments.iter().filter(|s| s.next_offset() > from) {
         seg.for_each_header(&mut |h| {
             if h.base_offset >= from {

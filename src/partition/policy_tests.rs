@@ -11,7 +11,7 @@ fn mem(config: PartitionConfig) -> (MemStorage, Partition) {
 }
 
 fn active_log(p: &Partition) -> PathBuf {
-    let a = p.segments().unwrap().last().unwrap().base_offset;
+    let a = p.segments().unwrap().last().unwrap().base_offset();
     p.dir().join(crate::segment::log_file_name(a))
 }
 
@@ -23,7 +23,7 @@ fn rolls_when_the_active_segment_is_older_than_segment_ms() {
     p.append(&[Record::new(b"b")]).unwrap();
     let segs = p.segments().unwrap();
     assert_eq!(segs.len(), 2);
-    assert_eq!(segs[1].base_offset, 1);
+    assert_eq!(segs[1].base_offset(), 1);
 }
 
 #[test]

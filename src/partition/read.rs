@@ -2,10 +2,10 @@
 //! segments. Readers take a snapshot of the segment list and never wait for
 //! the writer or an fsync.
 
-use super::{Partition, SegmentInfo, TimestampOffset};
+use super::{Partition, TimestampOffset};
 use crate::batch::Records;
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::segment::{Segment, SegmentState};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -56,7 +56,7 @@ impl Partition {
 
     /// The segment holding `offset`, and the base offset of the one after
     /// it; `None` if `offset` is below the first segment (deleted).
-    fn segment_for(&self, offset: u64) -> Option<(Arc<Segment>, Option<u64>)> {
+    fn segment_for(&self, offset: u64) -> Option<(Arc<SegmentState>, Option<u64>)> {
         let segs = self.shared.segments.read();
         let i = segs
             .partition_point(|s| s.base_offset() <= offset)
@@ -91,19 +91,11 @@ impl Partition {
         Ok(())
     }
 
-    /// The segments, oldest first.
-    pub fn segments(&self) -> Result<Vec<SegmentInfo>> {
+    /// The segments, oldest first, the active one last: read-only handles
+    /// (see [`Segment`]) on each as it is now. Opens each sealed segment's
+    /// log to learn its size (within the log's budget of open files).
+    pub fn segments(&self) -> Result<Vec<Segment>> {
         let segments = self.shared.segments.read().clone();
-        segments
-            .iter()
-            .map(|s| {
-                Ok(SegmentInfo {
-                    base_offset: s.base_offset(),
-                    next_offset: s.next_offset(),
-                    size_bytes: s.size()?,
-                    sealed: s.is_sealed(),
-                })
-            })
-            .collect()
+        segments.into_iter().map(Segment::listed).collect()
     }
 }

@@ -149,13 +149,13 @@ impl Partition {
         // A marker still there (a reopen before any append) would vouch
         // for the segment the scan below may cut.
         self.take_marker(w)?;
-        let seg = w.active.clone();
+        let seg = w.active.state().clone();
         if !s.commit.is_failed() {
             // A reopen of a healthy partition: everything written is kept.
-            self.synced(seg.sync())?;
+            self.synced(w.active.sync())?;
         }
-        let durable = seg.synced();
-        let written = seg.written();
+        let durable = w.active.synced();
+        let written = w.active.written();
         let file = seg.file()?;
         let path = seg.log_path();
         if s.config.sync == SyncPolicy::Always {

@@ -11,12 +11,12 @@
 //! maintenance lock (one at a time), never the writer's lock: a roll only
 //! adds segments at the end, and these only remove them from the front.
 //! A reader that took a segment before it was removed keeps reading it
-//! (see `Segment::remove_files`); one that asks afterwards below the new
+//! (see `SegmentState::remove_files`); one that asks afterwards below the new
 //! start gets `OffsetOutOfRange` with the valid range.
 
 use super::{log_start, Partition};
 use crate::error::{Error, Result};
-use crate::segment::Segment;
+use crate::segment::SegmentState;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -148,7 +148,7 @@ impl Partition {
         let s = &*self.shared;
         // Only maintenance removes segments, and it holds the lock: the
         // front of the list cannot change until the drain below.
-        let removed: Vec<Arc<Segment>> = {
+        let removed: Vec<Arc<SegmentState>> = {
             let mut segs = s.segments.write();
             let count = count.min(segs.len() - 1);
             if count > 0 {

@@ -74,7 +74,7 @@ fn delete_records_moves_the_start_and_survives_restarts() {
             p.segments().unwrap().len() as u64,
             segments_before as u64 - d.segments
         );
-        assert!(p.segments().unwrap()[0].base_offset <= 10);
+        assert!(p.segments().unwrap()[0].base_offset() <= 10);
         check_contents(&p);
         // Below the start changes nothing; past the high watermark is refused.
         assert_eq!(p.delete_records(5).unwrap().segments, 0);
@@ -116,15 +116,15 @@ fn retention_by_time_deletes_old_sealed_segments_only() {
         assert!(d.segments > 0);
         let start = p.log_start_offset();
         assert!(start <= 20, "a record with timestamp >= 20 was deleted");
-        assert_eq!(p.segments().unwrap()[0].base_offset, start);
+        assert_eq!(p.segments().unwrap()[0].base_offset(), start);
         check_contents(&p);
         // Everything old: all sealed segments go, the active one stays.
         clock.set(10_000);
         p.enforce_retention(Some(80), None).unwrap();
         let segs = p.segments().unwrap();
         assert_eq!(segs.len(), 1);
-        assert!(!segs[0].sealed);
-        assert_eq!(p.log_start_offset(), segs[0].base_offset);
+        assert!(segs[0].is_active());
+        assert_eq!(p.log_start_offset(), segs[0].base_offset());
         check_contents(&p);
         drop(p);
         let p = home.open(&small(), &clock);
@@ -142,7 +142,7 @@ fn retention_by_size_keeps_at_least_the_limit() {
             append(&p, 0);
         }
         let total =
-            |p: &Partition| -> u64 { p.segments().unwrap().iter().map(|s| s.size_bytes).sum() };
+            |p: &Partition| -> u64 { p.segments().unwrap().iter().map(|s| s.size_bytes()).sum() };
         let limit = 1_000;
         let d = p.enforce_retention(None, Some(limit)).unwrap();
         assert!(d.segments > 0 && d.bytes > 0);
@@ -150,7 +150,7 @@ fn retention_by_size_keeps_at_least_the_limit() {
         // Kafka's rule: a segment goes only if what stays still holds the
         // limit; so what stays holds it, and without its oldest would not.
         assert!(total(&p) >= limit);
-        assert!(total(&p) - segs[0].size_bytes < limit);
+        assert!(total(&p) - segs[0].size_bytes() < limit);
         check_contents(&p);
         assert_eq!(p.enforce_retention(None, Some(limit)).unwrap().segments, 0);
     });
@@ -259,10 +259,10 @@ fn run(home: Home, ops: Vec<Op>) {
                 let gone = &before[..before.len() - after.len()];
                 let now = clock.now_ms();
                 for seg in gone {
-                    assert!(seg.sealed, "the active segment was deleted");
+                    assert!(!seg.is_active(), "the active segment was deleted");
                     // No record newer than the time limit went by time
                     // alone: the segment was old, or the size rule took it.
-                    let newest = stamps[seg.base_offset as usize..seg.next_offset as usize]
+                    let newest = stamps[seg.base_offset() as usize..seg.next_offset() as usize]
                         .iter()
                         .max()
                         .copied();
@@ -270,11 +270,11 @@ fn run(home: Home, ops: Vec<Op>) {
                     assert!(
                         old || bytes.is_some(),
                         "segment {} was not due",
-                        seg.base_offset
+                        seg.base_offset()
                     );
                 }
                 if let Some(limit) = bytes {
-                    let total: u64 = after.iter().map(|s| s.size_bytes).sum();
+                    let total: u64 = after.iter().map(|s| s.size_bytes()).sum();
                     if !gone.is_empty() && ms.is_none() {
                         assert!(total >= limit, "size retention went below its limit");
                     }

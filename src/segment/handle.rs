@@ -6,7 +6,7 @@
 //! reader may hold the segment: that reader keeps reading the old files,
 //! which can no longer be opened by name.
 
-use super::{Indexes, Segment};
+use super::{Indexes, SegmentState};
 use crate::error::{Error, Result};
 use crate::storage::{Evictable, FileBudget, Slot, StorageFile};
 use parking_lot::Mutex;
@@ -69,7 +69,7 @@ impl Evictable for Handle {
     }
 }
 
-impl Segment {
+impl SegmentState {
     /// The log file: open already, or opened now (by name, read-write),
     /// which may close other segments' files to stay within the budget.
     /// The first open of a sealed segment learns its size.
@@ -149,6 +149,12 @@ impl Segment {
         self.handle.resident.lock().take();
     }
 
+    /// Whether its files are kept open for good: they are about to be (or
+    /// were) removed or replaced, so their names no longer lead to them.
+    pub fn is_pinned(&self) -> bool {
+        self.handle.pinned.load(Ordering::Acquire)
+    }
+
     /// Keeps the segment's files open for good (see the module docs),
     /// opening them (and mapping the indexes of a sealed one) first.
     pub fn pin(&self) -> Result<()> {
@@ -167,7 +173,7 @@ impl Segment {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segment::Files;
+    use crate::segment::{Files, SegmentWriter};
     use crate::storage::MemStorage;
     use std::path::Path;
 
@@ -175,8 +181,11 @@ mod tests {
     fn segments_stay_within_the_budget() {
         let files = Files::new(Arc::new(MemStorage::default()), 4);
         files.storage.create_dir_all(Path::new("/p")).unwrap();
-        let segs: Vec<Segment> = (0..10)
-            .map(|i| Segment::create(&files, Path::new("/p"), i * 10, 4096).unwrap())
+        let segs: Vec<Arc<SegmentState>> = (0..10)
+            .map(|i| {
+                let w = SegmentWriter::create(&files, Path::new("/p"), i * 10, 4096).unwrap();
+                w.state().clone()
+            })
             .collect();
         assert!(files.budget.open() <= 4, "{}", files.budget.open());
         let open = segs

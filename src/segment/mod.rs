@@ -3,9 +3,15 @@
 //!
 //! The active segment keeps its indexes in memory (they are rebuilt from
 //! the log after a crash anyway) and writes them out when it is sealed or
-//! the partition closes. A sealed segment is immutable; its files are
-//! opened and its indexes mapped lazily, on first use, so opening a log of
-//! many segments costs nothing per segment.
+//! the partition closes. Its life cycle is in types: the partition's
+//! writer owns its one [`SegmentWriter`] (`&mut self` appends, trim,
+//! index files; `seal` consumes it), while readers share its
+//! [`SegmentState`], whose [`Phase`] says whether it is active or sealed.
+//! [`Segment`] is the public read-only handle on a [`SegmentState`].
+//!
+//! A sealed segment is immutable; its files are opened and its indexes
+//! mapped lazily, on first use, so opening a log of many segments costs
+//! nothing per segment.
 
 mod handle;
 mod hole;
@@ -13,27 +19,27 @@ mod index_builder;
 mod read;
 mod reader;
 mod scan;
+mod verify;
+mod view;
+mod writer;
+
+pub use verify::{BadBatch, IndexMismatch, SegmentIndex, SegmentReport};
+pub use view::{BatchLocation, Segment, SegmentFiles, TimestampOffset};
 
 pub(crate) use index_builder::Indexes;
-pub(crate) use scan::{scan, scan_visiting, Mode};
+pub(crate) use scan::{scan, Mode};
+pub(crate) use writer::SegmentWriter;
 
 use crate::batch::BatchHeader;
 use crate::error::{Error, Result};
 use crate::index::{
-    encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
-    OffsetIndex, TimeEntry, TimeIndex, TRAILER_SIZE,
+    encode_file, entries_len, entry_count, IndexBytes, IndexKind, OffsetIndex, TimeEntry, TimeIndex,
 };
-use crate::storage::{read_all, write_atomic, FileBudget, Storage, StorageFile};
-use parking_lot::{RwLock, RwLockReadGuard};
+use crate::storage::{write_atomic, FileBudget, Storage};
+use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-
-/// The least an active segment's file is grown ahead of its log.
-const MIN_PREALLOCATE: u64 = 64 << 10;
-/// The most an active segment's file is grown ahead of its log: the bound
-/// on the zero tail a recovery reads past.
-const MAX_PREALLOCATE: u64 = 8 << 20;
 
 /// File name of the log of the segment based at `base`.
 pub(crate) fn log_file_name(base: u64) -> String {
@@ -78,7 +84,7 @@ impl Files {
     }
 }
 
-/// How [`Segment::open_active`] found the active segment.
+/// How [`SegmentWriter::open`] found the active segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ActiveFound {
     /// As the clean-shutdown marker and the index files describe it:
@@ -99,25 +105,47 @@ pub(crate) enum ActiveFound {
     Scanned,
 }
 
-/// One segment of a partition log.
+/// A segment as a listing sees it, at one moment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listing {
+    /// Bytes written to its log.
+    pub size: u64,
+    /// The offset after its last batch (see `SegmentState::next_offset`).
+    pub next_offset: u64,
+    /// The active segment's largest timestamp (`None` for a sealed one:
+    /// its time index knows, and is loaded only when asked).
+    pub max_timestamp: Option<i64>,
+    /// Whether it takes appends.
+    pub active: bool,
+}
+
+/// Where a segment is in its life.
 #[derive(Debug)]
-pub(crate) struct Segment {
+enum Phase {
+    /// Taking appends through its [`SegmentWriter`], which keeps its
+    /// indexes here, in memory, for readers to look up in (they are
+    /// rebuilt from the log after a crash anyway).
+    Active(Indexes),
+    /// Immutable: its indexes are mapped from their files on first use and
+    /// kept with its open files (see `handle`).
+    Sealed,
+}
+
+/// One segment of a partition log: the state its readers share. The
+/// active segment's is written through its [`SegmentWriter`] only.
+#[derive(Debug)]
+pub(crate) struct SegmentState {
     base_offset: u64,
     log_path: PathBuf,
     storage: Arc<dyn Storage>,
     /// The open log file and mapped indexes, under the log's budget.
     handle: Arc<handle::Handle>,
-    /// Bytes written to the log file: the log's length. The file may be
-    /// longer while the segment is active (see `allocated`).
+    /// Bytes written to the log file: the log's length (the active
+    /// segment's file may be longer: see `SegmentWriter::allocated`).
     size: AtomicU64,
     /// Whether `size` is known: for a sealed segment found at open, only
     /// once its file was first opened.
     sized: AtomicBool,
-    /// Bytes of the active segment's file reserved ahead of `size`
-    /// (zero-filled), so an fdatasync after an append inside them writes
-    /// data only. Trimmed back to `size` when the segment is sealed or the
-    /// partition closes; recovery treats a zero tail as the log's end.
-    allocated: AtomicU64,
     /// Compacted: its last records may have been removed, so its batches
     /// may end before the next segment's base offset.
     compacted: bool,
@@ -128,59 +156,37 @@ pub(crate) struct Segment {
     /// The offset after the last batch (for a sealed segment opened lazily,
     /// the next segment's base: an upper bound).
     next_offset: AtomicU64,
-    sealed: AtomicBool,
-    /// `None` until a sealed segment's index files are loaded.
-    indexes: RwLock<Option<Indexes>>,
+    /// Where it is in its life: active (with its indexes in memory) or
+    /// sealed. Only its [`SegmentWriter`] changes it.
+    phase: RwLock<Phase>,
     index_interval: u32,
 }
 
-impl Segment {
+impl SegmentState {
     fn new(
         files: &Files,
         dir: &Path,
         base_offset: u64,
         index_interval: u32,
         next_offset: u64,
-        indexes: Option<Indexes>,
+        phase: Phase,
     ) -> Self {
-        Segment {
+        SegmentState {
             base_offset,
             log_path: dir.join(log_file_name(base_offset)),
             storage: files.storage.clone(),
             handle: handle::Handle::new(files.budget.clone()),
             size: AtomicU64::new(0),
-            sized: AtomicBool::new(indexes.is_some()),
-            allocated: AtomicU64::new(0),
+            // The active segment's size is what its writer wrote; a sealed
+            // one's is learned when its file is first opened.
+            sized: AtomicBool::new(matches!(phase, Phase::Active(_))),
             compacted: false,
             visible: AtomicU64::new(0),
             synced: AtomicU64::new(0),
             next_offset: AtomicU64::new(next_offset),
-            sealed: AtomicBool::new(indexes.is_none()),
-            indexes: RwLock::new(indexes),
+            phase: RwLock::new(phase),
             index_interval,
         }
-    }
-
-    /// Creates a new, empty, active segment.
-    pub fn create(files: &Files, dir: &Path, base: u64, index_interval: u32) -> Result<Self> {
-        let seg = Segment::new(files, dir, base, index_interval, base, Some(Indexes::new()));
-        let file = seg
-            .storage
-            .open(&seg.log_path, true)
-            .map_err(|e| Error::io("create", &seg.log_path, e))?;
-        // A leftover file of this name holds nothing the log still needs.
-        // Truncate only then: on ext4 a truncate to zero makes the close of
-        // the file force out all its delayed data (auto_da_alloc), a
-        // needless flush of a whole segment.
-        let len = file
-            .len()
-            .map_err(|e| Error::io("stat", &seg.log_path, e))?;
-        if len != 0 {
-            file.set_len(0)
-                .map_err(|e| Error::io("truncate", &seg.log_path, e))?;
-        }
-        seg.keep_open(file);
-        Ok(seg)
     }
 
     /// A sealed segment, touched on first use. `next_offset` is the base
@@ -192,169 +198,7 @@ impl Segment {
         next_offset: u64,
         index_interval: u32,
     ) -> Self {
-        Segment::new(files, dir, base, index_interval, next_offset, None)
-    }
-
-    /// The active segment as found at open. With `clean` (the next offset
-    /// and log size a clean shutdown recorded), trusts the files if they
-    /// match; otherwise scans the log, truncates a torn tail and rebuilds
-    /// the indexes, calling `on_batch` with each valid batch's header. The
-    /// answer says which it did.
-    pub fn open_active(
-        files: &Files,
-        dir: &Path,
-        base: u64,
-        index_interval: u32,
-        clean: Option<(u64, u64)>,
-        on_batch: &mut dyn FnMut(&BatchHeader),
-    ) -> Result<(Self, ActiveFound)> {
-        let mut seg = Segment::new(files, dir, base, index_interval, base, Some(Indexes::new()));
-        let path = seg.log_path.clone();
-        let file = seg
-            .storage
-            .open(&path, true)
-            .map_err(|e| Error::io("open", &path, e))?;
-        let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
-        // A marker is only believed for a log of the size it names, and for
-        // no more records than the log has bytes.
-        let clean = clean.filter(|&(next, size)| {
-            size == len && next.checked_sub(base).is_some_and(|n| n <= len)
-        });
-        let trusted = clean.and_then(|(next, _)| seg.load_active_indexes(&*file, len, next, true));
-        let (len, next, indexes, found) = match (trusted, clean) {
-            (Some(indexes), Some((next, _))) => (len, next, indexes, ActiveFound::Trusted),
-            (_, Some((next, _))) => {
-                // The log or its indexes disagree with the marker. After a
-                // clean shutdown the whole log was synced, so a strict scan
-                // decides: a whole log is the truth (the marker or the
-                // indexes were wrong); a damaged one is kept as the marker
-                // describes it, and reads of the damaged batch report it.
-                // Producer state is replayed by the caller either way.
-                match scan(&*file, &path, base, index_interval, Mode::Sealed) {
-                    Ok(s) => {
-                        let found = if (s.next_offset, s.valid_len) == (next, len) {
-                            ActiveFound::Verified
-                        } else {
-                            ActiveFound::Checked
-                        };
-                        (s.valid_len, s.next_offset, s.indexes, found)
-                    }
-                    Err(Error::Corrupt { .. }) => {
-                        // The index files, or (a small segment's are not
-                        // written) the headers, which the damage may spare;
-                        // else none: reads then walk from the segment's
-                        // start, and report the damage when they reach it.
-                        let indexes = seg
-                            .load_active_indexes(&*file, len, next, false)
-                            .or_else(|| seg.indexes_from_headers(&*file, len))
-                            .unwrap_or_else(Indexes::new);
-                        (len, next, indexes, ActiveFound::Damaged)
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            _ => {
-                let s = scan_visiting(&*file, &path, base, index_interval, Mode::Tail, on_batch)?;
-                if s.torn_tail {
-                    file.set_len(s.valid_len)
-                        .map_err(|e| Error::io("truncate", &path, e))?;
-                }
-                // What survived an unclean stop may sit only in the page
-                // cache; make it durable before anyone reads it, so a later
-                // power loss cannot take back what a reader has seen.
-                file.sync_data()
-                    .map_err(|e| Error::io("fdatasync", &path, e))?;
-                (s.valid_len, s.next_offset, s.indexes, ActiveFound::Scanned)
-            }
-        };
-        *seg.indexes.get_mut() = Some(indexes);
-        // Whatever the file holds past the log is reserved space from
-        // before the stop, or has just been truncated away.
-        let file_len = file.len().map_err(|e| Error::io("stat", &path, e))?;
-        seg.allocated = AtomicU64::new(file_len.max(len));
-        seg.size = AtomicU64::new(len);
-        seg.visible = AtomicU64::new(len);
-        // Synced after a scan; after a clean shutdown, by the close.
-        seg.synced = AtomicU64::new(len);
-        seg.next_offset = AtomicU64::new(next);
-        seg.keep_open(file);
-        Ok((seg, found))
-    }
-
-    /// Indexes built from the batch headers of the first `len` bytes alone
-    /// (no CRC checked), if they are whole and in order.
-    fn indexes_from_headers(&self, log: &dyn StorageFile, len: u64) -> Option<Indexes> {
-        let mut idx = Indexes::new();
-        let mut pos = 0u64;
-        scan::for_each_header(log, &self.log_path, self.base_offset, len, &mut |h| {
-            idx.on_batch(h, pos as u32, self.base_offset, self.index_interval);
-            pos += h.total_size() as u64;
-        })
-        .ok()?;
-        Some(idx)
-    }
-
-    /// The active segment's index files after a clean shutdown, if they are
-    /// present and sane and (with `verify`) the log agrees with the
-    /// marker's next offset `next`; read into memory, since new entries
-    /// will follow.
-    fn load_active_indexes(
-        &self,
-        log: &dyn StorageFile,
-        len: u64,
-        next: u64,
-        verify: bool,
-    ) -> Option<Indexes> {
-        let limit = next.checked_sub(self.base_offset)?;
-        // At most one entry per batch: a longer file is not this log's index,
-        // and is not read whole.
-        let max_entries = len / BatchHeader::SIZE as u64 + 1;
-        let load = |path: PathBuf, kind: IndexKind, entry: u64| -> Option<Vec<u8>> {
-            let f = self.storage.open(&path, false).ok()?;
-            if f.len().ok()? > max_entries * entry + TRAILER_SIZE as u64 {
-                return None;
-            }
-            let mut bytes = read_all(&*f).ok()?;
-            bytes.truncate(entries_len(kind, &bytes, len)?);
-            Some(bytes)
-        };
-        let offset = load(
-            self.index_path(),
-            IndexKind::Offset,
-            OffsetEntry::SIZE as u64,
-        )?;
-        let time = load(
-            self.time_index_path(),
-            IndexKind::Time,
-            TimeEntry::SIZE as u64,
-        )?;
-        if !OffsetIndex::is_sane(&offset, len, limit) || !time_index_is_sane(&time, len, limit) {
-            return None;
-        }
-        let last_entry = entry_count::<OffsetEntry>(&offset)
-            .checked_sub(1)
-            .map(|i| entry_at::<OffsetEntry>(&offset, i));
-        let (pos, offset_there) = last_entry.map_or((0, self.base_offset), |e| {
-            (
-                u64::from(e.position),
-                self.base_offset + u64::from(e.relative_offset),
-            )
-        });
-        // The marker's next offset must be the log's: walk the batch headers
-        // from the last index entry (at most an index interval and a batch)
-        // to the end, which must be a batch boundary.
-        if verify {
-            let walked =
-                scan::headers_from(log, &self.log_path, (pos, offset_there), len, &mut |_| {});
-            if walked.ok()? != next {
-                return None;
-            }
-        }
-        Some(Indexes::loaded(
-            IndexBytes::Owned(offset),
-            IndexBytes::Owned(time),
-            len - pos,
-        ))
+        SegmentState::new(files, dir, base, index_interval, next_offset, Phase::Sealed)
     }
 
     pub fn base_offset(&self) -> u64 {
@@ -399,66 +243,38 @@ impl Segment {
         self.next_offset.load(Ordering::Acquire)
     }
 
+    /// What a listing of the segment reports (see [`Listing`]): of the
+    /// active segment, a consistent moment (the appender updates these
+    /// under the phase's lock); of a sealed one, its log is opened to learn
+    /// its size.
+    pub fn listing(&self) -> Result<Listing> {
+        {
+            let phase = self.phase.read();
+            if let Phase::Active(idx) = &*phase {
+                return Ok(Listing {
+                    size: self.size.load(Ordering::Acquire),
+                    next_offset: self.next_offset(),
+                    max_timestamp: idx.max_timestamp(),
+                    active: true,
+                });
+            }
+        }
+        Ok(Listing {
+            size: self.size()?,
+            next_offset: self.next_offset(),
+            max_timestamp: None,
+            active: false,
+        })
+    }
+
+    /// Whether it was marked compacted (its batches may end early).
+    pub fn is_compacted(&self) -> bool {
+        self.compacted
+    }
+
+    /// Whether it is sealed: immutable, its writer gone.
     pub fn is_sealed(&self) -> bool {
-        self.sealed.load(Ordering::Acquire)
-    }
-
-    /// Appends one encoded batch. The caller is the partition's only writer.
-    pub fn append(&self, batch: &[u8], h: &BatchHeader) -> Result<()> {
-        let file = self.file()?;
-        let pos = self.size.load(Ordering::Acquire);
-        let end = pos + batch.len() as u64;
-        if end > self.allocated.load(Ordering::Relaxed) {
-            self.preallocate(&*file, pos, end);
-        }
-        if let Err(e) = file.write_all_at(batch, pos) {
-            // Take back whatever part of the batch reached the file, so the
-            // next append does not land behind a torn batch.
-            let _ = file.set_len(pos);
-            self.allocated.store(pos, Ordering::Relaxed);
-            return Err(Error::io("write", &self.log_path, e));
-        }
-        if let Some(idx) = self.indexes.write().as_mut() {
-            idx.on_batch(h, pos as u32, self.base_offset, self.index_interval);
-        }
-        self.size.store(pos + batch.len() as u64, Ordering::Release);
-        self.next_offset.store(h.next_offset(), Ordering::Release);
-        Ok(())
-    }
-
-    /// Reserves room past `end` (the end of the batch about to be written
-    /// at `pos`): as much again as the log holds, between
-    /// [`MIN_PREALLOCATE`] and [`MAX_PREALLOCATE`], so a small partition
-    /// reserves little and a large one reserves rarely. A failure is not
-    /// an error: the write then extends the file itself, as without
-    /// preallocation, and reports a full disk if there is one.
-    fn preallocate(&self, file: &dyn StorageFile, pos: u64, end: u64) {
-        let target = end + end.clamp(MIN_PREALLOCATE, MAX_PREALLOCATE);
-        let _ = file.allocate(pos, target - pos);
-        self.allocated.store(target, Ordering::Relaxed);
-    }
-
-    /// Whether the active segment's offset index has an entry: without one,
-    /// a scan at open reads no more than an index interval and a batch, and
-    /// writing the index files at close is not worth their cost.
-    pub fn has_index_entries(&self) -> bool {
-        self.indexes
-            .read()
-            .as_ref()
-            .is_some_and(|i| !i.offset.is_empty())
-    }
-
-    /// Cuts the reserved space past the log off the file, so a sealed or
-    /// closed segment's file is exactly its log.
-    pub fn trim(&self) -> Result<()> {
-        let size = self.written();
-        if self.allocated.load(Ordering::Relaxed) > size {
-            self.file()?
-                .set_len(size)
-                .map_err(|e| Error::io("truncate", &self.log_path, e))?;
-            self.allocated.store(size, Ordering::Relaxed);
-        }
-        Ok(())
+        matches!(*self.phase.read(), Phase::Sealed)
     }
 
     /// Lets readers see the first `len` bytes.
@@ -466,19 +282,12 @@ impl Segment {
         self.visible.fetch_max(len, Ordering::AcqRel);
     }
 
-    /// Bytes written, for the writer (no lazy open: the active segment is open).
-    pub fn written(&self) -> u64 {
-        self.size.load(Ordering::Acquire)
-    }
-
-    /// The active segment's indexes, for roll decisions.
-    pub fn active_indexes(&self) -> RwLockReadGuard<'_, Option<Indexes>> {
-        self.indexes.read()
-    }
-
-    /// Makes the log file durable, as far as it is written now.
+    /// Makes the log file durable, as far as it is written now. Called by
+    /// the writer, and by whichever appender leads a group commit (outside
+    /// the writer's lock: see `partition::sync`), which is why it is not
+    /// the writer's alone.
     pub fn sync(&self) -> Result<()> {
-        let size = self.written();
+        let size = self.size.load(Ordering::Acquire);
         self.file()?
             .sync_data()
             .map_err(|e| Error::io("fdatasync", &self.log_path, e))?;
@@ -491,74 +300,12 @@ impl Segment {
         self.synced.load(Ordering::Acquire)
     }
 
-    /// Writes the in-memory indexes to their files (the time index ending
-    /// with the largest timestamp so far, which a reopen reads back),
-    /// without syncing them. The indexes are derived data: a failure here,
-    /// or a power cut before they reach the disk, loses nothing (they are
-    /// rebuilt from the log), and the caller may go on appending.
-    pub fn write_indexes(&self) -> Result<()> {
-        // Copy the indexes out, so that readers are not held up by the
-        // writes below; the caller is the only writer, so the copy stays
-        // current.
-        let snapshot = self.indexes.write().as_mut().map(|idx| {
-            idx.finish();
-            (idx.offset.to_vec(), idx.time.to_vec())
-        });
-        if let Some((offset, time)) = snapshot {
-            let log_size = self.written();
-            self.write_index(
-                &self.index_path(),
-                &encode_file(IndexKind::Offset, &offset, log_size),
-            )?;
-            self.write_index(
-                &self.time_index_path(),
-                &encode_file(IndexKind::Time, &time, log_size),
-            )?;
-        }
-        Ok(())
-    }
-
-    /// Cuts the reserved space off and makes the log durable (see
-    /// `allocated`): then the file is exactly the log.
-    pub fn trim_and_sync(&self) -> Result<()> {
-        self.trim()?;
-        self.sync()
-    }
-
-    /// Marks the segment immutable and drops the in-memory indexes (they
-    /// are mapped from the files when next needed). After
-    /// [`Self::write_indexes`] and [`Self::trim_and_sync`].
-    pub fn seal(&self) {
-        self.sealed.store(true, Ordering::Release);
-        *self.indexes.write() = None;
-    }
-
-    /// [`Self::write_indexes`], [`Self::trim_and_sync`] and, with `seal`,
-    /// [`Self::seal`].
-    #[cfg(test)]
-    pub fn persist(&self, seal: bool) -> Result<()> {
-        self.write_indexes()?;
-        self.trim_and_sync()?;
-        if seal {
-            self.seal();
-        }
-        Ok(())
-    }
-
-    fn write_index(&self, path: &Path, bytes: &[u8]) -> Result<()> {
-        // Only the active segment's index files are written in place, and
-        // those are never mapped (see storage::mmap).
-        // Not synced: an index is derived data, and a torn or missing one
-        // fails its trailer check at open and is rebuilt from the log.
-        crate::storage::write_unsynced(&*self.storage, path, bytes)
-    }
-
     /// Runs `f` on the indexes: the active segment's, in memory, or a
     /// sealed segment's, mapped (and loaded first if they are not).
     pub fn with_indexes<R>(&self, f: impl FnOnce(&Indexes) -> R) -> Result<R> {
         {
-            let guard = self.indexes.read();
-            if let Some(idx) = guard.as_ref() {
+            let phase = self.phase.read();
+            if let Phase::Active(idx) = &*phase {
                 return Ok(f(idx));
             }
         }
@@ -683,85 +430,6 @@ fn time_index_is_sane(time: &[u8], len: u64, limit: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::{BatchBuilder, ProducerFields};
-    use crate::record::Record;
-    use crate::storage::FsStorage;
-
-    fn batch(base: u64, value: &[u8]) -> (Vec<u8>, BatchHeader) {
-        let mut b = BatchBuilder::new(1 << 20, 0);
-        b.push(&Record::new(value), 1).unwrap();
-        let bytes = b.finish(ProducerFields::NONE).into_bytes_at(base);
-        let h = BatchHeader::decode_from(&bytes).unwrap();
-        (bytes, h)
-    }
-
-    fn file_len(path: &Path) -> u64 {
-        std::fs::metadata(path).unwrap().len()
-    }
-
-    #[test]
-    fn the_active_file_is_reserved_ahead_and_trimmed_when_sealed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        let seg = Segment::create(&Files::new(storage, 8), tmp.path(), 0, 4096).unwrap();
-        let (bytes, h) = batch(0, &[7; 1000]);
-        seg.append(&bytes, &h).unwrap();
-        assert_eq!(seg.written(), bytes.len() as u64);
-        if cfg!(target_os = "linux") {
-            // At least the minimum reserved past the batch (fallocate;
-            // file systems without it keep the file at its log).
-            let len = file_len(seg.log_path());
-            assert!(
-                len >= bytes.len() as u64 + MIN_PREALLOCATE || len == bytes.len() as u64,
-                "{len}"
-            );
-        }
-        seg.persist(true).unwrap();
-        assert_eq!(file_len(seg.log_path()), bytes.len() as u64);
-    }
-
-    #[test]
-    fn reopening_after_a_crash_cuts_the_reserved_tail_and_appends_after_the_log() {
-        let tmp = tempfile::tempdir().unwrap();
-        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
-        let files = Files::new(storage, 8);
-        let seg = Segment::create(&files, tmp.path(), 0, 4096).unwrap();
-        let mut end = 0;
-        for i in 0..3 {
-            let (bytes, h) = batch(i, &[i as u8 + 1; 300]);
-            seg.append(&bytes, &h).unwrap();
-            end += bytes.len() as u64;
-        }
-        // Fault: a crash (kill -9): no trim, no marker; the file keeps
-        // the zeros reserved past the log.
-        if cfg!(target_os = "linux") {
-            assert!(file_len(seg.log_path()) > end);
-        }
-        drop(seg);
-        let mut seen = Vec::new();
-        let (seg, scanned) = Segment::open_active(&files, tmp.path(), 0, 4096, None, &mut |h| {
-            seen.push(h.base_offset)
-        })
-        .unwrap();
-        assert_eq!(scanned, ActiveFound::Scanned);
-        assert_eq!(seen, [0, 1, 2]);
-        assert_eq!((seg.written(), seg.next_offset()), (end, 3));
-        assert_eq!(file_len(seg.log_path()), end);
-        let (bytes, h) = batch(3, b"after");
-        seg.append(&bytes, &h).unwrap();
-        seg.persist(true).unwrap();
-        let mut all = Vec::new();
-        scan::for_each_header(
-            &*seg.file().unwrap(),
-            seg.log_path(),
-            0,
-            end + bytes.len() as u64,
-            &mut |h| all.push(h.base_offset),
-        )
-        .unwrap();
-        assert_eq!(all, [0, 1, 2, 3]);
-        assert_eq!(file_len(seg.log_path()), end + bytes.len() as u64);
-    }
 
     #[test]
     fn file_names_round_trip() {

@@ -8,7 +8,7 @@
 //! returned.
 
 use super::reader::{BatchReader, Step};
-use super::Segment;
+use super::SegmentState;
 use crate::batch::{check_batches, read_buffer, BatchHeader, BatchView, Records};
 use crate::error::{Error, Result};
 use crate::index::{OffsetEntry, OffsetIndex, TimeIndex};
@@ -18,22 +18,13 @@ use std::ops::ControlFlow;
 /// index interval plus room for the batch header found after it.
 const LOCATE_WINDOW: usize = 8 << 10;
 
-impl Segment {
+impl SegmentState {
     /// Whole batches from the one holding the first offset `>= from`, about
     /// `max_bytes` of them but never less than that one batch, and none
     /// starting at or past `until`. `None` if the segment has no visible
     /// record at or after `from`.
     pub fn read(&self, from: u64, max_bytes: usize, until: u64) -> Result<Option<Records>> {
-        let relative = self.relative(from);
-        let entry = self.with_indexes(|i| OffsetIndex::lookup(&i.offset, relative))?;
-        let found = self.scan_batches(entry, |reader, h| {
-            Ok(if h.last_offset() >= from {
-                ControlFlow::Break((reader.pos, *h))
-            } else {
-                ControlFlow::Continue(())
-            })
-        })?;
-        let Some((pos, first)) = found else {
+        let Some((pos, first)) = self.locate(from)? else {
             return Ok(None);
         };
         let visible = self.visible();
@@ -70,6 +61,21 @@ impl Segment {
             }
         }
         Ok(Some(Records::from_checked(buf, from, &checked)))
+    }
+
+    /// The visible batch holding the first offset `>= from`: its position
+    /// and header, found through the offset index and a walk of the
+    /// headers after the entry (no CRC checked). `None` if there is none.
+    pub fn locate(&self, from: u64) -> Result<Option<(u64, BatchHeader)>> {
+        let relative = self.relative(from);
+        let entry = self.with_indexes(|i| OffsetIndex::lookup(&i.offset, relative))?;
+        self.scan_batches(entry, |reader, h| {
+            Ok(if h.last_offset() >= from {
+                ControlFlow::Break((reader.pos, *h))
+            } else {
+                ControlFlow::Continue(())
+            })
+        })
     }
 
     /// The first record at or after offset `from` whose timestamp is

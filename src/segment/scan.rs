@@ -101,7 +101,7 @@ pub(crate) fn scan_visiting(
             return Err(Error::corrupt(path, pos, reason));
         }
         // The active segment's file is reserved ahead of its log (see
-        // `Segment::preallocate`) and reads as zeros there: no batch starts
+        // `SegmentState::preallocate`) and reads as zeros there: no batch starts
         // in that tail, so the search below stops where it begins.
         let data_end = end_of_data(file, pos, len).map_err(io)?;
         if let Some(next) = find_valid_batch(file, pos + 1, data_end, len, expected).map_err(io)? {
@@ -178,7 +178,7 @@ pub(crate) fn headers_from(
 
 /// `None` if the batch at the reader's position is whole and valid and has
 /// the offsets expected after `expected`; otherwise what is wrong.
-fn check_batch(
+pub(super) fn check_batch(
     reader: &mut BatchReader<'_>,
     h: &BatchHeader,
     expected: u64,

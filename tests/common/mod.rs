@@ -298,18 +298,18 @@ pub struct BatchLoc {
 /// Appends `n` generated records as one batch and reports where it landed
 /// (from the active segment's size before and after).
 pub fn append_gen_located(p: &Partition, seed: u64, n: u64) -> BatchLoc {
-    let before = *p.segments().unwrap().last().unwrap();
+    let before = p.segments().unwrap().last().unwrap().clone();
     let info = append_gen(p, seed, n).unwrap();
-    let after = *p.segments().unwrap().last().unwrap();
-    let start = if after.base_offset == before.base_offset {
-        before.size_bytes
+    let after = p.segments().unwrap().last().unwrap().clone();
+    let start = if after.base_offset() == before.base_offset() {
+        before.size_bytes()
     } else {
         0
     };
     BatchLoc {
-        segment_base: after.base_offset,
+        segment_base: after.base_offset(),
         start,
-        end: after.size_bytes,
+        end: after.size_bytes(),
         base_offset: info.base_offset,
         last_offset: info.last_offset,
     }
