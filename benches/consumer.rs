@@ -43,10 +43,11 @@ mod common;
 
 use common::{raw_read_all, scratch, touch, value, Latencies, RAW_BUFFER_BYTES};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
-use samsa_log::{
-    AutoOffsetReset, Consumer, ConsumerConfig, Log, Partition, ProducerConfig, Record, SyncPolicy,
-    TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Consumer, Log, Partition, Record};
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -54,10 +54,11 @@ mod common;
 
 use common::{touch, value};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use samsa_log::{
-    Acks, Header, Log, Partition, PartitionConfig, ProducerConfig, Record, Records, SyncPolicy,
-    TopicConfig,
-};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::producer::{Acks, ProducerConfig};
+use samsa_log::record::{Header, Records};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Partition, Record};
 use std::time::{Duration, Instant};
 
 /// Records in the batch of the encode, decode and CRC benches.

@@ -25,7 +25,9 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use samsa_log::{Log, Record, SyncPolicy, TopicConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -29,7 +29,8 @@ use common::{raw_read_all, scratch, touch, value, Latencies, RAW_BUFFER_BYTES};
 use criterion::{
     black_box, criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput,
 };
-use samsa_log::{Partition, PartitionConfig, Record, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::{Partition, Record};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;

@@ -20,7 +20,10 @@ mod common;
 
 use common::scratch;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use samsa_log::{Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record};
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 

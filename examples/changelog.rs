@@ -11,7 +11,9 @@
 //!
 //! Run with `cargo run --example changelog`.
 
-use samsa_log::{AutoOffsetReset, CleanupPolicy, ConsumerConfig, Log, Record, TopicConfig};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::topic::{CleanupPolicy, TopicConfig};
+use samsa_log::{Log, Record};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;

@@ -6,9 +6,9 @@
 //!
 //! Run with `cargo run --example consumer_group`.
 
-use samsa_log::{
-    AutoOffsetReset, Consumer, ConsumerConfig, Log, RebalanceListener, Record, TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, RebalanceListener};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Consumer, Log, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -9,7 +9,8 @@
 //! Without an argument it dumps a partition it makes in a temporary
 //! directory. The partition must not be open elsewhere (its lock is taken).
 
-use samsa_log::{Partition, PartitionConfig, Record, Segment};
+use samsa_log::partition::PartitionConfig;
+use samsa_log::{Partition, Record, Segment};
 
 fn main() -> samsa_log::Result<()> {
     let tmp;

@@ -8,7 +8,9 @@
 //! Run with `cargo run --example fake_broker`; the same code sits in a
 //! `#[test]` in a real project.
 
-use samsa_log::{kafka_partition_for_key, Log, Producer, Record, TopicConfig};
+use samsa_log::producer::kafka_partition_for_key;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Producer, Record};
 
 /// The code under test: publishes one event per order line.
 struct OrderService {

@@ -4,7 +4,10 @@
 //!
 //! Run with `cargo run --example quickstart`.
 
-use samsa_log::{Header, Log, Partition, PartitionConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::record::Header;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Partition, Record};
 
 fn main() -> samsa_log::Result<()> {
     let dir = std::env::temp_dir().join(format!("samsa-quickstart-{}", std::process::id()));

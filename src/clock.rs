@@ -14,7 +14,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// [`ManualClock`] is set by hand, for tests:
 ///
 /// ```
-/// use samsa_log::{Clock, Log, ManualClock};
+/// use samsa_log::clock::{Clock, ManualClock};
+/// use samsa_log::Log;
 /// use std::sync::Arc;
 ///
 /// # fn main() -> samsa_log::Result<()> {

@@ -256,7 +256,7 @@ pub enum Error {
     /// on. Fix the cause, then [`crate::Partition::reopen`] it (the rest of
     /// the log keeps working meanwhile). A failed sync alone does not
     /// poison a partition: it recovers by itself at its next use (see
-    /// [`crate::PartitionHealth`]).
+    /// [`crate::partition::PartitionHealth`]).
     #[error("partition at {path} needs reopening: {cause}")]
     Poisoned {
         /// The partition's directory.

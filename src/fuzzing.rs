@@ -34,10 +34,10 @@ use crate::index::{
 };
 use crate::partition::marker::CleanShutdown;
 use crate::partition::producer_snapshot;
+use crate::record::RecordRef;
 use crate::record::{Header, Record};
 use crate::segment::{log_file_name, parse_log_file_name, Indexes};
 use crate::topic::properties;
-use crate::RecordRef;
 use byteorder::{ByteOrder, LittleEndian as LE};
 use recovery::Rec;
 use std::path::Path;
@@ -101,7 +101,7 @@ pub fn topic_metadata(data: &[u8]) {
     resealed.extend_from_slice(format!("crc={:08x}\n", crc32fast::hash(body)).as_bytes());
     for bytes in [data, &resealed[..]] {
         if let Ok(stored) = properties::decode(bytes, Path::new(properties::FILE_NAME)) {
-            let id = stored.id.unwrap_or(crate::TopicId::from_u128(1));
+            let id = stored.id.unwrap_or(crate::topic::TopicId::from_u128(1));
             let again = properties::encode(&stored.name, id, &stored.config);
             let back = properties::decode(again.as_bytes(), Path::new(properties::FILE_NAME))
                 .expect("re-encoded metadata decodes");

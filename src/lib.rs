@@ -6,7 +6,9 @@
 //! The package is `samsa-log` (`samsa` on crates.io is a Kafka client).
 //!
 //! ```
-//! use samsa_log::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
+//! use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+//! use samsa_log::topic::TopicConfig;
+//! use samsa_log::{Log, Record};
 //! use std::time::Duration;
 //!
 //! # fn main() -> samsa_log::Result<()> {
@@ -26,37 +28,56 @@
 //! # }
 //! ```
 //!
-//! ## Types
+//! ## Entry types, at the root
 //!
 //! - [`Log`]: a directory of topics, one owner at a time;
 //!   [`Log::in_memory`] is the same without files, a fake broker for tests.
-//!   [`Topic`] and [`TopicConfig`]: named sets of partitions.
-//! - [`Producer`] and [`ProducerConfig`]: batching, [`Acks`], idempotence;
-//!   [`Delivery::wait`] gives a [`RecordMetadata`].
-//! - [`Consumer`] and [`ConsumerConfig`]: `assign` or `subscribe` to a
-//!   group, `poll`, `seek`, `commit`; [`RebalanceListener`] callbacks;
-//!   [`Assignor`]s ([`RangeAssignor`], [`RoundRobinAssignor`],
-//!   [`CooperativeStickyAssignor`]); [`ConsumerGroup`] from [`Log::group`]
-//!   to describe a group, see its lag and reset or delete its offsets.
-//! - [`Partition`]: one log. [`Partition::append`] a slice of [`Record`]s,
-//!   [`Partition::read`] [`Records`] from an offset,
-//!   [`Partition::offset_for_timestamp`], [`Partition::flush`],
-//!   [`Partition::close`]. [`Partition::in_memory`] behaves the same
-//!   without files.
+//! - [`Topic`]: a named set of partitions, from [`Log::create_topic`] or
+//!   [`Log::topic`].
+//! - [`Partition`]: one partition log: [`Partition::append`] a slice of
+//!   [`Record`]s, [`Partition::read`] from an offset, look offsets up by
+//!   time. [`Partition::open`] and [`Partition::in_memory`] give one on its
+//!   own, outside a log.
 //! - [`Segment`], from [`Partition::segments`]: a read-only handle on one
-//!   segment (offsets, size, timestamps, files) that reads its records,
-//!   looks offsets and timestamps up, [`Segment::verify`]s itself into a
-//!   [`SegmentReport`] and [`Segment::copy_to`]s its log for archiving.
-//! - [`PartitionConfig`] and [`SyncPolicy`]: segment size and age, index
-//!   spacing, record size limit, and when appends are synced.
-//! - [`Partitioner`]: which partition a record goes to. [`DefaultPartitioner`]
-//!   hashes keys with [`murmur2`] exactly as Kafka does
-//!   ([`kafka_partition_for_key`]); [`RoundRobinPartitioner`],
-//!   [`RandomPartitioner`], or any closure.
-//! - [`Error`]: every failure, as variants to match on.
+//!   segment that reads its records, looks offsets and timestamps up,
+//!   verifies itself and copies its log out for archiving.
+//! - [`Producer`] and [`Consumer`], from [`Log::producer`] and
+//!   [`Log::consumer`]; [`ConsumerGroup`], from [`Log::group`], to
+//!   describe a group, see its lag, reset or delete its offsets.
+//! - [`Record`]: what a producer sends. [`Error`]: every failure, as
+//!   variants to match on.
+//!
+//! ## Everything else, by concern
+//!
+//! - [`log`][]: [`LogBuilder`](log::LogBuilder) (sync policy, clock,
+//!   maintenance, descriptor budget), health and maintenance reports.
+//! - [`topic`][]: [`TopicConfig`](topic::TopicConfig) (Kafka's topic
+//!   settings), topic ids, cleanup policies.
+//! - [`partition`][]: [`PartitionConfig`](partition::PartitionConfig),
+//!   [`SyncPolicy`](partition::SyncPolicy), what appends, retention and
+//!   compaction report.
+//! - [`segment`][]: what a [`Segment`] reports about itself.
+//! - [`record`][]: records as written ([`Header`](record::Header)) and as
+//!   read ([`RecordRef`](record::RecordRef), [`Records`](record::Records),
+//!   [`OwnedRecord`](record::OwnedRecord)).
+//! - [`producer`][]: [`ProducerConfig`](producer::ProducerConfig),
+//!   [`Acks`](producer::Acks), deliveries, and the partitioners
+//!   ([`DefaultPartitioner`](producer::DefaultPartitioner) hashes keys with
+//!   murmur2 exactly as Kafka does).
+//! - [`consumer`][]: [`ConsumerConfig`](consumer::ConsumerConfig), polled
+//!   records, [`Offset`](consumer::Offset)s to seek to, rebalance
+//!   callbacks.
+//! - [`group`][]: group descriptions, committed offsets, lag, and the
+//!   assignors ([`RangeAssignor`](group::RangeAssignor),
+//!   [`RoundRobinAssignor`](group::RoundRobinAssignor),
+//!   [`CooperativeStickyAssignor`](group::CooperativeStickyAssignor)).
+//! - [`clock`][]: the time source; [`ManualClock`](clock::ManualClock)
+//!   drives timestamps, retention and group timers in tests.
+//! - `test_util` (feature `test-util`): fault injection for test suites.
 //!
 //! The byte layout of every file is in `docs/FORMAT.md`; the guarantees
-//! (ordering, durability, prefix recovery, integrity) in the README.
+//! (ordering, durability, prefix recovery, integrity) in the README; the
+//! map from Kafka's names to these in `docs/KAFKA.md`.
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -65,21 +86,22 @@
 mod assignor;
 mod batch;
 mod cleaner;
-mod clock;
-mod consumer;
+pub mod clock;
+pub mod consumer;
 mod error;
-mod group;
+pub mod group;
 mod id;
 mod identity;
 mod index;
-mod log;
-mod partition;
+pub mod log;
+mod offset;
+pub mod partition;
 mod partitioner;
-mod producer;
+pub mod producer;
 mod properties;
-mod record;
+pub mod record;
 mod registry;
-mod segment;
+pub mod segment;
 mod settings;
 mod show;
 mod storage;
@@ -87,43 +109,22 @@ mod storage;
 pub mod test_util;
 #[cfg(not(feature = "test-util"))]
 mod test_util;
-mod topic;
+pub mod topic;
 
 /// Entry points for fuzzing the decoders (`fuzz/`); not an API.
 #[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use assignor::{
-    Assignor, CooperativeStickyAssignor, GroupMember, RangeAssignor, RoundRobinAssignor,
-};
-pub use batch::{Headers, Iter, RecordRef, Records};
-pub use clock::{Clock, ManualClock, SystemClock};
-pub use consumer::{
-    AutoOffsetReset, Consumer, ConsumerConfig, ConsumerRecord, ConsumerRecords,
-    ConsumerRecordsIter, Offset, RebalanceListener,
-};
+pub use consumer::Consumer;
 pub use error::{Error, Result};
-pub use group::{GroupDescription, GroupState, MemberDescription, OffsetAndMetadata};
-pub use log::{
-    ConsumerGroup, Log, LogBuilder, LogHealth, MaintenanceReport, OffsetChange, OffsetReset,
-    PartitionLag, UnhealthyPartition, CLOSE_THREADS, DEFAULT_MAINTENANCE_INTERVAL,
-};
-pub use partition::{
-    AppendInfo, Compacted, CompactionOptions, Deleted, Partition, PartitionConfig, PartitionHealth,
-    SyncPolicy, TimestampType, DEFAULT_MAX_OPEN_FILES,
-};
-pub use partitioner::{
-    kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
-    RoundRobinPartitioner,
-};
-pub use producer::{Acks, Delivery, Producer, ProducerConfig, RecordMetadata};
-pub use record::{Header, OwnedRecord, Record, RecordBytes};
-pub use segment::{
-    BadBatch, BatchLocation, IndexMismatch, Segment, SegmentFiles, SegmentIndex, SegmentReport,
-    TimestampOffset,
-};
-pub use topic::{CleanupPolicy, ParseTopicIdError, Topic, TopicConfig, TopicId};
+pub use group::ConsumerGroup;
+pub use log::Log;
+pub use partition::Partition;
+pub use producer::Producer;
+pub use record::Record;
+pub use segment::Segment;
+pub use topic::Topic;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

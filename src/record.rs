@@ -1,5 +1,8 @@
-//! The record a producer appends (key, value and headers borrowed or
-//! owned) and the owned form of a record read back.
+//! Records: what a producer appends ([`Record`], [`Header`]; key, value
+//! and headers borrowed or owned) and what a read returns ([`Records`] of
+//! [`RecordRef`]s borrowing the read buffer, or an [`OwnedRecord`]).
+
+pub use crate::batch::{Headers, RecordRef, Records, RecordsIter};
 
 use crate::show::Bytes;
 use std::borrow::Cow;
@@ -15,7 +18,8 @@ use std::fmt;
 /// with a key and no value is a tombstone on compacted topics.
 ///
 /// ```
-/// use samsa_log::{Header, Record};
+/// use samsa_log::record::Header;
+/// use samsa_log::Record;
 ///
 /// let headers = [Header::new("trace-id", b"abc123")];
 /// let r = Record::new(b"payload").key(b"user-42").headers(&headers).timestamp(1_700_000_000_000);
@@ -194,7 +198,7 @@ impl fmt::Debug for Header<'_> {
 }
 
 /// A record that owns its bytes, as read back from a topic: what
-/// [`ConsumerRecord::into_owned`](crate::ConsumerRecord::into_owned) and
+/// [`ConsumerRecord::into_owned`](crate::consumer::ConsumerRecord::into_owned) and
 /// [`Topic::history`](crate::Topic::history) give. It can be kept past
 /// the poll that returned it, sent to another thread or task, and compared
 /// in tests (Kafka's `ConsumerRecord`, owned).
@@ -218,7 +222,7 @@ pub struct OwnedRecord {
 
 impl OwnedRecord {
     /// A copy of `r`, read from `topic`/`partition`.
-    pub(crate) fn copy_of(topic: &str, partition: u32, r: &crate::RecordRef<'_>) -> Self {
+    pub(crate) fn copy_of(topic: &str, partition: u32, r: &crate::record::RecordRef<'_>) -> Self {
         OwnedRecord {
             topic: topic.to_owned(),
             partition,

@@ -61,7 +61,8 @@ mod armed {
     /// Faults armed on one log: see the [module docs](crate::test_util).
     ///
     /// ```
-    /// use samsa_log::{Error, Log, Record, TopicConfig};
+    /// use samsa_log::topic::TopicConfig;
+    /// use samsa_log::{Error, Log, Record};
     ///
     /// # fn main() -> samsa_log::Result<()> {
     /// let log = Log::in_memory();

@@ -10,7 +10,7 @@
 //! Proptest cases: 64 by default; set `SAMSA_PROPTEST_CASES` for more.
 
 use proptest::prelude::*;
-use samsa_log::{
+use samsa_log::group::{
     Assignor, CooperativeStickyAssignor, GroupMember, RangeAssignor, RoundRobinAssignor,
 };
 use std::collections::{BTreeMap, BTreeSet};

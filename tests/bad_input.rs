@@ -8,7 +8,8 @@
 mod common;
 
 use common::*;
-use samsa_log::{Error, Partition, PartitionConfig, Record, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::{Error, Partition, Record};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
@@ -134,7 +135,7 @@ fn empty_append_is_refused() {
 }
 
 fn assert_out_of_range(
-    r: samsa_log::Result<samsa_log::Records>,
+    r: samsa_log::Result<samsa_log::record::Records>,
     requested: u64,
     end: u64,
     what: &str,

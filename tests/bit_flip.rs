@@ -8,7 +8,8 @@
 mod common;
 
 use common::*;
-use samsa_log::{Error, Partition, PartitionConfig, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::{Error, Partition};
 use std::path::{Path, PathBuf};
 
 const SEED: u64 = 0xb17_f11b;
@@ -97,7 +98,7 @@ fn run_cases<T: Copy>(cases: Vec<(T, (u64, u8))>, mut case: impl FnMut(T, (u64, 
 
 /// Checks a read at `from` returned only true records: dense from `from`,
 /// each byte-identical to what was appended.
-fn assert_true_records(r: &samsa_log::Records, from: u64, ctx: &str) {
+fn assert_true_records(r: &samsa_log::record::Records, from: u64, ctx: &str) {
     for (want, rec) in (from..).zip(r) {
         assert_eq!(
             rec.offset(),

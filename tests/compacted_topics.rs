@@ -5,7 +5,8 @@
 mod common;
 
 use common::assert_open_corrupt;
-use samsa_log::{CleanupPolicy, Error, Log, Record, TopicConfig};
+use samsa_log::topic::{CleanupPolicy, TopicConfig};
+use samsa_log::{Error, Log, Record};
 
 fn on_both(f: impl Fn(&str, Log, &dyn Fn(Log) -> Log)) {
     let tmp = tempfile::tempdir().unwrap();
@@ -75,7 +76,7 @@ fn keyless_records_are_refused_by_compacted_topics_only() {
 /// go; the settings survive a restart.
 #[test]
 fn maintenance_compacts_by_the_topics_settings() {
-    use samsa_log::{Clock, ManualClock};
+    use samsa_log::clock::{Clock, ManualClock};
     use std::sync::Arc;
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");

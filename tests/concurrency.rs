@@ -9,7 +9,8 @@
 mod common;
 
 use common::*;
-use samsa_log::{Partition, PartitionConfig, Record, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::{Partition, Record};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 

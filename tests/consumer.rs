@@ -4,7 +4,9 @@
 //! auto_offset_reset policies, pause and resume, fairness across
 //! partitions, and bad input.
 
-use samsa_log::{AutoOffsetReset, ConsumerConfig, Error, Log, Offset, Record, TopicConfig};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, Offset};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Record};
 use std::time::{Duration, Instant};
 
 fn on_both(f: impl Fn(&str, Log)) {
@@ -30,7 +32,7 @@ fn earliest() -> ConsumerConfig {
     ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest)
 }
 
-fn values(records: &samsa_log::ConsumerRecords) -> Vec<String> {
+fn values(records: &samsa_log::consumer::ConsumerRecords) -> Vec<String> {
     records
         .iter()
         .map(|r| String::from_utf8(r.value().unwrap().to_vec()).unwrap())

@@ -5,10 +5,10 @@
 //! commits are fenced by generation; committed offsets survive a restart;
 //! static members come back without a rebalance; the admin operations.
 
-use samsa_log::{
-    AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, GroupState, Log,
-    OffsetAndMetadata, OffsetReset, RebalanceListener, Record, TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, Offset, RebalanceListener};
+use samsa_log::group::{CooperativeStickyAssignor, GroupState, OffsetAndMetadata};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Consumer, Error, Log, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -251,7 +251,7 @@ fn no_committed_offset_and_no_reset_is_an_error() {
             .consumer(group("g").auto_offset_reset(AutoOffsetReset::None))
             .unwrap();
         c.subscribe(&["t"]).unwrap();
-        let mut result = Ok(samsa_log::ConsumerRecords::default());
+        let mut result = Ok(samsa_log::consumer::ConsumerRecords::default());
         for _ in 0..5 {
             result = c.poll(Duration::from_millis(5));
             if result.is_err() {
@@ -388,7 +388,7 @@ fn admin_describe_lag_reset_delete() {
         let lag: u64 = log.group("g").lag().unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 5, "{what}");
         assert!(matches!(
-            log.group("g").reset_offsets("t", OffsetReset::Earliest),
+            log.group("g").reset_offsets("t", Offset::Earliest),
             Err(Error::GroupNotEmpty { .. })
         ));
         assert!(matches!(
@@ -396,9 +396,7 @@ fn admin_describe_lag_reset_delete() {
             Err(Error::GroupNotEmpty { .. })
         ));
         c.close().unwrap();
-        log.group("g")
-            .reset_offsets("t", OffsetReset::Earliest)
-            .unwrap();
+        log.group("g").reset_offsets("t", Offset::Earliest).unwrap();
         let lag: u64 = log.group("g").lag().unwrap().iter().map(|l| l.lag).sum();
         assert_eq!(lag, 15, "{what}");
         assert_eq!(log.group("g").describe().unwrap().state, GroupState::Empty);
@@ -448,18 +446,18 @@ fn admin_dry_run_shift_and_delete_offsets() {
 
         // A dry run changes nothing and says where each partition goes.
         let before = g.offsets();
-        let plan = g.plan_reset("t", OffsetReset::ShiftBy(-5)).unwrap();
+        let plan = g.plan_reset("t", Offset::ShiftBy(-5)).unwrap();
         assert_eq!(g.offsets(), before, "{what}: a dry run wrote");
         assert_eq!((plan[0].from, plan[0].to), (Some(3), 0), "{what}: clamped");
         assert_eq!((plan[1].from, plan[1].to), (None, 0), "{what}");
-        let plan = g.plan_reset("t", OffsetReset::ShiftBy(1_000)).unwrap();
+        let plan = g.plan_reset("t", Offset::ShiftBy(1_000)).unwrap();
         assert_eq!(plan[0].to, hw[0], "{what}: clamped to the high watermark");
         assert_eq!(plan[1].to, hw[1], "{what}");
-        let plan = g.plan_reset("t", OffsetReset::To(u64::MAX)).unwrap();
+        let plan = g.plan_reset("t", Offset::At(u64::MAX)).unwrap();
         assert_eq!(plan[1].to, hw[1], "{what}");
 
         // Executing it does what the plan said.
-        let done = g.reset_offsets("t", OffsetReset::ShiftBy(2)).unwrap();
+        let done = g.reset_offsets("t", Offset::ShiftBy(2)).unwrap();
         assert_eq!(
             (done[0].from, done[0].to),
             (Some(3), 5.min(hw[0])),
@@ -468,7 +466,7 @@ fn admin_dry_run_shift_and_delete_offsets() {
         assert_eq!(g.committed("t", 0).map(|o| o.offset), Some(done[0].to));
         assert_eq!(g.committed("t", 1).map(|o| o.offset), Some(done[1].to));
         assert!(matches!(
-            g.plan_reset("nope", OffsetReset::Latest),
+            g.plan_reset("nope", Offset::Latest),
             Err(Error::UnknownTopic { .. })
         ));
 
@@ -679,14 +677,14 @@ fn a_revocation_may_commit_even_after_a_generation_the_member_did_not_see() {
 /// Fault: a custom assignor that gives every partition to every member.
 struct Greedy;
 
-impl samsa_log::Assignor for Greedy {
+impl samsa_log::group::Assignor for Greedy {
     fn name(&self) -> &str {
         "greedy"
     }
 
     fn assign(
         &self,
-        members: &[samsa_log::GroupMember<'_>],
+        members: &[samsa_log::group::GroupMember<'_>],
         partitions: &BTreeMap<String, u32>,
     ) -> BTreeMap<String, Vec<(String, u32)>> {
         let all: Vec<(String, u32)> = partitions

@@ -36,9 +36,11 @@
 mod common;
 
 use common::{crash_iterations, crash_seed, KillTally, Rng};
-use samsa_log::{
-    kafka_partition_for_key, AutoOffsetReset, ConsumerConfig, Log, Record, SyncPolicy, TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::producer::kafka_partition_for_key;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;

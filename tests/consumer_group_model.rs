@@ -45,10 +45,12 @@
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use samsa_log::{
-    AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, Log,
-    OffsetAndMetadata, RangeAssignor, RebalanceListener, Record, RoundRobinAssignor, TopicConfig,
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, RebalanceListener};
+use samsa_log::group::{
+    CooperativeStickyAssignor, OffsetAndMetadata, RangeAssignor, RoundRobinAssignor,
 };
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Consumer, Error, Log, Record};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -23,7 +23,8 @@
 mod common;
 
 use common::*;
-use samsa_log::{Partition, PartitionConfig, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::Partition;
 use std::io::Write;
 use std::path::Path;
 use std::time::Duration;

@@ -17,7 +17,10 @@
 //! there is one, and in the temp directory otherwise. Linux only: other
 //! systems say so and skip.
 
-use samsa_log::{Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -5,10 +5,10 @@
 //! nothing is written, committed or skipped; a forced rebalance runs the
 //! members' callbacks. On disk and in memory.
 
-use samsa_log::{
-    AutoOffsetReset, Consumer, ConsumerConfig, Error, Log, ProducerConfig, RebalanceListener,
-    Record, TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, RebalanceListener};
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Consumer, Error, Log, Record};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

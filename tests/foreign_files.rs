@@ -9,7 +9,9 @@
 //! left byte for byte and reported by `Log::foreign_files`, across opens,
 //! topic deletion and re-creation.
 
-use samsa_log::{Error, Log, Partition, PartitionConfig, Record, TopicConfig};
+use samsa_log::partition::PartitionConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Partition, Record};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

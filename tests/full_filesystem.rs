@@ -17,7 +17,10 @@
 //! returns; the simulated full-disk tests (`src/log/full_disk_tests.rs`)
 //! cover the same paths everywhere.
 
-use samsa_log::{Error, Log, ProducerConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Record};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

@@ -5,7 +5,10 @@
 //! follows `auto_commit_interval`, all without sleeping; and while the
 //! clock stands still, nobody is evicted however long the test takes.
 
-use samsa_log::{AutoOffsetReset, Consumer, ConsumerConfig, Log, ManualClock, Record, TopicConfig};
+use samsa_log::clock::ManualClock;
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Consumer, Log, Record};
 use std::sync::Arc;
 use std::time::Duration;
 

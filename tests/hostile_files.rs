@@ -19,9 +19,11 @@ mod hostile_support;
 
 use common::*;
 use hostile_support::*;
-use samsa_log::{
-    Error, Header, Log, Partition, PartitionConfig, ProducerConfig, Record, SyncPolicy, TopicConfig,
-};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::producer::ProducerConfig;
+use samsa_log::record::Header;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Partition, Record};
 use std::fs;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -368,7 +370,7 @@ fn read_one(
 
 /// The records of a read from `from`: dense from `from`, each the one
 /// written at its offset.
-fn check_records(r: &samsa_log::Records, from: u64) -> Result<(), String> {
+fn check_records(r: &samsa_log::record::Records, from: u64) -> Result<(), String> {
     for (want, got) in (from..).zip(r) {
         if got.offset() != want {
             return Err(format!(

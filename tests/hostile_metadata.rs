@@ -20,10 +20,11 @@ mod hostile_support;
 
 use common::*;
 use hostile_support::*;
-use samsa_log::{
-    CleanupPolicy, ConsumerConfig, Error, Log, OffsetAndMetadata, Partition, PartitionConfig,
-    Record, SyncPolicy, TimestampType, TopicConfig,
-};
+use samsa_log::consumer::ConsumerConfig;
+use samsa_log::group::OffsetAndMetadata;
+use samsa_log::partition::{PartitionConfig, SyncPolicy, TimestampType};
+use samsa_log::topic::{CleanupPolicy, TopicConfig};
+use samsa_log::{Error, Log, Partition, Record};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

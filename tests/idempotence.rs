@@ -5,7 +5,8 @@
 //! `src/partition/idempotence_tests.rs`, where batches can carry producer
 //! fields.)
 
-use samsa_log::{Partition, PartitionConfig, Record};
+use samsa_log::partition::PartitionConfig;
+use samsa_log::{Partition, Record};
 use std::fs;
 use std::path::Path;
 

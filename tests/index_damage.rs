@@ -8,7 +8,8 @@
 mod common;
 
 use common::*;
-use samsa_log::{Partition, PartitionConfig, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::Partition;
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,7 @@
 //! The directory lock is released at close even while other threads fork child processes.
 
-use samsa_log::{Error, Partition, PartitionConfig};
+use samsa_log::partition::PartitionConfig;
+use samsa_log::{Error, Partition};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

@@ -18,7 +18,9 @@
 mod common;
 
 use common::{ChildProc, NoLine};
-use samsa_log::{Error, Log, Partition, PartitionConfig, Record, SyncPolicy, TopicConfig};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Partition, Record};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

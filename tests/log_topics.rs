@@ -4,7 +4,9 @@
 //! damaged or half-written metadata on disk; the directory lock against a
 //! second owner in this process and in another.
 
-use samsa_log::{CleanupPolicy, Error, Log, Record, SyncPolicy, TimestampType, TopicConfig};
+use samsa_log::partition::{SyncPolicy, TimestampType};
+use samsa_log::topic::{CleanupPolicy, TopicConfig};
+use samsa_log::{Error, Log, Record};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;

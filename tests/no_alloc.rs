@@ -6,7 +6,9 @@
 //! process at the same time; counting is also per thread, so the harness's
 //! own threads never pollute it.
 
-use samsa_log::{Header, Partition, PartitionConfig, Record, Records, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::record::{Header, Records};
+use samsa_log::{Partition, Record};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,11 @@
 //! tombstones, and the committed offsets read back the same, also after a
 //! restart.
 
-use samsa_log::{ConsumerConfig, Log, ManualClock, OffsetAndMetadata, Record, TopicConfig};
+use samsa_log::clock::ManualClock;
+use samsa_log::consumer::ConsumerConfig;
+use samsa_log::group::OffsetAndMetadata;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record};
 use std::sync::Arc;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;

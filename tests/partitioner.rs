@@ -6,7 +6,7 @@
 //! `Partitioner` is.
 
 use proptest::prelude::*;
-use samsa_log::{
+use samsa_log::producer::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
     RoundRobinPartitioner,
 };

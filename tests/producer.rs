@@ -4,10 +4,9 @@
 //! threads produce concurrently without losing or duplicating a record,
 //! acks and flush behave as documented, and bad input is a typed error.
 
-use samsa_log::{
-    kafka_partition_for_key, Acks, Error, Log, ProducerConfig, Record, RoundRobinPartitioner,
-    TopicConfig,
-};
+use samsa_log::producer::{kafka_partition_for_key, Acks, ProducerConfig, RoundRobinPartitioner};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Record};
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -271,7 +270,7 @@ fn acks_none_returns_at_once_and_flush_delivers() {
         assert!(d.is_done(), "{what}");
         assert_eq!(
             d.wait().unwrap().offset,
-            samsa_log::RecordMetadata::NO_OFFSET
+            samsa_log::producer::RecordMetadata::NO_OFFSET
         );
         producer.flush().unwrap();
         assert_eq!(contents(&log, "t")[&0], [b"fire".to_vec()], "{what}");
@@ -411,7 +410,8 @@ fn log_append_time_topics_report_the_append_time() {
     on_both(|what, log| {
         log.create_topic(
             "t",
-            TopicConfig::default().timestamp_type(samsa_log::TimestampType::LogAppendTime),
+            TopicConfig::default()
+                .timestamp_type(samsa_log::partition::TimestampType::LogAppendTime),
         )
         .unwrap();
         let producer = log.producer();
@@ -480,7 +480,7 @@ fn records_take_owned_bytes_and_outlive_their_temporaries() {
             .map(|i| {
                 Record::new(format!("order {i}"))
                     .key(format!("user-{i}").into_bytes())
-                    .headers(vec![samsa_log::Header::new("n", b"1")])
+                    .headers(vec![samsa_log::record::Header::new("n", b"1")])
             })
             .collect();
         let kept = records[1].clone();

@@ -41,10 +41,12 @@
 mod common;
 
 use common::*;
-use samsa_log::{
-    kafka_partition_for_key, AutoOffsetReset, ConsumerConfig, Header, Log, Record, RecordRef,
-    SyncPolicy, Topic, TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::producer::kafka_partition_for_key;
+use samsa_log::record::{Header, RecordRef};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record, Topic};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;

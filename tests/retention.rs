@@ -6,10 +6,10 @@
 mod common;
 
 use common::assert_open_corrupt;
-use samsa_log::{
-    AutoOffsetReset, CleanupPolicy, Clock, ConsumerConfig, Error, Log, ManualClock, Record,
-    TopicConfig,
-};
+use samsa_log::clock::{Clock, ManualClock};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::topic::{CleanupPolicy, TopicConfig};
+use samsa_log::{Error, Log, Record};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

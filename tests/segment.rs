@@ -7,10 +7,10 @@
 mod common;
 
 use common::{flip_bit, segment_file};
-use samsa_log::{
-    CompactionOptions, Error, Log, Partition, PartitionConfig, Record, Segment, SegmentIndex,
-    TopicConfig,
-};
+use samsa_log::partition::{CompactionOptions, PartitionConfig};
+use samsa_log::segment::SegmentIndex;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Partition, Record, Segment};
 use std::path::Path;
 
 /// Segments of a few hundred-byte records, an index entry every batch or

@@ -2,7 +2,8 @@
 //! over their values, counting every file of the partition's directory
 //! (log, indexes, markers). Deterministic: sizes, not timings.
 
-use samsa_log::{Partition, PartitionConfig, Record};
+use samsa_log::partition::PartitionConfig;
+use samsa_log::{Partition, Record};
 
 const VALUE_BYTES: usize = 100;
 const BATCH: usize = 1000;

@@ -4,7 +4,10 @@
 //! whole history (across segments and partitions) can be taken as owned
 //! records, as Kafka's `MockProducer.history()` gives.
 
-use samsa_log::{AutoOffsetReset, ConsumerConfig, Header, Log, OwnedRecord, Record, TopicConfig};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::record::{Header, OwnedRecord};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record};
 use std::time::Duration;
 
 fn poll_all(log: &Log, topic: &str, want: usize) -> Vec<OwnedRecord> {

@@ -7,10 +7,11 @@
 //! the groups' committed offsets of the old topic are gone, also after a
 //! restart.
 
-use samsa_log::{
-    AutoOffsetReset, Consumer, ConsumerConfig, CooperativeStickyAssignor, Error, Log,
-    OffsetAndMetadata, ProducerConfig, Record, TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::group::{CooperativeStickyAssignor, OffsetAndMetadata};
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Consumer, Error, Log, Record};
 use std::time::Duration;
 
 fn on_both(f: impl Fn(&str, Log)) {

@@ -23,7 +23,9 @@
 //! `Partition::append`, `delete_topic` or `add_partitions`).
 
 use proptest::prelude::*;
-use samsa_log::{AutoOffsetReset, ConsumerConfig, Error, Log, Record, TopicConfig};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Record};
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;

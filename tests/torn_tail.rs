@@ -6,7 +6,8 @@
 mod common;
 
 use common::*;
-use samsa_log::{Partition, PartitionConfig, SyncPolicy};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::Partition;
 use std::path::Path;
 
 const SEED: u64 = 0x7041_1a11;

@@ -97,7 +97,7 @@ type Assignment = BTreeMap<String, Vec<(String, u32)>>;
 /// # A custom assignor
 ///
 /// ```
-/// use samsa_log::{Assignor, GroupMember};
+/// use samsa_log::group::{Assignor, GroupMember};
 /// use std::collections::BTreeMap;
 ///
 /// /// Hot standby: for each topic, the subscriber with the smallest member

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 /// most partitions. The same input always gives the same assignment.
 ///
 /// ```
-/// use samsa_log::{Assignor, GroupMember, RangeAssignor};
+/// use samsa_log::group::{Assignor, GroupMember, RangeAssignor};
 /// use std::collections::BTreeMap;
 ///
 /// // Kafka's own example: two members, two topics of three partitions.

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 /// most partitions. The same input always gives the same assignment.
 ///
 /// ```
-/// use samsa_log::{Assignor, GroupMember, RoundRobinAssignor};
+/// use samsa_log::group::{Assignor, GroupMember, RoundRobinAssignor};
 /// use std::collections::BTreeMap;
 ///
 /// let tp = |t: &str, p| (t.to_string(), p);
@@ -53,7 +53,7 @@ use std::collections::BTreeMap;
 /// assert_eq!(assignment["c2"], [tp("t1", 1), tp("t2", 0), tp("t2", 1), tp("t2", 2)]);
 /// ```
 ///
-/// [`CooperativeStickyAssignor`]: crate::CooperativeStickyAssignor
+/// [`CooperativeStickyAssignor`]: crate::group::CooperativeStickyAssignor
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RoundRobinAssignor;
 

@@ -55,7 +55,7 @@ use std::ops::RangeInclusive;
 /// `members`.
 ///
 /// ```
-/// use samsa_log::{Assignor, CooperativeStickyAssignor, GroupMember};
+/// use samsa_log::group::{Assignor, CooperativeStickyAssignor, GroupMember};
 /// use std::collections::BTreeMap;
 ///
 /// let topics = vec!["orders".to_string()];

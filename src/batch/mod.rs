@@ -16,6 +16,6 @@ pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFie
 pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
 pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
 pub(crate) use records::{check_batches, read_buffer};
-pub use records::{Iter, Records};
+pub use records::{Records, RecordsIter};
 pub(crate) use view::{BatchView, HeadersShown};
 pub use view::{Headers, RecordRef};

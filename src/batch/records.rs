@@ -149,8 +149,8 @@ impl Records {
     }
 
     /// The records, in offset order.
-    pub fn iter(&self) -> Iter<'_> {
-        Iter {
+    pub fn iter(&self) -> RecordsIter<'_> {
+        RecordsIter {
             rest: &self.buf,
             batch: None,
             from: self.from,
@@ -202,22 +202,22 @@ impl Drop for Records {
 
 impl<'a> IntoIterator for &'a Records {
     type Item = RecordRef<'a>;
-    type IntoIter = Iter<'a>;
+    type IntoIter = RecordsIter<'a>;
 
-    fn into_iter(self) -> Iter<'a> {
+    fn into_iter(self) -> RecordsIter<'a> {
         self.iter()
     }
 }
 
 /// Iterator over [`Records`].
 #[derive(Debug, Clone)]
-pub struct Iter<'a> {
+pub struct RecordsIter<'a> {
     rest: &'a [u8],
     batch: Option<RecordIter<'a>>,
     from: u64,
 }
 
-impl<'a> Iterator for Iter<'a> {
+impl<'a> Iterator for RecordsIter<'a> {
     type Item = RecordRef<'a>;
 
     #[inline]

@@ -22,25 +22,10 @@ pub enum AutoOffsetReset {
     None,
 }
 
-/// A position to [`seek`](crate::Consumer::seek) to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Offset {
-    /// The log start offset.
-    Earliest,
-    /// The high watermark: the next record to be appended.
-    Latest,
-    /// This offset.
-    At(u64),
-    /// The earliest offset whose timestamp is at or after this many
-    /// milliseconds since the epoch, like Kafka's `offsetsForTimes`; the
-    /// high watermark if no record is that recent.
-    Timestamp(i64),
-}
-
 /// Configuration of a [`Consumer`](crate::Consumer).
 ///
 /// ```
-/// use samsa_log::{AutoOffsetReset, ConsumerConfig};
+/// use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
 ///
 /// let config = ConsumerConfig::new("billing")
 ///     .auto_offset_reset(AutoOffsetReset::Earliest)
@@ -59,17 +44,17 @@ pub struct ConsumerConfig {
     /// (Kafka's `enable.auto.commit`, default on).
     pub enable_auto_commit: bool,
     /// Kafka's `auto.commit.interval.ms` (default 5 s), by the log's
-    /// [`Clock`](crate::Clock).
+    /// [`Clock`](crate::clock::Clock).
     pub auto_commit_interval: Duration,
     /// A member that does not poll within this is taken out of its group,
     /// and its partitions go to others (Kafka's `max.poll.interval.ms`,
-    /// default 5 minutes). Measured by the log's [`Clock`](crate::Clock):
-    /// a test with a [`ManualClock`](crate::ManualClock) evicts a member
+    /// default 5 minutes). Measured by the log's [`Clock`](crate::clock::Clock):
+    /// a test with a [`ManualClock`](crate::clock::ManualClock) evicts a member
     /// by advancing it.
     pub max_poll_interval: Duration,
     /// How long a closed static member (one with a `group_instance_id`)
     /// keeps its partitions waiting for it (Kafka's `session.timeout.ms`,
-    /// default 45 s), by the log's [`Clock`](crate::Clock).
+    /// default 45 s), by the log's [`Clock`](crate::clock::Clock).
     pub session_timeout: Duration,
     /// Assignors in order of preference; the group uses the first member's
     /// first, and later members must list it (Kafka's

@@ -2,15 +2,16 @@
 //! position on each, and blocks in `poll` until records arrive, woken by
 //! the appends themselves (no sleeping loop).
 //!
-//! This is the consumer without a group: partitions are assigned by the
-//! application, as with Kafka's `assign`. Consumer groups (subscribe,
-//! rebalances, committed offsets) build on it.
+//! A consumer reads partitions the application assigns (Kafka's
+//! `assign`), or joins a group (`subscribe`) whose assignor shares the
+//! topics' partitions among its members; see [`crate::group`].
 
 mod config;
 mod group;
 mod records;
 
-pub use config::{AutoOffsetReset, ConsumerConfig, Offset};
+pub use crate::offset::Offset;
+pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use group::RebalanceListener;
 pub use records::{ConsumerRecord, ConsumerRecords, ConsumerRecordsIter};
 
@@ -26,7 +27,9 @@ use std::time::{Duration, Instant};
 /// partitions assigned by the application.
 ///
 /// ```
-/// use samsa_log::{AutoOffsetReset, ConsumerConfig, Log, Record, TopicConfig};
+/// use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+/// use samsa_log::topic::TopicConfig;
+/// use samsa_log::{Log, Record};
 /// use std::time::Duration;
 ///
 /// # fn main() -> samsa_log::Result<()> {
@@ -173,18 +176,25 @@ impl Consumer {
         resolve(a, reset)
     }
 
-    /// Moves the position on an assigned partition.
+    /// Moves the position on an assigned partition. [`Offset::ShiftBy`]
+    /// moves from the current position (resolving `auto_offset_reset`
+    /// first if there is none), clamped to the partition's range.
     pub fn seek(&mut self, topic: &str, partition: u32, offset: Offset) -> Result<()> {
+        let reset = self.config.auto_offset_reset;
         let a = self.find(topic, partition)?;
-        let p = &a.handle;
-        a.position = Some(match offset {
-            Offset::Earliest => p.log_start_offset(),
-            Offset::Latest => p.high_watermark(),
+        let target = match offset {
+            Offset::Earliest => a.handle.log_start_offset(),
+            Offset::Latest => a.handle.high_watermark(),
             Offset::At(n) => n,
-            Offset::Timestamp(ms) => p
+            Offset::Timestamp(ms) => a
+                .handle
                 .offset_for_timestamp(ms)?
-                .map_or_else(|| p.high_watermark(), |t| t.offset),
-        });
+                .map_or_else(|| a.handle.high_watermark(), |t| t.offset),
+            Offset::ShiftBy(by) => resolve(a, reset)?
+                .saturating_add_signed(by)
+                .clamp(a.handle.log_start_offset(), a.handle.high_watermark()),
+        };
+        a.position = Some(target);
         Ok(())
     }
 
@@ -389,7 +399,7 @@ fn read(
     a: &mut Assigned,
     reset: AutoOffsetReset,
     max_bytes: usize,
-) -> Result<Option<crate::Records>> {
+) -> Result<Option<crate::record::Records>> {
     // A reset or a run of compacted-away offsets moves the position; the
     // log start can move again meanwhile, so a few tries, then give up for
     // this poll rather than spin.

@@ -1,7 +1,7 @@
 //! What `poll` returns: records of several partitions, each borrowing the
 //! bytes of its partition's read.
 
-use crate::batch::{Headers, HeadersShown, Iter, RecordRef, Records};
+use crate::batch::{Headers, HeadersShown, RecordRef, Records, RecordsIter};
 use crate::record::OwnedRecord;
 use crate::show::Bytes;
 use std::fmt;
@@ -75,7 +75,7 @@ impl<'a> IntoIterator for &'a ConsumerRecords {
 #[derive(Debug)]
 pub struct ConsumerRecordsIter<'a> {
     parts: std::slice::Iter<'a, PartitionRecords>,
-    current: Option<(&'a PartitionRecords, Take<Iter<'a>>)>,
+    current: Option<(&'a PartitionRecords, Take<RecordsIter<'a>>)>,
 }
 
 impl<'a> Iterator for ConsumerRecordsIter<'a> {

@@ -147,22 +147,26 @@ fn seeds(target: &str) -> (Vec<Vec<u8>>, Vec<usize>) {
             (seeds, vec![1, 9])
         }
         "topic_metadata" => {
-            let config = crate::TopicConfig::default()
+            let config = crate::topic::TopicConfig::default()
                 .partitions(3)
                 .retention_ms(None)
                 .sync(SyncPolicy::Interval { ms: 5, bytes: 9 });
             let seeds = vec![
                 properties::encode(
                     "orders",
-                    crate::TopicId::from_u128(7),
-                    &crate::TopicConfig::default(),
+                    crate::topic::TopicId::from_u128(7),
+                    &crate::topic::TopicConfig::default(),
                 ),
-                properties::encode("__consumer_offsets", crate::TopicId::from_u128(8), &config),
+                properties::encode(
+                    "__consumer_offsets",
+                    crate::topic::TopicId::from_u128(8),
+                    &config,
+                ),
             ];
             (seeds.into_iter().map(String::into_bytes).collect(), vec![])
         }
         "offset_store" => {
-            let value = crate::OffsetAndMetadata {
+            let value = crate::group::OffsetAndMetadata {
                 offset: 42,
                 metadata: "note".into(),
             };

@@ -13,7 +13,9 @@ use std::time::Duration;
 /// Builds a [`Log`] with options other than the defaults.
 ///
 /// ```
-/// use samsa_log::{Log, SyncPolicy, TopicConfig};
+/// use samsa_log::partition::SyncPolicy;
+/// use samsa_log::topic::TopicConfig;
+/// use samsa_log::Log;
 ///
 /// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::builder()
@@ -68,7 +70,7 @@ impl LogBuilder {
 
     /// The clock the log reads the time from (default [`SystemClock`]):
     /// record timestamps, segment rolls by age, interval syncs and
-    /// retention by time. Tests set a [`crate::ManualClock`] here and run
+    /// retention by time. Tests set a [`crate::clock::ManualClock`] here and run
     /// [`Log::maintain`] themselves.
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -94,7 +96,7 @@ impl LogBuilder {
     }
 
     /// The most segment files the log keeps open at once (default
-    /// [`crate::DEFAULT_MAX_OPEN_FILES`], 256, or a quarter of the
+    /// [`crate::partition::DEFAULT_MAX_OPEN_FILES`], 256, or a quarter of the
     /// process's soft descriptor limit if that is lower, at least 16):
     /// every partition's active segment
     /// and every sealed segment read since holds its log file open (and a

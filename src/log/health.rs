@@ -13,7 +13,7 @@ pub struct LogHealth {
     pub unhealthy: Vec<UnhealthyPartition>,
     /// What [`Log::foreign_files`] reports.
     pub foreign_files: Vec<PathBuf>,
-    /// Segment files held open now (see [`crate::LogBuilder::max_open_files`]).
+    /// Segment files held open now (see [`crate::log::LogBuilder::max_open_files`]).
     pub open_files: usize,
     /// The most it keeps open.
     pub max_open_files: usize,

@@ -4,7 +4,7 @@
 
 use super::{Log, LogInner};
 use crate::error::Result;
-use crate::partition::{Compacted, CompactionOptions, Deleted};
+use crate::partition::{CompactionOptions, CompactionReport, DeletedRecords};
 use crate::registry::refuse_internal;
 use crate::topic::{CleanupPolicy, Topic};
 use parking_lot::{Condvar, Mutex};
@@ -29,12 +29,12 @@ pub struct MaintenanceReport {
 }
 
 impl MaintenanceReport {
-    fn add(&mut self, d: Deleted) {
+    fn add(&mut self, d: DeletedRecords) {
         self.segments_deleted += d.segments;
         self.bytes_deleted += d.bytes;
     }
 
-    fn add_compacted(&mut self, c: Compacted) {
+    fn add_compacted(&mut self, c: CompactionReport) {
         self.segments_compacted += c.segments;
         self.compacted_bytes_in += c.bytes_in;
         self.compacted_bytes_out += c.bytes_out;
@@ -43,10 +43,10 @@ impl MaintenanceReport {
 
 impl Log {
     /// Runs maintenance now: first the in-process recovery of every
-    /// partition whose sync failed (see [`crate::PartitionHealth`]); then
+    /// partition whose sync failed (see [`crate::partition::PartitionHealth`]); then
     /// retention on every topic whose cleanup policy includes "delete"
     /// ([`CleanupPolicy::Delete`], [`CleanupPolicy::CompactDelete`]), by
-    /// its `retention_ms` (against the log's [`Clock`](crate::Clock)) and
+    /// its `retention_ms` (against the log's [`Clock`](crate::clock::Clock)) and
     /// `retention_bytes` per partition, see
     /// [`crate::Partition::enforce_retention`] (first, because on a full
     /// disk it frees space and needs none); then compaction of every topic
@@ -56,7 +56,7 @@ impl Log {
     /// `min_compaction_lag_ms` and the log's `cleaner_buffer_bytes`, see
     /// [`crate::Partition::compact`]. The
     /// background thread runs the same pass; with a
-    /// [`ManualClock`](crate::ManualClock) and no thread
+    /// [`ManualClock`](crate::clock::ManualClock) and no thread
     /// (`maintenance_interval(None)`), tests decide when it runs. Every
     /// partition is tried; the first error is returned after.
     pub fn maintain(&self) -> Result<MaintenanceReport> {
@@ -115,7 +115,12 @@ impl Log {
     /// Deletes the records of `topic`'s `partition` below `before`
     /// (Kafka's `deleteRecords`); see [`crate::Partition::delete_records`].
     /// Internal topics refuse it ([`crate::Error::InvalidTopicName`]).
-    pub fn delete_records(&self, topic: &str, partition: u32, before: u64) -> Result<Deleted> {
+    pub fn delete_records(
+        &self,
+        topic: &str,
+        partition: u32,
+        before: u64,
+    ) -> Result<DeletedRecords> {
         self.ensure_open()?;
         refuse_internal(topic)?;
         self.topic(topic)?

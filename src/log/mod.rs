@@ -1,18 +1,20 @@
-//! Layer 5: the log directory. Owns one directory (an exclusive lock),
-//! creates, lists and deletes topics.
+//! The log: one directory of topics ([`Log`]), opened with the options of
+//! a [`LogBuilder`]; what its health and maintenance passes report.
 //!
-//! Layout (see `layout`): `<dir>/meta.properties` (whose directory this
-//! is), `<dir>/.lock`, `<dir>/topics/<topic>/topic.properties` and
-//! `<dir>/topics/<topic>/<partition>/` (a partition log). A topic's
-//! metadata file is the commit point of its creation and of every change
-//! to its partition count: what is on disk without it was never visible.
-//! samsa removes only names it writes: whatever else it finds is left in
-//! place and reported ([`Log::foreign_files`]).
+//! Layout (`docs/FORMAT.md`): `<dir>/meta.properties` (whose directory
+//! this is), `<dir>/.lock`, `<dir>/topics/<topic>/topic.properties` and
+//! `<dir>/topics/<topic>/<partition>/` (a partition log). samsa removes
+//! only names it writes: whatever else it finds is left in place and
+//! reported ([`Log::foreign_files`]).
+
+// Layer 5, the façade over the topic registry (`registry`), the consumer
+// groups (`group`) and the directory's lock. A topic's metadata file is
+// the commit point of its creation and of every change to its partition
+// count: what is on disk without it was never visible.
 
 mod builder;
 #[cfg(test)]
 mod full_disk_tests;
-mod group;
 mod health;
 #[cfg(test)]
 mod io_fault_tests;
@@ -22,14 +24,15 @@ mod open;
 mod power_loss_tests;
 mod topics;
 
+pub use crate::partition::DEFAULT_MAX_OPEN_FILES;
 pub use builder::{LogBuilder, DEFAULT_MAINTENANCE_INTERVAL};
-pub use group::{ConsumerGroup, OffsetChange, OffsetReset, PartitionLag};
 pub use health::{LogHealth, UnhealthyPartition};
 pub use maintenance::MaintenanceReport;
 
 use crate::error::Result;
 use crate::group::coordinator::Coordinator;
-use crate::group::offsets::OffsetStore;
+use crate::group::offsets::{OffsetAndMetadata, OffsetStore};
+use crate::group::{ConsumerGroup, Groups};
 use crate::partition::signal::AppendSignal;
 use crate::partition::Partition;
 use crate::registry::Registry;
@@ -48,7 +51,8 @@ use std::sync::Arc;
 /// for tests.
 ///
 /// ```
-/// use samsa_log::{Log, Record, TopicConfig};
+/// use samsa_log::topic::TopicConfig;
+/// use samsa_log::{Log, Record};
 ///
 /// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::in_memory();
@@ -66,16 +70,14 @@ pub struct Log {
 
 struct LogInner {
     /// The topics, and what their partitions share.
-    registry: Registry,
+    registry: Arc<Registry>,
+    /// The consumer groups: coordinator and committed offsets.
+    groups: Arc<Groups>,
     options: LogBuilder,
     lock: Mutex<Option<DirLock>>,
     /// What open found in the directory that samsa did not write, and
     /// left in place.
     foreign: Vec<PathBuf>,
-    /// Consumer groups' membership and assignments.
-    coordinator: Coordinator,
-    /// Committed offsets, loaded from `__consumer_offsets` at open.
-    offsets: OffsetStore,
     /// The background thread applying retention.
     maintenance: maintenance::Maintenance,
 }
@@ -116,7 +118,7 @@ impl fmt::Debug for Log {
 impl Log {
     /// Opens (creating if needed) the log in `dir` with default options.
     /// A second open of the same directory, from this process or another,
-    /// gets [`Error::Locked`] until this log is closed or dropped.
+    /// gets [`Error::Locked`](crate::Error::Locked) until this log is closed or dropped.
     pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
         Log::builder().open(dir)
     }
@@ -135,11 +137,36 @@ impl Log {
     }
 
     pub(crate) fn coordinator(&self) -> &Coordinator {
-        &self.inner.coordinator
+        &self.inner.groups.coordinator
     }
 
     pub(crate) fn offset_store(&self) -> &OffsetStore {
-        &self.inner.offsets
+        &self.inner.groups.offsets
+    }
+
+    /// The consumer group `id`, to look at and administer.
+    pub fn group(&self, id: &str) -> ConsumerGroup {
+        ConsumerGroup::new(self.inner.groups.clone(), id)
+    }
+
+    /// The ids of every consumer group with members or committed offsets,
+    /// sorted.
+    pub fn groups(&self) -> Vec<String> {
+        let mut g = self.coordinator().groups();
+        g.extend(self.offset_store().groups());
+        g.sort();
+        g.dedup();
+        g
+    }
+
+    /// The committed offset of `group` on `topic`/`partition`.
+    pub(crate) fn committed(
+        &self,
+        group: &str,
+        topic: &str,
+        partition: u32,
+    ) -> Option<OffsetAndMetadata> {
+        self.offset_store().committed(group, topic, partition)
     }
 
     /// The topic registry under this façade.
@@ -200,7 +227,7 @@ impl Log {
     /// Closes every partition (each then reopens without recovery) and
     /// releases the directory lock. Every clone of this log is closed.
     /// Partitions not changed since the log opened cost nothing; the others
-    /// are closed by up to [`crate::CLOSE_THREADS`] threads at once, as their
+    /// are closed by up to [`crate::log::CLOSE_THREADS`] threads at once, as their
     /// syncs (under the weaker sync policies) then overlap.
     pub fn close(&self) -> Result<()> {
         let registry = &self.inner.registry;

@@ -4,8 +4,7 @@
 
 use super::{maintenance, Log, LogBuilder, LogInner};
 use crate::error::{Error, Result};
-use crate::group::coordinator::Coordinator;
-use crate::group::offsets::OffsetStore;
+use crate::group::Groups;
 use crate::identity::{self, DirKind};
 use crate::partition::{PartitionEnv, PartitionFiles};
 use crate::registry::layout::{Graveyard, Root, Topics, DELETED_DIR, TOPICS_DIR};
@@ -74,14 +73,14 @@ impl Log {
             .sync_dir(&topics_dir)
             .map_err(|e| Error::io("fsync directory", &topics_dir, e))?;
         foreign.sort();
+        let registry = Arc::new(Registry::new(dir, env, options.sync, topics, graves));
         let log = Log {
             inner: Arc::new(LogInner {
-                registry: Registry::new(dir, env, options.sync, topics, graves),
+                registry: registry.clone(),
+                groups: Arc::new(Groups::new(registry)),
                 options,
                 lock: Mutex::new(Some(lock)),
                 foreign,
-                coordinator: Coordinator::default(),
-                offsets: OffsetStore::default(),
                 maintenance: maintenance::Maintenance::default(),
             }),
         };
@@ -92,9 +91,10 @@ impl Log {
             .faults
             .attach(Arc::new(super::GroupsOf(Arc::downgrade(&log.inner))));
         let registry = &log.inner.registry;
-        log.inner.offsets.load(registry)?;
-        log.inner.offsets.forget_missing_topics(registry);
-        log.inner.offsets.clamp_to_high_watermarks(registry)?;
+        let offsets = &log.inner.groups.offsets;
+        offsets.load(registry)?;
+        offsets.forget_missing_topics(registry);
+        offsets.clamp_to_high_watermarks(registry)?;
         if let Some(interval) = log.inner.options.maintenance_interval {
             maintenance::Maintenance::start(&log.inner, interval)?;
         }

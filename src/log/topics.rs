@@ -10,7 +10,7 @@ impl Log {
     /// [`Error::InvalidTopicName`](crate::Error::InvalidTopicName)); an
     /// invalid name or configuration, or an existing name, is an error and
     /// nothing is created on disk. The topic gets a new
-    /// [`TopicId`](crate::TopicId), also when a deleted topic had its name.
+    /// [`TopicId`](crate::topic::TopicId), also when a deleted topic had its name.
     pub fn create_topic(&self, name: &str, config: TopicConfig) -> Result<Topic> {
         self.registry().create_topic(name, config)
     }

@@ -51,7 +51,7 @@ impl Default for CompactionOptions {
 
 /// What a compaction pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Compacted {
+pub struct CompactionReport {
     /// Segments rewritten.
     pub segments: u64,
     /// Records read from them.
@@ -71,7 +71,7 @@ impl Partition {
     /// readers see the gaps. The partition's own records are not checked
     /// for keys here (compacted topics refuse keyless ones on append);
     /// a keyless record already in the log is kept.
-    pub fn compact(&self, options: CompactionOptions) -> Result<Compacted> {
+    pub fn compact(&self, options: CompactionOptions) -> Result<CompactionReport> {
         self.ensure_open()?;
         let s = &*self.shared;
         let _one_at_a_time = s.maintenance.lock();
@@ -87,7 +87,7 @@ impl Partition {
             cleanable.push(seg.clone());
         }
         if cleanable.is_empty() {
-            return Ok(Compacted::default());
+            return Ok(CompactionReport::default());
         }
         let first_dirty = log_start::read_kind(log_start::CLEANER, &*s.files.storage, &s.dir)?
             .unwrap_or(0)
@@ -102,7 +102,7 @@ impl Partition {
             }
         }
         if dirty == 0 || (dirty as f64) < options.min_cleanable_dirty_ratio * total as f64 {
-            return Ok(Compacted::default());
+            return Ok(CompactionReport::default());
         }
 
         let mut map = OffsetMap::new(options.map_budget_bytes, first_dirty);
@@ -123,7 +123,7 @@ impl Partition {
                 .saturating_sub(options.delete_retention_ms.min(i64::MAX as u64) as i64),
             index_interval_bytes: s.config.index_interval_bytes,
         };
-        let mut done = Compacted::default();
+        let mut done = CompactionReport::default();
         for seg in cleanable.iter().filter(|seg| seg.base_offset() < end) {
             let paths = Cleaned::of(seg);
             let stats = with_source(seg, |source| {

@@ -236,7 +236,7 @@ fn a_compacted_log_keeps_the_latest_value_of_every_key() {
     // The pass is idempotent, and a second one with nothing dirty is skipped.
     assert_eq!(
         p.compact(CompactionOptions::default()).unwrap(),
-        Compacted::default()
+        CompactionReport::default()
     );
     p.close().unwrap();
     let p = home.open(&config(), &clock);
@@ -490,12 +490,12 @@ fn dirty_ratio_and_compaction_lag_decide_what_a_pass_touches() {
     // still counts as clean bytes): the dirty share is below 0.99, so
     // nothing runs; at 0.1 it does.
     append(12, 1);
-    assert_eq!(compact(0.99, 0), Compacted::default());
+    assert_eq!(compact(0.99, 0), CompactionReport::default());
     assert!(compact(0.1, 0).segments > 0);
     // Segments whose newest record is younger than the lag stay as they
     // are; once the clock passes the lag they are compacted.
     append(30, 2);
-    assert_eq!(compact(0.0, 60_000), Compacted::default());
+    assert_eq!(compact(0.0, 60_000), CompactionReport::default());
     clock.advance(60_001);
     append(1, 3);
     assert!(compact(0.0, 60_000).segments > 0);

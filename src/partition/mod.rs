@@ -1,4 +1,5 @@
-//! Layer 3: the partition log, an ordered list of segments.
+//! The partition log ([`Partition`]), an ordered list of segments, and
+//! its settings ([`PartitionConfig`], [`SyncPolicy`]).
 //!
 //! One writer at a time appends to the active segment (a mutex), while any
 //! number of readers read from a snapshot of the segment list and never
@@ -39,10 +40,11 @@ mod sync;
 #[cfg(test)]
 mod test_support;
 
+pub use crate::segment::TimestampOffset;
 pub use crate::settings::{PartitionConfig, SyncPolicy, TimestampType};
-pub use compaction::{Compacted, CompactionOptions};
+pub use compaction::{CompactionOptions, CompactionReport};
 pub use recovery::PartitionHealth;
-pub use retention::Deleted;
+pub use retention::DeletedRecords;
 
 pub(crate) use close::Hold;
 pub(crate) use files::PartitionFiles;
@@ -50,7 +52,7 @@ pub(crate) use files::PartitionFiles;
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::segment::{Files, SegmentState, SegmentWriter, TimestampOffset};
+use crate::segment::{Files, SegmentState, SegmentWriter};
 use crate::storage::{DirLock, FileBudget, FsStorage, MemStorage, Storage};
 use crate::test_util::Faults;
 use parking_lot::{Mutex, RwLock};
@@ -72,7 +74,8 @@ pub(crate) use sync::SyncTicket;
 /// with appends and with each other.
 ///
 /// ```
-/// use samsa_log::{Partition, PartitionConfig, Record};
+/// use samsa_log::partition::PartitionConfig;
+/// use samsa_log::{Partition, Record};
 ///
 /// # fn main() -> samsa_log::Result<()> {
 /// let dir = tempfile::tempdir().unwrap();
@@ -158,7 +161,7 @@ impl PartitionEnv {
 }
 
 /// The most files a log's segments keep open by default (see
-/// [`crate::LogBuilder::max_open_files`]): a quarter of the common soft
+/// [`crate::log::LogBuilder::max_open_files`]): a quarter of the common soft
 /// limit of 1,024 descriptors, leaving the rest to the application. Under
 /// a lower limit the default is a quarter of that limit (at least 16).
 pub const DEFAULT_MAX_OPEN_FILES: usize = 256;

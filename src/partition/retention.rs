@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 /// What a retention pass or `delete_records` removed from one partition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Deleted {
+pub struct DeletedRecords {
     /// Whole segments deleted.
     pub segments: u64,
     /// Bytes of their log files.
@@ -45,7 +45,7 @@ impl Partition {
     /// first remaining segment. An offset at or below the current start
     /// changes nothing; one past the high watermark is
     /// [`Error::OffsetOutOfRange`].
-    pub fn delete_records(&self, before: u64) -> Result<Deleted> {
+    pub fn delete_records(&self, before: u64) -> Result<DeletedRecords> {
         self.ensure_open()?;
         let s = &*self.shared;
         let _one_at_a_time = s.maintenance.lock();
@@ -59,9 +59,9 @@ impl Partition {
             });
         }
         if before <= start {
-            return Ok(Deleted {
+            return Ok(DeletedRecords {
                 log_start_offset: start,
-                ..Deleted::default()
+                ..DeletedRecords::default()
             });
         }
         let below = {
@@ -94,7 +94,7 @@ impl Partition {
         &self,
         retention_ms: Option<u64>,
         retention_bytes: Option<u64>,
-    ) -> Result<Deleted> {
+    ) -> Result<DeletedRecords> {
         self.ensure_open()?;
         let s = &*self.shared;
         let _one_at_a_time = s.maintenance.lock();
@@ -144,7 +144,7 @@ impl Partition {
     /// a segment boundary with none missing after it, and the first one's
     /// base is the log start: no record deleted in a pass that returned
     /// comes back, and none is lost that was not meant to go.
-    fn remove_oldest(&self, count: usize) -> Result<Deleted> {
+    fn remove_oldest(&self, count: usize) -> Result<DeletedRecords> {
         let s = &*self.shared;
         // Only maintenance removes segments, and it holds the lock: the
         // front of the list cannot change until the drain below.
@@ -157,9 +157,9 @@ impl Partition {
             }
             segs.drain(..count).collect()
         };
-        let mut deleted = Deleted {
+        let mut deleted = DeletedRecords {
             log_start_offset: self.log_start_offset(),
-            ..Deleted::default()
+            ..DeletedRecords::default()
         };
         if removed.is_empty() {
             return Ok(deleted);

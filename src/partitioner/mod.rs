@@ -41,7 +41,7 @@ pub use round_robin::RoundRobinPartitioner;
 /// closure:
 ///
 /// ```
-/// use samsa_log::{kafka_partition_for_key, Partitioner};
+/// use samsa_log::producer::{Partitioner, kafka_partition_for_key};
 /// use std::sync::Arc;
 ///
 /// // Records keyed `audit:...` go to partition 0; other keys are hashed
@@ -91,7 +91,7 @@ where
 /// partitions to a topic moves most keys.
 ///
 /// ```
-/// use samsa_log::{DefaultPartitioner, Partitioner};
+/// use samsa_log::producer::{DefaultPartitioner, Partitioner};
 ///
 /// let p = DefaultPartitioner;
 /// let key: Option<&[u8]> = Some(b"user-42");

@@ -16,8 +16,8 @@ const R: u32 = 24;
 ///
 /// ```
 /// // Vectors from Kafka's own test, `UtilsTest.testMurmur2`.
-/// assert_eq!(samsa_log::murmur2(b"21"), -973932308);
-/// assert_eq!(samsa_log::murmur2(b"abc"), 479470107);
+/// assert_eq!(samsa_log::producer::murmur2(b"21"), -973932308);
+/// assert_eq!(samsa_log::producer::murmur2(b"abc"), 479470107);
 /// ```
 pub fn murmur2(data: &[u8]) -> i32 {
     // Java's `int` arithmetic is two's complement with wrapping `*`, and
@@ -64,7 +64,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 ///
 /// ```
 /// // murmur2(b"abc") = 479470107, already positive.
-/// assert_eq!(samsa_log::kafka_partition_for_key(b"abc", 10), 7);
+/// assert_eq!(samsa_log::producer::kafka_partition_for_key(b"abc", 10), 7);
 /// ```
 pub fn kafka_partition_for_key(key: &[u8], partitions: u32) -> u32 {
     assert!(partitions > 0, "a topic has at least one partition");

@@ -22,7 +22,7 @@ const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
 /// cryptography.
 ///
 /// ```
-/// use samsa_log::{Partitioner, RandomPartitioner};
+/// use samsa_log::producer::{Partitioner, RandomPartitioner};
 ///
 /// let a = RandomPartitioner::with_seed(7);
 /// let b = RandomPartitioner::with_seed(7);

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// per topic.
 ///
 /// ```
-/// use samsa_log::{Partitioner, RoundRobinPartitioner};
+/// use samsa_log::producer::{Partitioner, RoundRobinPartitioner};
 ///
 /// let p = RoundRobinPartitioner::new();
 /// let turns: Vec<_> = (0..5).map(|_| p.partition(None, None, 3).unwrap()).collect();

@@ -12,7 +12,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Acks {
     /// Kafka's `acks=0`: delivered once the record is in the producer's
-    /// buffer. [`Delivery::wait`](crate::Delivery::wait) returns at once,
+    /// buffer. [`Delivery::wait`](crate::producer::Delivery::wait) returns at once,
     /// with no offset; a crash before the batch is written loses it, and
     /// errors show only in [`Producer::flush`](crate::Producer::flush).
     None,
@@ -22,7 +22,7 @@ pub enum Acks {
     Leader,
     /// Kafka's `acks=all` (every in-sync replica has it), the default:
     /// delivered once the partition's sync policy is met; under
-    /// [`SyncPolicy::Always`](crate::SyncPolicy::Always) the record is on
+    /// [`SyncPolicy::Always`](crate::partition::SyncPolicy::Always) the record is on
     /// disk and survives power loss.
     #[default]
     All,
@@ -31,7 +31,7 @@ pub enum Acks {
 /// Configuration of a [`Producer`](crate::Producer).
 ///
 /// ```
-/// use samsa_log::{Acks, ProducerConfig, RoundRobinPartitioner};
+/// use samsa_log::producer::{Acks, ProducerConfig, RoundRobinPartitioner};
 /// use std::time::Duration;
 ///
 /// let config = ProducerConfig::default()

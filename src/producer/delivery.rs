@@ -24,7 +24,7 @@ pub struct RecordMetadata {
     /// The partition.
     pub partition: u32,
     /// The record's offset; [`RecordMetadata::NO_OFFSET`] under
-    /// [`Acks::None`](crate::Acks::None), which does not wait to learn it
+    /// [`Acks::None`](crate::producer::Acks::None), which does not wait to learn it
     /// (Kafka's -1: see [`Self::has_offset`]).
     pub offset: u64,
     /// The record's timestamp: its create time, or the log-append time on
@@ -34,11 +34,11 @@ pub struct RecordMetadata {
 
 impl RecordMetadata {
     /// The offset of a record whose delivery did not learn it (under
-    /// [`Acks::None`](crate::Acks::None)), as Kafka's -1.
+    /// [`Acks::None`](crate::producer::Acks::None)), as Kafka's -1.
     pub const NO_OFFSET: u64 = u64::MAX;
 
     /// Whether the delivery learned the record's offset (Kafka's
-    /// `hasOffset`): always, but under [`Acks::None`](crate::Acks::None).
+    /// `hasOffset`): always, but under [`Acks::None`](crate::producer::Acks::None).
     pub fn has_offset(&self) -> bool {
         self.offset != Self::NO_OFFSET
     }
@@ -150,7 +150,7 @@ impl Delivery {
     }
 
     /// Blocks until the record is delivered (as the producer's
-    /// [`Acks`](crate::Acks) define it) and returns where it landed, or the
+    /// [`Acks`](crate::producer::Acks) define it) and returns where it landed, or the
     /// error that kept it from the log. A batch still open for its linger
     /// is appended at once: someone waiting for it gains nothing from more
     /// records joining it (the linger still batches sends nobody waits on).

@@ -16,6 +16,10 @@ mod power_loss_tests;
 #[cfg(test)]
 mod tests;
 
+pub use crate::partitioner::{
+    kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
+    RoundRobinPartitioner,
+};
 pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, RecordMetadata};
 
@@ -41,7 +45,8 @@ use std::time::Instant;
 /// dropped or [`Producer::close`] is called.
 ///
 /// ```
-/// use samsa_log::{Log, Record, TopicConfig};
+/// use samsa_log::topic::TopicConfig;
+/// use samsa_log::{Log, Record};
 ///
 /// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::in_memory();

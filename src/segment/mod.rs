@@ -1,17 +1,22 @@
-//! Layer 2: one segment: a `.log` file of batches plus its offset and time
-//! indexes, all named by the segment's 20-digit base offset.
-//!
-//! The active segment keeps its indexes in memory (they are rebuilt from
-//! the log after a crash anyway) and writes them out when it is sealed or
-//! the partition closes. Its life cycle is in types: the partition's
-//! writer owns its one [`SegmentWriter`] (`&mut self` appends, trim,
-//! index files; `seal` consumes it), while readers share its
-//! [`SegmentState`], whose [`Phase`] says whether it is active or sealed.
-//! [`Segment`] is the public read-only handle on a [`SegmentState`].
-//!
-//! A sealed segment is immutable; its files are opened and its indexes
-//! mapped lazily, on first use, so opening a log of many segments costs
-//! nothing per segment.
+//! Segments: a partition log is a list of them, each a `.log` file of
+//! batches plus its offset and time indexes, all named by the segment's
+//! 20-digit base offset (`docs/FORMAT.md`). [`Segment`], from
+//! [`Partition::segments`](crate::Partition::segments), is a read-only
+//! handle on one: it reads its records, looks offsets and timestamps up,
+//! [verifies](Segment::verify) itself into a [`SegmentReport`] and
+//! [copies](Segment::copy_to) its log out for archiving.
+
+// Layer 2. The active segment keeps its indexes in memory (they are
+// rebuilt from the log after a crash anyway) and writes them out when it is
+// sealed or the partition closes. Its life cycle is in types: the
+// partition's writer owns its one `SegmentWriter` (`&mut self` appends,
+// trim, index files; `seal` consumes it), while readers share its
+// `SegmentState`, whose `Phase` says whether it is active or sealed.
+// `Segment` is the public read-only handle on a `SegmentState`.
+//
+// A sealed segment is immutable; its files are opened and its indexes
+// mapped lazily, on first use, so opening a log of many segments costs
+// nothing per segment.
 
 mod handle;
 mod hole;

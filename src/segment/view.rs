@@ -82,7 +82,8 @@ pub struct SegmentFiles {
 /// the module docs): it then reads the data it was listed with.
 ///
 /// ```
-/// use samsa_log::{Partition, PartitionConfig, Record};
+/// use samsa_log::partition::PartitionConfig;
+/// use samsa_log::{Partition, Record};
 ///
 /// # fn main() -> samsa_log::Result<()> {
 /// let p = Partition::in_memory(PartitionConfig::default().segment_bytes(1024))?;
@@ -135,7 +136,7 @@ impl Segment {
     /// upper bound when compaction removed its last records). For the
     /// active segment, everything written when it was listed, including
     /// records not yet visible to readers (under
-    /// [`crate::SyncPolicy::Always`], not yet synced).
+    /// [`crate::partition::SyncPolicy::Always`], not yet synced).
     pub fn next_offset(&self) -> u64 {
         self.listed.next_offset
     }

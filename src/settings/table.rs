@@ -19,7 +19,7 @@ define_settings! {
     /// Configuration of one partition log.
     ///
     /// ```
-    /// use samsa_log::{PartitionConfig, SyncPolicy};
+    /// use samsa_log::partition::{PartitionConfig, SyncPolicy};
     ///
     /// let config = PartitionConfig::default()
     ///     .segment_bytes(64 << 20)
@@ -35,7 +35,7 @@ define_settings! {
     /// [`PartitionConfig`]).
     ///
     /// ```
-    /// use samsa_log::{CleanupPolicy, TopicConfig};
+    /// use samsa_log::topic::{CleanupPolicy, TopicConfig};
     ///
     /// let config = TopicConfig::default()
     ///     .partitions(4)
@@ -168,7 +168,7 @@ define_settings! {
 
     /// When appends are synced (default [`SyncPolicy::Always`]). A
     /// [`TopicConfig`] leaves it `None` by default: its partitions then
-    /// take the log's policy ([`LogBuilder::sync`](crate::LogBuilder::sync)).
+    /// take the log's policy ([`LogBuilder::sync`](crate::log::LogBuilder::sync)).
     sync: SyncPolicy {
         scope: inherited,
         default: SyncPolicy::Always,

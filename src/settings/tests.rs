@@ -5,7 +5,7 @@
 use super::table::{MAX_PARTITIONS, MAX_SEGMENT_BYTES};
 use super::*;
 use crate::topic::properties::{decode as decode_file, encode as encode_file};
-use crate::TopicId;
+use crate::topic::TopicId;
 use std::path::Path;
 
 fn id() -> TopicId {

@@ -1,4 +1,5 @@
-//! Layer 4: a topic, a named set of partitions with one configuration.
+//! Topics: [`Topic`], a named set of partitions with one
+//! [`TopicConfig`] (Kafka's topic settings), and its [`TopicId`].
 
 mod files;
 mod id;

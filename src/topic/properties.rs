@@ -59,7 +59,7 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Stored> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CleanupPolicy, SyncPolicy, TimestampType};
+    use crate::settings::{CleanupPolicy, SyncPolicy, TimestampType};
 
     fn sample() -> TopicConfig {
         TopicConfig::default()

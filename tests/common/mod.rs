@@ -4,7 +4,9 @@
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use samsa_log::{AppendInfo, Header, Partition, RecordRef, Result};
+use samsa_log::partition::AppendInfo;
+use samsa_log::record::{Header, RecordRef};
+use samsa_log::{Partition, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,9 @@ use crate::samsa_side::{self, Client};
 use crate::sqlite;
 use commitlog::CommitLog;
 use rusqlite::Connection;
-use samsa_log::{Partition, ProducerConfig, SyncPolicy};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::producer::ProducerConfig;
+use samsa_log::Partition;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

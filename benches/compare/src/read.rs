@@ -15,7 +15,9 @@ use crate::results::{rotated, Entry, Results};
 use crate::samsa_side::{self, TOPIC};
 use crate::{raw, scratch, sqlite};
 use commitlog::CommitLog;
-use samsa_log::{Log, SyncPolicy, TopicConfig};
+use samsa_log::partition::SyncPolicy;
+use samsa_log::topic::TopicConfig;
+use samsa_log::Log;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 

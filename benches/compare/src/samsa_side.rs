@@ -3,10 +3,11 @@
 
 use crate::append::Appender;
 use crate::check::Check;
-use samsa_log::{
-    AutoOffsetReset, ConsumerConfig, Log, Partition, PartitionConfig, Producer, ProducerConfig,
-    Record, SyncPolicy, TopicConfig,
-};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::partition::{PartitionConfig, SyncPolicy};
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Partition, Producer, Record};
 use std::path::Path;
 use std::time::Duration;
 

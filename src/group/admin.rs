@@ -1,33 +1,15 @@
 //! Consumer groups as an administrator sees them: [`ConsumerGroup`], from
-//! [`Log::group`]: describe, committed offsets, lag, reset (with a dry
+//! [`Log::group`](crate::Log::group): describe, committed offsets, lag, reset (with a dry
 //! run), delete. Kafka's Admin API and `kafka-consumer-groups`, in process.
 
+use super::coordinator::{GroupDescription, GroupState};
+use super::offsets::OffsetAndMetadata;
+use super::Groups;
 use crate::error::{Error, Result};
-use crate::group::coordinator::{GroupDescription, GroupState};
-use crate::group::offsets::OffsetAndMetadata;
-use crate::log::Log;
+use crate::offset::Offset;
 use std::collections::BTreeMap;
 use std::fmt;
-
-/// Where [`ConsumerGroup::reset_offsets`] moves a group's committed
-/// offsets (the options of `kafka-consumer-groups --reset-offsets`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OffsetReset {
-    /// Each partition's log start offset (`--to-earliest`).
-    Earliest,
-    /// Each partition's high watermark (`--to-latest`).
-    Latest,
-    /// This offset on every partition, clamped to the partition's range
-    /// (`--to-offset`).
-    To(u64),
-    /// The earliest offset with a timestamp at or after this, in ms since
-    /// the epoch; the high watermark if none (`--to-datetime`).
-    Timestamp(i64),
-    /// The committed offset moved by this many records, forward or back,
-    /// clamped to the partition's range; from the log start where
-    /// nothing is committed (`--shift-by`).
-    ShiftBy(i64),
-}
+use std::sync::Arc;
 
 /// How far a group is behind on one partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,12 +42,16 @@ pub struct OffsetChange {
 }
 
 /// A consumer group of a log, to look at and administer: from
-/// [`Log::group`]. Cheap to clone; it holds the log and the group's id, so
+/// [`Log::group`](crate::Log::group). Cheap to clone; it holds the log's
+/// groups and the group's id, so
 /// a group that does not exist yet (or any more) is a valid handle whose
 /// calls say so.
 ///
 /// ```
-/// use samsa_log::{ConsumerConfig, GroupState, Log, OffsetReset, Record, TopicConfig};
+/// use samsa_log::consumer::{ConsumerConfig, Offset};
+/// use samsa_log::group::GroupState;
+/// use samsa_log::topic::TopicConfig;
+/// use samsa_log::{Log, Record};
 ///
 /// # fn main() -> samsa_log::Result<()> {
 /// let log = Log::in_memory();
@@ -75,24 +61,24 @@ pub struct OffsetChange {
 /// }
 /// let mut c = log.consumer(ConsumerConfig::new("billing"))?;
 /// c.assign(&[("orders", 0)])?;
-/// c.commit_offsets(&[(("orders".into(), 0), samsa_log::OffsetAndMetadata::new(1))])?;
+/// c.commit_offsets(&[(("orders".into(), 0), samsa_log::group::OffsetAndMetadata::new(1))])?;
 /// drop(c);
 ///
 /// let billing = log.group("billing");
 /// assert_eq!(billing.describe()?.state, GroupState::Empty);
 /// assert_eq!(billing.lag()?[0].lag, 2);
 /// // A dry run says what a reset would do, and does nothing.
-/// let plan = billing.plan_reset("orders", OffsetReset::ShiftBy(1))?;
+/// let plan = billing.plan_reset("orders", Offset::ShiftBy(1))?;
 /// assert_eq!((plan[0].from, plan[0].to), (Some(1), 2));
 /// assert_eq!(billing.committed("orders", 0).map(|o| o.offset), Some(1));
-/// billing.reset_offsets("orders", OffsetReset::Latest)?;
+/// billing.reset_offsets("orders", Offset::Latest)?;
 /// assert_eq!(billing.lag()?[0].lag, 0);
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
 pub struct ConsumerGroup {
-    log: Log,
+    groups: Arc<Groups>,
     id: String,
 }
 
@@ -104,33 +90,13 @@ impl fmt::Debug for ConsumerGroup {
     }
 }
 
-impl Log {
-    /// The consumer group `id`, to look at and administer.
-    pub fn group(&self, id: &str) -> ConsumerGroup {
+impl ConsumerGroup {
+    /// The handle on group `id` of the log whose groups are `groups`.
+    pub(crate) fn new(groups: Arc<Groups>, id: &str) -> ConsumerGroup {
         ConsumerGroup {
-            log: self.clone(),
+            groups,
             id: id.to_owned(),
         }
-    }
-
-    /// The ids of every consumer group with members or committed offsets,
-    /// sorted.
-    pub fn groups(&self) -> Vec<String> {
-        let mut g = self.coordinator().groups();
-        g.extend(self.offset_store().groups());
-        g.sort();
-        g.dedup();
-        g
-    }
-
-    /// The committed offset of `group` on `topic`/`partition`.
-    pub(crate) fn committed(
-        &self,
-        group: &str,
-        topic: &str,
-        partition: u32,
-    ) -> Option<OffsetAndMetadata> {
-        self.offset_store().committed(group, topic, partition)
     }
 }
 
@@ -144,10 +110,10 @@ impl ConsumerGroup {
     /// [`Error::UnknownGroup`] for a group with neither members nor
     /// committed offsets.
     pub fn describe(&self) -> Result<GroupDescription> {
-        if let Some(d) = self.log.coordinator().describe(&self.id) {
+        if let Some(d) = self.groups.coordinator.describe(&self.id) {
             return Ok(d);
         }
-        if self.log.offset_store().groups().contains(&self.id) {
+        if self.groups.offsets.groups().contains(&self.id) {
             return Ok(GroupDescription {
                 group: self.id.clone(),
                 state: GroupState::Empty,
@@ -167,17 +133,13 @@ impl ConsumerGroup {
 
     /// The committed offset on `topic`/`partition`.
     pub fn committed(&self, topic: &str, partition: u32) -> Option<OffsetAndMetadata> {
-        self.log.committed(&self.id, topic, partition)
+        self.groups.offsets.committed(&self.id, topic, partition)
     }
 
     /// Every committed offset, by topic and partition (Kafka's
     /// `listConsumerGroupOffsets`).
     pub fn offsets(&self) -> BTreeMap<(String, u32), OffsetAndMetadata> {
-        self.log
-            .offset_store()
-            .of_group(&self.id)
-            .into_iter()
-            .collect()
+        self.groups.offsets.of_group(&self.id).into_iter().collect()
     }
 
     /// The lag on every partition of every topic the group committed
@@ -185,14 +147,14 @@ impl ConsumerGroup {
     /// committed offset.
     pub fn lag(&self) -> Result<Vec<PartitionLag>> {
         let mut topics: Vec<String> = self.offsets().into_keys().map(|(t, _)| t).collect();
-        if let Some(d) = self.log.coordinator().describe(&self.id) {
+        if let Some(d) = self.groups.coordinator.describe(&self.id) {
             topics.extend(d.members.into_iter().flat_map(|m| m.topics));
         }
         topics.sort();
         topics.dedup();
         let mut out = Vec::new();
         for t in topics {
-            let Ok(topic) = self.log.topic(&t) else {
+            let Ok(topic) = self.groups.registry.topic(&t) else {
                 continue;
             };
             for (n, p) in (0u32..).zip(topic.partitions()) {
@@ -213,18 +175,18 @@ impl ConsumerGroup {
 
     /// What [`Self::reset_offsets`] would do, changing nothing (the dry
     /// run `kafka-consumer-groups --reset-offsets` does by default).
-    pub fn plan_reset(&self, topic: &str, to: OffsetReset) -> Result<Vec<OffsetChange>> {
-        let t = self.log.topic(topic)?;
+    pub fn plan_reset(&self, topic: &str, to: Offset) -> Result<Vec<OffsetChange>> {
+        let t = self.groups.registry.topic(topic)?;
         let mut plan = Vec::new();
         for (n, p) in (0u32..).zip(t.partitions()) {
             let (start, end) = (p.log_start_offset(), p.high_watermark());
             let from = self.committed(topic, n).map(|o| o.offset);
             let target = match to {
-                OffsetReset::Earliest => start,
-                OffsetReset::Latest => end,
-                OffsetReset::To(o) => o,
-                OffsetReset::Timestamp(ms) => p.offset_for_timestamp(ms)?.map_or(end, |t| t.offset),
-                OffsetReset::ShiftBy(by) => {
+                Offset::Earliest => start,
+                Offset::Latest => end,
+                Offset::At(o) => o,
+                Offset::Timestamp(ms) => p.offset_for_timestamp(ms)?.map_or(end, |t| t.offset),
+                Offset::ShiftBy(by) => {
                     let base = from.unwrap_or(start);
                     base.saturating_add_signed(by)
                 }
@@ -243,7 +205,7 @@ impl ConsumerGroup {
     /// (Kafka's `kafka-consumer-groups --reset-offsets --execute`) and
     /// returns what moved. Only for a group without active members:
     /// [`Error::GroupNotEmpty`] otherwise, as in Kafka.
-    pub fn reset_offsets(&self, topic: &str, to: OffsetReset) -> Result<Vec<OffsetChange>> {
+    pub fn reset_offsets(&self, topic: &str, to: Offset) -> Result<Vec<OffsetChange>> {
         self.refuse_if_active()?;
         let plan = self.plan_reset(topic, to)?;
         let commits: Vec<_> = plan
@@ -255,9 +217,9 @@ impl ConsumerGroup {
                 )
             })
             .collect();
-        self.log
-            .offset_store()
-            .commit(self.log.registry(), &self.id, &commits)?;
+        self.groups
+            .offsets
+            .commit(&self.groups.registry, &self.id, &commits)?;
         Ok(plan)
     }
 
@@ -272,9 +234,9 @@ impl ConsumerGroup {
             .filter(|(t, _)| t == topic)
             .map(|k| (k, None))
             .collect();
-        self.log
-            .offset_store()
-            .commit(self.log.registry(), &self.id, &commits)
+        self.groups
+            .offsets
+            .commit(&self.groups.registry, &self.id, &commits)
     }
 
     /// Deletes the group: its committed offsets and what is known of it.
@@ -283,18 +245,18 @@ impl ConsumerGroup {
     pub fn delete(&self) -> Result<()> {
         self.refuse_if_active()?;
         let commits: Vec<_> = self.offsets().into_keys().map(|k| (k, None)).collect();
-        if commits.is_empty() && self.log.coordinator().describe(&self.id).is_none() {
+        if commits.is_empty() && self.groups.coordinator.describe(&self.id).is_none() {
             return Err(self.unknown());
         }
-        self.log
-            .offset_store()
-            .commit(self.log.registry(), &self.id, &commits)?;
-        self.log.coordinator().remove(&self.id);
+        self.groups
+            .offsets
+            .commit(&self.groups.registry, &self.id, &commits)?;
+        self.groups.coordinator.remove(&self.id);
         Ok(())
     }
 
     fn refuse_if_active(&self) -> Result<()> {
-        if !self.log.coordinator().is_empty(&self.id) {
+        if !self.groups.coordinator.is_empty(&self.id) {
             return Err(Error::GroupNotEmpty {
                 group: self.id.clone(),
             });
