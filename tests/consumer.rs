@@ -1,6 +1,6 @@
 //! Scenario: consuming assigned partitions with `Consumer`, on disk and in
 //! memory: poll returns records in order and blocks until an append wakes
-//! it, positions and seeks (by offset, time, earliest, latest), the
+//! it, positions and seeks (by offset, time, earliest, latest, shift), the
 //! auto_offset_reset policies, pause and resume, fairness across
 //! partitions, and bad input.
 
@@ -125,6 +125,18 @@ fn seek_by_offset_time_earliest_and_latest() {
         );
         c.seek("t", 0, Offset::Latest).unwrap();
         assert!(c.poll(Duration::ZERO).unwrap().is_empty());
+        // Shifts move from the position, clamped to the log.
+        c.seek("t", 0, Offset::ShiftBy(-3)).unwrap();
+        assert_eq!(c.position("t", 0).unwrap(), 1, "{what}");
+        assert_eq!(values(&c.poll(Duration::ZERO).unwrap()), ["b", "c", "d"]);
+        c.seek("t", 0, Offset::ShiftBy(-100)).unwrap();
+        assert_eq!(
+            c.position("t", 0).unwrap(),
+            0,
+            "{what}: clamped to the start"
+        );
+        c.seek("t", 0, Offset::ShiftBy(100)).unwrap();
+        assert_eq!(c.position("t", 0).unwrap(), 4, "{what}: clamped to the end");
     });
 }
 
