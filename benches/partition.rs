@@ -93,6 +93,23 @@ fn samsa_read_all(p: &Partition) -> (u64, u64) {
     (count, sum)
 }
 
+/// As [`samsa_read_all`], segment by segment through `Segment::read`.
+fn segments_read_all(p: &Partition) -> (u64, u64) {
+    let (mut count, mut sum) = (0u64, 0u64);
+    for s in p.segments().expect("segments") {
+        let mut at = s.base_offset();
+        while at < s.next_offset() {
+            let records = s.read(at, READ_BYTES).expect("segment read");
+            for r in &records {
+                count += 1;
+                sum += touch(r.value().unwrap_or_default());
+            }
+            at = records.next_offset();
+        }
+    }
+    (count, sum)
+}
+
 /// Runs `iters` calls of `step` on a sink opened by `open` in a scratch
 /// directory, replacing the directory (untimed) every `per_dir` calls.
 /// `finish` (timed) ends each run, for writes still buffered.
@@ -238,6 +255,27 @@ fn read_after_reopen(c: &mut Criterion) {
             let (n, sum) = samsa_read_all(&p);
             assert_eq!(n, total);
             black_box(sum)
+        })
+    });
+    // The same records through the public `Segment` handles (what a
+    // dump tool or an archiver reads), and every segment verified (each
+    // batch's CRC, the indexes against the log).
+    g.bench_function("samsa_segments", |b| {
+        b.iter(|| {
+            let (n, sum) = segments_read_all(&p);
+            assert_eq!(n, total);
+            black_box(sum)
+        })
+    });
+    g.bench_function("samsa_verify", |b| {
+        b.iter(|| {
+            let mut records = 0;
+            for s in p.segments().expect("segments") {
+                let report = s.verify().expect("verify");
+                assert!(report.is_ok());
+                records += report.records;
+            }
+            assert_eq!(records, total);
         })
     });
     g.bench_function("baseline", |b| {
