@@ -116,7 +116,7 @@ impl fmt::Debug for Log {
 impl Log {
     /// Opens (creating if needed) the log in `dir` with default options.
     /// A second open of the same directory, from this process or another,
-    /// gets [`Error::Locked`] until this log is closed or dropped.
+    /// gets [`Error::Locked`](crate::Error::Locked) until this log is closed or dropped.
     pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
         Log::builder().open(dir)
     }
