@@ -2,6 +2,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Everything that can go wrong in samsa.
 ///
@@ -9,7 +10,11 @@ use std::path::PathBuf;
 /// valid offset range, the file and position of damage), so callers match on
 /// them instead of parsing messages. New variants may be added in minor
 /// releases, hence `#[non_exhaustive]`.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, so one failure can be reported to every waiter it concerns (the
+/// appends a failed sync covered, the deliveries of a failed batch): a
+/// clone of an [`Error::Io`] shares its `io::Error`, raw OS code included.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// An operating-system I/O call failed.
@@ -19,9 +24,11 @@ pub enum Error {
         op: &'static str,
         /// The file or directory involved.
         path: PathBuf,
-        /// The underlying error.
+        /// The underlying error, shared by the error's clones:
+        /// `source.kind()` and `source.raw_os_error()` work through the
+        /// `Arc`; match `&*source` where code needs the `io::Error` itself.
         #[source]
-        source: io::Error,
+        source: Arc<io::Error>,
     },
 
     /// Bytes on disk are not what samsa wrote: a checksum mismatch, an
@@ -278,132 +285,7 @@ impl Error {
         Error::Io {
             op,
             path: path.into(),
-            source,
-        }
-    }
-
-    /// A copy of this error, for reporting one failure to every waiter of
-    /// a batch (`io::Error` is not `Clone`; its kind and message are kept).
-    pub(crate) fn duplicate(&self) -> Error {
-        use Error::*;
-        match self {
-            Io { op, path, source } => Io {
-                op,
-                path: path.clone(),
-                source: io::Error::new(source.kind(), source.to_string()),
-            },
-            Corrupt {
-                path,
-                position,
-                reason,
-            } => Corrupt {
-                path: path.clone(),
-                position: *position,
-                reason: reason.clone(),
-            },
-            OffsetOutOfRange {
-                requested,
-                start,
-                end,
-            } => OffsetOutOfRange {
-                requested: *requested,
-                start: *start,
-                end: *end,
-            },
-            RecordTooLarge { size, max } => RecordTooLarge {
-                size: *size,
-                max: *max,
-            },
-            BatchTooLarge { size, max } => BatchTooLarge {
-                size: *size,
-                max: *max,
-            },
-            EmptyAppend => EmptyAppend,
-            KeyRequired { topic } => KeyRequired {
-                topic: topic.clone(),
-            },
-            InvalidConfig(s) => InvalidConfig(s.clone()),
-            InvalidTopicName { name, reason } => InvalidTopicName {
-                name: name.clone(),
-                reason,
-            },
-            UnknownTopic { name } => UnknownTopic { name: name.clone() },
-            TopicExists { name } => TopicExists { name: name.clone() },
-            UnknownPartition {
-                topic,
-                partition,
-                partitions,
-            } => UnknownPartition {
-                topic: topic.clone(),
-                partition: *partition,
-                partitions: *partitions,
-            },
-            ProducerFenced {
-                producer_id,
-                epoch,
-                current_epoch,
-            } => ProducerFenced {
-                producer_id: *producer_id,
-                epoch: *epoch,
-                current_epoch: *current_epoch,
-            },
-            OutOfOrderSequence {
-                producer_id,
-                expected,
-                got,
-            } => OutOfOrderSequence {
-                producer_id: *producer_id,
-                expected: *expected,
-                got: *got,
-            },
-            BufferFull {
-                buffer_bytes,
-                waited_ms,
-            } => BufferFull {
-                buffer_bytes: *buffer_bytes,
-                waited_ms: *waited_ms,
-            },
-            RebalanceInProgress {
-                group,
-                generation,
-                current,
-            } => RebalanceInProgress {
-                group: group.clone(),
-                generation: *generation,
-                current: *current,
-            },
-            NotAssigned { topic, partition } => NotAssigned {
-                topic: topic.clone(),
-                partition: *partition,
-            },
-            GroupNotEmpty { group } => GroupNotEmpty {
-                group: group.clone(),
-            },
-            UnknownGroup { group } => UnknownGroup {
-                group: group.clone(),
-            },
-            Fenced { group, instance_id } => Fenced {
-                group: group.clone(),
-                instance_id: instance_id.clone(),
-            },
-            InconsistentGroupProtocol { group, assignor } => InconsistentGroupProtocol {
-                group: group.clone(),
-                assignor: assignor.clone(),
-            },
-            NoOffset { topic, partition } => NoOffset {
-                topic: topic.clone(),
-                partition: *partition,
-            },
-            Locked { path } => Locked { path: path.clone() },
-            ForeignDirectory { path, reason } => ForeignDirectory {
-                path: path.clone(),
-                reason: reason.clone(),
-            },
-            Poisoned { path, cause } => Poisoned {
-                path: path.clone(),
-                cause: cause.clone(),
-            },
-            Closed { path } => Closed { path: path.clone() },
+            source: Arc::new(source),
         }
     }
 
@@ -434,6 +316,36 @@ mod tests {
         assert!(e.to_string().contains("write"));
         assert!(e.to_string().contains("/x/0.log"));
         assert_eq!(e.source().unwrap().to_string(), "disk on fire");
+    }
+
+    #[test]
+    fn a_clone_keeps_kind_message_and_os_code() {
+        let e = Error::io("fdatasync", "/x/0.log", io::Error::from_raw_os_error(5));
+        let c = e.clone();
+        assert_eq!(c.to_string(), e.to_string());
+        assert_eq!(format!("{c:?}"), format!("{e:?}"));
+        let (
+            Error::Io { source: a, .. },
+            Error::Io {
+                op,
+                path,
+                source: b,
+            },
+        ) = (&e, &c)
+        else {
+            panic!("{c:?}");
+        };
+        assert_eq!(
+            (*op, path.as_path()),
+            ("fdatasync", std::path::Path::new("/x/0.log"))
+        );
+        assert_eq!(b.kind(), a.kind());
+        assert_eq!(b.raw_os_error(), Some(5));
+        assert!(Arc::ptr_eq(a, b), "clones share the io::Error");
+        assert_eq!(c.source().unwrap().to_string(), a.to_string());
+
+        let e = Error::corrupt("/x/0.index", 12, "bad entry");
+        assert_eq!(e.clone().to_string(), e.to_string());
     }
 
     #[test]

@@ -20,7 +20,7 @@
 
 use crate::error::{Error, Result};
 use crate::properties;
-use crate::storage::{OwnNames, Storage};
+use crate::storage::{CheckedStorage, OwnNames, Storage};
 use std::path::Path;
 
 /// File name of the identity file.
@@ -116,10 +116,8 @@ pub(crate) fn inspect(
         }
         return Ok(Found::Fresh);
     }
-    let files = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
-    let dirs = storage
-        .list_dirs(dir)
-        .map_err(|e| Error::io("list", dir, e))?;
+    let files = storage.list_files(dir)?;
+    let dirs = storage.list_directories(dir)?;
     if let Some(identity) = read(storage, dir)? {
         if identity.kind != kind {
             return Err(foreign(

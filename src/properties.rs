@@ -7,7 +7,7 @@
 //! back is `Error::Corrupt` naming the file, never a default.
 
 use crate::error::{Error, Result};
-use crate::storage::{read_all, write_atomic, Storage};
+use crate::storage::{CheckedStorage, Storage};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -94,10 +94,8 @@ impl<'a> Fields<'a> {
 /// The bytes of the metadata file at `path`, refusing (as `Error::Corrupt`)
 /// one longer than [`MAX_BYTES`] without reading it.
 pub(crate) fn read(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {
-    let file = storage
-        .open(path, false)
-        .map_err(|e| Error::io("open", path, e))?;
-    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
+    let file = storage.open_file(path)?;
+    let len = file.stat()?;
     if len > MAX_BYTES {
         return Err(Error::corrupt(
             path,
@@ -105,13 +103,12 @@ pub(crate) fn read(storage: &dyn Storage, path: &Path) -> Result<Vec<u8>> {
             format!("{len} bytes is too long for a metadata file"),
         ));
     }
-    read_all(&*file).map_err(|e| Error::io("read", path, e))
+    file.read_all()
 }
 
 /// Writes `text` as `name` in `dir`, atomically.
 pub(crate) fn write(storage: &dyn Storage, dir: &Path, name: &str, text: &str) -> Result<()> {
-    write_atomic(storage, dir, name, text.as_bytes())
-        .map_err(|e| Error::io("write", dir.join(name), e))
+    storage.write_atomically(dir, name, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ fn the_next_append_fails_once_and_writes_nothing() {
             Error::Io {
                 op: "write",
                 path: "injected".into(),
-                source: std::io::Error::from_raw_os_error(28),
+                source: std::io::Error::from_raw_os_error(28).into(),
             },
         );
         let md = producer

@@ -4,13 +4,12 @@
 use super::offset_map::OffsetMap;
 use super::source::SegmentSource;
 use crate::batch::{retain_records, BatchView, RecordRef};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::{encode_file, IndexKind};
 use crate::segment::Indexes;
-use crate::storage::{Storage, StorageFile};
+use crate::storage::{CheckedStorage, NamedFile, Storage};
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::Arc;
 
 /// Cleaned log bytes gathered before each write: few, large writes.
 const WRITE_BUFFER_BYTES: usize = 1 << 20;
@@ -134,57 +133,55 @@ pub(crate) fn clean_segment(
             stats.next_offset = Some(h.next_offset());
         }
         if out.len() >= WRITE_BUFFER_BYTES {
-            write(&*log, to.log, &out, written)?;
+            write(&log, &out, written)?;
             written += out.len() as u64;
             out.clear();
         }
         Ok(ControlFlow::Continue(()))
     })?;
-    write(&*log, to.log, &out, written)?;
+    write(&log, &out, written)?;
     written += out.len() as u64;
     stats.bytes_out = written;
-    log.sync_data()
-        .map_err(|e| Error::io("fdatasync", to.log, e))?;
+    log.fdatasync()?;
     indexes.finish();
     for (path, kind, entries) in [
         (to.offset_index, IndexKind::Offset, &indexes.offset),
         (to.time_index, IndexKind::Time, &indexes.time),
     ] {
         let f = create(storage, path)?;
-        write(&*f, path, &encode_file(kind, entries, written), 0)?;
-        f.sync_data().map_err(|e| Error::io("fdatasync", path, e))?;
+        write(&f, &encode_file(kind, entries, written), 0)?;
+        f.fdatasync()?;
     }
     Ok(stats)
 }
 
 /// Opens `path` empty, creating it or cutting a leftover to nothing.
-fn create(storage: &dyn Storage, path: &Path) -> Result<Arc<dyn StorageFile>> {
-    let f = storage
-        .open(path, true)
-        .map_err(|e| Error::io("create", path, e))?;
-    if f.len().map_err(|e| Error::io("stat", path, e))? != 0 {
-        f.set_len(0).map_err(|e| Error::io("truncate", path, e))?;
+fn create<'p>(storage: &dyn Storage, path: &'p Path) -> Result<NamedFile<'p>> {
+    let f = storage.create_file(path)?;
+    if f.stat()? != 0 {
+        f.truncate(0)?;
     }
     Ok(f)
 }
 
-fn write(file: &dyn StorageFile, path: &Path, bytes: &[u8], pos: u64) -> Result<()> {
+fn write(file: &NamedFile<'_>, bytes: &[u8], pos: u64) -> Result<()> {
     if bytes.is_empty() {
         return Ok(());
     }
-    file.write_all_at(bytes, pos)
-        .map_err(|e| Error::io("write", path, e))
+    file.write_at(bytes, pos)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::batch::{BatchBuilder, ProducerFields};
+    use crate::error::Error;
     use crate::index::{entries_len, OffsetIndex, TimeIndex};
     use crate::record::Record;
     use crate::segment::{scan, Mode, SegmentState};
     use crate::storage::{read_all, FsStorage, MemStorage};
     use std::path::PathBuf;
+    use std::sync::Arc;
 
     /// `(key, value, timestamp)`; a `None` key is keyless, a `None` value a
     /// tombstone.

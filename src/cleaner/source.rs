@@ -5,7 +5,7 @@
 
 use crate::batch::{check_batches, BatchHeader, BatchView};
 use crate::error::{Error, Result};
-use crate::storage::StorageFile;
+use crate::storage::{NamedFile, StorageFile};
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -95,9 +95,7 @@ impl SegmentSource<'_> {
 
     fn read(&self, buf: &mut Vec<u8>, pos: u64, n: usize) -> Result<()> {
         buf.resize(n, 0);
-        self.file
-            .read_exact_at(buf, pos)
-            .map_err(|e| Error::io("read", self.path, e))
+        NamedFile::new(self.file, self.path).read_at(buf, pos)
     }
 
     fn corrupt(&self, pos: u64, reason: impl Into<String>) -> Error {

@@ -92,7 +92,7 @@ pub(crate) enum View {
     Fenced,
 }
 
-/// A member as [`ConsumerGroup::describe`](super::ConsumerGroup::describe) reports it.
+/// A member as [`ConsumerGroup::describe`](crate::ConsumerGroup::describe) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDescription {
     /// The member id the coordinator gave it.

@@ -175,6 +175,7 @@ impl Maintenance {
                 // log's own operations report the same faults to callers.
                 let _ = Log { inner }.maintain();
             })
+            // Not a storage call, and of no path: named by hand.
             .map_err(|e| crate::error::Error::io("spawn maintenance thread", "", e))?;
         *log.maintenance.thread.lock() = Some(handle);
         Ok(())

@@ -10,7 +10,7 @@ use crate::partition::{PartitionEnv, PartitionFiles};
 use crate::registry::layout::{Graveyard, Root, Topics, DELETED_DIR, TOPICS_DIR};
 use crate::registry::{write_properties, Registry};
 use crate::segment::parse_log_file_name;
-use crate::storage::{prune, FileBudget, OwnNames, Storage};
+use crate::storage::{prune, CheckedStorage, FileBudget, OwnNames, Storage};
 use crate::topic::{parse_partition_dir, partition_dir, properties, Topic, TopicFiles, TopicId};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
@@ -27,15 +27,10 @@ impl Log {
         options.default_topic.validate()?;
         // Whose directory it is, before anything is created in it.
         identity::inspect(&*storage, dir, DirKind::Log, &Root)?;
-        storage
-            .create_dir_all(dir)
-            .map_err(|e| Error::io("create directory", dir, e))?;
-        let lock = storage
-            .lock_dir(dir)
-            .map_err(|e| Error::io("lock", dir, e))?
-            .ok_or_else(|| Error::Locked {
-                path: dir.to_path_buf(),
-            })?;
+        storage.create_directory(dir)?;
+        let lock = storage.lock(dir)?.ok_or_else(|| Error::Locked {
+            path: dir.to_path_buf(),
+        })?;
         // Again under the lock: another process may have made it meanwhile.
         let found = identity::inspect(&*storage, dir, DirKind::Log, &Root)?;
         identity::claim(&*storage, dir, DirKind::Log, found)?;
@@ -44,9 +39,7 @@ impl Log {
         let topics_dir = dir.join(TOPICS_DIR);
         let deleted = dir.join(DELETED_DIR);
         for d in [&topics_dir, &deleted] {
-            storage
-                .create_dir_all(d)
-                .map_err(|e| Error::io("create directory", d, e))?;
+            storage.create_directory(d)?;
         }
         let graves = clear_graveyard(&*storage, &deleted, &mut foreign)?;
         let env = PartitionEnv {
@@ -58,9 +51,7 @@ impl Log {
         };
         foreign.extend(strangers(&*storage, &topics_dir, &Topics)?);
         let mut topics = BTreeMap::new();
-        let names = storage
-            .list_dirs(&topics_dir)
-            .map_err(|e| Error::io("list", &topics_dir, e))?;
+        let names = storage.list_directories(&topics_dir)?;
         for name in names.into_iter().filter(|n| Topics.dir(n).is_some()) {
             if let Some(t) = open_topic(&env, &topics_dir, &name, &options, &mut foreign)? {
                 for p in t.partitions() {
@@ -69,9 +60,7 @@ impl Log {
                 topics.insert(name, t);
             }
         }
-        storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync directory", &topics_dir, e))?;
+        storage.fsync_directory(&topics_dir)?;
         foreign.sort();
         let registry = Arc::new(Registry::new(dir, env, options.sync, topics, graves));
         let log = Log {
@@ -104,10 +93,8 @@ impl Log {
 
 /// The entries of `dir` that are not among `own`'s names.
 fn strangers(storage: &dyn Storage, dir: &Path, own: &dyn OwnNames) -> Result<Vec<PathBuf>> {
-    let files = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
-    let dirs = storage
-        .list_dirs(dir)
-        .map_err(|e| Error::io("list", dir, e))?;
+    let files = storage.list_files(dir)?;
+    let dirs = storage.list_directories(dir)?;
     Ok(files
         .into_iter()
         .filter(|f| !own.file(f))
@@ -126,9 +113,7 @@ fn clear_graveyard(
 ) -> Result<u64> {
     foreign.extend(strangers(storage, deleted, &Graveyard)?);
     let mut next = 0;
-    let graves = storage
-        .list_dirs(deleted)
-        .map_err(|e| Error::io("list", deleted, e))?;
+    let graves = storage.list_directories(deleted)?;
     for name in graves {
         let Some(own) = Graveyard.dir(&name) else {
             continue;
@@ -148,12 +133,10 @@ fn clear_graveyard(
 /// a creation or growth cut short never appended any, so the metadata is
 /// what is damaged, and the records are not deleted on its word.
 fn refuse_if_it_holds_records(storage: &dyn Storage, pdir: &Path, metadata: &Path) -> Result<()> {
-    let names = storage.list(pdir).map_err(|e| Error::io("list", pdir, e))?;
+    let names = storage.list_files(pdir)?;
     for name in names.iter().filter(|n| parse_log_file_name(n).is_some()) {
         let log = pdir.join(name);
-        let len = storage
-            .len_of(&log)
-            .map_err(|e| Error::io("stat", &log, e))?;
+        let len = storage.stat(&log)?;
         if len > 0 {
             return Err(Error::corrupt(
                 metadata,
@@ -183,9 +166,7 @@ fn open_topic(
     let dir = topics_dir.join(name);
     let path = dir.join(properties::FILE_NAME);
     let partition_dirs = || -> Result<Vec<(u32, PathBuf)>> {
-        let names = storage
-            .list_dirs(&dir)
-            .map_err(|e| Error::io("list", &dir, e))?;
+        let names = storage.list_directories(&dir)?;
         Ok(names
             .iter()
             .filter_map(|n| parse_partition_dir(n).map(|p| (p, dir.join(n))))
@@ -198,7 +179,7 @@ fn open_topic(
         for (_, pdir) in partition_dirs()? {
             refuse_if_it_holds_records(storage, &pdir, &path)?;
         }
-        prune(storage, &dir, &TopicFiles, foreign).map_err(|e| Error::io("remove", &dir, e))?;
+        storage.prune(&dir, &TopicFiles, foreign)?;
         return Ok(None);
     }
     let stored = properties::decode(&crate::properties::read(storage, &path)?, &path)?;
@@ -213,24 +194,19 @@ fn open_topic(
         ));
     }
     let config = stored.config;
-    for file in storage.list(&dir).map_err(|e| Error::io("list", &dir, e))? {
+    for file in storage.list_files(&dir)? {
         if file == properties::FILE_NAME {
             continue;
         }
         let at = dir.join(&file);
         if TopicFiles.file(&file) {
             // The temp file of a metadata write cut short.
-            storage
-                .remove_file(&at)
-                .map_err(|e| Error::io("remove", &at, e))?;
+            storage.remove(&at)?;
         } else {
             foreign.push(at);
         }
     }
-    for d in storage
-        .list_dirs(&dir)
-        .map_err(|e| Error::io("list", &dir, e))?
-    {
+    for d in storage.list_directories(&dir)? {
         if TopicFiles.dir(&d).is_none() {
             foreign.push(dir.join(d));
         }
@@ -240,8 +216,7 @@ fn open_topic(
     for (p, pdir) in partition_dirs()? {
         if p >= config.partitions {
             refuse_if_it_holds_records(storage, &pdir, &path)?;
-            prune(storage, &pdir, &PartitionFiles, foreign)
-                .map_err(|e| Error::io("remove", &pdir, e))?;
+            storage.prune(&pdir, &PartitionFiles, foreign)?;
         }
     }
     for p in 0..config.partitions {

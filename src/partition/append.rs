@@ -13,6 +13,7 @@ use crate::partition::producer_state::Verdict;
 use crate::partition::AppendInfo;
 use crate::record::Record;
 use crate::segment::SegmentWriter;
+use crate::storage::CheckedStorage;
 use std::sync::atomic::Ordering;
 
 impl Partition {
@@ -87,6 +88,7 @@ impl Partition {
     ) -> Result<(AppendInfo, Option<SyncTicket>)> {
         let s = &*self.shared;
         let len = batch.as_bytes().len();
+        // Not I/O: a caller's bad input, named by hand as such.
         let mut h = BatchHeader::decode_from(batch.as_bytes())
             .map_err(|e| Error::InvalidConfig(format!("encoded batch is malformed: {e}")))?;
         if len as u64 > s.config.segment_bytes {
@@ -221,12 +223,7 @@ impl Partition {
             s.config.index_interval_bytes,
         )?;
         if s.config.sync != SyncPolicy::Os {
-            self.synced(
-                s.files
-                    .storage
-                    .sync_dir(&s.dir)
-                    .map_err(|e| Error::io("fsync directory", &s.dir, e)),
-            )?;
+            self.synced(s.files.storage.fsync_directory(&s.dir))?;
         }
         let fresh = seg.state().clone();
         // The writer of the old segment goes with its sealing: nothing can

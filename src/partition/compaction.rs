@@ -15,8 +15,9 @@
 
 use super::{log_start, Partition};
 use crate::cleaner::{clean_segment, CleanConfig, CleanedPaths, Filled, OffsetMap, SegmentSource};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::segment::SegmentState;
+use crate::storage::CheckedStorage;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -136,10 +137,7 @@ impl Partition {
             done.bytes_in += stats.bytes_in;
             done.bytes_out += stats.bytes_out;
         }
-        s.files
-            .storage
-            .sync_dir(&s.dir)
-            .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
+        s.files.storage.fsync_directory(&s.dir)?;
         Ok(done)
     }
 
@@ -154,22 +152,13 @@ impl Partition {
         // the renames below take away from their names.
         seg.pin()?;
         let cleaned = Cleaned::of(seg);
-        let rename = |from: &PathBuf, to: &PathBuf| {
-            s.files
-                .storage
-                .rename(from, to)
-                .map_err(|e| Error::io("rename", from, e))
-        };
+        let storage = &s.files.storage;
         for path in [&cleaned.index_target, &cleaned.time_index_target] {
-            match s.files.storage.remove_file(path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", path, e)),
-            }
+            storage.remove_if_exists(path)?;
         }
-        rename(&cleaned.log, &seg.log_path().to_path_buf())?;
-        rename(&cleaned.index, &cleaned.index_target)?;
-        rename(&cleaned.time_index, &cleaned.time_index_target)?;
+        storage.rename_file(&cleaned.log, seg.log_path())?;
+        storage.rename_file(&cleaned.index, &cleaned.index_target)?;
+        storage.rename_file(&cleaned.time_index, &cleaned.time_index_target)?;
         let fresh = Arc::new(
             SegmentState::sealed(
                 &s.files,

@@ -24,7 +24,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::storage::{read_all, write_atomic, Storage};
+use crate::storage::{CheckedStorage, Storage};
 use byteorder::{ByteOrder, LittleEndian as LE};
 use std::path::Path;
 
@@ -94,10 +94,8 @@ pub(crate) fn read_kind(kind: Kind, storage: &dyn Storage, dir: &Path) -> Result
     if !storage.exists(&path) {
         return Ok(None);
     }
-    let file = storage
-        .open(&path, false)
-        .map_err(|e| Error::io("open", &path, e))?;
-    let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+    let file = storage.open_file(&path)?;
+    let len = file.stat()?;
     if len != SIZE as u64 {
         return Err(Error::corrupt(
             &path,
@@ -105,7 +103,7 @@ pub(crate) fn read_kind(kind: Kind, storage: &dyn Storage, dir: &Path) -> Result
             format!("offset checkpoint of {len} bytes, not {SIZE}"),
         ));
     }
-    let bytes = read_all(&*file).map_err(|e| Error::io("read", &path, e))?;
+    let bytes = file.read_all()?;
     decode(kind, &bytes)
         .map(Some)
         .map_err(|why| Error::corrupt(&path, 0, format!("offset checkpoint: {why}")))
@@ -118,8 +116,7 @@ pub(crate) fn write(storage: &dyn Storage, dir: &Path, log_start: u64) -> Result
 
 /// Durably records `offset` in the checkpoint of `kind` in `dir`.
 pub(crate) fn write_kind(kind: Kind, storage: &dyn Storage, dir: &Path, offset: u64) -> Result<()> {
-    write_atomic(storage, dir, kind.file_name, &encode(kind, offset))
-        .map_err(|e| Error::io("write", dir.join(kind.file_name), e))
+    storage.write_atomically(dir, kind.file_name, &encode(kind, offset))
 }
 
 #[cfg(test)]
@@ -147,7 +144,7 @@ mod tests {
         for len in (0..SIZE).chain([SIZE + 1, 1 << 20]) {
             let mut b = good.to_vec();
             b.resize(len, 0);
-            write_atomic(&m, dir, FILE_NAME, &b).unwrap();
+            crate::storage::write_atomic(&m, dir, FILE_NAME, &b).unwrap();
             let err = read(&m, dir).unwrap_err();
             assert!(matches!(err, Error::Corrupt { .. }), "{len} bytes: {err}");
         }

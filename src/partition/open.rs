@@ -11,7 +11,7 @@ use crate::identity::{self, DirKind};
 use crate::segment::{
     parse_log_file_name, parse_segment_file_name, ActiveFound, Files, SegmentState, SegmentWriter,
 };
-use crate::storage::{read_all, DirLock, Storage};
+use crate::storage::{read_all, CheckedStorage, DirLock, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -44,20 +44,15 @@ pub(crate) struct Opened {
 /// else's is refused before anything is created in it.
 pub(crate) fn claim_alone(storage: &dyn Storage, dir: &Path) -> Result<DirLock> {
     let lock = |at: &Path| {
-        storage
-            .lock_dir(at)
-            .map_err(|e| Error::io("lock", at, e))?
-            .ok_or_else(|| Error::Locked {
-                path: at.to_path_buf(),
-            })
+        storage.lock(at)?.ok_or_else(|| Error::Locked {
+            path: at.to_path_buf(),
+        })
     };
     if let Some(root) = log_root_of(storage, dir) {
         return lock(root);
     }
     identity::inspect(storage, dir, DirKind::Partition, &PartitionFiles)?;
-    storage
-        .create_dir_all(dir)
-        .map_err(|e| Error::io("create directory", dir, e))?;
+    storage.create_directory(dir)?;
     let held = lock(dir)?;
     // Again under the lock: another process may have made it meanwhile.
     let found = identity::inspect(storage, dir, DirKind::Partition, &PartitionFiles)?;
@@ -96,9 +91,7 @@ fn log_root_of<'a>(storage: &dyn Storage, dir: &'a Path) -> Option<&'a Path> {
 /// pass; only a missing or damaged snapshot makes open read more headers.
 pub(crate) fn open_dir(files: &Files, dir: &Path, index_interval: u32) -> Result<Opened> {
     let storage = &files.storage;
-    storage
-        .create_dir_all(dir)
-        .map_err(|e| Error::io("create directory", dir, e))?;
+    storage.create_directory(dir)?;
     let (marker_file, clean) = read_marker(&**storage, dir);
     let mut opened = load(files, dir, index_interval, clean)?;
     if marker_file && !opened.marker {
@@ -120,16 +113,13 @@ pub(crate) fn load(
     clean: Option<Clean>,
 ) -> Result<Opened> {
     let storage = &files.storage;
-    let names = storage.list(dir).map_err(|e| Error::io("list", dir, e))?;
+    let names = storage.list_files(dir)?;
     let mut foreign: Vec<PathBuf> = names
         .iter()
         .filter(|n| !own::is_own(n))
         .map(|n| dir.join(n))
         .collect();
-    for d in storage
-        .list_dirs(dir)
-        .map_err(|e| Error::io("list", dir, e))?
-    {
+    for d in storage.list_directories(dir)? {
         foreign.push(dir.join(d));
     }
     let mut snapshots = Snapshots::from_names(&names);
@@ -163,9 +153,7 @@ pub(crate) fn load(
 
     if bases.is_empty() {
         let seg = SegmentWriter::create(files, dir, 0, index_interval)?;
-        storage
-            .sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))?;
+        storage.fsync_directory(dir)?;
         // Snapshots without a log describe nothing that is still there.
         snapshots.remove_above(&**storage, dir, 0)?;
         return Ok(Opened {
@@ -327,18 +315,14 @@ fn read_marker(storage: &dyn Storage, dir: &Path) -> (bool, Option<Clean>) {
 /// which costs a journal transaction on most file systems.
 pub(crate) fn void_marker(storage: &dyn Storage, dir: &Path) -> Result<()> {
     let path = dir.join(marker::FILE_NAME);
-    let file = match storage.open(&path, false) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io("open", &path, e)),
+    let Some(file) = storage.open_if_exists(&path)? else {
+        return Ok(());
     };
-    let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+    let len = file.stat()?;
     // At most the marker's size: a longer file is not read as one anyway.
     let zeros = vec![0u8; len.min(CleanShutdown::SIZE as u64) as usize];
-    file.write_all_at(&zeros, 0)
-        .map_err(|e| Error::io("write", &path, e))?;
-    file.sync_data()
-        .map_err(|e| Error::io("fdatasync", &path, e))
+    file.write_at(&zeros, 0)?;
+    file.fdatasync()
 }
 
 /// Writes the marker for an active segment as it is now, with the producer

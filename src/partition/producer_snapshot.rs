@@ -30,8 +30,8 @@
 //! more batch headers, never an error.
 
 use super::producer_state::{BatchMetadata, ProducerEntry, ProducerState, BATCHES_RETAINED};
-use crate::error::{Error, Result};
-use crate::storage::{read_all, write_atomic, Storage};
+use crate::error::Result;
+use crate::storage::{read_all, write_atomic, CheckedStorage, Storage};
 use byteorder::{ByteOrder, LittleEndian as LE};
 use std::collections::VecDeque;
 use std::path::Path;
@@ -294,14 +294,10 @@ impl Snapshots {
         }
         for &o in &self.offsets[keep..] {
             let path = dir.join(file_name(o));
-            storage
-                .remove_file(&path)
-                .map_err(|e| Error::io("remove", &path, e))?;
+            storage.remove(&path)?;
         }
         self.offsets.truncate(keep);
-        storage
-            .sync_dir(dir)
-            .map_err(|e| Error::io("fsync directory", dir, e))
+        storage.fsync_directory(dir)
     }
 
     /// Writes the snapshot of `state` as of `offset` atomically and

@@ -33,6 +33,7 @@
 
 use super::{open, Loaded, Partition, SyncPolicy, Writer};
 use crate::error::{Error, Result};
+use crate::storage::CheckedStorage;
 use std::fmt;
 use std::sync::atomic::Ordering;
 
@@ -156,28 +157,20 @@ impl Partition {
         }
         let durable = w.active.synced();
         let written = w.active.written();
-        let file = seg.file()?;
-        let path = seg.log_path();
+        let file = seg.log_file()?;
         if s.config.sync == SyncPolicy::Always {
             // Never acknowledged: cut, which also drops the pages the
             // failed sync may have left behind.
-            file.set_len(durable)
-                .map_err(|e| Error::io("truncate", path, e))?;
+            file.truncate(durable)?;
         } else if written > durable {
             // Acknowledged when written: write them again, so they are
             // dirty again and the sync below covers them.
             let mut tail = vec![0u8; (written - durable) as usize];
-            file.read_exact_at(&mut tail, durable)
-                .map_err(|e| Error::io("read", path, e))?;
-            file.write_all_at(&tail, durable)
-                .map_err(|e| Error::io("write", path, e))?;
+            file.read_at(&mut tail, durable)?;
+            file.write_at(&tail, durable)?;
         }
-        file.sync_data()
-            .map_err(|e| Error::io("fdatasync", path, e))?;
-        s.files
-            .storage
-            .sync_dir(&s.dir)
-            .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
+        file.fdatasync()?;
+        s.files.storage.fsync_directory(&s.dir)?;
 
         let mut opened = open::load(&s.files, &s.dir, s.config.index_interval_bytes, None)?;
         opened.foreign.clear();

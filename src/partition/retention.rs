@@ -17,6 +17,7 @@
 use super::{log_start, Partition};
 use crate::error::{Error, Result};
 use crate::segment::SegmentState;
+use crate::storage::CheckedStorage;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -172,10 +173,7 @@ impl Partition {
             seg.remove_files(Arc::strong_count(seg) > 1)?;
             deleted.segments += 1;
         }
-        s.files
-            .storage
-            .sync_dir(&s.dir)
-            .map_err(|e| Error::io("fsync directory", &s.dir, e))?;
+        s.files.storage.fsync_directory(&s.dir)?;
         Ok(deleted)
     }
 }

@@ -115,7 +115,7 @@ impl GroupCommit {
                 return Err(copy_of(g.last_failure.as_ref()));
             }
             if let Some(f) = &g.failure {
-                return Err(f.duplicate());
+                return Err(f.clone());
             }
             if g.durable >= target {
                 return Ok(());
@@ -161,7 +161,7 @@ impl GroupCommit {
                 Ok(())
             }
             Err(e) => {
-                g.failure = Some(e.duplicate());
+                g.failure = Some(e.clone());
                 self.failed.store(true, Ordering::Release);
                 Err(e)
             }
@@ -177,7 +177,7 @@ impl GroupCommit {
         self.inner
             .lock()
             .failure
-            .get_or_insert_with(|| error.duplicate());
+            .get_or_insert_with(|| error.clone());
         self.failed.store(true, Ordering::Release);
         self.done.notify_all();
     }
@@ -189,7 +189,7 @@ impl GroupCommit {
 
     /// The failed sync, if the partition has one to recover from.
     pub fn failure(&self) -> Option<Error> {
-        self.inner.lock().failure.as_ref().map(Error::duplicate)
+        self.inner.lock().failure.as_ref().cloned()
     }
 
     /// The partition recovered: everything below `durable` is durable
@@ -220,7 +220,7 @@ impl GroupCommit {
 /// The error of a ticket from an epoch a recovery ended.
 fn copy_of(failure: Option<&Error>) -> Error {
     match failure {
-        Some(f) => f.duplicate(),
+        Some(f) => f.clone(),
         None => Error::io(
             "fdatasync",
             "",

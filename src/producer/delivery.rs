@@ -172,7 +172,7 @@ impl Delivery {
         loop {
             match &*outcome {
                 None => slot.done.wait(&mut outcome),
-                Some(Outcome::Failed(e)) => return Err(e.duplicate()),
+                Some(Outcome::Failed(e)) => return Err(e.clone()),
                 Some(Outcome::Appended {
                     base_offset,
                     append_time,

@@ -163,6 +163,7 @@ impl Producer {
             std::thread::Builder::new()
                 .name(name.into())
                 .spawn(move || body(&shared))
+                // Not a storage call: named by hand, by the thread's name.
                 .map_err(|e| Error::io("spawn producer thread", name, e))
         };
         let handle = Handle {
@@ -459,7 +460,7 @@ impl Shared {
                 self.written_wake.notify_one();
             }
             Err(e) => {
-                b.slot.failed_if_pending(e.duplicate());
+                b.slot.failed_if_pending(e.clone());
                 self.account(b.bytes, 1, Some(e));
             }
         }
@@ -488,7 +489,7 @@ impl Shared {
                 match w.sync.map_or(Ok(()), |t| w.partition.sync_through(t)) {
                     Ok(()) => w.complete(),
                     Err(e) => {
-                        w.slot.failed_if_pending(e.duplicate());
+                        w.slot.failed_if_pending(e.clone());
                         first_error.get_or_insert(e);
                     }
                 }

@@ -4,7 +4,7 @@ use super::layout::{DELETED_DIR, TOPICS_DIR};
 use super::Registry;
 use crate::error::{Error, Result};
 use crate::partition::Partition;
-use crate::storage::{prune, Storage};
+use crate::storage::{prune, CheckedStorage, Storage};
 use crate::topic::{name, partition_dir, properties, Topic, TopicConfig, TopicFiles, TopicId};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -38,8 +38,7 @@ impl Registry {
             // Left by a creation that failed earlier in this process; it
             // holds nothing but samsa's files, or it is not samsa's to clear.
             let mut foreign = Vec::new();
-            let cleared = prune(storage, &dir, &TopicFiles, &mut foreign)
-                .map_err(|e| Error::io("remove", &dir, e))?;
+            let cleared = storage.prune(&dir, &TopicFiles, &mut foreign)?;
             if !cleared {
                 return Err(Error::ForeignDirectory {
                     path: dir,
@@ -49,14 +48,10 @@ impl Registry {
         }
         let id = TopicId::random();
         let created = (|| {
-            storage
-                .create_dir_all(&dir)
-                .map_err(|e| Error::io("create directory", &dir, e))?;
+            storage.create_directory(&dir)?;
             let topic = Topic::open(&self.env, &dir, name, id, config.clone(), self.sync)?;
             write_properties(storage, &dir, name, id, &config)?;
-            storage
-                .sync_dir(&topics_dir)
-                .map_err(|e| Error::io("fsync directory", &topics_dir, e))?;
+            storage.fsync_directory(&topics_dir)?;
             Ok(topic)
         })();
         match created {
@@ -113,13 +108,13 @@ impl Registry {
         // counter could pass the 255-byte limit of a file name.
         let grave = deleted.join(n.to_string());
         let topics_dir = self.topics_dir();
+        // One step of the deletion, whichever call fails, so named by hand:
+        // its op is the deletion, not `create directory` or `rename`.
         storage
             .create_dir_all(&deleted)
             .and_then(|()| storage.rename(topic.dir(), &grave))
             .map_err(|e| Error::io("delete topic (rename)", topic.dir(), e))?;
-        let synced = storage
-            .sync_dir(&topics_dir)
-            .map_err(|e| Error::io("fsync directory", &topics_dir, e));
+        let synced = storage.fsync_directory(&topics_dir);
         if let Err(e) = synced {
             // Whether the rename is durable is unknown: undo it, so the
             // caller's error means the topic is still there. Should the

@@ -7,8 +7,8 @@
 //! which can no longer be opened by name.
 
 use super::{Indexes, SegmentState};
-use crate::error::{Error, Result};
-use crate::storage::{Evictable, FileBudget, Slot, StorageFile};
+use crate::error::Result;
+use crate::storage::{CheckedStorage, Evictable, FileBudget, NamedFile, Slot, StorageFile};
 use parking_lot::Mutex;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,7 +79,7 @@ impl SegmentState {
         if let Some(r) = &*h.resident.lock() {
             return Ok(r.file.clone());
         }
-        let file = match self.storage.open(&self.log_path, false) {
+        let file = match self.storage.open_file(&self.log_path) {
             Ok(f) => f,
             Err(e) => {
                 // Deleted meanwhile (retention, compaction): it was pinned
@@ -87,20 +87,23 @@ impl SegmentState {
                 if let Some(r) = &*h.resident.lock() {
                     return Ok(r.file.clone());
                 }
-                return Err(Error::io("open", &self.log_path, e));
+                return Err(e);
             }
         };
         if !self.sized.load(Ordering::Acquire) {
             // Only a sealed segment gets here, and its length never
             // changes: every racing opener stores the same value.
-            let len = file
-                .len()
-                .map_err(|e| Error::io("stat", &self.log_path, e))?;
+            let len = file.stat()?;
             self.size.store(len, Ordering::Release);
             self.visible.store(len, Ordering::Release);
             self.sized.store(true, Ordering::Release);
         }
-        Ok(self.keep_open(file))
+        Ok(self.keep_open(file.into_raw()))
+    }
+
+    /// [`file`](Self::file), named by the log's path in its errors.
+    pub fn log_file(&self) -> Result<NamedFile<'_>> {
+        Ok(NamedFile::new(self.file()?, &self.log_path))
     }
 
     /// Keeps `file` (this segment's log, just opened) open under the

@@ -40,7 +40,7 @@ use crate::error::{Error, Result};
 use crate::index::{
     encode_file, entries_len, entry_count, IndexBytes, IndexKind, OffsetIndex, TimeEntry, TimeIndex,
 };
-use crate::storage::{write_atomic, FileBudget, Storage};
+use crate::storage::{write_atomic, CheckedStorage, FileBudget, Storage};
 use parking_lot::RwLock;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -233,9 +233,7 @@ impl SegmentState {
         if self.sized.load(Ordering::Acquire) {
             return Ok(self.size.load(Ordering::Acquire));
         }
-        self.storage
-            .len_of(&self.log_path)
-            .map_err(|e| Error::io("stat", &self.log_path, e))
+        self.storage.stat(&self.log_path)
     }
 
     /// Bytes readers may see.
@@ -293,9 +291,7 @@ impl SegmentState {
     /// the writer's alone.
     pub fn sync(&self) -> Result<()> {
         let size = self.size.load(Ordering::Acquire);
-        self.file()?
-            .sync_data()
-            .map_err(|e| Error::io("fdatasync", &self.log_path, e))?;
+        self.log_file()?.fdatasync()?;
         self.synced.fetch_max(size, Ordering::AcqRel);
         Ok(())
     }
@@ -410,15 +406,9 @@ impl SegmentState {
         if readers {
             self.pin()?;
         }
-        self.storage
-            .remove_file(&self.log_path)
-            .map_err(|e| Error::io("remove", &self.log_path, e))?;
+        self.storage.remove(&self.log_path)?;
         for path in [self.index_path(), self.time_index_path()] {
-            match self.storage.remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("remove", &path, e)),
-            }
+            self.storage.remove_if_exists(&path)?;
         }
         Ok(())
     }

@@ -12,6 +12,7 @@ use super::SegmentState;
 use crate::batch::{check_batches, read_buffer, BatchHeader, BatchView, Records};
 use crate::error::{Error, Result};
 use crate::index::{OffsetEntry, OffsetIndex, TimeIndex};
+use crate::storage::NamedFile;
 use std::ops::ControlFlow;
 
 /// Bytes read per step while looking for a batch from an index entry: an
@@ -45,9 +46,7 @@ impl SegmentState {
         // The length is bounded by the visible bytes of the file, never by
         // a length field alone. The buffer is the thread's last one, reused.
         let mut buf = read_buffer((end - pos) as usize);
-        self.file()?
-            .read_exact_at(&mut buf, pos)
-            .map_err(|e| Error::io("read", self.log_path(), e))?;
+        self.log_file()?.read_at(&mut buf, pos)?;
         let checked = check_batches(&buf, from, until);
         if let Some((at, e)) = &checked.bad {
             // Return the good batches before the damage; the next read
@@ -89,9 +88,8 @@ impl SegmentState {
                 return Ok(ControlFlow::Continue(()));
             }
             let pos = reader.pos;
-            let bytes = reader
-                .batch(h)
-                .map_err(|e| Error::io("read", self.log_path(), e))?;
+            let bytes = reader.batch(h)?;
+            // Not I/O: damage, which carries its position.
             let view = BatchView::parse(bytes)
                 .map_err(|e| Error::corrupt(self.log_path(), pos, e.to_string()))?;
             let hit = view
@@ -122,7 +120,6 @@ impl SegmentState {
     ) -> Result<Option<R>> {
         let file = self.file()?;
         let visible = self.visible();
-        let io = |e| Error::io("read", self.log_path(), e);
         let mut entry = entry;
         'restart: loop {
             let (start, mut expected) = match entry {
@@ -132,7 +129,8 @@ impl SegmentState {
                 ),
                 None => (0, self.base_offset()),
             };
-            let mut reader = BatchReader::new(&*file, start, visible, LOCATE_WINDOW);
+            let named = NamedFile::new(&*file, self.log_path());
+            let mut reader = BatchReader::new(named, start, visible, LOCATE_WINDOW);
             let mut first = true;
             // A sealed segment's records end before the next segment's base.
             let limit = if self.is_sealed() {
@@ -142,7 +140,7 @@ impl SegmentState {
             };
             loop {
                 let pos = reader.pos;
-                let step = reader.peek().map_err(io)?;
+                let step = reader.peek()?;
                 if first && entry.is_some() && matches!(step, Step::Partial | Step::Bad(_)) {
                     // The index points inside a batch, or at no batch at
                     // all: do without it.

@@ -1,8 +1,8 @@
 //! Sequential batch reading from a segment file through a window buffer.
 
 use crate::batch::{BatchHeader, HeaderError};
-use crate::storage::StorageFile;
-use std::io;
+use crate::error::Result;
+use crate::storage::{NamedFile, StorageFile};
 
 /// What lies at the reader's position.
 #[derive(Debug)]
@@ -20,9 +20,10 @@ pub(crate) enum Step {
 /// Reads batches one after another from `pos` up to `end`, through a
 /// buffer, so scanning many small batches costs one read per window.
 /// Nothing is allocated from a length field before that length has been
-/// checked against the bytes actually in the file.
+/// checked against the bytes actually in the file. A failed read is
+/// `Error::Io` naming the file.
 pub(crate) struct BatchReader<'a> {
-    file: &'a dyn StorageFile,
+    file: NamedFile<'a, &'a dyn StorageFile>,
     pub pos: u64,
     end: u64,
     window: usize,
@@ -32,7 +33,12 @@ pub(crate) struct BatchReader<'a> {
 }
 
 impl<'a> BatchReader<'a> {
-    pub fn new(file: &'a dyn StorageFile, pos: u64, end: u64, window: usize) -> Self {
+    pub fn new(
+        file: NamedFile<'a, &'a dyn StorageFile>,
+        pos: u64,
+        end: u64,
+        window: usize,
+    ) -> Self {
         BatchReader {
             file,
             pos,
@@ -44,12 +50,12 @@ impl<'a> BatchReader<'a> {
     }
 
     /// Makes `[at, at + n)` available in the buffer; `n` must fit before `end`.
-    fn fill(&mut self, at: u64, n: usize) -> io::Result<&[u8]> {
+    fn fill(&mut self, at: u64, n: usize) -> Result<&[u8]> {
         let have = at >= self.buf_start && at + n as u64 <= self.buf_start + self.buf.len() as u64;
         if !have {
             let want = (n.max(self.window) as u64).min(self.end - at) as usize;
             self.buf.resize(want, 0);
-            self.file.read_exact_at(&mut self.buf, at)?;
+            self.file.read_at(&mut self.buf, at)?;
             self.buf_start = at;
         }
         let off = (at - self.buf_start) as usize;
@@ -57,13 +63,13 @@ impl<'a> BatchReader<'a> {
     }
 
     /// Bytes of `[at, at + n)`, which must lie before `end`.
-    pub fn bytes_at(&mut self, at: u64, n: usize) -> io::Result<&[u8]> {
+    pub fn bytes_at(&mut self, at: u64, n: usize) -> Result<&[u8]> {
         debug_assert!(at + n as u64 <= self.end);
         self.fill(at, n)
     }
 
     /// What lies at the current position.
-    pub fn peek(&mut self) -> io::Result<Step> {
+    pub fn peek(&mut self) -> Result<Step> {
         let left = self.end.saturating_sub(self.pos);
         if left == 0 {
             return Ok(Step::End);
@@ -83,7 +89,7 @@ impl<'a> BatchReader<'a> {
     }
 
     /// The whole batch at the current position (after `peek` gave `Batch`).
-    pub fn batch(&mut self, header: &BatchHeader) -> io::Result<&[u8]> {
+    pub fn batch(&mut self, header: &BatchHeader) -> Result<&[u8]> {
         let pos = self.pos;
         self.fill(pos, header.total_size())
     }

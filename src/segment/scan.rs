@@ -8,7 +8,7 @@ use super::index_builder::Indexes;
 use super::reader::{BatchReader, Step};
 use crate::batch::{BatchHeader, BatchView};
 use crate::error::{Error, Result};
-use crate::storage::StorageFile;
+use crate::storage::{NamedFile, StorageFile};
 use std::path::Path;
 
 /// Bytes read per window while scanning.
@@ -66,14 +66,14 @@ pub(crate) fn scan_visiting(
     mode: Mode,
     on_batch: &mut dyn FnMut(&BatchHeader),
 ) -> Result<Scanned> {
-    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-    let mut reader = BatchReader::new(file, 0, len, SCAN_WINDOW);
+    let file = NamedFile::new(file, path);
+    let len = file.stat()?;
+    let mut reader = BatchReader::new(file.clone(), 0, len, SCAN_WINDOW);
     let mut indexes = Indexes::new();
     let mut expected = base;
-    let io = |e| Error::io("read", path, e);
     loop {
         let pos = reader.pos;
-        let reason = match reader.peek().map_err(io)? {
+        let reason = match reader.peek()? {
             Step::End => {
                 return Ok(Scanned {
                     valid_len: pos,
@@ -82,18 +82,16 @@ pub(crate) fn scan_visiting(
                     torn_tail: false,
                 })
             }
-            Step::Batch(h) => {
-                match check_batch(&mut reader, &h, expected, base, mode).map_err(io)? {
-                    None => {
-                        indexes.on_batch(&h, pos as u32, base, index_interval);
-                        on_batch(&h);
-                        expected = h.next_offset();
-                        reader.advance(&h);
-                        continue;
-                    }
-                    Some(reason) => reason,
+            Step::Batch(h) => match check_batch(&mut reader, &h, expected, base, mode)? {
+                None => {
+                    indexes.on_batch(&h, pos as u32, base, index_interval);
+                    on_batch(&h);
+                    expected = h.next_offset();
+                    reader.advance(&h);
+                    continue;
                 }
-            }
+                Some(reason) => reason,
+            },
             Step::Partial => "batch cut off by the end of the file".to_string(),
             Step::Bad(e) => e.to_string(),
         };
@@ -103,9 +101,9 @@ pub(crate) fn scan_visiting(
         // The active segment's file is reserved ahead of its log (see
         // `SegmentState::preallocate`) and reads as zeros there: no batch starts
         // in that tail, so the search below stops where it begins.
-        let data_end = end_of_data(file, pos, len).map_err(io)?;
-        if let Some(next) = find_valid_batch(file, pos + 1, data_end, len, expected).map_err(io)? {
-            if has_unwritten_sector(file, pos, next).map_err(io)? {
+        let data_end = file.reading(|f| end_of_data(f, pos, len))?;
+        if let Some(next) = find_valid_batch(file.clone(), pos + 1, data_end, len, expected)? {
+            if file.reading(|f| has_unwritten_sector(f, pos, next))? {
                 // Writes that a power cut left half on disk: nothing from
                 // here on was synced (see `hole`), so it is a torn tail.
                 return Ok(Scanned {
@@ -153,11 +151,11 @@ pub(crate) fn headers_from(
     len: u64,
     f: &mut dyn FnMut(&BatchHeader),
 ) -> Result<u64> {
-    let mut reader = BatchReader::new(file, from.0, len, HEADER_WINDOW);
+    let mut reader = BatchReader::new(NamedFile::new(file, path), from.0, len, HEADER_WINDOW);
     let mut expected = from.1;
     loop {
         let pos = reader.pos;
-        let reason = match reader.peek().map_err(|e| Error::io("read", path, e))? {
+        let reason = match reader.peek()? {
             Step::End => return Ok(expected),
             Step::Batch(h) if h.base_offset >= expected => {
                 f(&h);
@@ -184,7 +182,7 @@ pub(super) fn check_batch(
     expected: u64,
     base: u64,
     mode: Mode,
-) -> std::io::Result<Option<String>> {
+) -> Result<Option<String>> {
     // The active segment is never compacted, so its offsets are dense;
     // a sealed one may have gaps after compaction.
     let in_order = match mode {
@@ -234,12 +232,12 @@ fn end_of_data(file: &dyn StorageFile, from: u64, len: u64) -> std::io::Result<u
 /// to tell a torn tail (nothing valid after the damage) from corruption in
 /// the middle of the log.
 fn find_valid_batch(
-    file: &dyn StorageFile,
+    file: NamedFile<'_, &dyn StorageFile>,
     from: u64,
     until: u64,
     end: u64,
     expected: u64,
-) -> std::io::Result<Option<u64>> {
+) -> Result<Option<u64>> {
     let mut reader = BatchReader::new(file, from, end, SCAN_WINDOW);
     let mut pos = from;
     while pos < until && pos + BatchHeader::SIZE as u64 <= end {

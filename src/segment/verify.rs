@@ -11,11 +11,11 @@ use super::reader::{BatchReader, Step};
 use super::scan::{check_batch, Mode};
 use super::SegmentState;
 use crate::batch::BatchHeader;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::index::{
     entries_len, entry_at, entry_count, Entry, IndexKind, OffsetEntry, TimeEntry, TRAILER_SIZE,
 };
-use crate::storage::read_all;
+use crate::storage::{CheckedStorage, NamedFile};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -50,7 +50,7 @@ impl fmt::Display for SegmentIndex {
 pub struct BadBatch {
     /// Byte position of the batch in the log file.
     pub position: u64,
-    /// What check failed (as [`Error::Corrupt`] would say).
+    /// What check failed (as [`Error::Corrupt`](crate::Error::Corrupt) would say).
     pub reason: String,
 }
 
@@ -151,21 +151,19 @@ impl SegmentState {
         // the active one's, as listed, before the listed next offset.
         let limit = if active { next } else { self.next_offset() };
         let base = self.base_offset;
-        let mut reader = BatchReader::new(&*file, 0, len, VERIFY_WINDOW);
+        let named = NamedFile::new(&*file, self.log_path());
+        let mut reader = BatchReader::new(named, 0, len, VERIFY_WINDOW);
         let mut expected = base;
         let mut max_timestamp: Option<i64> = None;
-        let io = |e| Error::io("read", self.log_path(), e);
         let bad = loop {
             let pos = reader.pos;
-            let h = match reader.peek().map_err(io)? {
+            let h = match reader.peek()? {
                 Step::End => break None,
                 Step::Batch(h) => h,
                 Step::Partial => break Some("batch cut off inside the log".to_string()),
                 Step::Bad(e) => break Some(e.to_string()),
             };
-            if let Some(reason) =
-                check_batch(&mut reader, &h, expected, base, Mode::Sealed).map_err(io)?
-            {
+            if let Some(reason) = check_batch(&mut reader, &h, expected, base, Mode::Sealed)? {
                 break Some(reason);
             }
             if h.next_offset() > limit {
@@ -293,18 +291,14 @@ impl SegmentState {
             SegmentIndex::Offset => (self.index_path(), IndexKind::Offset, OffsetEntry::SIZE),
             SegmentIndex::Time => (self.time_index_path(), IndexKind::Time, TimeEntry::SIZE),
         };
-        let file = match self.storage.open(&path, false) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                report.mismatch(index, None, "the file is missing".to_string());
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(Error::io("open", &path, e)),
+        let Some(file) = self.storage.open_if_exists(&path)? else {
+            report.mismatch(index, None, "the file is missing".to_string());
+            return Ok(Vec::new());
         };
         // At most one entry per batch: a longer file is not this log's
         // index, and is not read whole.
         let max_entries = len / BatchHeader::SIZE as u64 + 1;
-        let size = file.len().map_err(|e| Error::io("stat", &path, e))?;
+        let size = file.stat()?;
         if size > max_entries * entry as u64 + TRAILER_SIZE as u64 {
             report.mismatch(
                 index,
@@ -313,7 +307,7 @@ impl SegmentState {
             );
             return Ok(Vec::new());
         }
-        let mut bytes = read_all(&*file).map_err(|e| Error::io("read", &path, e))?;
+        let mut bytes = file.read_all()?;
         match entries_len(kind, &bytes, len) {
             Some(n) => {
                 bytes.truncate(n);

@@ -285,13 +285,14 @@ impl Segment {
         } else {
             self.listed.size.min(s.synced()).min(s.visible())
         };
-        let file = s.file()?;
+        let file = s.log_file()?;
         let mut buf = vec![0u8; COPY_CHUNK_BYTES.min(len as usize)];
         let mut at = 0u64;
         while at < len {
             let n = ((len - at) as usize).min(buf.len());
-            file.read_exact_at(&mut buf[..n], at)
-                .map_err(|e| Error::io("read", s.log_path(), e))?;
+            file.read_at(&mut buf[..n], at)?;
+            // Not a storage call: the caller's writer failed, named by
+            // hand as the copy of this log.
             out.write_all(&buf[..n])
                 .map_err(|e| Error::io("copy", s.log_path(), e))?;
             at += n as u64;

@@ -17,7 +17,7 @@ use crate::index::{
     encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
     OffsetIndex, TimeEntry, TRAILER_SIZE,
 };
-use crate::storage::{read_all, StorageFile};
+use crate::storage::{read_all, CheckedStorage, NamedFile, StorageFile};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -53,22 +53,16 @@ impl SegmentWriter {
             base,
             Phase::Active(Indexes::new()),
         );
-        let file = seg
-            .storage
-            .open(&seg.log_path, true)
-            .map_err(|e| Error::io("create", &seg.log_path, e))?;
+        let file = seg.storage.create_file(&seg.log_path)?;
         // A leftover file of this name holds nothing the log still needs.
         // Truncate only then: on ext4 a truncate to zero makes the close of
         // the file force out all its delayed data (auto_da_alloc), a
         // needless flush of a whole segment.
-        let len = file
-            .len()
-            .map_err(|e| Error::io("stat", &seg.log_path, e))?;
+        let len = file.stat()?;
         if len != 0 {
-            file.set_len(0)
-                .map_err(|e| Error::io("truncate", &seg.log_path, e))?;
+            file.truncate(0)?;
         }
-        seg.keep_open(file);
+        seg.keep_open(file.into_raw());
         Ok(SegmentWriter {
             seg: Arc::new(seg),
             written: 0,
@@ -98,17 +92,15 @@ impl SegmentWriter {
             Phase::Active(Indexes::new()),
         );
         let path = seg.log_path.clone();
-        let file = seg
-            .storage
-            .open(&path, true)
-            .map_err(|e| Error::io("open", &path, e))?;
-        let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+        let file = seg.storage.open_or_create(&path)?;
+        let len = file.stat()?;
         // A marker is only believed for a log of the size it names, and for
         // no more records than the log has bytes.
         let clean = clean.filter(|&(next, size)| {
             size == len && next.checked_sub(base).is_some_and(|n| n <= len)
         });
-        let trusted = clean.and_then(|(next, _)| seg.load_active_indexes(&*file, len, next, true));
+        let trusted =
+            clean.and_then(|(next, _)| seg.load_active_indexes(file.raw(), len, next, true));
         let (len, next, indexes, found) = match (trusted, clean) {
             (Some(indexes), Some((next, _))) => (len, next, indexes, ActiveFound::Trusted),
             (_, Some((next, _))) => {
@@ -118,7 +110,7 @@ impl SegmentWriter {
                 // indexes were wrong); a damaged one is kept as the marker
                 // describes it, and reads of the damaged batch report it.
                 // Producer state is replayed by the caller either way.
-                match scan(&*file, &path, base, index_interval, Mode::Sealed) {
+                match scan(file.raw(), &path, base, index_interval, Mode::Sealed) {
                     Ok(s) => {
                         let found = if (s.next_offset, s.valid_len) == (next, len) {
                             ActiveFound::Verified
@@ -133,8 +125,8 @@ impl SegmentWriter {
                         // else none: reads then walk from the segment's
                         // start, and report the damage when they reach it.
                         let indexes = seg
-                            .load_active_indexes(&*file, len, next, false)
-                            .or_else(|| seg.indexes_from_headers(&*file, len))
+                            .load_active_indexes(file.raw(), len, next, false)
+                            .or_else(|| seg.indexes_from_headers(file.raw(), len))
                             .unwrap_or_else(Indexes::new);
                         (len, next, indexes, ActiveFound::Damaged)
                     }
@@ -142,29 +134,34 @@ impl SegmentWriter {
                 }
             }
             _ => {
-                let s = scan_visiting(&*file, &path, base, index_interval, Mode::Tail, on_batch)?;
+                let s = scan_visiting(
+                    file.raw(),
+                    &path,
+                    base,
+                    index_interval,
+                    Mode::Tail,
+                    on_batch,
+                )?;
                 if s.torn_tail {
-                    file.set_len(s.valid_len)
-                        .map_err(|e| Error::io("truncate", &path, e))?;
+                    file.truncate(s.valid_len)?;
                 }
                 // What survived an unclean stop may sit only in the page
                 // cache; make it durable before anyone reads it, so a later
                 // power loss cannot take back what a reader has seen.
-                file.sync_data()
-                    .map_err(|e| Error::io("fdatasync", &path, e))?;
+                file.fdatasync()?;
                 (s.valid_len, s.next_offset, s.indexes, ActiveFound::Scanned)
             }
         };
         *seg.phase.get_mut() = Phase::Active(indexes);
         // Whatever the file holds past the log is reserved space from
         // before the stop, or has just been truncated away.
-        let file_len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+        let file_len = file.stat()?;
         seg.size = AtomicU64::new(len);
         seg.visible = AtomicU64::new(len);
         // Synced after a scan; after a clean shutdown, by the close.
         seg.synced = AtomicU64::new(len);
         seg.next_offset = AtomicU64::new(next);
-        seg.keep_open(file);
+        seg.keep_open(file.into_raw());
         let writer = SegmentWriter {
             seg: Arc::new(seg),
             written: len,
@@ -195,12 +192,13 @@ impl SegmentWriter {
         if end > self.allocated {
             self.preallocate(&*file, pos, end);
         }
-        if let Err(e) = file.write_all_at(batch, pos) {
+        let wrote = NamedFile::new(&*file, &self.seg.log_path).write_at(batch, pos);
+        if let Err(e) = wrote {
             // Take back whatever part of the batch reached the file, so the
             // next append does not land behind a torn batch.
             let _ = file.set_len(pos);
             self.allocated = pos;
-            return Err(Error::io("write", &self.seg.log_path, e));
+            return Err(e);
         }
         let seg = &*self.seg;
         // Under the phase's lock, so that a listing (`SegmentState::listing`)
@@ -252,10 +250,7 @@ impl SegmentWriter {
     /// closed segment's file is exactly its log.
     pub fn trim(&mut self) -> Result<()> {
         if self.allocated > self.written {
-            self.seg
-                .file()?
-                .set_len(self.written)
-                .map_err(|e| Error::io("truncate", &self.seg.log_path, e))?;
+            self.seg.log_file()?.truncate(self.written)?;
             self.allocated = self.written;
         }
         Ok(())

@@ -1,8 +1,11 @@
 //! The storage seam: every byte samsa reads or writes goes through these
 //! two traits, so tests can swap real files for memory or for a storage
-//! that fails, tears or drops writes.
+//! that fails, tears or drops writes. The code above calls them through
+//! [`CheckedStorage`] and [`NamedFile`] (`checked`), whose errors name the
+//! operation and the path.
 
 mod budget;
+mod checked;
 #[cfg(test)]
 pub(crate) mod faulty;
 mod fs;
@@ -18,6 +21,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use budget::{Evictable, FileBudget, Slot};
+pub(crate) use checked::{CheckedStorage, NamedFile};
 pub(crate) use fs::FsStorage;
 pub(crate) use mem::MemStorage;
 pub(crate) use mmap::SharedBytes;
@@ -98,7 +102,7 @@ impl fmt::Debug for DirLock {
 /// Writes `name` in `dir` so that after a crash it holds either its old
 /// content or `bytes`, never a mix: temp file, sync, rename, sync directory.
 pub(crate) fn write_atomic(
-    storage: &dyn Storage,
+    storage: &(impl Storage + ?Sized),
     dir: &Path,
     name: &str,
     bytes: &[u8],
@@ -124,22 +128,16 @@ pub(crate) fn write_unsynced(
     path: &Path,
     bytes: &[u8],
 ) -> crate::error::Result<()> {
-    use crate::error::Error;
-    let file = storage
-        .open(path, true)
-        .map_err(|e| Error::io("create", path, e))?;
-    file.write_all_at(bytes, 0)
-        .map_err(|e| Error::io("write", path, e))?;
-    let len = file.len().map_err(|e| Error::io("stat", path, e))?;
-    if len > bytes.len() as u64 {
-        file.set_len(bytes.len() as u64)
-            .map_err(|e| Error::io("truncate", path, e))?;
+    let file = storage.create_file(path)?;
+    file.write_at(bytes, 0)?;
+    if file.stat()? > bytes.len() as u64 {
+        file.truncate(bytes.len() as u64)?;
     }
     Ok(())
 }
 
 /// Reads a whole small file.
-pub(crate) fn read_all(file: &dyn StorageFile) -> io::Result<Vec<u8>> {
+pub(crate) fn read_all(file: &(impl StorageFile + ?Sized)) -> io::Result<Vec<u8>> {
     let len = usize::try_from(file.len()?).map_err(io::Error::other)?;
     let mut buf = vec![0; len];
     file.read_exact_at(&mut buf, 0)?;

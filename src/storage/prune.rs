@@ -23,7 +23,7 @@ pub(crate) trait OwnNames {
 /// left in place because samsa did not write it is added to `foreign`;
 /// returns whether `dir` is gone.
 pub(crate) fn prune(
-    storage: &dyn Storage,
+    storage: &(impl Storage + ?Sized),
     dir: &Path,
     names: &dyn OwnNames,
     foreign: &mut Vec<PathBuf>,
