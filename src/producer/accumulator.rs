@@ -1,5 +1,6 @@
 //! The producer's buffer: one open batch per partition, records encoded
-//! into it as they are sent, closed batches queued for the appender.
+//! into it as they are sent, closed batches queued for the appender (or
+//! taken by a caller waiting on one, see `Accumulator::take_for_waiter`).
 
 use super::delivery::{BatchSlot, FlushNow};
 use crate::batch::BatchBuilder;
@@ -7,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
 use crate::record::Record;
 use crate::topic::{CleanupPolicy, Topic, TopicId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -37,10 +38,34 @@ pub(crate) struct ClosedBatch {
     pub log_append_time: bool,
 }
 
+/// A partition, as the producer's sequences and write turns name it: a
+/// topic created again under the name is another one.
+pub(crate) type PartitionKey = (TopicId, u32);
+
+impl ClosedBatch {
+    pub fn key(&self) -> PartitionKey {
+        (self.topic_id, self.slot.partition)
+    }
+}
+
 /// Batches waiting for the appender, and the buffer's accounting.
+///
+/// A batch is written by the appender, or by a caller waiting on it
+/// (`take_for_waiter`). Either way one partition's batches are written
+/// one at a time and in the order they were closed (their producer
+/// sequences follow that order): a partition in `appending` or `held` is
+/// being written, and its next batch waits its turn in `ready`.
 #[derive(Default)]
 pub(crate) struct Queue {
     pub ready: VecDeque<ClosedBatch>,
+    /// Partitions of the batches the appender took and is writing now.
+    pub appending: HashSet<PartitionKey>,
+    /// Partitions a waiter is writing a batch of, in its own thread.
+    pub held: HashSet<PartitionKey>,
+    /// The appender is parked with no deadline, so a new batch must wake
+    /// it; otherwise it wakes by the linger deadline of an older batch,
+    /// which is no later than the new one's.
+    pub appender_idle: bool,
     /// Bytes buffered in open, ready and appending batches.
     pub buffered: usize,
     /// Batches handed to the appender so far, and how many it finished.
@@ -49,6 +74,54 @@ pub(crate) struct Queue {
     /// The first error since the last flush.
     pub first_error: Option<Error>,
     pub closed: bool,
+}
+
+/// What became of a batch its waiter asked for (see
+/// [`Accumulator::take_for_waiter`]).
+pub(crate) enum Take {
+    /// The waiter writes it: the partition is held for it.
+    Mine(ClosedBatch),
+    /// It waits for the appender (`closed_now`: it was open until now, so
+    /// the appender has not been told).
+    Queued { closed_now: bool },
+    /// The appender has it already.
+    Taken,
+}
+
+impl Queue {
+    /// Takes the ready batches for the appender: all of them but those of
+    /// partitions a waiter is writing, which stay, in order, for a later
+    /// turn. Their partitions are the appender's until `appending` is
+    /// cleared.
+    pub fn take_for_appender(&mut self) -> Vec<ClosedBatch> {
+        let taken: Vec<ClosedBatch> = if self.held.is_empty() {
+            self.ready.drain(..).collect()
+        } else {
+            let held = &self.held;
+            let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ready)
+                .into_iter()
+                .partition(|b| !held.contains(&b.key()));
+            self.ready = kept.into();
+            taken
+        };
+        self.appending.extend(taken.iter().map(ClosedBatch::key));
+        taken
+    }
+
+    /// Whether the appender has a ready batch it may take now.
+    pub fn has_work(&self) -> bool {
+        if self.held.is_empty() {
+            !self.ready.is_empty()
+        } else {
+            self.ready.iter().any(|b| !self.held.contains(&b.key()))
+        }
+    }
+
+    /// Nothing ready, nothing being written by a waiter: once closed, the
+    /// appender may stop.
+    pub fn is_drained(&self) -> bool {
+        self.ready.is_empty() && self.held.is_empty()
+    }
 }
 
 /// How batches are cut and stamped.
@@ -313,6 +386,30 @@ impl Accumulator {
             e.close(&mut self.queue, p);
         }
         open
+    }
+
+    /// The batch of `slot`, for the caller waiting on it to write in its
+    /// own thread (caller-runs, as the leader of a group commit), closed
+    /// first if it is still open. Only the oldest batch not yet written of
+    /// a partition nobody is writing now is handed out, so that one
+    /// partition's batches still land one at a time and in order; any
+    /// other is left (or put) in the ready queue for the appender.
+    pub fn take_for_waiter(&mut self, slot: &Arc<BatchSlot>) -> Take {
+        let closed_now = self.close_slot(slot);
+        let q = &mut self.queue;
+        // Closed batches are near the back of the queue.
+        let Some(at) = q.ready.iter().rposition(|b| Arc::ptr_eq(&b.slot, slot)) else {
+            return Take::Taken;
+        };
+        let key = q.ready[at].key();
+        if q.appending.contains(&key)
+            || q.held.contains(&key)
+            || q.ready.iter().take(at).any(|b| b.key() == key)
+        {
+            return Take::Queued { closed_now };
+        }
+        q.held.insert(key);
+        Take::Mine(q.ready.remove(at).expect("the batch found above"))
     }
 
     /// Closes every open batch created at or before `deadline` (all of

@@ -5,8 +5,10 @@
 //! buffered copy, no syscall) and returns a [`Delivery`]. A batch is
 //! appended when it reaches `batch_bytes`, when it has waited `linger`, on
 //! [`Producer::flush`], or, with zero linger, as soon as the appender is
-//! free. One appender thread per producer keeps each partition's batches in
-//! order, which the sequence numbers of idempotent appends rely on.
+//! free; a batch someone waits on is appended at once, by the waiting
+//! thread itself when the appender has not taken it yet (see `write`).
+//! One partition's batches are written one at a time, in order, which the
+//! sequence numbers of idempotent appends rely on.
 
 mod accumulator;
 mod config;
@@ -15,6 +17,7 @@ mod delivery;
 mod power_loss_tests;
 #[cfg(test)]
 mod tests;
+mod write;
 
 pub use crate::partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
@@ -23,14 +26,13 @@ pub use crate::partitioner::{
 pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, RecordMetadata};
 
-use delivery::{BatchSlot, FlushNow};
+use delivery::FlushNow;
+use write::WrittenQueue;
 
-use crate::batch::ProducerFields;
 use crate::error::{Error, Result};
 use crate::log::Log;
 use crate::record::Record;
-use crate::topic::TopicId;
-use accumulator::{Accumulator, BatchRules, ClosedBatch};
+use accumulator::{Accumulator, BatchRules, PartitionKey};
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::fmt;
@@ -85,28 +87,14 @@ struct Shared {
     /// Wakes senders waiting for buffer space, and flushes waiting for
     /// batches to complete.
     progress: Condvar,
+    /// The next producer sequence of each partition, with idempotence. It
+    /// advances only past batches that made it into the log, and only the
+    /// writer holding the partition's turn (see `Queue`) reads or moves it.
+    sequences: Mutex<HashMap<PartitionKey, i32>>,
     /// Batches written and waiting for their sync, for the syncer thread.
     written: Mutex<WrittenQueue>,
     /// Wakes the syncer.
     written_wake: Condvar,
-}
-
-/// A batch in the log file, waiting for the sync its append is due.
-struct Written {
-    partition: crate::partition::Partition,
-    /// What to sync through, if the partition's policy asks for it.
-    sync: Option<crate::partition::SyncTicket>,
-    info: crate::partition::AppendInfo,
-    slot: Arc<delivery::BatchSlot>,
-    log_append_time: bool,
-    bytes: usize,
-}
-
-#[derive(Default)]
-struct WrittenQueue {
-    batches: std::collections::VecDeque<Written>,
-    /// The appender has stopped: nothing more will come.
-    appender_done: bool,
 }
 
 impl fmt::Debug for Producer {
@@ -155,6 +143,7 @@ impl Producer {
             )),
             wake: Condvar::new(),
             progress: Condvar::new(),
+            sequences: Mutex::new(HashMap::new()),
             written: Mutex::new(WrittenQueue::default()),
             written_wake: Condvar::new(),
         });
@@ -248,10 +237,14 @@ impl Producer {
         if e.is_full(rules, p) {
             e.close(&mut acc.queue, p);
             s.wake.notify_one();
-        } else if placed.index == 0 {
+        } else if placed.index == 0 && (acc.queue.appender_idle || !acc.queue.ready.is_empty()) {
             // A new batch: the appender must learn its linger deadline (with
             // zero linger it takes the batch as soon as it is free, and
-            // records sent meanwhile join it, as in Kafka).
+            // records sent meanwhile join it, as in Kafka), and take the
+            // batch this one follows if `push` just closed it. Parked with
+            // the deadline of an older batch and nothing ready, it learns
+            // the new deadline then, and no wake-up (a futex call and often
+            // a context switch, which an awaited send would pay) is needed.
             s.wake.notify_one();
         }
         Ok(match s.config.acks {
@@ -366,164 +359,46 @@ impl Shared {
 
     /// The appender thread: takes ready and lingered-out batches and
     /// writes them, in order, handing each to the syncer, until the
-    /// producer closes and nothing is left.
+    /// producer closes and nothing is left. Batches of a partition a
+    /// waiter is writing wait for its turn to end.
     fn run(&self) {
-        // The next sequence number of each partition, kept by the appender,
-        // the only one that appends: it advances only past batches that
-        // made it into the log.
-        let mut sequences: HashMap<(TopicId, u32), i32> = HashMap::new();
         let mut acc = self.acc.lock();
         loop {
             let linger = self.config.linger;
             let earliest = acc.close_expired(Instant::now().checked_sub(linger));
-            if acc.queue.ready.is_empty() {
-                if acc.queue.closed && earliest.is_none() {
+            if !acc.queue.has_work() {
+                if acc.queue.closed && earliest.is_none() && acc.queue.is_drained() {
                     break;
                 }
                 match earliest {
                     Some(t) => {
                         let _ = self.wake.wait_until(&mut acc, t + linger);
                     }
-                    None if acc.queue.closed => {}
-                    None => self.wake.wait(&mut acc),
+                    // Nothing open: a send, a flush or a close wakes us, or
+                    // (once the producer is closed, or with batches queued
+                    // behind a waiter's) the end of a waiter's turn.
+                    None => {
+                        acc.queue.appender_idle = true;
+                        self.wake.wait(&mut acc);
+                        acc.queue.appender_idle = false;
+                    }
                 }
                 if acc.queue.closed {
                     acc.close_expired(None);
                 }
                 continue;
             }
-            let batches: Vec<ClosedBatch> = acc.queue.ready.drain(..).collect();
+            let batches = acc.queue.take_for_appender();
             drop(acc);
             for b in batches {
-                self.write(b, &mut sequences);
+                self.write_for_appender(b);
             }
             acc = self.acc.lock();
+            acc.queue.appending.clear();
         }
         drop(acc);
         self.written.lock().appender_done = true;
         self.written_wake.notify_one();
-    }
-
-    /// Writes one batch (retrying failed writes as the same batch) and
-    /// hands it to the syncer; under `Acks::Leader` its deliveries are done
-    /// once written.
-    fn write(&self, b: ClosedBatch, sequences: &mut HashMap<(TopicId, u32), i32>) {
-        let key = (b.topic_id, b.slot.partition);
-        let fields = match self.identity {
-            Some((producer_id, producer_epoch)) => {
-                // First use of a partition: continue where the log has this
-                // producer id (a restart with a stable producer_id), or at 0.
-                let base_sequence = *sequences.entry(key).or_insert_with(|| {
-                    match b.partition.resume_producer(producer_id) {
-                        (epoch, seq) if epoch == producer_epoch => seq,
-                        _ => 0,
-                    }
-                });
-                ProducerFields {
-                    producer_id,
-                    producer_epoch,
-                    base_sequence,
-                }
-            }
-            None => ProducerFields::NONE,
-        };
-        let mut batch = b.builder.finish(fields);
-        let mut attempt = 0;
-        let result = loop {
-            match b.partition.write_encoded(&mut batch, b.partition.now_ms()) {
-                Err(Error::Io { op, .. }) if op != "fdatasync" && attempt < self.config.retries => {
-                    attempt += 1;
-                    std::thread::sleep(self.config.retry_backoff);
-                }
-                other => break other,
-            }
-        };
-        match result {
-            Ok((info, sync)) => {
-                if let Some(seq) = sequences.get_mut(&key) {
-                    // Sequences wrap from i32::MAX back to 0, as in Kafka.
-                    *seq = ((i64::from(fields.base_sequence) + i64::from(b.count)) % (1i64 << 31))
-                        as i32;
-                }
-                let written = Written {
-                    partition: b.partition,
-                    sync,
-                    info,
-                    slot: b.slot,
-                    log_append_time: b.log_append_time,
-                    bytes: b.bytes,
-                };
-                if self.config.acks == Acks::Leader {
-                    written.complete();
-                }
-                self.written.lock().batches.push_back(written);
-                self.written_wake.notify_one();
-            }
-            Err(e) => {
-                b.slot.failed_if_pending(e.clone());
-                self.account(b.bytes, 1, Some(e));
-            }
-        }
-    }
-
-    /// The syncer thread: waits for each written batch's sync (one fsync
-    /// covers every batch written before it: group commit) and completes
-    /// the deliveries, while the appender writes on.
-    fn run_syncer(&self) {
-        loop {
-            let batches: Vec<Written> = {
-                let mut q = self.written.lock();
-                while q.batches.is_empty() {
-                    if q.appender_done {
-                        return;
-                    }
-                    self.written_wake.wait(&mut q);
-                }
-                q.batches.drain(..).collect()
-            };
-            let mut bytes = 0;
-            let mut first_error = None;
-            let n = batches.len() as u64;
-            for w in batches {
-                bytes += w.bytes;
-                match w.sync.map_or(Ok(()), |t| w.partition.sync_through(t)) {
-                    Ok(()) => w.complete(),
-                    Err(e) => {
-                        w.slot.failed_if_pending(e.clone());
-                        first_error.get_or_insert(e);
-                    }
-                }
-            }
-            self.account(bytes, n, first_error);
-        }
-    }
-
-    /// Counts `n` batches of `bytes` as done, freeing their buffer space.
-    fn account(&self, bytes: usize, n: u64, error: Option<Error>) {
-        let mut acc = self.acc.lock();
-        acc.queue.buffered -= bytes;
-        acc.queue.completed += n;
-        if acc.queue.first_error.is_none() {
-            acc.queue.first_error = error;
-        }
-        drop(acc);
-        self.progress.notify_all();
-    }
-}
-
-impl FlushNow for Shared {
-    fn flush_now(&self, slot: &Arc<BatchSlot>) {
-        if self.acc.lock().close_slot(slot) {
-            self.wake.notify_one();
-        }
-    }
-}
-
-impl Written {
-    /// Completes the batch's deliveries (a second call changes nothing).
-    fn complete(&self) {
-        let append_time = self.log_append_time.then_some(self.info.max_timestamp);
-        self.slot.appended(self.info.base_offset, append_time);
     }
 }
 
