@@ -91,6 +91,20 @@ pub struct SegmentReport {
 }
 
 impl SegmentReport {
+    /// A report on the log at `log` with nothing checked yet.
+    fn empty(log: PathBuf) -> SegmentReport {
+        SegmentReport {
+            log,
+            bytes_checked: 0,
+            batches: 0,
+            records: 0,
+            first_bad_batch: None,
+            index_entries: 0,
+            index_mismatches: Vec::new(),
+            index_mismatch_count: 0,
+        }
+    }
+
     /// Whether every batch and every index entry checked out.
     pub fn is_ok(&self) -> bool {
         self.first_bad_batch.is_none() && self.index_mismatch_count == 0
@@ -133,16 +147,7 @@ impl SegmentState {
     /// since it was sealed, may run past `len` and lack the final time
     /// entry).
     pub(super) fn verify(&self, len: u64, next: u64, active: bool) -> Result<SegmentReport> {
-        let mut report = SegmentReport {
-            log: self.log_path().to_path_buf(),
-            bytes_checked: 0,
-            batches: 0,
-            records: 0,
-            first_bad_batch: None,
-            index_entries: 0,
-            index_mismatches: Vec::new(),
-            index_mismatch_count: 0,
-        };
+        let mut report = SegmentReport::empty(self.log_path().to_path_buf());
         let file = self.file()?;
         let (offset, time) = self.indexes_to_verify(len, active, &mut report)?;
         let mut offset = Cursor::new(offset);
@@ -460,16 +465,7 @@ mod tests {
 
     #[test]
     fn mismatches_are_counted_past_the_listed_ones() {
-        let mut report = SegmentReport {
-            log: "/p/x.log".into(),
-            bytes_checked: 0,
-            batches: 0,
-            records: 0,
-            first_bad_batch: None,
-            index_entries: 0,
-            index_mismatches: Vec::new(),
-            index_mismatch_count: 0,
-        };
+        let mut report = SegmentReport::empty("/p/x.log".into());
         for i in 0..MAX_LISTED_MISMATCHES + 5 {
             report.mismatch(SegmentIndex::Offset, Some(i), "x".into());
         }
