@@ -513,3 +513,80 @@ fn records_take_owned_bytes_and_outlive_their_temporaries() {
         assert_eq!(got, want, "{what}");
     });
 }
+
+/// A minimal executor: polls `f` on this thread, parking between polls
+/// until its waker is called (what any runtime does, without one).
+fn block_on<F: std::future::IntoFuture>(f: F) -> F::Output {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f.into_future());
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => return out,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+/// Issue 15's first piece: `producer.send(..)?.await` (`Delivery` is
+/// `IntoFuture`). Awaiting hands the
+/// batch over at once (the linger here is a minute) and is woken by the
+/// producer's threads; every record of the batch resolves to its offset;
+/// a future polled again after it completed answers the same.
+#[test]
+fn a_delivery_is_a_future() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let producer = log
+            .producer_with(ProducerConfig::default().linger(Duration::from_secs(60)))
+            .unwrap();
+        let deliveries: Vec<_> = (0..10)
+            .map(|i| producer.send("t", Record::new(format!("v{i}"))).unwrap())
+            .collect();
+        let started = std::time::Instant::now();
+        let offsets: Vec<u64> = block_on(async {
+            let mut out = Vec::new();
+            for d in deliveries {
+                out.push(d.await.unwrap().offset);
+            }
+            out
+        });
+        assert_eq!(offsets, (0..10).collect::<Vec<_>>(), "{what}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{what}: the await waited out the linger"
+        );
+        let d = producer.send("t", Record::new(b"again")).unwrap();
+        let mut f = std::future::IntoFuture::into_future(d);
+        let md = block_on(&mut f).unwrap();
+        assert_eq!(md.offset, 10, "{what}");
+        assert_eq!(
+            block_on(&mut f).unwrap(),
+            md,
+            "{what}: polled after completion"
+        );
+        // A delivery that fails resolves to the error.
+        log.create_topic("doomed", TopicConfig::default()).unwrap();
+        let d = producer.send("doomed", Record::new(b"lost")).unwrap();
+        log.delete_topic("doomed").unwrap();
+        assert!(
+            matches!(block_on(d), Err(Error::UnknownTopic { .. })),
+            "{what}"
+        );
+        // Acks::None deliveries are ready at once.
+        let none = log
+            .producer_with(ProducerConfig::default().acks(Acks::None))
+            .unwrap();
+        let md = block_on(none.send("t", Record::new(b"x")).unwrap()).unwrap();
+        assert!(!md.has_offset(), "{what}");
+    });
+}

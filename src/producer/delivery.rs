@@ -6,7 +6,10 @@
 use crate::error::{Error, Result};
 use parking_lot::{Condvar, Mutex};
 use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll, Waker};
 
 /// Appends a batch at once, as its records' waiter asks (see
 /// [`Delivery::wait`]): implemented by the producer.
@@ -17,6 +20,11 @@ pub(crate) trait FlushNow: Send + Sync {
     /// syncs) it in the calling thread; otherwise the appender takes it
     /// now.
     fn flush_now(&self, slot: &Arc<BatchSlot>);
+
+    /// Closes the batch of `slot`, if it is still open, and wakes the
+    /// appender for it: what an awaited delivery asks, which must not
+    /// write or sync in the calling (executor) thread.
+    fn hand_over(&self, slot: &Arc<BatchSlot>);
 }
 
 /// Where a record landed: Kafka's `RecordMetadata`.
@@ -64,6 +72,9 @@ pub(crate) struct BatchSlot {
     pub partition: u32,
     outcome: Mutex<Option<Outcome>>,
     done: Condvar,
+    /// Tasks awaiting the batch (see [`DeliveryFuture`]); woken,
+    /// and cleared, when the outcome is set.
+    wakers: Mutex<Vec<Waker>>,
     /// The producer, to ask for the batch at once when someone waits.
     flusher: Weak<dyn FlushNow>,
 }
@@ -81,6 +92,7 @@ impl BatchSlot {
             partition,
             outcome: Mutex::new(None),
             done: Condvar::new(),
+            wakers: Mutex::new(Vec::new()),
             flusher,
         })
     }
@@ -96,6 +108,17 @@ impl BatchSlot {
             });
             drop(outcome);
             self.done.notify_all();
+            self.wake_tasks();
+        }
+    }
+
+    /// Wakes every task awaiting the batch. Called after the outcome is
+    /// set; a task registers its waker under the outcome's lock, having
+    /// seen no outcome, so none registers too late to be woken here.
+    fn wake_tasks(&self) {
+        let wakers = std::mem::take(&mut *self.wakers.lock());
+        for w in wakers {
+            w.wake();
         }
     }
 
@@ -106,6 +129,7 @@ impl BatchSlot {
             *outcome = Some(Outcome::Failed(error));
             drop(outcome);
             self.done.notify_all();
+            self.wake_tasks();
         }
     }
 }
@@ -123,6 +147,8 @@ enum State {
         slot: Arc<BatchSlot>,
         index: u32,
         timestamp: i64,
+        /// Whether a poll (of the `Future`) handed the batch over already.
+        handed_over: bool,
     },
     Ready(RecordMetadata),
 }
@@ -134,6 +160,7 @@ impl Delivery {
                 slot,
                 index,
                 timestamp,
+                handed_over: false,
             },
         }
     }
@@ -166,6 +193,7 @@ impl Delivery {
                 slot,
                 index,
                 timestamp,
+                ..
             } => (slot, index, timestamp),
         };
         if slot.outcome.lock().is_none() {
@@ -177,19 +205,84 @@ impl Delivery {
         loop {
             match &*outcome {
                 None => slot.done.wait(&mut outcome),
-                Some(Outcome::Failed(e)) => return Err(e.clone()),
-                Some(Outcome::Appended {
-                    base_offset,
-                    append_time,
-                }) => {
-                    return Ok(RecordMetadata {
-                        topic: slot.topic.clone(),
-                        partition: slot.partition,
-                        offset: base_offset + u64::from(index),
-                        timestamp: append_time.unwrap_or(timestamp),
-                    })
-                }
+                Some(o) => return o.metadata(&slot, index, timestamp),
             }
         }
+    }
+}
+
+impl Outcome {
+    /// What the delivery of record `index` of the batch in `slot` returns.
+    fn metadata(&self, slot: &BatchSlot, index: u32, timestamp: i64) -> Result<RecordMetadata> {
+        match self {
+            Outcome::Failed(e) => Err(e.clone()),
+            Outcome::Appended {
+                base_offset,
+                append_time,
+            } => Ok(RecordMetadata {
+                topic: slot.topic.clone(),
+                partition: slot.partition,
+                offset: base_offset + u64::from(index),
+                timestamp: append_time.unwrap_or(timestamp),
+            }),
+        }
+    }
+}
+
+/// `producer.send(..)?.await`: see [`DeliveryFuture`].
+impl IntoFuture for Delivery {
+    type Output = Result<RecordMetadata>;
+    type IntoFuture = DeliveryFuture;
+
+    fn into_future(self) -> DeliveryFuture {
+        DeliveryFuture { delivery: self }
+    }
+}
+
+/// An awaited [`Delivery`] (`producer.send(..)?.await`, or
+/// `delivery.into_future()`). Awaiting never blocks the executor's thread:
+/// the first poll hands a batch still open for its linger to the
+/// producer's appender thread, which writes it (and, under `Acks::All`,
+/// its syncer thread fsyncs it), and the task is woken when the record is
+/// delivered. The same result as [`Delivery::wait`], on any executor.
+/// Dropping the future does not un-send the record; polling it again
+/// after it completed returns the same result.
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct DeliveryFuture {
+    delivery: Delivery,
+}
+
+impl Future for DeliveryFuture {
+    type Output = Result<RecordMetadata>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (slot, index, timestamp, handed_over) = match &mut self.get_mut().delivery.state {
+            State::Ready(md) => return Poll::Ready(Ok(md.clone())),
+            State::Pending {
+                slot,
+                index,
+                timestamp,
+                handed_over,
+            } => (slot, *index, *timestamp, handed_over),
+        };
+        {
+            let outcome = slot.outcome.lock();
+            if let Some(o) = &*outcome {
+                return Poll::Ready(o.metadata(slot, index, timestamp));
+            }
+            // Registered under the outcome's lock: see `wake_tasks`.
+            let mut wakers = slot.wakers.lock();
+            if !wakers.last().is_some_and(|w| w.will_wake(cx.waker())) {
+                wakers.push(cx.waker().clone());
+            }
+        }
+        if !*handed_over {
+            *handed_over = true;
+            if let Some(producer) = slot.flusher.upgrade() {
+                producer.hand_over(slot);
+            }
+        }
+        Poll::Pending
     }
 }

@@ -24,7 +24,7 @@ pub use crate::partitioner::{
     RoundRobinPartitioner,
 };
 pub use config::{Acks, ProducerConfig};
-pub use delivery::{Delivery, RecordMetadata};
+pub use delivery::{Delivery, DeliveryFuture, RecordMetadata};
 
 use delivery::FlushNow;
 use write::WrittenQueue;

@@ -214,6 +214,12 @@ impl FlushNow for Shared {
             Take::Queued { closed_now: false } | Take::Taken => {}
         }
     }
+
+    fn hand_over(&self, slot: &Arc<BatchSlot>) {
+        if self.acc.lock().close_slot(slot) {
+            self.wake.notify_one();
+        }
+    }
 }
 
 impl Written {
