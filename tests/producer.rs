@@ -8,6 +8,9 @@ use samsa_log::producer::{kafka_partition_for_key, Acks, ProducerConfig, RoundRo
 use samsa_log::topic::TopicConfig;
 use samsa_log::{Error, Log, Record};
 use std::collections::{BTreeMap, HashMap};
+
+mod common;
+use common::block_on;
 use std::time::Duration;
 
 fn on_both(f: impl Fn(&str, Log)) {
@@ -512,29 +515,6 @@ fn records_take_owned_bytes_and_outlive_their_temporaries() {
         .collect();
         assert_eq!(got, want, "{what}");
     });
-}
-
-/// A minimal executor: polls `f` on this thread, parking between polls
-/// until its waker is called (what any runtime does, without one).
-fn block_on<F: std::future::IntoFuture>(f: F) -> F::Output {
-    use std::future::Future;
-    use std::sync::Arc;
-    use std::task::{Context, Poll, Wake};
-    struct Unpark(std::thread::Thread);
-    impl Wake for Unpark {
-        fn wake(self: Arc<Self>) {
-            self.0.unpark();
-        }
-    }
-    let waker = Arc::new(Unpark(std::thread::current())).into();
-    let mut cx = Context::from_waker(&waker);
-    let mut f = std::pin::pin!(f.into_future());
-    loop {
-        match f.as_mut().poll(&mut cx) {
-            Poll::Ready(out) => return out,
-            Poll::Pending => std::thread::park(),
-        }
-    }
 }
 
 /// Issue 15's first piece: `producer.send(..)?.await` (`Delivery` is

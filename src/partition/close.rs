@@ -63,6 +63,8 @@ impl Partition {
         });
         self.close_files();
         drop(s.lock.lock().take());
+        // Waiters (blocked readers, awaiting tasks) learn it is closed now.
+        s.signal.notify();
         result
     }
 }

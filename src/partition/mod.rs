@@ -39,12 +39,14 @@ pub(crate) mod signal;
 mod sync;
 #[cfg(test)]
 mod test_support;
+mod wait;
 
 pub use crate::segment::TimestampOffset;
 pub use crate::settings::{PartitionConfig, SyncPolicy, TimestampType};
 pub use compaction::{CompactionOptions, CompactionReport};
 pub use recovery::PartitionHealth;
 pub use retention::DeletedRecords;
+pub use wait::WaitForOffset;
 
 pub(crate) use close::Hold;
 pub(crate) use files::PartitionFiles;

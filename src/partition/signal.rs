@@ -3,18 +3,22 @@
 //! One signal is shared by all partitions of a log. Publishing new records
 //! bumps a generation counter; only when someone waits does it also take
 //! a lock and notify, so appends pay one atomic increment when nobody
-//! listens.
+//! listens. Blocked threads wait on a condition variable; async tasks
+//! leave their `Waker` (see `register_task`), woken by the same publish.
 
 use parking_lot::{Condvar, Mutex};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::Waker;
 use std::time::Instant;
 
 /// Tells waiting readers that records were published.
 #[derive(Debug, Default)]
 pub(crate) struct AppendSignal {
     generation: AtomicU64,
+    /// Blocked threads plus registered tasks.
     waiters: AtomicUsize,
-    lock: Mutex<()>,
+    /// The tasks to wake at the next publish.
+    tasks: Mutex<Vec<Waker>>,
     changed: Condvar,
 }
 
@@ -30,9 +34,41 @@ impl AppendSignal {
     pub fn notify(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock();
+            let mut tasks = self.tasks.lock();
             self.changed.notify_all();
+            let woken = std::mem::take(&mut *tasks);
+            self.waiters.fetch_sub(woken.len(), Ordering::SeqCst);
+            drop(tasks);
+            for w in woken {
+                w.wake();
+            }
         }
+    }
+
+    /// The publish count now: what a task reads before it looks for
+    /// records, to pass to [`Self::register_task`].
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Leaves `waker` to be woken at the next publish, unless records were
+    /// published since the task read `seen` (then `false`: look again).
+    /// Counted as a waiter before the check, as `register` does, so a
+    /// publish either sees the task or is seen by it.
+    pub fn register_task(&self, seen: u64, waker: &Waker) -> bool {
+        let mut tasks = self.tasks.lock();
+        if tasks.iter().any(|w| w.will_wake(waker)) {
+            // Registered (and counted) by an earlier poll: the next
+            // publish wakes it, unless one came since `seen`.
+            return self.generation.load(Ordering::SeqCst) == seen;
+        }
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        if self.generation.load(Ordering::SeqCst) != seen {
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        tasks.push(waker.clone());
+        true
     }
 
     /// Registers a reader before it looks for records, so that a publish
@@ -51,7 +87,7 @@ impl Waiting<'_> {
     /// `deadline`.
     pub fn wait_until(self, deadline: Instant) {
         let s = self.signal;
-        let mut guard = s.lock.lock();
+        let mut guard = s.tasks.lock();
         while s.generation.load(Ordering::SeqCst) == self.seen {
             if s.changed.wait_until(&mut guard, deadline).timed_out() {
                 break;
@@ -71,6 +107,35 @@ mod tests {
     use super::*;
     use std::sync::Arc;
     use std::time::Duration;
+
+    struct Count(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_task_is_woken_once_by_the_next_publish_and_never_misses_one() {
+        let s = AppendSignal::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        // A publish between the look and the registration: look again.
+        let seen = s.generation();
+        s.notify();
+        assert!(!s.register_task(seen, &waker));
+        // Registered (twice by two polls: counted once), then woken.
+        let seen = s.generation();
+        assert!(s.register_task(seen, &waker));
+        assert!(s.register_task(seen, &waker));
+        assert_eq!(s.waiters.load(Ordering::SeqCst), 1);
+        s.notify();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(s.waiters.load(Ordering::SeqCst), 0);
+        // Woken tasks are forgotten: the next publish wakes nobody.
+        s.notify();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+    }
 
     #[test]
     fn a_publish_after_register_is_never_missed() {

@@ -551,3 +551,26 @@ pub fn assert_open_corrupt(dir: &Path, file: &Path, what: &str) {
         "{what}: {err}"
     );
 }
+
+/// A minimal executor: polls `f` on this thread, parking between polls
+/// until its waker is called (what any runtime does, without one).
+pub fn block_on<F: std::future::IntoFuture>(f: F) -> F::Output {
+    use std::future::Future;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Wake};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f.into_future());
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => return out,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
