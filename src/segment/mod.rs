@@ -206,6 +206,13 @@ impl SegmentState {
         SegmentState::new(files, dir, base, index_interval, next_offset, Phase::Sealed)
     }
 
+    /// An active segment based at `base`, with empty in-memory indexes
+    /// (its writer fills them as it appends or scans).
+    fn active(files: &Files, dir: &Path, base: u64, index_interval: u32) -> Self {
+        let indexes = Phase::Active(Indexes::new());
+        SegmentState::new(files, dir, base, index_interval, base, indexes)
+    }
+
     pub fn base_offset(&self) -> u64 {
         self.base_offset
     }

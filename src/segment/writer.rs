@@ -45,14 +45,7 @@ pub(crate) struct SegmentWriter {
 impl SegmentWriter {
     /// Creates a new, empty, active segment.
     pub fn create(files: &Files, dir: &Path, base: u64, index_interval: u32) -> Result<Self> {
-        let seg = SegmentState::new(
-            files,
-            dir,
-            base,
-            index_interval,
-            base,
-            Phase::Active(Indexes::new()),
-        );
+        let seg = SegmentState::active(files, dir, base, index_interval);
         let file = seg.storage.create_file(&seg.log_path)?;
         // A leftover file of this name holds nothing the log still needs.
         // Truncate only then: on ext4 a truncate to zero makes the close of
@@ -83,14 +76,7 @@ impl SegmentWriter {
         clean: Option<(u64, u64)>,
         on_batch: &mut dyn FnMut(&BatchHeader),
     ) -> Result<(Self, ActiveFound)> {
-        let mut seg = SegmentState::new(
-            files,
-            dir,
-            base,
-            index_interval,
-            base,
-            Phase::Active(Indexes::new()),
-        );
+        let mut seg = SegmentState::active(files, dir, base, index_interval);
         let path = seg.log_path.clone();
         let file = seg.storage.open_or_create(&path)?;
         let len = file.stat()?;
