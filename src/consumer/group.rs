@@ -3,7 +3,9 @@
 
 use super::{Assigned, Consumer, ConsumerRecord};
 use crate::error::{Error, Result};
+use crate::group::committer::Completion;
 use crate::group::coordinator::{JoinRequest, View};
+use crate::group::offsets::{CommitEntry, CommitTurn};
 use crate::group::OffsetAndMetadata;
 use std::sync::Arc;
 
@@ -30,6 +32,31 @@ pub trait RebalanceListener: Send {
     fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[(String, u32)]) {
         self.on_partitions_revoked(consumer, partitions);
     }
+}
+
+/// Where a group member's commits are written: on the calling thread
+/// (the blocking API) or on the commit thread (from async code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Io {
+    Inline,
+    Offload,
+}
+
+/// Where [`Consumer::sync_step`] left the group dance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Step {
+    /// In step with the group: fetch.
+    Done,
+    /// Something changed: ask the coordinator again.
+    Again,
+    /// Giving partitions up once their commit (in `revoking`) is written.
+    Committing,
+}
+
+/// A revocation waiting for its commit on the commit thread.
+pub(super) struct Revoking {
+    pub partitions: Vec<(String, u32)>,
+    pub done: Completion<()>,
 }
 
 /// The consumer's membership of its group.
@@ -123,7 +150,7 @@ impl Consumer {
             self.with_listener(|l, c| l.on_partitions_revoked(c, &revoked));
         }
         self.leave();
-        self.assigned.clear();
+        self.set_assigned(Vec::new());
         committed
     }
 
@@ -159,95 +186,130 @@ impl Consumer {
 
     /// Follows the group: gives up what a rebalance asks for, takes what a
     /// new generation assigns, rejoins after an eviction. Runs the
-    /// listener's callbacks.
+    /// listener's callbacks. Commits (before giving partitions up) are
+    /// written on this thread.
     pub(super) fn sync_group(&mut self) -> Result<()> {
+        // A revocation an async `recv` left waiting for its commit: the
+        // coordinator asks again, and it is done here, on this thread
+        // (the commit on the commit thread is written first, in turn).
+        self.revoking = None;
+        while self.sync_step(Io::Inline)? != Step::Done {}
+        Ok(())
+    }
+
+    /// One answer of the coordinator, acted on. With [`Io::Offload`], a
+    /// commit before giving partitions up goes to the commit thread and
+    /// the revocation waits in `self.revoking` ([`Step::Committing`]) for
+    /// the caller to finish it with [`Self::finish_revoke`].
+    pub(super) fn sync_step(&mut self, io: Io) -> Result<Step> {
         let group = self.group_id()?;
-        loop {
-            let Some(m) = &self.membership else {
-                return Ok(());
-            };
-            let member_id = m.member_id.clone();
-            match self
-                .log
-                .coordinator()
-                .heartbeat(self.log.registry(), &group, &member_id)
-            {
-                None => {
-                    let lost = self.assignment();
-                    self.assigned.clear();
-                    if !lost.is_empty() {
-                        self.with_listener(|l, c| l.on_partitions_lost(c, &lost));
-                    }
-                    let topics = self
-                        .membership
-                        .as_ref()
-                        .map(|m| m.topics.clone())
-                        .unwrap_or_default();
-                    let member_id = self.join(&group, topics)?;
-                    if let Some(m) = &mut self.membership {
-                        m.member_id = member_id;
-                        m.generation = 0;
-                    }
+        let Some(m) = &self.membership else {
+            return Ok(Step::Done);
+        };
+        let member_id = m.member_id.clone();
+        match self
+            .log
+            .coordinator()
+            .heartbeat(self.log.registry(), &group, &member_id)
+        {
+            None => {
+                let lost = self.assignment();
+                self.set_assigned(Vec::new());
+                if !lost.is_empty() {
+                    self.with_listener(|l, c| l.on_partitions_lost(c, &lost));
                 }
-                Some(View::Revoke { partitions }) => {
-                    // The coordinator may ask back partitions of a generation
-                    // this member never took up (it had not polled since):
-                    // only what the member holds is revoked.
-                    let partitions: Vec<(String, u32)> = partitions
-                        .into_iter()
-                        .filter(|(t, p)| {
-                            self.assigned
-                                .iter()
-                                .any(|a| *a.topic == **t && a.partition == *p)
-                        })
-                        .collect();
-                    if self.config.enable_auto_commit {
-                        // Hand the partitions over where this member got to.
-                        let offsets = self.positions_of(&partitions);
-                        let _ = self.commit_offsets(&offsets);
-                    }
-                    if !partitions.is_empty() {
-                        self.with_listener(|l, c| l.on_partitions_revoked(c, &partitions));
-                    }
-                    self.assigned.retain(|a| {
-                        !partitions
-                            .iter()
-                            .any(|(t, p)| *t == *a.topic && *p == a.partition)
-                    });
-                    self.log
-                        .coordinator()
-                        .revoked(self.log.registry(), &group, &member_id);
+                let topics = self
+                    .membership
+                    .as_ref()
+                    .map(|m| m.topics.clone())
+                    .unwrap_or_default();
+                let member_id = self.join(&group, topics)?;
+                if let Some(m) = &mut self.membership {
+                    m.member_id = member_id;
+                    m.generation = 0;
                 }
-                Some(View::Wait) => return Ok(()),
-                Some(View::Fenced) => {
-                    self.assigned.clear();
-                    self.membership = None;
-                    return Err(Error::Fenced {
-                        group,
-                        instance_id: self.config.group_instance_id.clone().unwrap_or_default(),
-                    });
-                }
-                Some(View::Stable {
-                    generation,
-                    assignment,
-                }) => {
-                    if self
-                        .membership
-                        .as_ref()
-                        .is_some_and(|m| m.generation == generation)
-                    {
-                        return Ok(());
-                    }
-                    let added = self.take_assignment(&group, &assignment)?;
-                    if let Some(m) = &mut self.membership {
-                        m.generation = generation;
-                    }
-                    if !added.is_empty() {
-                        self.with_listener(|l, c| l.on_partitions_assigned(c, &added));
-                    }
-                    return Ok(());
-                }
+                Ok(Step::Again)
             }
+            Some(View::Revoke { partitions }) => {
+                // The coordinator may ask back partitions of a generation
+                // this member never took up (it had not polled since):
+                // only what the member holds is revoked.
+                let partitions: Vec<(String, u32)> = partitions
+                    .into_iter()
+                    .filter(|(t, p)| {
+                        self.assigned
+                            .iter()
+                            .any(|a| *a.topic == **t && a.partition == *p)
+                    })
+                    .collect();
+                if self.config.enable_auto_commit {
+                    // Hand the partitions over where this member got to. A
+                    // failed commit does not stop the hand-over.
+                    let offsets = self.positions_of(&partitions);
+                    match io {
+                        Io::Offload if !offsets.is_empty() => {
+                            if let Ok(done) = self.commit_offsets_offloaded(&offsets) {
+                                self.revoking = Some(Revoking { partitions, done });
+                                return Ok(Step::Committing);
+                            }
+                        }
+                        _ => {
+                            let _ = self.commit_offsets(&offsets);
+                        }
+                    }
+                }
+                self.finish_revoke(&partitions);
+                Ok(Step::Again)
+            }
+            Some(View::Wait) => Ok(Step::Done),
+            Some(View::Fenced) => {
+                self.set_assigned(Vec::new());
+                self.membership = None;
+                Err(Error::Fenced {
+                    group,
+                    instance_id: self.config.group_instance_id.clone().unwrap_or_default(),
+                })
+            }
+            Some(View::Stable {
+                generation,
+                assignment,
+            }) => {
+                if self
+                    .membership
+                    .as_ref()
+                    .is_some_and(|m| m.generation == generation)
+                {
+                    return Ok(Step::Done);
+                }
+                let added = self.take_assignment(&group, &assignment)?;
+                if let Some(m) = &mut self.membership {
+                    m.generation = generation;
+                }
+                if !added.is_empty() {
+                    self.with_listener(|l, c| l.on_partitions_assigned(c, &added));
+                }
+                Ok(Step::Done)
+            }
+        }
+    }
+
+    /// Gives up `partitions` (committed already, if auto-commit is on):
+    /// runs the listener, drops them, tells the coordinator.
+    pub(super) fn finish_revoke(&mut self, partitions: &[(String, u32)]) {
+        if !partitions.is_empty() {
+            self.with_listener(|l, c| l.on_partitions_revoked(c, partitions));
+        }
+        let mut kept = std::mem::take(&mut self.assigned);
+        kept.retain(|a| {
+            !partitions
+                .iter()
+                .any(|(t, p)| *t == *a.topic && *p == a.partition)
+        });
+        self.set_assigned(kept);
+        if let (Some(m), Ok(group)) = (&self.membership, self.group_id()) {
+            self.log
+                .coordinator()
+                .revoked(self.log.registry(), &group, &m.member_id);
         }
     }
 
@@ -285,12 +347,12 @@ impl Consumer {
                 }
             }
         }
-        self.assigned = next;
+        self.set_assigned(next);
         Ok(added)
     }
 
     /// The current positions of `partitions`, as commits.
-    fn positions_of(
+    pub(super) fn positions_of(
         &self,
         partitions: &[(String, u32)],
     ) -> Vec<((String, u32), OffsetAndMetadata)> {
@@ -328,6 +390,38 @@ impl Consumer {
     /// manually assigned partitions may commit only while the group has no
     /// members ([`Error::GroupNotEmpty`]).
     pub fn commit_offsets(&mut self, offsets: &[((String, u32), OffsetAndMetadata)]) -> Result<()> {
+        let (group, commits, turn) = self.check_commit(offsets)?;
+        self.log
+            .offset_store()
+            .commit_in_turn(turn, self.log.registry(), &group, &commits)?;
+        self.last_commit = self.log.now_ms();
+        Ok(())
+    }
+
+    /// [`Self::commit_offsets`] written on the commit thread: checked
+    /// now, against the group as it is now, and written in that order.
+    pub(super) fn commit_offsets_offloaded(
+        &mut self,
+        offsets: &[((String, u32), OffsetAndMetadata)],
+    ) -> Result<Completion<()>> {
+        let (group, commits, turn) = self.check_commit(offsets)?;
+        let log = self.log.clone();
+        let done = self.log.committer().submit(move || {
+            log.offset_store()
+                .commit_in_turn(turn, log.registry(), &group, &commits)
+        })?;
+        self.last_commit = self.log.now_ms();
+        Ok(done)
+    }
+
+    /// Checks a commit against the group (a member's own partitions, or
+    /// no members for a consumer outside the group) and takes its turn in
+    /// the offset store's order, with no I/O: the group, the commits as
+    /// the store takes them, the turn.
+    fn check_commit(
+        &mut self,
+        offsets: &[((String, u32), OffsetAndMetadata)],
+    ) -> Result<(String, Vec<CommitEntry>, CommitTurn)> {
         let group = self.group_id()?;
         if let Some(injected) = self.log.armed_faults().take_commit(&group) {
             return Err(injected);
@@ -337,23 +431,21 @@ impl Consumer {
             .iter()
             .map(|(tp, o)| (tp.clone(), Some(o.clone())))
             .collect();
-        let write = || {
-            self.log
-                .offset_store()
-                .commit(self.log.registry(), &group, &commits)
-        };
-        match &self.membership {
+        let store = self.log.offset_store();
+        let turn = match &self.membership {
             Some(m) => self.log.coordinator().commit_with(
                 &group,
                 &m.member_id,
                 m.generation,
                 &partitions,
-                write,
+                || store.turn(),
             )?,
-            None => self.log.coordinator().commit_if_empty(&group, write)?,
-        }
-        self.last_commit = self.log.now_ms();
-        Ok(())
+            None => self
+                .log
+                .coordinator()
+                .commit_if_empty(&group, || store.turn())?,
+        };
+        Ok((group, commits, turn))
     }
 
     /// Commits `record` as processed: its partition's committed offset
@@ -391,9 +483,7 @@ impl Consumer {
 
     /// Commits if auto-commit is on and the interval has passed.
     pub(super) fn maybe_auto_commit(&mut self) -> Result<()> {
-        let interval =
-            i64::try_from(self.config.auto_commit_interval.as_millis()).unwrap_or(i64::MAX);
-        if self.log.now_ms().saturating_sub(self.last_commit) >= interval {
+        if self.auto_commit_due() {
             match self.auto_commit_now() {
                 // The next poll rejoins; the commit waits for that.
                 Err(Error::RebalanceInProgress { .. }) => {}
@@ -402,5 +492,50 @@ impl Consumer {
             self.last_commit = self.log.now_ms();
         }
         Ok(())
+    }
+
+    fn auto_commit_due(&self) -> bool {
+        let interval =
+            i64::try_from(self.config.auto_commit_interval.as_millis()).unwrap_or(i64::MAX);
+        self.log.now_ms().saturating_sub(self.last_commit) >= interval
+    }
+
+    /// [`Self::maybe_auto_commit`] for async code: the commit is written on
+    /// the commit thread and its outcome checked by a later `recv`; one at
+    /// a time.
+    pub(super) fn maybe_auto_commit_offloaded(&mut self) -> Result<()> {
+        self.check_committing()?;
+        if self.committing.is_some()
+            || !self.auto_commit_due()
+            || !self.config.enable_auto_commit
+            || self.config.group_id.is_none()
+            || self.assigned.is_empty()
+        {
+            return Ok(());
+        }
+        let all = self.assignment();
+        let offsets = self.positions_of(&all);
+        match self.commit_offsets_offloaded(&offsets) {
+            Ok(done) => self.committing = Some(done),
+            // The next poll rejoins; the commit waits for that.
+            Err(Error::RebalanceInProgress { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.last_commit = self.log.now_ms();
+        Ok(())
+    }
+
+    /// The outcome of the auto-commit on the commit thread, once written:
+    /// its error, unless the group moved on meanwhile (as the blocking
+    /// auto-commit, which the next poll's rejoin makes good).
+    pub(super) fn check_committing(&mut self) -> Result<()> {
+        let Some(outcome) = self.committing.as_ref().and_then(Completion::try_take) else {
+            return Ok(());
+        };
+        self.committing = None;
+        match outcome {
+            Err(Error::RebalanceInProgress { .. } | Error::NotAssigned { .. }) | Ok(()) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }

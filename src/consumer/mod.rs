@@ -9,16 +9,21 @@
 mod config;
 mod group;
 mod records;
+mod recv;
 
 pub use crate::offset::Offset;
 pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use group::RebalanceListener;
 pub use records::{ConsumerRecord, ConsumerRecords, ConsumerRecordsIter};
+pub use recv::{CloseFuture, CommitFuture, RecordStream, Recv, RecvBatch};
 
 use crate::error::{Error, Result};
+use crate::group::committer::Completion;
 use crate::log::Log;
 use crate::partition::Partition;
+use crate::record::OwnedRecord;
 use records::PartitionRecords;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +65,24 @@ pub struct Consumer {
     /// When the consumer last committed, by the log's clock (ms).
     last_commit: i64,
     closed: bool,
+    /// Records fetched for `recv` and not yet handed out. Positions move
+    /// as each is handed out, so this is a cache: dropping it (as every
+    /// change of assignment, position or pause does) skips nothing.
+    buffered: VecDeque<Buffered>,
+    /// An auto-commit being written on the commit thread (async code).
+    committing: Option<Completion<()>>,
+    /// A revocation waiting for its commit on the commit thread.
+    revoking: Option<group::Revoking>,
+    /// Marked as waiting in an async poll at the coordinator.
+    waiting: bool,
+}
+
+/// A record fetched for `recv`: the index of its partition in `assigned`
+/// and that partition's position once it is handed out.
+struct Buffered {
+    at: usize,
+    record: OwnedRecord,
+    next: u64,
 }
 
 struct Assigned {
@@ -93,6 +116,10 @@ impl Log {
             listener: None,
             last_commit: self.now_ms(),
             closed: false,
+            buffered: VecDeque::new(),
+            committing: None,
+            revoking: None,
+            waiting: false,
         })
     }
 }
@@ -134,9 +161,16 @@ impl Consumer {
                 paused: kept.is_some_and(|a| a.paused),
             });
         }
-        self.assigned = next;
-        self.turn = 0;
+        self.set_assigned(next);
         Ok(())
+    }
+
+    /// Replaces the assigned partitions (dropping what was fetched for
+    /// `recv` from the old ones).
+    fn set_assigned(&mut self, assigned: Vec<Assigned>) {
+        self.assigned = assigned;
+        self.turn = 0;
+        self.buffered.clear();
     }
 
     /// The assigned partitions.
@@ -181,6 +215,7 @@ impl Consumer {
     /// first if there is none), clamped to the partition's range.
     pub fn seek(&mut self, topic: &str, partition: u32, offset: Offset) -> Result<()> {
         let reset = self.config.auto_offset_reset;
+        self.buffered.clear();
         let a = self.find(topic, partition)?;
         let target = match offset {
             Offset::Earliest => a.handle.log_start_offset(),
@@ -213,6 +248,7 @@ impl Consumer {
         for &(t, p) in partitions {
             self.find(t, p)?;
         }
+        self.buffered.clear();
         for &(t, p) in partitions {
             self.find(t, p)?.paused = paused;
         }
@@ -249,6 +285,10 @@ impl Consumer {
                 return Err(injected);
             }
         }
+        // Records fetched for `recv` are fetched again (their positions did
+        // not move), then returned here.
+        self.buffered.clear();
+        self.check_committing()?;
         let deadline = Instant::now() + timeout;
         let signal = self.log.signal().clone();
         loop {
@@ -302,6 +342,9 @@ impl Consumer {
     /// nothing there). Partitions of a deleted topic not created again
     /// return nothing.
     fn follow_incarnations(&mut self) {
+        if self.assigned.iter().any(|a| a.handle.is_deleted()) {
+            self.buffered.clear();
+        }
         for a in self.assigned.iter_mut().filter(|a| a.handle.is_deleted()) {
             let Ok(handle) = self
                 .log
@@ -318,6 +361,50 @@ impl Consumer {
                 .and_then(|g| self.log.committed(g, &a.topic, a.partition))
                 .map(|o| o.offset);
         }
+    }
+
+    /// Fetches the next records for `recv` into `buffered`; positions stay
+    /// where they were, and move as each record is handed out.
+    fn fill(&mut self) -> Result<()> {
+        let records = self.fetch()?;
+        for part in &records.parts {
+            let Some(at) = self
+                .assigned
+                .iter()
+                .position(|a| a.topic == part.topic && a.partition == part.partition)
+            else {
+                continue;
+            };
+            // Where `fetch` left the position: past the last record and
+            // any compacted gap after it.
+            let end = self.assigned[at].position;
+            let mut first = None;
+            for (i, r) in part.records.iter().take(part.take).enumerate() {
+                first.get_or_insert(r.offset());
+                let next = match end {
+                    Some(end) if i + 1 == part.take => end,
+                    _ => r.offset() + 1,
+                };
+                self.buffered.push_back(Buffered {
+                    at,
+                    record: OwnedRecord::copy_of(&part.topic, part.partition, &r),
+                    next,
+                });
+            }
+            if first.is_some() {
+                self.assigned[at].position = first;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next fetched record, moving its partition's position past it.
+    fn take_buffered(&mut self) -> Option<OwnedRecord> {
+        let b = self.buffered.pop_front()?;
+        if let Some(a) = self.assigned.get_mut(b.at) {
+            a.position = Some(b.next);
+        }
+        Some(b.record)
     }
 
     /// One pass over the assigned partitions, starting at this poll's turn.
@@ -370,6 +457,9 @@ impl Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         let _ = self.shut();
+        // After `close_async` (which commits on the commit thread and
+        // leaves when that is done): leave if it was dropped first.
+        self.leave();
     }
 }
 

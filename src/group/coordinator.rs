@@ -45,6 +45,8 @@ struct Member {
     /// When it last polled, by the log's clock (ms).
     last_poll: i64,
     max_poll_interval: Duration,
+    /// Waiting in an async poll: alive whatever `last_poll` says.
+    waiting: bool,
     session_timeout: Duration,
     instance_id: Option<String>,
     /// A static member that closed: it keeps its place (and partitions)
@@ -190,6 +192,7 @@ impl Coordinator {
                 let member_id = format!("{id}-{}", g.next_member);
                 let same_topics = m.topics == req.topics;
                 m.departed = None;
+                m.waiting = false;
                 m.last_poll = now;
                 m.max_poll_interval = req.max_poll_interval;
                 m.session_timeout = req.session_timeout;
@@ -222,6 +225,7 @@ impl Coordinator {
                 assignment: Vec::new(),
                 last_poll: now,
                 max_poll_interval: req.max_poll_interval,
+                waiting: false,
                 session_timeout: req.session_timeout,
                 instance_id: req.instance_id,
                 departed: None,
@@ -267,7 +271,7 @@ impl Coordinator {
         // `ManualClock` expires a member by advancing it.
         g.members.retain(|_, m| match m.departed {
             Some(deadline) => now < deadline,
-            None => now.saturating_sub(m.last_poll) <= millis(m.max_poll_interval),
+            None => m.waiting || now.saturating_sub(m.last_poll) <= millis(m.max_poll_interval),
         });
         let m = g.members.get_mut(member_id)?;
         m.last_poll = now;
@@ -319,22 +323,24 @@ impl Coordinator {
         finish_rebalance_if_ready(registry, g);
     }
 
-    /// Runs `write` (the commit of `partitions` by `member_id`) if the
-    /// member is still in the group and, as the coordinator has it now,
-    /// owns every one of them: a member's own partitions, including those
-    /// a rebalance is waiting for it to give up (its revocation callback
-    /// commits them), whatever generation the member last saw. The check
-    /// and the write happen under the coordinator's lock, so no eviction
-    /// or new generation can slip between them and let a stale commit land
-    /// after the new owner's.
-    pub fn commit_with(
+    /// Allows the commit of `partitions` by `member_id` if the member is
+    /// still in the group and, as the coordinator has it now, owns every
+    /// one of them: a member's own partitions, including those a rebalance
+    /// is waiting for it to give up (its revocation callback commits them),
+    /// whatever generation the member last saw. `take_turn` (the commit's
+    /// place in the offset store's order) runs under the coordinator's
+    /// lock with the check, so a commit checked before an eviction or a
+    /// new generation is written before any commit checked after it: a
+    /// stale commit never lands after the new owner's. The write itself
+    /// happens outside the lock.
+    pub fn commit_with<T>(
         &self,
         group: &str,
         member_id: &str,
         generation: u32,
         partitions: &[(String, u32)],
-        write: impl FnOnce() -> Result<()>,
-    ) -> Result<()> {
+        take_turn: impl FnOnce() -> T,
+    ) -> Result<T> {
         let groups = self.groups.lock();
         let g = groups.get(group).ok_or_else(|| Error::UnknownGroup {
             group: group.to_owned(),
@@ -356,20 +362,37 @@ impl Coordinator {
                 });
             }
         }
-        write()
+        Ok(take_turn())
     }
 
-    /// Runs `write` (a commit by a consumer outside the group's
-    /// membership) only while the group has no members, under the
-    /// coordinator's lock so none can join in between.
-    pub fn commit_if_empty(&self, group: &str, write: impl FnOnce() -> Result<()>) -> Result<()> {
+    /// Allows a commit by a consumer outside the group's membership only
+    /// while the group has no members; `take_turn` runs under the
+    /// coordinator's lock with the check, so a member joining after it
+    /// commits after it.
+    pub fn commit_if_empty<T>(&self, group: &str, take_turn: impl FnOnce() -> T) -> Result<T> {
         let groups = self.groups.lock();
         if groups.get(group).is_some_and(|g| !g.members.is_empty()) {
             return Err(Error::GroupNotEmpty {
                 group: group.to_owned(),
             });
         }
-        write()
+        Ok(take_turn())
+    }
+
+    /// Marks a member as waiting for records in an async poll (`true`) or
+    /// back from one (`false`, which counts as a poll). A waiting member
+    /// is polling by definition: it is never evicted for exceeding its
+    /// `max_poll_interval`, whatever the wait lasts, and needs no timer to
+    /// stay in its group. A rebalance wakes it through the append signal.
+    pub fn set_waiting(&self, registry: &Registry, group: &str, member_id: &str, waiting: bool) {
+        let mut groups = self.groups.lock();
+        if let Some(m) = groups
+            .get_mut(group)
+            .and_then(|g| g.members.get_mut(member_id))
+        {
+            m.waiting = waiting;
+            m.last_poll = registry.now_ms();
+        }
     }
 
     /// Whether the group has no members (a consumer without a group

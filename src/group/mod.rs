@@ -9,6 +9,7 @@
 // `Log` that owns them; nor does the admin handle on them.
 
 mod admin;
+pub(crate) mod committer;
 pub(crate) mod coordinator;
 pub(crate) mod offsets;
 
@@ -19,6 +20,7 @@ pub use crate::offset::Offset;
 pub use admin::{ConsumerGroup, OffsetChange, PartitionLag};
 
 use crate::registry::Registry;
+use committer::Committer;
 use coordinator::Coordinator;
 use offsets::OffsetStore;
 use std::sync::Arc;
@@ -31,6 +33,8 @@ pub(crate) struct Groups {
     pub coordinator: Coordinator,
     /// Committed offsets, loaded from `__consumer_offsets` at open.
     pub offsets: OffsetStore,
+    /// The thread commits made from async code are written on.
+    pub committer: Committer,
 }
 
 impl Groups {
@@ -39,6 +43,7 @@ impl Groups {
             registry,
             coordinator: Coordinator::default(),
             offsets: OffsetStore::default(),
+            committer: Committer::default(),
         }
     }
 }

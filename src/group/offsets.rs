@@ -15,9 +15,11 @@ use crate::record::Record;
 use crate::registry::Registry;
 use crate::topic::{CleanupPolicy, TopicConfig};
 use byteorder::{ByteOrder, LittleEndian as LE};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// The internal topic holding committed offsets.
 pub(crate) const TOPIC: &str = "__consumer_offsets";
@@ -48,7 +50,7 @@ impl OffsetAndMetadata {
 pub(crate) type Key = (String, String, u32);
 
 /// One partition's commit (`None` deletes it), as `commit` takes it.
-type CommitEntry = ((String, u32), Option<OffsetAndMetadata>);
+pub(crate) type CommitEntry = ((String, u32), Option<OffsetAndMetadata>);
 
 pub(crate) fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(10 + group.len() + topic.len());
@@ -112,8 +114,50 @@ pub(crate) fn decode_value(mut b: &[u8]) -> Option<OffsetAndMetadata> {
 #[derive(Debug, Default)]
 pub(crate) struct OffsetStore {
     offsets: RwLock<BTreeMap<Key, OffsetAndMetadata>>,
-    /// Serialises commits so the map and the topic agree on order.
-    writer: Mutex<()>,
+    /// The order commits are written in, so the map and the topic agree.
+    turns: Arc<Turns>,
+}
+
+/// Commits take numbered turns: a turn is taken at once (under the group
+/// coordinator's lock, where the commit is checked against the group), the
+/// write waits for it. So no lock is held across a commit's I/O except
+/// the turn itself, which only other commits wait for, and a commit checked
+/// first is written first (a stale commit never lands after the new
+/// owner's).
+#[derive(Debug, Default)]
+struct Turns {
+    /// The next turn to hand out.
+    issued: AtomicU64,
+    /// The turn whose commit may write now.
+    current: Mutex<u64>,
+    passed: Condvar,
+}
+
+/// One commit's place in the order commits are written in. Dropped unused,
+/// it passes its turn on (after the turns before it), so no later commit
+/// waits for it forever.
+#[derive(Debug)]
+pub(crate) struct CommitTurn {
+    turns: Arc<Turns>,
+    number: u64,
+}
+
+impl CommitTurn {
+    /// Blocks until every earlier turn has passed.
+    fn wait(&self) {
+        let mut current = self.turns.current.lock();
+        while *current != self.number {
+            self.turns.passed.wait(&mut current);
+        }
+    }
+}
+
+impl Drop for CommitTurn {
+    fn drop(&mut self) {
+        self.wait();
+        *self.turns.current.lock() += 1;
+        self.turns.passed.notify_all();
+    }
 }
 
 impl OffsetStore {
@@ -264,6 +308,27 @@ impl OffsetStore {
         group: &str,
         offsets: &[((String, u32), Option<OffsetAndMetadata>)],
     ) -> Result<()> {
+        self.commit_in_turn(self.turn(), registry, group, offsets)
+    }
+
+    /// The next place in the order commits are written in: cheap, never
+    /// blocks, taken where the commit is checked.
+    pub fn turn(&self) -> CommitTurn {
+        CommitTurn {
+            turns: self.turns.clone(),
+            number: self.turns.issued.fetch_add(1, Ordering::SeqCst),
+        }
+    }
+
+    /// [`Self::commit`] in the turn taken when the commit was checked:
+    /// waits for the commits checked before it, then writes.
+    pub fn commit_in_turn(
+        &self,
+        turn: CommitTurn,
+        registry: &Registry,
+        group: &str,
+        offsets: &[((String, u32), Option<OffsetAndMetadata>)],
+    ) -> Result<()> {
         if offsets.is_empty() {
             return Ok(());
         }
@@ -280,7 +345,7 @@ impl OffsetStore {
                 }
             }
         }
-        let _writer = self.writer.lock();
+        turn.wait();
         let topic = match registry.topic(TOPIC) {
             Ok(t) => t,
             Err(Error::UnknownTopic { .. }) => registry.create_internal_topic(
@@ -322,6 +387,8 @@ impl OffsetStore {
                 }
             }
         }
+        drop(map);
+        drop(turn);
         Ok(())
     }
 }

@@ -30,6 +30,7 @@ pub use health::{LogHealth, UnhealthyPartition};
 pub use maintenance::MaintenanceReport;
 
 use crate::error::Result;
+use crate::group::committer::Committer;
 use crate::group::coordinator::Coordinator;
 use crate::group::offsets::{OffsetAndMetadata, OffsetStore};
 use crate::group::{ConsumerGroup, Groups};
@@ -142,6 +143,11 @@ impl Log {
 
     pub(crate) fn offset_store(&self) -> &OffsetStore {
         &self.inner.groups.offsets
+    }
+
+    /// The thread async commits are written on.
+    pub(crate) fn committer(&self) -> &Committer {
+        &self.inner.groups.committer
     }
 
     /// The consumer group `id`, to look at and administer.
