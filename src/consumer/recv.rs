@@ -73,7 +73,7 @@ impl Consumer {
         RecvBatch { consumer: self }
     }
 
-    /// The records as a [`Stream`](futures_core::Stream) of owned records,
+    /// The records as a [`Stream`] of owned records,
     /// [`Self::recv`] after `recv`: it never ends while the log is open
     /// (a closed log yields [`Error::Closed`] once, then the stream ends).
     /// Other errors are yielded as items and the stream goes on. Dropping

@@ -574,3 +574,32 @@ pub fn block_on<F: std::future::IntoFuture>(f: F) -> F::Output {
         }
     }
 }
+
+/// A timer for tests that must run on any executor: resolves after `d`,
+/// woken by a thread that sleeps it off (no runtime's timer needed).
+pub fn sleep(d: std::time::Duration) -> impl std::future::Future<Output = ()> {
+    use std::sync::{Arc, Mutex};
+    use std::task::{Poll, Waker};
+    type State = Arc<Mutex<(bool, Option<Waker>)>>;
+    let state: State = Arc::new(Mutex::new((false, None)));
+    let mut started = false;
+    std::future::poll_fn(move |cx| {
+        let mut s = state.lock().unwrap();
+        if s.0 {
+            return Poll::Ready(());
+        }
+        s.1 = Some(cx.waker().clone());
+        if !std::mem::replace(&mut started, true) {
+            let state = state.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(d);
+                let mut s = state.lock().unwrap();
+                s.0 = true;
+                if let Some(w) = s.1.take() {
+                    w.wake();
+                }
+            });
+        }
+        Poll::Pending
+    })
+}
