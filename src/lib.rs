@@ -105,6 +105,8 @@ pub mod segment;
 mod settings;
 mod show;
 mod storage;
+#[cfg(test)]
+mod test_support;
 #[cfg(feature = "test-util")]
 pub mod test_util;
 #[cfg(not(feature = "test-util"))]

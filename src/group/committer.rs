@@ -173,24 +173,7 @@ impl<T> Future for Completion<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn block_on<F: Future>(f: F) -> F::Output {
-        struct Unpark(std::thread::Thread);
-        impl std::task::Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-        let mut cx = Context::from_waker(&waker);
-        let mut f = std::pin::pin!(f);
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-            std::thread::park();
-        }
-    }
+    use crate::test_support::block_on;
 
     #[test]
     fn jobs_run_in_order_off_the_callers_thread() {
