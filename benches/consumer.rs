@@ -20,9 +20,12 @@
 //!   linger (one more thread hop: the producer's appender). Before each
 //!   append the bench thread sleeps about 100 us and, on Linux, waits until
 //!   the consumer thread is asleep (`/proc/self/task/<tid>/stat`), so every
-//!   wake-up is of a consumer really blocked. p50, p99, p99.9 and max of
-//!   every iteration criterion ran (warm-up included) are printed after the
-//!   group.
+//!   wake-up is of a consumer really blocked. The `_async` entries do the
+//!   same with the consumer thread running a tokio current-thread runtime
+//!   whose task awaits `Consumer::recv` (the thread parks while the task
+//!   waits; the append's wake-up reaches it through the task's waker).
+//!   p50, p99, p99.9 and max of every iteration criterion ran (warm-up
+//!   included) are printed after the group.
 //! - `rebalance_8_members_64_partitions`: a topic of 64 partitions in an
 //!   in-memory log and 8 consumers of one group (default config: range
 //!   assignor, auto-commit on, so every member commits its positions as it
@@ -183,7 +186,7 @@ struct BlockedConsumer {
 }
 
 impl BlockedConsumer {
-    fn start(log: &Log, topic: &str) -> Self {
+    fn start(log: &Log, topic: &str, wait: Wait) -> Self {
         let mut consumer = log
             .consumer(ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Latest))
             .expect("consumer");
@@ -201,20 +204,34 @@ impl BlockedConsumer {
                     .and_then(|p| p.file_name().map(|tid| tid.to_owned()))
                     .map(|tid| Path::new("/proc/self/task").join(tid).join("stat"));
                 stat_tx.send(stat).expect("send tid");
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .expect("runtime");
                 loop {
                     if ready_tx.send(()).is_err() {
                         return;
                     }
-                    let (at, records) = loop {
-                        let records = consumer.poll(LONG_POLL).expect("poll");
-                        if !records.is_empty() {
-                            break (Instant::now(), records);
+                    let at = match wait {
+                        Wait::Poll => {
+                            let (at, records) = loop {
+                                let records = consumer.poll(LONG_POLL).expect("poll");
+                                if !records.is_empty() {
+                                    break (Instant::now(), records);
+                                }
+                            };
+                            assert_eq!(records.len(), 1);
+                            for r in &records {
+                                black_box(touch(r.value().unwrap_or_default()));
+                            }
+                            at
                         }
+                        Wait::Recv => runtime.block_on(async {
+                            let r = consumer.recv().await.expect("recv");
+                            let at = Instant::now();
+                            black_box(touch(r.value.as_deref().unwrap_or_default()));
+                            at
+                        }),
                     };
-                    assert_eq!(records.len(), 1);
-                    for r in &records {
-                        black_box(touch(r.value().unwrap_or_default()));
-                    }
                     if returned_tx.send(at).is_err() {
                         return;
                     }
@@ -256,6 +273,16 @@ impl BlockedConsumer {
     }
 }
 
+/// How the consumer thread waits for the record.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Blocked in `poll`.
+    Poll,
+    /// A task awaiting `recv` on a tokio current-thread runtime, whose
+    /// thread parks while the task waits.
+    Recv,
+}
+
 /// Whether the thread of this `stat` file is asleep (state `S`).
 fn is_sleeping(stat: &Path) -> bool {
     let Ok(s) = std::fs::read_to_string(stat) else {
@@ -283,7 +310,6 @@ fn poll_wakeup_latency(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2))
         .throughput(Throughput::Elements(1));
 
-    let mut direct = Latencies::new("poll_wakeup_latency", "append");
     let p = log
         .topic("direct")
         .expect("direct")
@@ -292,19 +318,26 @@ fn poll_wakeup_latency(c: &mut Criterion) {
     let append = || {
         black_box(p.append(&[Record::new(&v)]).expect("append"));
     };
-    let consumer = BlockedConsumer::start(&log, "direct");
-    g.bench_function("append", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let took = consumer.wake(append);
-                direct.samples.push(took);
-                total += took;
-            }
-            total
-        })
-    });
-    consumer.stop(append);
+    let mut direct = Latencies::new("poll_wakeup_latency", "append");
+    let mut direct_async = Latencies::new("poll_wakeup_latency", "append_async");
+    for (name, wait, latencies) in [
+        ("append", Wait::Poll, &mut direct),
+        ("append_async", Wait::Recv, &mut direct_async),
+    ] {
+        let consumer = BlockedConsumer::start(&log, "direct", wait);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let took = consumer.wake(append);
+                    latencies.samples.push(took);
+                    total += took;
+                }
+                total
+            })
+        });
+        consumer.stop(append);
+    }
 
     let mut sent = Latencies::new("poll_wakeup_latency", "producer_send");
     let producer = log
@@ -318,24 +351,30 @@ fn poll_wakeup_latency(c: &mut Criterion) {
             .expect("send");
         black_box(&delivery);
     };
-    let consumer = BlockedConsumer::start(&log, "producer");
-    g.bench_function("producer_send", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let took = consumer.wake(send);
-                sent.samples.push(took);
-                total += took;
-            }
-            total
-        })
-    });
-    consumer.stop(send);
+    let mut sent_async = Latencies::new("poll_wakeup_latency", "producer_send_async");
+    for (name, wait, latencies) in [
+        ("producer_send", Wait::Poll, &mut sent),
+        ("producer_send_async", Wait::Recv, &mut sent_async),
+    ] {
+        let consumer = BlockedConsumer::start(&log, "producer", wait);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let took = consumer.wake(send);
+                    latencies.samples.push(took);
+                    total += took;
+                }
+                total
+            })
+        });
+        consumer.stop(send);
+    }
     producer.close().expect("close producer");
     g.finish();
     log.close().expect("close");
 
-    for l in [&mut direct, &mut sent] {
+    for l in [&mut direct, &mut direct_async, &mut sent, &mut sent_async] {
         l.report();
     }
 }
