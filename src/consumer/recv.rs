@@ -137,10 +137,11 @@ impl Consumer {
         }
     }
 
-    /// Marks the member waiting (or back) at its group's coordinator,
-    /// when that changes.
+    /// Marks the member waiting (or back) at its group's coordinator.
+    /// Marked again at every wait, since a rejoin (after an eviction or a
+    /// fencing) makes the consumer a new member.
     fn mark_waiting(&mut self, waiting: bool) {
-        if self.waiting == waiting {
+        if !waiting && !self.waiting {
             return;
         }
         self.waiting = waiting;
