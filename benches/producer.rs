@@ -15,6 +15,14 @@
 //!   default linger (5 ms): a wait appends its batch at once, so this
 //!   should cost no more than 1.2x the baseline, a bare
 //!   `Partition::append` of one record under `Always` (issue 14).
+//! - `producer_send_async_100b`: the workload of `producer_send_100b`
+//!   (100,000 sends of 100 bytes, then a flush, `SyncPolicy::Os`) through
+//!   the blocking calls and through the async ones
+//!   (`send_async(..).await` for each record, then `flush_async().await`),
+//!   driven by `futures::executor::block_on` and by a tokio current-thread
+//!   runtime. With room in the buffer a send's future is ready at its
+//!   first poll, so the async forms should cost within 10% of the
+//!   blocking one (issue 15).
 
 mod common;
 
@@ -23,7 +31,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use samsa_log::partition::SyncPolicy;
 use samsa_log::producer::ProducerConfig;
 use samsa_log::topic::TopicConfig;
-use samsa_log::{Log, Record};
+use samsa_log::{Log, Producer, Record};
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
@@ -163,10 +171,85 @@ fn producer_durable_threads(c: &mut Criterion) {
     g.finish();
 }
 
+/// One run of `producer_send_async_100b`: a fresh log and producer, and
+/// the time `sends` takes (sending and flushing).
+fn time_sends(sends: impl FnOnce(&Producer)) -> Duration {
+    let tmp = scratch();
+    let log = Log::open(tmp.path()).expect("open");
+    log.create_topic("t", TopicConfig::default().sync(SyncPolicy::Os))
+        .expect("topic");
+    let producer = log.producer();
+    let start = Instant::now();
+    sends(&producer);
+    let elapsed = start.elapsed();
+    drop(producer);
+    drop(log);
+    elapsed
+}
+
+/// The async sends and flush of `producer_send_async_100b`.
+async fn send_all_async(producer: &Producer, value: &[u8]) {
+    for _ in 0..SENDS {
+        let delivery = producer
+            .send_async("t", Record::new(value))
+            .await
+            .expect("send");
+        black_box(&delivery);
+    }
+    producer.flush_async().await.expect("flush");
+}
+
+fn producer_send_async_100b(c: &mut Criterion) {
+    let value = vec![7u8; 100];
+    let mut g = c.benchmark_group("producer_send_async_100b");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5))
+        .throughput(Throughput::Elements(SENDS));
+    g.bench_function("blocking", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    time_sends(|producer| {
+                        for _ in 0..SENDS {
+                            let delivery = producer.send("t", Record::new(&value)).expect("send");
+                            black_box(&delivery);
+                        }
+                        producer.flush().expect("flush");
+                    })
+                })
+                .sum()
+        })
+    });
+    g.bench_function("async_futures_block_on", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    time_sends(|producer| {
+                        futures::executor::block_on(send_all_async(producer, &value))
+                    })
+                })
+                .sum()
+        })
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    g.bench_function("async_tokio_current_thread", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| time_sends(|producer| runtime.block_on(send_all_async(producer, &value))))
+                .sum()
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     producer_send_100b,
     producer_send_wait_durable,
-    producer_durable_threads
+    producer_durable_threads,
+    producer_send_async_100b
 );
 criterion_main!(benches);

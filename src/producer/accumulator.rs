@@ -3,6 +3,7 @@
 //! taken by a caller waiting on one, see `Accumulator::take_for_waiter`).
 
 use super::delivery::{BatchSlot, FlushNow};
+use super::wakers::Wakers;
 use crate::batch::BatchBuilder;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
@@ -74,6 +75,14 @@ pub(crate) struct Queue {
     /// The first error since the last flush.
     pub first_error: Option<Error>,
     pub closed: bool,
+    /// Tasks waiting for batches to complete (a flush, a send waiting for
+    /// space) or for the threads to stop (a close): woken where blocked
+    /// threads are, by `Shared::progress`.
+    pub tasks: Wakers,
+    /// The producer's threads still running (each counts itself out as
+    /// it ends), so that an async close waits for zero instead of
+    /// blocking on a join.
+    pub threads: usize,
 }
 
 /// What became of a batch its waiter asked for (see

@@ -9,14 +9,46 @@
 //! thread itself when the appender has not taken it yet (see `write`).
 //! One partition's batches are written one at a time, in order, which the
 //! sequence numbers of idempotent appends rely on.
+//!
+//! # Async
+//!
+//! Each call that can block has a form that never blocks its thread, for
+//! async code on any executor (tokio, smol, `futures::executor`: the
+//! producer needs no runtime, its own threads do the work):
+//!
+//! - [`Producer::send_async`] ([`SendFuture`]): while the buffer is full,
+//!   the task waits for space instead of the thread;
+//! - awaiting a [`Delivery`] ([`DeliveryFuture`]): the record's
+//!   [`RecordMetadata`] once it is delivered per [`Acks`];
+//! - [`Producer::flush_async`] ([`FlushFuture`]) and
+//!   [`Producer::close_async`] ([`CloseFuture`]).
+//!
+//! A waiting task leaves its waker with the producer; the producer's
+//! threads wake it as batches complete (and as they end, for a close).
+//!
+//! # Where I/O happens
+//!
+//! A send copies the record into its batch, in memory. Batches are
+//! written on the `samsa-producer` appender thread and synced (fsync, as
+//! the partitions' sync policies ask) on the `samsa-producer-sync`
+//! thread. The one exception is a blocking [`Delivery::wait`] on a batch
+//! the appender has not taken yet: the waiting thread writes it, and
+//! under [`Acks::All`] syncs it, itself (saving two thread hand-offs). An
+//! awaited delivery never does: it hands its batch to the appender, so
+//! no write or sync ever runs on a task's thread.
 
 mod accumulator;
+#[cfg(test)]
+mod async_tests;
 mod config;
 mod delivery;
+mod flush;
 #[cfg(test)]
 mod power_loss_tests;
+mod send;
 #[cfg(test)]
 mod tests;
+mod wakers;
 mod write;
 
 pub use crate::partitioner::{
@@ -25,13 +57,14 @@ pub use crate::partitioner::{
 };
 pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, DeliveryFuture, RecordMetadata};
+pub use flush::{CloseFuture, FlushFuture};
+pub use send::SendFuture;
 
 use delivery::FlushNow;
 use write::WrittenQueue;
 
 use crate::error::{Error, Result};
 use crate::log::Log;
-use crate::record::Record;
 use accumulator::{Accumulator, BatchRules, PartitionKey};
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
@@ -44,7 +77,9 @@ use std::time::Instant;
 ///
 /// `Clone + Send + Sync`: clones share one buffer and one appender thread,
 /// which stops (after appending everything buffered) when the last clone is
-/// dropped or [`Producer::close`] is called.
+/// dropped or [`Producer::close`] is called. Dropping the last clone of an
+/// open producer waits for that, blocking: in async code,
+/// [`Producer::close_async`] first, and the drop returns at once.
 ///
 /// ```
 /// use samsa_log::topic::TopicConfig;
@@ -85,7 +120,8 @@ struct Shared {
     /// Wakes the appender: a batch is ready, or the producer is closing.
     wake: Condvar,
     /// Wakes senders waiting for buffer space, and flushes waiting for
-    /// batches to complete.
+    /// batches to complete; tasks doing the same leave their wakers in
+    /// `acc.queue.tasks`, woken wherever this is notified.
     progress: Condvar,
     /// The next producer sequence of each partition, with idempotence. It
     /// advances only past batches that made it into the log, and only the
@@ -148,12 +184,22 @@ impl Producer {
             written_wake: Condvar::new(),
         });
         let spawn = |name: &str, body: fn(&Shared)| {
-            let shared = shared.clone();
+            let mine = shared.clone();
+            // Counted in before it starts, so an async close never sees
+            // zero threads while one is yet to run.
+            shared.acc.lock().queue.threads += 1;
             std::thread::Builder::new()
                 .name(name.into())
-                .spawn(move || body(&shared))
-                // Not a storage call: named by hand, by the thread's name.
-                .map_err(|e| Error::io("spawn producer thread", name, e))
+                .spawn(move || {
+                    let _out = CountOut(&mine);
+                    body(&mine)
+                })
+                .map_err(|e| {
+                    let mut acc = shared.acc.lock();
+                    acc.queue.threads = acc.queue.threads.saturating_sub(1);
+                    // Not a storage call: named by hand, by the thread's name.
+                    Error::io("spawn producer thread", name, e)
+                })
         };
         let handle = Handle {
             shared: shared.clone(),
@@ -176,136 +222,6 @@ impl Producer {
     pub fn producer_id(&self) -> Option<i64> {
         self.handle.shared.identity.map(|(id, _)| id)
     }
-
-    /// Queues `record` for `topic` and returns at once with a handle to
-    /// wait on. The partition is the record's own, if set, else the
-    /// partitioner's choice, else Kafka's sticky choice. Blocks only while
-    /// the buffer is full, for up to `max_block`. Internal topics
-    /// (`__consumer_offsets`) are refused with [`Error::InvalidTopicName`];
-    /// once the producer or its log is closed, every send is
-    /// [`Error::Closed`]. A topic deleted since the last send is looked up
-    /// again by name: [`Error::UnknownTopic`] while none has it.
-    pub fn send(&self, topic: &str, record: Record<'_>) -> Result<Delivery> {
-        let s = &*self.handle.shared;
-        let bytes = approximate_size(&record);
-        // The clock is read before the lock (it is a fifth of a send's
-        // cost), and only for a record that has no timestamp of its own.
-        let now = record.timestamp.unwrap_or_else(|| s.log.now_ms());
-        let mut acc = s.acc.lock();
-        // A closed producer, or a closed log: nothing sent now could land.
-        if acc.queue.closed || s.log.is_closed() {
-            return Err(Error::Closed {
-                path: s.log.dir().to_path_buf(),
-            });
-        }
-        let t = acc.topic(topic, || {
-            crate::registry::refuse_internal(topic)?;
-            s.log.topic(topic)
-        })?;
-        s.wait_for_space(&mut acc, bytes)?;
-        let acc = &mut *acc;
-        let rules = acc.rules;
-        let e = &mut acc.topics[t];
-        if e.keys_required && record.key.is_none() {
-            return Err(Error::KeyRequired {
-                topic: topic.to_owned(),
-            });
-        }
-        let partitions = e.partition_count();
-        let (p, sticky) = match record.partition {
-            Some(p) => (p, false),
-            None => match s.config.partitioner.partition(
-                record.key.as_deref(),
-                record.value.as_deref(),
-                partitions,
-            ) {
-                Some(p) => (p, false),
-                None => (e.sticky(partitions), true),
-            },
-        };
-        if p >= partitions {
-            return Err(Error::UnknownPartition {
-                topic: topic.to_owned(),
-                partition: p,
-                partitions,
-            });
-        }
-        let placed = e.push(&mut acc.queue, rules, &acc.flusher, p, &record, now, bytes)?;
-        if sticky {
-            e.stuck(rules, bytes);
-        }
-        if e.is_full(rules, p) {
-            e.close(&mut acc.queue, p);
-            s.wake.notify_one();
-        } else if placed.index == 0 && (acc.queue.appender_idle || !acc.queue.ready.is_empty()) {
-            // A new batch: the appender must learn its linger deadline (with
-            // zero linger it takes the batch as soon as it is free, and
-            // records sent meanwhile join it, as in Kafka), and take the
-            // batch this one follows if `push` just closed it. Parked with
-            // the deadline of an older batch and nothing ready, it learns
-            // the new deadline then, and no wake-up (a futex call and often
-            // a context switch, which an awaited send would pay) is needed.
-            s.wake.notify_one();
-        }
-        Ok(match s.config.acks {
-            Acks::None => Delivery::ready(RecordMetadata {
-                topic: e.name.clone(),
-                partition: p,
-                offset: RecordMetadata::NO_OFFSET,
-                timestamp: placed.timestamp,
-            }),
-            Acks::Leader | Acks::All => {
-                Delivery::pending(placed.slot, placed.index, placed.timestamp)
-            }
-        })
-    }
-
-    /// Sends several records to one topic; the handles come back in order.
-    /// Stops at the first record refused.
-    pub fn send_batch<'r>(
-        &self,
-        topic: &str,
-        records: impl IntoIterator<Item = Record<'r>>,
-    ) -> Result<Vec<Delivery>> {
-        records.into_iter().map(|r| self.send(topic, r)).collect()
-    }
-
-    /// Appends everything sent so far and waits until it is delivered (per
-    /// the producer's [`Acks`]; the partitions' sync policies apply). Returns
-    /// the first error any batch met since the last flush.
-    pub fn flush(&self) -> Result<()> {
-        let s = &*self.handle.shared;
-        let mut acc = s.acc.lock();
-        acc.close_expired(None);
-        let target = acc.queue.enqueued;
-        s.wake.notify_one();
-        while acc.queue.completed < target {
-            s.progress.wait(&mut acc);
-        }
-        match acc.queue.first_error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    /// Flushes, then stops the appender thread. Every clone is closed:
-    /// later sends get [`Error::Closed`].
-    pub fn close(&self) -> Result<()> {
-        let flushed = self.flush();
-        self.handle.stop();
-        flushed
-    }
-}
-
-impl Handle {
-    fn stop(&self) {
-        self.shared.acc.lock().queue.closed = true;
-        self.shared.wake.notify_one();
-        // The appender stops first; the syncer after the last written batch.
-        for t in self.threads.lock().drain(..) {
-            let _ = t.join();
-        }
-    }
 }
 
 impl Drop for Handle {
@@ -314,49 +230,22 @@ impl Drop for Handle {
     }
 }
 
-/// Bytes a record holds against the buffer: its payload and a bound on its
-/// framing.
-fn approximate_size(r: &Record<'_>) -> usize {
-    let headers: usize = r
-        .headers
-        .iter()
-        .map(|h| h.key.len() + h.value.map_or(0, <[u8]>::len) + 10)
-        .sum();
-    r.key.as_deref().map_or(0, <[u8]>::len)
-        + r.value.as_deref().map_or(0, <[u8]>::len)
-        + headers
-        + 24
+/// Counts a producer thread out when it ends (even by a panic), waking the
+/// tasks of async closes: its last step, so a join after it returns at
+/// once.
+struct CountOut<'a>(&'a Shared);
+
+impl Drop for CountOut<'_> {
+    fn drop(&mut self) {
+        let mut acc = self.0.acc.lock();
+        acc.queue.threads = acc.queue.threads.saturating_sub(1);
+        let tasks = acc.queue.tasks.take();
+        drop(acc);
+        tasks.wake();
+    }
 }
 
 impl Shared {
-    /// Blocks while `bytes` more would overflow the buffer, up to
-    /// `max_block`.
-    fn wait_for_space(
-        &self,
-        acc: &mut parking_lot::MutexGuard<'_, Accumulator>,
-        bytes: usize,
-    ) -> Result<()> {
-        // One record larger than the whole buffer may still go alone.
-        if acc.queue.buffered == 0 || acc.queue.buffered + bytes <= self.config.buffer_bytes {
-            return Ok(());
-        }
-        let start = Instant::now();
-        while acc.queue.buffered > 0 && acc.queue.buffered + bytes > self.config.buffer_bytes {
-            // Whatever is buffered must move on for space to free up.
-            acc.close_expired(None);
-            self.wake.notify_one();
-            let left = self.config.max_block.saturating_sub(start.elapsed());
-            if left.is_zero() {
-                return Err(Error::BufferFull {
-                    buffer_bytes: self.config.buffer_bytes,
-                    waited_ms: start.elapsed().as_millis() as u64,
-                });
-            }
-            self.progress.wait_for(acc, left);
-        }
-        Ok(())
-    }
-
     /// The appender thread: takes ready and lingered-out batches and
     /// writes them, in order, handing each to the syncer, until the
     /// producer closes and nothing is left. Batches of a partition a
@@ -365,7 +254,15 @@ impl Shared {
         let mut acc = self.acc.lock();
         loop {
             let linger = self.config.linger;
-            let earliest = acc.close_expired(Instant::now().checked_sub(linger));
+            // Once closed, nothing lingers. Checked here, not only after a
+            // wait: a close whose wake-up came while this thread was busy
+            // writing (or not started yet) must not wait out a linger.
+            let deadline = if acc.queue.closed {
+                None
+            } else {
+                Instant::now().checked_sub(linger)
+            };
+            let earliest = acc.close_expired(deadline);
             if !acc.queue.has_work() {
                 if acc.queue.closed && earliest.is_none() && acc.queue.is_drained() {
                     break;
@@ -382,9 +279,6 @@ impl Shared {
                         self.wake.wait(&mut acc);
                         acc.queue.appender_idle = false;
                     }
-                }
-                if acc.queue.closed {
-                    acc.close_expired(None);
                 }
                 continue;
             }

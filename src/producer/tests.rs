@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::log::LogBuilder;
+use crate::record::Record;
 use crate::storage::faulty::{FaultyStorage, Op};
 use crate::storage::{MemStorage, Storage};
 use crate::topic::TopicConfig;
@@ -395,4 +396,43 @@ fn a_batch_closed_by_the_next_record_is_appended_without_waiting_out_the_linger(
     }
     assert!(first.is_done(), "the closed batch waited for the linger");
     assert_eq!(first.wait().unwrap().offset, 0);
+}
+
+/// A close whose wake-up reaches the appender while it is busy writing
+/// (so nobody is waiting for it) is not lost: a batch still lingering is
+/// appended once the appender is free, not after its linger of a minute.
+#[test]
+fn a_close_while_the_appender_writes_does_not_wait_out_the_linger() {
+    let (faulty, log) = faulty_log();
+    log.create_topic("busy", TopicConfig::default()).unwrap();
+    let producer = log
+        .producer_with(
+            ProducerConfig::default()
+                .linger(Duration::from_secs(60))
+                .retries(10_000)
+                .retry_backoff(Duration::from_millis(1)),
+        )
+        .unwrap();
+    // Fault: writes to topic `busy` fail (ENOSPC) until disarmed; the
+    // appender retries its batch meanwhile.
+    faulty.arm_on(
+        Op::Write,
+        std::io::ErrorKind::StorageFull,
+        &format!("busy/0/{}", crate::segment::log_file_name(0)),
+    );
+    let stuck = producer.send("busy", Record::new(b"first")).unwrap();
+    drop(producer.flush_async());
+    std::thread::sleep(Duration::from_millis(30));
+    assert!(!stuck.is_done(), "the appender is retrying it");
+    // The appender is busy: neither this new batch nor the close wakes it.
+    let lingering = producer.send("t", Record::new(b"lingering")).unwrap();
+    producer.handle.mark_closed();
+    faulty.disarm();
+    let start = std::time::Instant::now();
+    while !lingering.is_done() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(lingering.is_done(), "the close was lost: the batch lingers");
+    assert_eq!(stuck.wait().unwrap().offset, 0);
+    assert_eq!(lingering.wait().unwrap().offset, 0);
 }

@@ -198,8 +198,10 @@ impl Shared {
         if acc.queue.first_error.is_none() {
             acc.queue.first_error = error;
         }
+        let tasks = acc.queue.tasks.take();
         drop(acc);
         self.progress.notify_all();
+        tasks.wake();
     }
 }
 
