@@ -86,7 +86,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         // Written (and synced per the sync policy) by the
                         // producer's threads; the task is woken when done.
                         let md = delivery.await?;
-                        println!("producer {n}: {} records, last at {}@{}", i + 1, md.partition, md.offset);
+                        println!(
+                            "producer {n}: {} records, last at {}@{}",
+                            i + 1,
+                            md.partition,
+                            md.offset
+                        );
                     }
                 }
                 Ok::<(), samsa_log::Error>(())
@@ -116,7 +121,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{total} records processed by {CONSUMERS} consumers");
     for ((topic, partition), committed) in log.group("billing").offsets() {
         let end = log.topic(&topic)?.partition(partition)?.high_watermark();
-        println!("{topic}/{partition}: committed {} of {end}", committed.offset);
+        println!(
+            "{topic}/{partition}: committed {} of {end}",
+            committed.offset
+        );
     }
     producer.close_async().await?;
     log.close()?;

@@ -11,7 +11,8 @@ mod common;
 use common::Rng;
 use futures::FutureExt;
 use samsa_log::producer::{
-    kafka_partition_for_key, CloseFuture, DeliveryFuture, FlushFuture, ProducerConfig, SendFuture,
+    kafka_partition_for_key, DeliveryFuture, FlushFuture, ProducerCloseFuture, ProducerConfig,
+    SendFuture,
 };
 use samsa_log::topic::TopicConfig;
 use samsa_log::{Error, Log, Producer, Record};
@@ -161,7 +162,7 @@ fn the_futures_can_move_between_threads() {
     fn send<T: Send>() {}
     send::<SendFuture<'static, 'static>>();
     send::<FlushFuture>();
-    send::<CloseFuture<'static>>();
+    send::<ProducerCloseFuture<'static>>();
     send::<DeliveryFuture>();
 }
 

@@ -15,7 +15,7 @@ pub use crate::offset::Offset;
 pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use group::RebalanceListener;
 pub use records::{ConsumerRecord, ConsumerRecords, ConsumerRecordsIter};
-pub use recv::{CloseFuture, CommitFuture, RecordStream, Recv, RecvBatch};
+pub use recv::{CommitFuture, ConsumerCloseFuture, RecordStream, Recv, RecvBatch};
 
 use crate::error::{Error, Result};
 use crate::group::committer::Completion;

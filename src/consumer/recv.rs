@@ -115,7 +115,7 @@ impl Consumer {
     /// Dropped before it resolved, the consumer leaves at once (the commit
     /// is still written, perhaps after the next owner read the previous
     /// one: records after it are read twice, never skipped).
-    pub fn close_async(mut self) -> CloseFuture {
+    pub fn close_async(mut self) -> ConsumerCloseFuture {
         let mut outcome = Ok(());
         let mut commit = None;
         if !std::mem::replace(&mut self.closed, true)
@@ -130,7 +130,7 @@ impl Consumer {
                 Err(e) => outcome = forgiven(Err(e)),
             }
         }
-        CloseFuture {
+        ConsumerCloseFuture {
             consumer: Some(self),
             commit,
             outcome: Some(outcome),
@@ -381,13 +381,13 @@ impl Future for CommitFuture {
 /// The future of [`Consumer::close_async`]: the final commit's outcome,
 /// once written and the group left.
 #[must_use = "futures do nothing unless awaited"]
-pub struct CloseFuture {
+pub struct ConsumerCloseFuture {
     consumer: Option<Consumer>,
     commit: Option<Completion<()>>,
     outcome: Option<Result<()>>,
 }
 
-impl Future for CloseFuture {
+impl Future for ConsumerCloseFuture {
     type Output = Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -405,9 +405,9 @@ impl Future for CloseFuture {
     }
 }
 
-impl fmt::Debug for CloseFuture {
+impl fmt::Debug for ConsumerCloseFuture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CloseFuture")
+        f.debug_struct("ConsumerCloseFuture")
             .field("committing", &self.commit.is_some())
             .finish_non_exhaustive()
     }

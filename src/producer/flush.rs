@@ -105,8 +105,8 @@ impl Producer {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn close_async(&self) -> CloseFuture<'_> {
-        CloseFuture {
+    pub fn close_async(&self) -> ProducerCloseFuture<'_> {
+        ProducerCloseFuture {
             producer: self,
             state: CloseState::Flushing(self.flush_async()),
             key: None,
@@ -189,8 +189,8 @@ impl Drop for FlushFuture {
 ///
 /// Polled again after it resolved, it stays pending
 /// ([`FusedFuture::is_terminated`]).
-#[must_use = "futures do nothing unless awaited: a CloseFuture never polled closed nothing"]
-pub struct CloseFuture<'p> {
+#[must_use = "futures do nothing unless awaited: a ProducerCloseFuture never polled closed nothing"]
+pub struct ProducerCloseFuture<'p> {
     producer: &'p Producer,
     state: CloseState,
     /// Where the task's waker is, while it waits for the threads.
@@ -206,15 +206,15 @@ enum CloseState {
     Done,
 }
 
-impl fmt::Debug for CloseFuture<'_> {
+impl fmt::Debug for ProducerCloseFuture<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CloseFuture")
+        f.debug_struct("ProducerCloseFuture")
             .field("state", &self.state)
             .finish_non_exhaustive()
     }
 }
 
-impl Future for CloseFuture<'_> {
+impl Future for ProducerCloseFuture<'_> {
     type Output = Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<()>> {
@@ -252,13 +252,13 @@ impl Future for CloseFuture<'_> {
     }
 }
 
-impl FusedFuture for CloseFuture<'_> {
+impl FusedFuture for ProducerCloseFuture<'_> {
     fn is_terminated(&self) -> bool {
         matches!(self.state, CloseState::Done)
     }
 }
 
-impl Drop for CloseFuture<'_> {
+impl Drop for ProducerCloseFuture<'_> {
     fn drop(&mut self) {
         if self.key.is_some() {
             let mut acc = self.producer.handle.shared.acc.lock();

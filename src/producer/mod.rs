@@ -21,7 +21,7 @@
 //! - awaiting a [`Delivery`] ([`DeliveryFuture`]): the record's
 //!   [`RecordMetadata`] once it is delivered per [`Acks`];
 //! - [`Producer::flush_async`] ([`FlushFuture`]) and
-//!   [`Producer::close_async`] ([`CloseFuture`]).
+//!   [`Producer::close_async`] ([`ProducerCloseFuture`]).
 //!
 //! A waiting task leaves its waker with the producer; the producer's
 //! threads wake it as batches complete (and as they end, for a close).
@@ -57,7 +57,7 @@ pub use crate::partitioner::{
 };
 pub use config::{Acks, ProducerConfig};
 pub use delivery::{Delivery, DeliveryFuture, RecordMetadata};
-pub use flush::{CloseFuture, FlushFuture};
+pub use flush::{FlushFuture, ProducerCloseFuture};
 pub use send::SendFuture;
 
 use delivery::FlushNow;
