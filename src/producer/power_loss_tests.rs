@@ -20,6 +20,7 @@ use crate::partition::SyncPolicy;
 use crate::producer::{Acks, ProducerConfig};
 use crate::record::Record;
 use crate::storage::sim::{Damage, SimDisk};
+use crate::test_support::block_on;
 use crate::topic::TopicConfig;
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -61,17 +62,26 @@ fn workload(disk: &SimDisk) -> Vec<(u32, u64, usize)> {
         .expect("a valid configuration");
     let values: Vec<Vec<u8>> = (0..RECORDS).map(value).collect();
     let mut deliveries = Vec::new();
+    // Odd records go through the async forms (`send_async`, an awaited
+    // delivery, `flush_async`), even ones through the blocking calls:
+    // the same guarantees under the same power cuts.
     for (i, v) in values.iter().enumerate() {
         let key = [b'k', (i % 5) as u8];
-        if let Ok(d) = producer.send(TOPIC, Record::new(v).key(&key)) {
+        let record = Record::new(v).key(&key);
+        let sent = if i % 2 == 1 {
+            block_on(producer.send_async(TOPIC, record))
+        } else {
+            producer.send(TOPIC, record)
+        };
+        if let Ok(d) = sent {
             deliveries.push((i, d));
         }
     }
-    let _ = producer.flush();
+    let _ = block_on(producer.flush_async());
     let acked = deliveries
         .into_iter()
         .filter_map(|(i, d)| {
-            let m = d.wait().ok()?;
+            let m = if i % 2 == 1 { block_on(d) } else { d.wait() }.ok()?;
             Some((m.partition, m.offset, i))
         })
         .collect();
