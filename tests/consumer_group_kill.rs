@@ -20,6 +20,11 @@
 //!   found, and processed offsets without gaps from there, each record with
 //!   the value produced at its offset.
 //!
+//! Every other child consumes with the async API instead: `recv_batch`
+//! under a 20 ms timeout (which cancels it) and `commit_async` (written on
+//! the commit thread), on a tokio current-thread runtime; the same checks
+//! hold.
+//!
 //! Between children the parent produces a few more records. The last child
 //! runs until it has committed everything; then every record was processed
 //! at least once and the committed offsets equal the high watermarks.
@@ -52,6 +57,10 @@ const CHILD_TEST: &str = "group_kill_child";
 const ENV_DIR: &str = "SAMSA_GROUP_KILL_CHILD_DIR";
 /// Set for the last child: it exits once everything is committed.
 const ENV_FINAL: &str = "SAMSA_GROUP_KILL_CHILD_FINAL";
+/// Set for every other child: it consumes with the async API
+/// (`recv_batch` under a timeout, which cancels it, and `commit_async`,
+/// written on the commit thread) on a tokio current-thread runtime.
+const ENV_ASYNC: &str = "SAMSA_GROUP_KILL_CHILD_ASYNC";
 const ENV_ITERATIONS: &str = "SAMSA_GROUP_KILL_ITERATIONS";
 /// Kills in CI: with the other kill loops, a few hundred in well under a
 /// minute and a half of a debug build on two cores.
@@ -99,6 +108,12 @@ fn group_kill_child() {
         return;
     };
     let final_run = std::env::var_os(ENV_FINAL).is_some();
+    let runtime = std::env::var_os(ENV_ASYNC).map(|_| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    });
     let log = open(Path::new(&dir)).unwrap();
     let mut consumer = log
         .consumer(
@@ -114,7 +129,16 @@ fn group_kill_child() {
     writeln!(out, "\nSTARTED").unwrap();
     out.flush().unwrap();
     loop {
-        let records = consumer.poll(Duration::from_millis(20)).unwrap();
+        let records = match &runtime {
+            Some(rt) => rt.block_on(async {
+                // A timeout drops the pending recv_batch: nothing consumed.
+                tokio::time::timeout(Duration::from_millis(20), consumer.recv_batch())
+                    .await
+                    .unwrap_or_else(|_| Ok(Default::default()))
+            }),
+            None => consumer.poll(Duration::from_millis(20)),
+        }
+        .unwrap();
         if !records.is_empty() {
             for r in &records {
                 writeln!(
@@ -128,7 +152,10 @@ fn group_kill_child() {
             }
             // Processed (the lines are out) before committed.
             out.flush().unwrap();
-            consumer.commit().unwrap();
+            match &runtime {
+                Some(rt) => rt.block_on(consumer.commit_async()).unwrap(),
+                None => consumer.commit().unwrap(),
+            }
         }
         let done = consumer.assignment().len() == PARTITIONS as usize
             && (0..PARTITIONS).all(|p| {
@@ -189,7 +216,7 @@ enum End {
     Finish,
 }
 
-fn run_child(tally: &mut KillTally, dir: &Path, end: End, ctx: &str) -> Run {
+fn run_child(tally: &mut KillTally, dir: &Path, end: End, asynchronous: bool, ctx: &str) -> Run {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
@@ -200,6 +227,10 @@ fn run_child(tally: &mut KillTally, dir: &Path, end: End, ctx: &str) -> Run {
         .stderr(Stdio::piped());
     if let End::Finish = end {
         command.env(ENV_FINAL, "1");
+    }
+    command.env_remove(ENV_ASYNC);
+    if asynchronous {
+        command.env(ENV_ASYNC, "1");
     }
     let mut child = command.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -495,7 +526,10 @@ fn kill_9_loses_no_committed_record() {
             End::KillAfter(rng.range(0, most + 1), Duration::from_micros(delay))
         };
         let ctx = format!("{ctx} ({end:?}, committed {committed:?}, high watermarks {hwms:?})");
-        let run = run_child(&mut tally, &dir, end, &ctx);
+        // Every other child consumes with the async API.
+        let asynchronous = tally.cycles % 2 == 1;
+        let ctx = format!("{ctx}{}", if asynchronous { " (async)" } else { "" });
+        let run = run_child(&mut tally, &dir, end, asynchronous, &ctx);
         if !last {
             tally.cycles += 1;
         }
