@@ -294,6 +294,31 @@ fn is_sleeping(stat: &Path) -> bool {
         .is_some_and(|state| state == "S")
 }
 
+/// One entry of `poll_wakeup_latency` (named by `latencies`): a consumer
+/// of `topic` waiting as `wait` says, woken by `append` each iteration.
+fn bench_wakeups(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    log: &Log,
+    topic: &str,
+    wait: Wait,
+    latencies: &mut Latencies,
+    append: impl Fn() + Copy,
+) {
+    let consumer = BlockedConsumer::start(log, topic, wait);
+    g.bench_function(latencies.name, |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let took = consumer.wake(append);
+                latencies.samples.push(took);
+                total += took;
+            }
+            total
+        })
+    });
+    consumer.stop(append);
+}
+
 fn poll_wakeup_latency(c: &mut Criterion) {
     let v = value(VALUE);
     let dir = scratch();
@@ -320,23 +345,8 @@ fn poll_wakeup_latency(c: &mut Criterion) {
     };
     let mut direct = Latencies::new("poll_wakeup_latency", "append");
     let mut direct_async = Latencies::new("poll_wakeup_latency", "append_async");
-    for (name, wait, latencies) in [
-        ("append", Wait::Poll, &mut direct),
-        ("append_async", Wait::Recv, &mut direct_async),
-    ] {
-        let consumer = BlockedConsumer::start(&log, "direct", wait);
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let took = consumer.wake(append);
-                    latencies.samples.push(took);
-                    total += took;
-                }
-                total
-            })
-        });
-        consumer.stop(append);
+    for (wait, latencies) in [(Wait::Poll, &mut direct), (Wait::Recv, &mut direct_async)] {
+        bench_wakeups(&mut g, &log, "direct", wait, latencies, append);
     }
 
     let mut sent = Latencies::new("poll_wakeup_latency", "producer_send");
@@ -352,23 +362,8 @@ fn poll_wakeup_latency(c: &mut Criterion) {
         black_box(&delivery);
     };
     let mut sent_async = Latencies::new("poll_wakeup_latency", "producer_send_async");
-    for (name, wait, latencies) in [
-        ("producer_send", Wait::Poll, &mut sent),
-        ("producer_send_async", Wait::Recv, &mut sent_async),
-    ] {
-        let consumer = BlockedConsumer::start(&log, "producer", wait);
-        g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let took = consumer.wake(send);
-                    latencies.samples.push(took);
-                    total += took;
-                }
-                total
-            })
-        });
-        consumer.stop(send);
+    for (wait, latencies) in [(Wait::Poll, &mut sent), (Wait::Recv, &mut sent_async)] {
+        bench_wakeups(&mut g, &log, "producer", wait, latencies, send);
     }
     producer.close().expect("close producer");
     g.finish();
