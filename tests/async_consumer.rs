@@ -12,7 +12,7 @@ use futures::future::{self, Either};
 use futures::StreamExt;
 use samsa_log::clock::ManualClock;
 use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
-use samsa_log::group::GroupState;
+use samsa_log::group::{GroupState, OffsetAndMetadata};
 use samsa_log::record::OwnedRecord;
 use samsa_log::topic::TopicConfig;
 use samsa_log::{Consumer, Log, Record};
@@ -477,4 +477,53 @@ async fn close_async_commits_before_the_next_owner_starts() {
         4,
         "resumes after the 4 handed out"
     );
+}
+
+#[test]
+fn async_commits_from_many_threads_are_written_in_order_and_never_stall() {
+    // Commits checked on several threads at once go to the one commit
+    // thread: each must be queued in the order it was checked, or the
+    // thread would wait for a commit queued behind the one it runs.
+    let log = Log::in_memory();
+    log.create_topic(TOPIC, TopicConfig::default().partitions(4))
+        .unwrap();
+    for p in 0..4 {
+        let records: Vec<_> = (0..500).map(|i| Record::new(format!("r{i}"))).collect();
+        log.topic(TOPIC)
+            .unwrap()
+            .partition(p)
+            .unwrap()
+            .append(&records)
+            .unwrap();
+    }
+    let threads: Vec<_> = (0..4u32)
+        .map(|p| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut consumer = log
+                    .consumer(ConsumerConfig::new("many").enable_auto_commit(false))
+                    .unwrap();
+                consumer.assign(&[(TOPIC, p)]).unwrap();
+                let mut pending = Vec::new();
+                for offset in 1..=500u64 {
+                    let offsets = [((TOPIC.to_owned(), p), OffsetAndMetadata::new(offset))];
+                    pending.push(consumer.commit_offsets_async(&offsets));
+                    if offset % 50 == 0 {
+                        for c in pending.drain(..) {
+                            futures::executor::block_on(c).unwrap();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for t in threads {
+        while !t.is_finished() {
+            assert!(Instant::now() < deadline, "the commits stalled");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        t.join().unwrap();
+    }
+    assert_committed_to_the_end(&log, "many", "last commit wins");
 }

@@ -390,7 +390,8 @@ impl Consumer {
     /// manually assigned partitions may commit only while the group has no
     /// members ([`Error::GroupNotEmpty`]).
     pub fn commit_offsets(&mut self, offsets: &[((String, u32), OffsetAndMetadata)]) -> Result<()> {
-        let (group, commits, turn) = self.check_commit(offsets)?;
+        let (group, commits, turn) =
+            self.check_commit(offsets, |group, commits, turn| (group, commits, turn))?;
         self.log
             .offset_store()
             .commit_in_turn(turn, self.log.registry(), &group, &commits)?;
@@ -404,24 +405,32 @@ impl Consumer {
         &mut self,
         offsets: &[((String, u32), OffsetAndMetadata)],
     ) -> Result<Completion<()>> {
-        let (group, commits, turn) = self.check_commit(offsets)?;
         let log = self.log.clone();
-        let done = self.log.committer().submit(move || {
-            log.offset_store()
-                .commit_in_turn(turn, log.registry(), &group, &commits)
-        })?;
+        // Queued with the check, under the coordinator's lock: the commit
+        // thread runs commits in the order of their turns, and never waits
+        // for a turn whose commit is queued behind the one it runs.
+        let done = self.check_commit(offsets, move |group, commits, turn| {
+            let writer = log.clone();
+            log.committer().submit(move || {
+                writer
+                    .offset_store()
+                    .commit_in_turn(turn, writer.registry(), &group, &commits)
+            })
+        })??;
         self.last_commit = self.log.now_ms();
         Ok(done)
     }
 
     /// Checks a commit against the group (a member's own partitions, or
     /// no members for a consumer outside the group) and takes its turn in
-    /// the offset store's order, with no I/O: the group, the commits as
-    /// the store takes them, the turn.
-    fn check_commit(
+    /// the offset store's order, with no I/O; then, still under the
+    /// coordinator's lock, hands the group, the commits as the store takes
+    /// them and the turn to `then`.
+    fn check_commit<T>(
         &mut self,
         offsets: &[((String, u32), OffsetAndMetadata)],
-    ) -> Result<(String, Vec<CommitEntry>, CommitTurn)> {
+        then: impl FnOnce(String, Vec<CommitEntry>, CommitTurn) -> T,
+    ) -> Result<T> {
         let group = self.group_id()?;
         if let Some(injected) = self.log.armed_faults().take_commit(&group) {
             return Err(injected);
@@ -432,20 +441,15 @@ impl Consumer {
             .map(|(tp, o)| (tp.clone(), Some(o.clone())))
             .collect();
         let store = self.log.offset_store();
-        let turn = match &self.membership {
-            Some(m) => self.log.coordinator().commit_with(
-                &group,
-                &m.member_id,
-                m.generation,
-                &partitions,
-                || store.turn(),
-            )?,
-            None => self
-                .log
-                .coordinator()
-                .commit_if_empty(&group, || store.turn())?,
-        };
-        Ok((group, commits, turn))
+        let named = group.clone();
+        let under_lock = move || then(named, commits, store.turn());
+        let coordinator = self.log.coordinator();
+        match &self.membership {
+            Some(m) => {
+                coordinator.commit_with(&group, &m.member_id, m.generation, &partitions, under_lock)
+            }
+            None => coordinator.commit_if_empty(&group, under_lock),
+        }
     }
 
     /// Commits `record` as processed: its partition's committed offset
