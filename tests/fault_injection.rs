@@ -1,7 +1,8 @@
 //! Scenario: a test suite using samsa as its fake broker injects faults
 //! (feature `test-util`), as Kafka's `MockProducer.errorNext` and
 //! `MockConsumer.setPollException` allow: the next append to a topic, the
-//! next commit or poll of a group fails with the chosen error, once, and
+//! next commit or poll of a group (blocking or async) fails with the
+//! chosen error, once, and
 //! nothing is written, committed or skipped; a forced rebalance runs the
 //! members' callbacks. On disk and in memory.
 
@@ -140,6 +141,40 @@ fn the_next_poll_and_commit_of_a_group_fail_once_and_lose_nothing() {
         assert_eq!(
             log.group("g").committed("t", 0).map(|o| o.offset),
             Some(5),
+            "{what}"
+        );
+    });
+}
+
+#[test]
+fn injected_poll_and_commit_faults_reach_the_async_calls_too() {
+    on_both(|what, log| {
+        let t = log.create_topic("t", TopicConfig::default()).unwrap();
+        let p = t.partition(0).unwrap();
+        for i in 0..3 {
+            p.append(&[Record::new(format!("r{i}"))]).unwrap();
+        }
+        let faults = log.faults();
+        let mut c = member(&log, "g");
+        c.subscribe(&["t"]).unwrap();
+
+        faults.fail_next_poll("g", injected("poll"));
+        let e = futures::executor::block_on(c.recv()).unwrap_err();
+        assert!(is_injected(&e, "poll"), "{what}: {e:?}");
+        // The failed recv consumed nothing.
+        let offsets: Vec<u64> = (0..3)
+            .map(|_| futures::executor::block_on(c.recv()).unwrap().offset)
+            .collect();
+        assert_eq!(offsets, [0, 1, 2], "{what}");
+
+        faults.fail_next_commit("g", injected("commit"));
+        let e = futures::executor::block_on(c.commit_async()).unwrap_err();
+        assert!(is_injected(&e, "commit"), "{what}: {e:?}");
+        assert_eq!(log.group("g").committed("t", 0), None, "{what}");
+        futures::executor::block_on(c.commit_async()).unwrap();
+        assert_eq!(
+            log.group("g").committed("t", 0).map(|o| o.offset),
+            Some(3),
             "{what}"
         );
     });
