@@ -2,9 +2,8 @@
 //! (feature `test-util`), as Kafka's `MockProducer.errorNext` and
 //! `MockConsumer.setPollException` allow: the next append to a topic, the
 //! next commit or poll of a group (blocking or async) fails with the
-//! chosen error, once, and
-//! nothing is written, committed or skipped; a forced rebalance runs the
-//! members' callbacks. On disk and in memory.
+//! chosen error, once, and nothing is written, committed or skipped; a
+//! forced rebalance runs the members' callbacks. On disk and in memory.
 
 use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, RebalanceListener};
 use samsa_log::producer::ProducerConfig;
