@@ -4,6 +4,7 @@
 //! ([`BatchView::parse`]), and iterated without copies ([`Records`]).
 
 mod builder;
+mod control;
 mod header;
 mod records;
 mod varint;
@@ -14,7 +15,8 @@ pub(crate) use builder::write_crc;
 pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFields};
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
-pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
+pub(crate) use control::{ControlMarker, ControlType};
+pub(crate) use header::{BatchHeader, HeaderError, ATTR_TRANSACTIONAL, MAGIC};
 pub(crate) use records::{check_batches, read_buffer};
 pub use records::{Records, RecordsIter};
 pub(crate) use view::{BatchView, HeadersShown};

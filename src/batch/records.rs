@@ -97,7 +97,9 @@ pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
                 }
             }
             Ok(view) => {
-                if view.header.base_offset >= from {
+                if view.header.is_control() {
+                    // A marker takes its offset; readers never see it.
+                } else if view.header.base_offset >= from {
                     count += view.header.record_count as usize;
                 } else if view.header.last_offset() >= from {
                     count += view.records().filter(|r| r.offset() >= from).count();
@@ -231,7 +233,8 @@ impl<'a> Iterator for RecordsIter<'a> {
             }
             let view = BatchView::trusted(self.rest)?;
             self.rest = &self.rest[view.total_size()..];
-            self.batch = Some(view.records());
+            // Control batches (transaction markers) are never returned.
+            self.batch = (!view.header.is_control()).then(|| view.records());
         }
     }
 }
