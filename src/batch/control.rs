@@ -186,8 +186,11 @@ mod tests {
         assert!(BatchView::parse(&bad.into_bytes_at(0)).is_err());
         // A control batch whose record is not a marker of this version.
         let mut b = BatchBuilder::new(1 << 20, 64);
-        b.push(&Record::new(&[0u8, 0, 0, 0, 0, 0][..]).key(&[0u8, 0, 9, 0][..]), 1)
-            .unwrap();
+        b.push(
+            &Record::new(&[0u8, 0, 0, 0, 0, 0][..]).key(&[0u8, 0, 9, 0][..]),
+            1,
+        )
+        .unwrap();
         let unknown = b
             .finish_with(fields, ATTR_TRANSACTIONAL | ATTR_CONTROL)
             .into_bytes_at(0);

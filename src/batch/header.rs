@@ -176,7 +176,9 @@ impl BatchHeader {
             return Err(HeaderError::Fields("unknown attribute bits"));
         }
         if h.attributes & ATTR_TRANSACTIONAL != 0 && h.producer_id < 0 {
-            return Err(HeaderError::Fields("a transactional batch without a producer id"));
+            return Err(HeaderError::Fields(
+                "a transactional batch without a producer id",
+            ));
         }
         if h.attributes & ATTR_CONTROL != 0
             && (h.attributes & ATTR_TRANSACTIONAL == 0 || h.record_count != 1)

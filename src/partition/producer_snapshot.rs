@@ -227,6 +227,7 @@ pub(crate) fn decode(buf: &[u8], offset: u64) -> Option<ProducerState> {
             ProducerEntry {
                 epoch: e.epoch,
                 batches,
+                txn_first_offset: None,
             },
         );
     }
