@@ -15,7 +15,7 @@ pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFie
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
 pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
-pub(crate) use records::{check_batches, read_buffer};
+pub(crate) use records::{check_batches, read_buffer, RecordsCursor};
 pub use records::{Records, RecordsIter};
 pub(crate) use view::{BatchView, HeadersShown};
 pub use view::{Headers, RecordRef};
