@@ -10,7 +10,10 @@
 //!   floor: the same values length-prefixed (`u32` length, then the value)
 //!   in a plain file, read back through a 1 MiB `BufReader`. A third entry,
 //!   `partition_read`, reads the same partition with `Partition::read` in
-//!   1 MiB reads, so the consumer's own cost shows.
+//!   1 MiB reads, so the consumer's own cost shows. `recv_batch_async`
+//!   and `stream_async` read the same through the async API under
+//!   `futures::executor::block_on`: the batches `poll` returns, and one
+//!   owned (copied) record at a time.
 //! - `poll_wakeup_latency`: a consumer thread blocked in `poll(30 s)` on an
 //!   empty partition; the bench thread appends one 100-byte record and the
 //!   time from just before the append call to `poll` returning with it in
@@ -46,6 +49,7 @@ mod common;
 
 use common::{raw_read_all, scratch, touch, value, Latencies, RAW_BUFFER_BYTES};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use futures::StreamExt;
 use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
 use samsa_log::partition::SyncPolicy;
 use samsa_log::producer::ProducerConfig;
@@ -71,9 +75,21 @@ fn os_topic() -> TopicConfig {
     TopicConfig::default().sync(SyncPolicy::Os)
 }
 
+/// How `consume_all` takes the records.
+#[derive(Clone, Copy)]
+enum Take {
+    /// `poll`, blocking.
+    Poll,
+    /// `recv_batch().await` (the same batches, without copies).
+    RecvBatch,
+    /// `stream().next().await`: one owned record at a time.
+    Stream,
+}
+
 /// Reads every record of partition 0 of `topic` through a fresh consumer;
-/// returns (records, checksum).
-fn consume_all(log: &Log, topic: &str, total: u64) -> (u64, u64) {
+/// returns (records, checksum). The async forms run under
+/// `futures::executor::block_on`.
+fn consume_all(log: &Log, topic: &str, total: u64, take: Take) -> (u64, u64) {
     let mut consumer = log
         .consumer(
             ConsumerConfig::default()
@@ -83,13 +99,29 @@ fn consume_all(log: &Log, topic: &str, total: u64) -> (u64, u64) {
         .expect("consumer");
     consumer.assign(&[(topic, 0)]).expect("assign");
     let (mut count, mut sum) = (0u64, 0u64);
-    while count < total {
-        let records = consumer.poll(Duration::from_secs(1)).expect("poll");
-        assert!(!records.is_empty(), "poll timed out at {count} of {total}");
-        for r in &records {
-            count += 1;
-            sum += touch(r.value().unwrap_or_default());
+    match take {
+        Take::Poll | Take::RecvBatch => {
+            while count < total {
+                let records = match take {
+                    Take::Poll => consumer.poll(Duration::from_secs(1)),
+                    _ => futures::executor::block_on(consumer.recv_batch()),
+                }
+                .expect("poll");
+                assert!(!records.is_empty(), "poll timed out at {count} of {total}");
+                for r in &records {
+                    count += 1;
+                    sum += touch(r.value().unwrap_or_default());
+                }
+            }
         }
+        Take::Stream => futures::executor::block_on(async {
+            let mut stream = consumer.stream();
+            while count < total {
+                let r = stream.next().await.expect("open").expect("record");
+                count += 1;
+                sum += touch(r.value.as_deref().unwrap_or_default());
+            }
+        }),
     }
     (count, sum)
 }
@@ -149,13 +181,19 @@ fn consume_100b(c: &mut Criterion) {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Elements(CONSUME_RECORDS));
-    g.bench_function("samsa", |b| {
-        b.iter(|| {
-            let (n, sum) = consume_all(&log, "t", CONSUME_RECORDS);
-            assert_eq!(n, CONSUME_RECORDS);
-            black_box(sum)
-        })
-    });
+    for (name, take) in [
+        ("samsa", Take::Poll),
+        ("recv_batch_async", Take::RecvBatch),
+        ("stream_async", Take::Stream),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let (n, sum) = consume_all(&log, "t", CONSUME_RECORDS, take);
+                assert_eq!(n, CONSUME_RECORDS);
+                black_box(sum)
+            })
+        });
+    }
     g.bench_function("partition_read", |b| {
         b.iter(|| {
             let (n, sum) = partition_read_all(&p);

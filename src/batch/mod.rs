@@ -17,7 +17,7 @@ pub(crate) use control::{ControlMarker, ControlType};
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
 pub(crate) use header::{BatchHeader, HeaderError, ATTR_CONTROL, ATTR_TRANSACTIONAL, MAGIC};
-pub(crate) use records::{check_batches, read_buffer};
+pub(crate) use records::{check_batches, read_buffer, RecordsCursor};
 pub use records::{Records, RecordsIter};
 pub(crate) use view::{BatchView, HeadersShown};
 pub use view::{Headers, RecordRef};

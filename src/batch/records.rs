@@ -1,6 +1,7 @@
 //! The result of a read: whole, checked batches in one buffer.
 
-use super::view::{BatchError, BatchView, RecordIter, RecordRef};
+use super::header::BatchHeader;
+use super::view::{read_record, BatchError, BatchView, RecordIter, RecordRef};
 use std::cell::Cell;
 
 /// Read buffers of at most this capacity are kept for reuse when their
@@ -181,6 +182,44 @@ impl Records {
     }
 }
 
+/// Where an iteration over a [`Records`] stands, kept apart from it (so
+/// nothing borrows it): a consumer hands records out one at a time across
+/// calls with it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RecordsCursor {
+    /// Byte position of the next batch.
+    next_batch: usize,
+    /// The batch being read: its header, the position of its next record,
+    /// and how many records are left in it.
+    current: Option<(BatchHeader, usize, u32)>,
+}
+
+impl Records {
+    /// The record after `cursor`, moving it on; what [`Self::iter`] yields,
+    /// in the same order.
+    pub(crate) fn next_at(&self, cursor: &mut RecordsCursor) -> Option<RecordRef<'_>> {
+        loop {
+            if let Some((header, pos, left)) = &mut cursor.current {
+                if *left > 0 {
+                    let (record, used) = read_record(self.buf.get(*pos..)?, header)?;
+                    *pos += used;
+                    *left -= 1;
+                    if record.offset() >= self.from {
+                        return Some(record);
+                    }
+                    continue;
+                }
+            }
+            let view = BatchView::trusted(self.buf.get(cursor.next_batch..)?)?;
+            let records = cursor.next_batch + BatchHeader::SIZE;
+            cursor.next_batch += view.total_size();
+            // Control batches (transaction markers) are never returned.
+            cursor.current = (!view.header.is_control())
+                .then_some((view.header, records, view.header.record_count));
+        }
+    }
+}
+
 impl Drop for Records {
     // Hands the buffer to the next read on this thread (see
     // `read_buffer`), unless it is too large to keep.
@@ -273,6 +312,27 @@ mod tests {
         assert_eq!(offsets, [5, 6, 7, 8]);
         assert_eq!(recs.len(), 4);
         assert_eq!(recs.iter().next().unwrap().value(), Some(&b"r5"[..]));
+    }
+
+    #[test]
+    fn a_cursor_yields_what_iter_yields_one_call_at_a_time() {
+        let buf = batches(&[3, 1, 4, 2]);
+        for from in 0..10 {
+            let checked = check_batches(&buf, from, u64::MAX);
+            let records = Records::from_checked(buf.clone(), from, &checked);
+            let mut cursor = RecordsCursor::default();
+            let mut stepped = Vec::new();
+            while let Some(r) = records.next_at(&mut cursor) {
+                stepped.push((r.offset(), r.value().map(<[u8]>::to_vec)));
+            }
+            let iterated: Vec<_> = records
+                .iter()
+                .map(|r| (r.offset(), r.value().map(<[u8]>::to_vec)))
+                .collect();
+            assert_eq!(stepped, iterated, "from {from}");
+            assert_eq!(stepped.len(), 10 - from as usize);
+            assert!(records.next_at(&mut cursor).is_none(), "stays at the end");
+        }
     }
 
     #[test]

@@ -346,7 +346,10 @@ fn check_record(buf: &[u8], last_delta: u64, nullable: bool) -> Option<(u64, usi
 /// for. Checks nothing it need not to stay in bounds, and gives `None`
 /// rather than panicking should the bytes not be what was checked.
 #[inline(always)]
-fn read_record<'a>(buf: &'a [u8], header: &BatchHeader) -> Option<(RecordRef<'a>, usize)> {
+pub(super) fn read_record<'a>(
+    buf: &'a [u8],
+    header: &BatchHeader,
+) -> Option<(RecordRef<'a>, usize)> {
     let mut pos = 0;
     let body_len = varint_at(buf, &mut pos)?;
     let body = bytes_at(buf, &mut pos, body_len)?;

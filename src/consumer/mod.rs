@@ -17,13 +17,13 @@ pub use group::RebalanceListener;
 pub use records::{ConsumerRecord, ConsumerRecords, ConsumerRecordsIter};
 pub use recv::{CommitFuture, ConsumerCloseFuture, RecordStream, Recv, RecvBatch};
 
+use crate::batch::RecordsCursor;
 use crate::error::{Error, Result};
 use crate::group::committer::Completion;
 use crate::log::Log;
 use crate::partition::Partition;
 use crate::record::OwnedRecord;
 use records::PartitionRecords;
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -68,7 +68,7 @@ pub struct Consumer {
     /// Records fetched for `recv` and not yet handed out. Positions move
     /// as each is handed out, so this is a cache: dropping it (as every
     /// change of assignment, position or pause does) skips nothing.
-    buffered: VecDeque<Buffered>,
+    fetched: Option<Fetched>,
     /// An auto-commit being written on the commit thread (async code).
     committing: Option<Completion<()>>,
     /// A revocation waiting for its commit on the commit thread.
@@ -77,12 +77,18 @@ pub struct Consumer {
     waiting: bool,
 }
 
-/// A record fetched for `recv`: the index of its partition in `assigned`
-/// and that partition's position once it is handed out.
-struct Buffered {
-    at: usize,
-    record: OwnedRecord,
-    next: u64,
+/// A fetch `recv` hands out one record at a time, each copied out only
+/// then (so it holds no more than the fetch's own buffers).
+struct Fetched {
+    records: ConsumerRecords,
+    /// Per part: its partition's index in `assigned`, and where `fetch`
+    /// left the position (past the last record and any compacted gap).
+    ends: Vec<(usize, u64)>,
+    /// The part being handed out, how many of its records were, and where
+    /// its iteration stands.
+    part: usize,
+    taken: usize,
+    cursor: RecordsCursor,
 }
 
 struct Assigned {
@@ -116,7 +122,7 @@ impl Log {
             listener: None,
             last_commit: self.now_ms(),
             closed: false,
-            buffered: VecDeque::new(),
+            fetched: None,
             committing: None,
             revoking: None,
             waiting: false,
@@ -170,7 +176,7 @@ impl Consumer {
     fn set_assigned(&mut self, assigned: Vec<Assigned>) {
         self.assigned = assigned;
         self.turn = 0;
-        self.buffered.clear();
+        self.fetched = None;
     }
 
     /// The assigned partitions.
@@ -215,7 +221,7 @@ impl Consumer {
     /// first if there is none), clamped to the partition's range.
     pub fn seek(&mut self, topic: &str, partition: u32, offset: Offset) -> Result<()> {
         let reset = self.config.auto_offset_reset;
-        self.buffered.clear();
+        self.fetched = None;
         let a = self.find(topic, partition)?;
         let target = match offset {
             Offset::Earliest => a.handle.log_start_offset(),
@@ -248,7 +254,7 @@ impl Consumer {
         for &(t, p) in partitions {
             self.find(t, p)?;
         }
-        self.buffered.clear();
+        self.fetched = None;
         for &(t, p) in partitions {
             self.find(t, p)?.paused = paused;
         }
@@ -287,7 +293,7 @@ impl Consumer {
         }
         // Records fetched for `recv` are fetched again (their positions did
         // not move), then returned here.
-        self.buffered.clear();
+        self.fetched = None;
         self.check_committing()?;
         let deadline = Instant::now() + timeout;
         let signal = self.log.signal().clone();
@@ -343,7 +349,7 @@ impl Consumer {
     /// return nothing.
     fn follow_incarnations(&mut self) {
         if self.assigned.iter().any(|a| a.handle.is_deleted()) {
-            self.buffered.clear();
+            self.fetched = None;
         }
         for a in self.assigned.iter_mut().filter(|a| a.handle.is_deleted()) {
             let Ok(handle) = self
@@ -363,48 +369,67 @@ impl Consumer {
         }
     }
 
-    /// Fetches the next records for `recv` into `buffered`; positions stay
+    /// Fetches the next records for `recv` into `fetched`; positions stay
     /// where they were, and move as each record is handed out.
     fn fill(&mut self) -> Result<()> {
         let records = self.fetch()?;
+        let mut ends = Vec::with_capacity(records.parts.len());
         for part in &records.parts {
-            let Some(at) = self
+            // Every part is of an assigned partition, and holds a record.
+            let at = self
                 .assigned
                 .iter()
                 .position(|a| a.topic == part.topic && a.partition == part.partition)
-            else {
-                continue;
-            };
-            // Where `fetch` left the position: past the last record and
-            // any compacted gap after it.
-            let end = self.assigned[at].position;
-            let mut first = None;
-            for (i, r) in part.records.iter().take(part.take).enumerate() {
-                first.get_or_insert(r.offset());
-                let next = match end {
-                    Some(end) if i + 1 == part.take => end,
-                    _ => r.offset() + 1,
-                };
-                self.buffered.push_back(Buffered {
-                    at,
-                    record: OwnedRecord::copy_of(&part.topic, part.partition, &r),
-                    next,
-                });
+                .unwrap_or(usize::MAX);
+            let first = part.records.iter().next().map(|r| r.offset());
+            if let (Some(a), Some(_)) = (self.assigned.get_mut(at), first) {
+                ends.push((at, a.position.unwrap_or(0)));
+                a.position = first;
+            } else {
+                ends.push((at, 0));
             }
-            if first.is_some() {
-                self.assigned[at].position = first;
-            }
+        }
+        if !records.is_empty() {
+            self.fetched = Some(Fetched {
+                records,
+                ends,
+                part: 0,
+                taken: 0,
+                cursor: RecordsCursor::default(),
+            });
         }
         Ok(())
     }
 
     /// The next fetched record, moving its partition's position past it.
     fn take_buffered(&mut self) -> Option<OwnedRecord> {
-        let b = self.buffered.pop_front()?;
-        if let Some(a) = self.assigned.get_mut(b.at) {
-            a.position = Some(b.next);
+        let Some(f) = &mut self.fetched else {
+            return None;
+        };
+        loop {
+            let Some(part) = f.records.parts.get(f.part) else {
+                self.fetched = None;
+                return None;
+            };
+            if f.taken < part.take {
+                if let Some(r) = part.records.next_at(&mut f.cursor) {
+                    f.taken += 1;
+                    let (at, end) = f.ends[f.part];
+                    let next = if f.taken == part.take {
+                        end
+                    } else {
+                        r.offset() + 1
+                    };
+                    if let Some(a) = self.assigned.get_mut(at) {
+                        a.position = Some(next);
+                    }
+                    return Some(OwnedRecord::copy_of(&part.topic, part.partition, &r));
+                }
+            }
+            f.part += 1;
+            f.taken = 0;
+            f.cursor = RecordsCursor::default();
         }
-        Some(b.record)
     }
 
     /// One pass over the assigned partitions, starting at this poll's turn.

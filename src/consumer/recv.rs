@@ -290,7 +290,7 @@ impl Future for RecvBatch<'_> {
         let c = &mut *self.consumer;
         // Records fetched for `recv` did not move their positions: they
         // are fetched again, and returned here.
-        c.buffered.clear();
+        c.fetched = None;
         if let Err(e) = c.check_committing() {
             return Poll::Ready(Err(e));
         }
