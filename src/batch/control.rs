@@ -34,6 +34,26 @@ pub(crate) enum ControlType {
     Commit,
 }
 
+/// A transaction aborted on a partition: Kafka's `AbortedTxn`. Its
+/// producer's transactional batches from `first_offset` to `last_offset`
+/// (the abort marker) are not data: `read_committed` reads leave them out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AbortedTxn {
+    pub producer_id: i64,
+    pub first_offset: u64,
+    pub last_offset: u64,
+}
+
+impl AbortedTxn {
+    /// Whether the batch of `header` belongs to this aborted transaction.
+    pub fn covers(&self, header: &super::BatchHeader) -> bool {
+        header.is_transactional()
+            && self.producer_id == header.producer_id
+            && self.first_offset <= header.base_offset
+            && header.base_offset <= self.last_offset
+    }
+}
+
 /// A transaction marker: what the one record of a control batch says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ControlMarker {

@@ -1,0 +1,172 @@
+//! Transactions on one partition: markers, the last stable offset (LSO)
+//! and the aborted transactions a `read_committed` reader skips.
+//!
+//! A producer's transactional batches are ordinary appends with attribute
+//! bit 4; the producer state notes where each producer's open transaction
+//! starts. A control batch (a marker) ends it: committed, its records
+//! count; aborted, they are listed here, and `read_committed` reads leave
+//! them out. The LSO is the first offset of the oldest open transaction
+//! (or the high watermark, if that is lower): `read_committed` readers
+//! never read past it, so they never see a record whose fate is not
+//! decided.
+//!
+//! Kept in memory for now: the aborted list and the open transactions are
+//! not yet persisted (`.txnindex`, snapshots) nor rebuilt at open.
+
+use super::Partition;
+use crate::batch::{AbortedTxn, BatchBuilder, ControlMarker, ControlType, ProducerFields, Records};
+use crate::error::Result;
+use crate::partition::AppendInfo;
+use std::sync::atomic::Ordering;
+
+impl Partition {
+    /// The last stable offset: below it every transaction is decided
+    /// (committed or aborted). The high watermark when no transaction is
+    /// open.
+    pub(crate) fn last_stable_offset(&self) -> u64 {
+        let first_unstable = self.shared.first_unstable.load(Ordering::Acquire);
+        first_unstable.min(self.high_watermark())
+    }
+
+    /// Appends the marker ending `producer_id`'s transaction at
+    /// `producer_epoch` (which may be newer than its batches': a fenced
+    /// producer's transaction is aborted at the new epoch). An older epoch
+    /// is [`Error::ProducerFenced`](crate::Error::ProducerFenced).
+    pub(crate) fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        kind: ControlType,
+    ) -> Result<AppendInfo> {
+        let now = self.now_ms();
+        let marker = ControlMarker {
+            kind,
+            coordinator_epoch: 0,
+        };
+        self.append_encoded(marker.batch(producer_id, producer_epoch, now), now)
+    }
+
+    /// Appends `records` as one transactional batch of `producer_id` at
+    /// `producer_epoch`, sequence `base_sequence`.
+    pub(crate) fn append_transactional(
+        &self,
+        records: &[crate::Record<'_>],
+        producer: ProducerFields,
+    ) -> Result<AppendInfo> {
+        let now = self.now_ms();
+        let mut builder = BatchBuilder::new(self.shared.config.max_record_bytes as usize, 256);
+        for r in records {
+            builder.push(r, now)?;
+        }
+        let batch = builder.finish_with(producer, crate::batch::ATTR_TRANSACTIONAL);
+        self.append_encoded(batch, now)
+    }
+
+    /// Records from `from` as a `read_committed` reader sees them: up to
+    /// the last stable offset, without the batches of aborted
+    /// transactions (nor markers, which no reader sees). Offsets of what is
+    /// left out are gaps, as in Kafka.
+    pub(crate) fn read_committed(&self, from: u64, max_bytes: usize) -> Result<Records> {
+        let stable = self.last_stable_offset();
+        let records = self.read_until(from, max_bytes, stable)?;
+        let end = records.next_offset();
+        let aborted: Vec<AbortedTxn> = self
+            .shared
+            .aborted
+            .read()
+            .iter()
+            .filter(|a| a.last_offset >= from && a.first_offset < end)
+            .copied()
+            .collect();
+        Ok(records.without_aborted(aborted))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::partition::PartitionConfig;
+    use crate::Record;
+
+    fn producer(id: i64, seq: i32) -> ProducerFields {
+        ProducerFields {
+            producer_id: id,
+            producer_epoch: 0,
+            base_sequence: seq,
+        }
+    }
+
+    fn committed_values(p: &Partition, from: u64) -> Vec<(u64, String)> {
+        let r = p.read_committed(from, 1 << 20).unwrap();
+        r.iter()
+            .map(|r| {
+                (
+                    r.offset(),
+                    String::from_utf8(r.value().unwrap().to_vec()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn read_committed_stops_at_open_transactions_and_skips_aborted_ones() {
+        let p = Partition::in_memory(PartitionConfig::default()).unwrap();
+        p.append(&[Record::new(b"plain0")]).unwrap(); // 0
+        p.append_transactional(&[Record::new(b"a1"), Record::new(b"a2")], producer(1, 0))
+            .unwrap(); // 1, 2
+        p.append_transactional(&[Record::new(b"b3")], producer(2, 0))
+            .unwrap(); // 3
+        p.append(&[Record::new(b"plain4")]).unwrap(); // 4
+        assert_eq!(p.high_watermark(), 5);
+        assert_eq!(
+            p.last_stable_offset(),
+            1,
+            "producer 1's transaction is open"
+        );
+        assert_eq!(committed_values(&p, 0), [(0, "plain0".into())]);
+        // Uncommitted readers see everything written.
+        assert_eq!(p.read(0, 1 << 20).unwrap().len(), 5);
+
+        // Producer 1 aborts (marker at 5): the LSO moves to producer 2's.
+        p.append_marker(1, 0, ControlType::Abort).unwrap();
+        assert_eq!(p.last_stable_offset(), 3);
+        assert_eq!(committed_values(&p, 0), [(0, "plain0".into())]);
+        // Producer 2 commits (marker at 6): everything is stable; the
+        // aborted batch and both markers are gaps.
+        p.append_marker(2, 0, ControlType::Commit).unwrap();
+        assert_eq!(p.last_stable_offset(), 7);
+        assert_eq!(
+            committed_values(&p, 0),
+            [(0, "plain0".into()), (3, "b3".into()), (4, "plain4".into())]
+        );
+        // From inside the aborted transaction, and past the end.
+        assert_eq!(committed_values(&p, 2)[0], (3, "b3".into()));
+        let rest = p.read_committed(7, 1 << 20).unwrap();
+        assert!(rest.is_empty());
+        assert_eq!(rest.next_offset(), 7);
+        // Markers are hidden from uncommitted readers too.
+        assert_eq!(p.read(0, 1 << 20).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn a_fenced_epoch_cannot_end_a_transaction() {
+        let p = Partition::in_memory(PartitionConfig::default()).unwrap();
+        let mut fields = producer(7, 0);
+        fields.producer_epoch = 3;
+        p.append_transactional(&[Record::new(b"x")], fields)
+            .unwrap();
+        // The newer epoch aborts the zombie's transaction...
+        p.append_marker(7, 4, ControlType::Abort).unwrap();
+        // ...and the zombie can neither write nor commit any more.
+        assert!(matches!(
+            p.append_transactional(&[Record::new(b"y")], fields),
+            Err(crate::Error::ProducerFenced { .. })
+        ));
+        assert!(matches!(
+            p.append_marker(7, 3, ControlType::Commit),
+            Err(crate::Error::ProducerFenced { .. })
+        ));
+        assert!(committed_values(&p, 0).is_empty());
+        assert_eq!(p.last_stable_offset(), p.high_watermark());
+    }
+}
