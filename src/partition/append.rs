@@ -145,18 +145,13 @@ impl Partition {
             ));
         }
         w.active.append(batch.as_bytes(), &h)?;
-        match marker {
-            Some(m) => {
-                let ended = w.producers.record_marker(&h, m.kind);
-                if let Some(t) = ended.filter(|t| t.kind == crate::batch::ControlType::Abort) {
-                    s.aborted.write().push(crate::batch::AbortedTxn {
-                        producer_id: t.producer_id,
-                        first_offset: t.first_offset,
-                        last_offset: t.last_offset,
-                    });
-                }
-            }
-            None => w.producers.record(&h),
+        let ended = w.producers.apply(&h, marker.map(|m| m.kind));
+        if let Some(t) = ended.filter(|t| t.kind == crate::batch::ControlType::Abort) {
+            s.aborted.write().push(crate::batch::AbortedTxn {
+                producer_id: t.producer_id,
+                first_offset: t.first_offset,
+                last_offset: t.last_offset,
+            });
         }
         s.first_unstable.store(
             w.producers.first_unstable_offset().unwrap_or(u64::MAX),

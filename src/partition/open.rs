@@ -196,14 +196,20 @@ pub(crate) fn load(
         replay(&segments, from, &mut producers)?;
         folded = Some((from, producers));
     }
-    let (active, found) =
-        SegmentWriter::open(files, dir, last, index_interval, vouched, &mut |h| {
+    let (active, found) = SegmentWriter::open(
+        files,
+        dir,
+        last,
+        index_interval,
+        vouched,
+        &mut |h, marker| {
             if let Some((from, producers)) = &mut folded {
                 if h.base_offset >= *from {
-                    producers.record(h);
+                    producers.apply(h, marker);
                 }
             }
-        })?;
+        },
+    )?;
     segments.push(active.state().clone());
     let end = active.state().next_offset();
     let believed = matches!(
@@ -259,9 +265,9 @@ pub(crate) fn load(
 /// reading their headers only.
 fn replay(segments: &[Arc<SegmentState>], from: u64, state: &mut ProducerState) -> Result<()> {
     for seg in segments.iter().filter(|s| s.next_offset() > from) {
-        seg.for_each_header(&mut |h| {
+        seg.for_each_header(&mut |h, marker| {
             if h.base_offset >= from {
-                state.record(h);
+                state.apply(h, marker);
             }
         })?;
     }

@@ -239,6 +239,18 @@ impl ProducerState {
         })
     }
 
+    /// Takes in a batch written to the log: [`Self::record_marker`] for a
+    /// control batch (with its marker), [`Self::record`] for any other.
+    pub fn apply(&mut self, h: &BatchHeader, marker: Option<ControlType>) -> Option<CompletedTxn> {
+        match marker {
+            Some(kind) => self.record_marker(h, kind),
+            None => {
+                self.record(h);
+                None
+            }
+        }
+    }
+
     /// The entry of `producer_id`, moved to `epoch` (a new epoch starts
     /// its batches afresh; an open transaction stays open until a marker
     /// ends it, as Kafka's coordinator always writes one).

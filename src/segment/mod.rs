@@ -36,6 +36,7 @@ pub(crate) use scan::{scan, Mode};
 pub(crate) use writer::SegmentWriter;
 
 use crate::batch::BatchHeader;
+use crate::batch::ControlType;
 use crate::error::{Error, Result};
 use crate::index::{
     encode_file, entries_len, entry_count, IndexBytes, IndexKind, OffsetIndex, TimeEntry, TimeIndex,
@@ -384,8 +385,12 @@ impl SegmentState {
     }
 
     /// Calls `f` with the header of every batch, in order, reading headers
-    /// only (see [`scan::for_each_header`]).
-    pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<()> {
+    /// only (see [`scan::for_each_header`]), and the marker of each control
+    /// batch.
+    pub fn for_each_header(
+        &self,
+        f: &mut dyn FnMut(&BatchHeader, Option<ControlType>),
+    ) -> Result<()> {
         let file = self.file()?;
         let len = self.size.load(Ordering::Acquire);
         scan::for_each_header(&*file, &self.log_path, self.base_offset, len, f)
