@@ -466,10 +466,11 @@ mod tests {
         }
         drop(seg);
         let mut seen = Vec::new();
-        let (mut seg, scanned) = SegmentWriter::open(&files, tmp.path(), 0, 4096, None, &mut |h| {
-            seen.push(h.base_offset)
-        })
-        .unwrap();
+        let (mut seg, scanned) =
+            SegmentWriter::open(&files, tmp.path(), 0, 4096, None, &mut |h, _| {
+                seen.push(h.base_offset)
+            })
+            .unwrap();
         assert_eq!(scanned, ActiveFound::Scanned);
         assert_eq!(seen, [0, 1, 2]);
         assert_eq!((seg.written(), seg.state().next_offset()), (end, 3));
