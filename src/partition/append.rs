@@ -234,6 +234,7 @@ impl Partition {
     fn roll(&self, w: &mut Writer) -> Result<()> {
         let s = &*self.shared;
         w.active.write_indexes()?;
+        self.write_txn_index(w.active.state())?;
         self.synced(w.active.trim_and_sync())?;
         self.publish(w);
         s.commit.mark_durable(w.next_offset);

@@ -194,6 +194,7 @@ struct Loaded {
     writer: Writer,
     segments: Vec<Arc<SegmentState>>,
     start: u64,
+    aborted: Vec<crate::batch::AbortedTxn>,
 }
 
 impl Loaded {
@@ -227,6 +228,7 @@ impl Loaded {
             writer,
             segments: opened.segments,
             start,
+            aborted: opened.aborted,
         })
     }
 }
@@ -369,7 +371,7 @@ impl Partition {
                 clock,
                 maintenance: Mutex::new(()),
                 first_unstable: AtomicU64::new(first_unstable),
-                aborted: RwLock::new(Vec::new()),
+                aborted: RwLock::new(loaded.aborted),
             }),
         })
     }

@@ -188,6 +188,7 @@ impl Partition {
         *w = loaded.writer;
         w.last_append_ms = last_append_ms;
         *s.segments.write() = loaded.segments;
+        *s.aborted.write() = loaded.aborted;
         s.log_start.fetch_max(loaded.start, Ordering::AcqRel);
         s.log_end.store(next, Ordering::Release);
         // Under the weaker policies readers saw records as they were

@@ -17,6 +17,8 @@ use super::Partition;
 use crate::batch::{AbortedTxn, BatchBuilder, ControlMarker, ControlType, ProducerFields, Records};
 use crate::error::Result;
 use crate::partition::AppendInfo;
+use crate::segment::{txn_index, SegmentState};
+use crate::storage::CheckedStorage;
 use std::sync::atomic::Ordering;
 
 impl Partition {
@@ -62,6 +64,45 @@ impl Partition {
         self.append_encoded(batch, now)
     }
 
+    /// Writes `seg`'s aborted-transaction index (the transactions whose
+    /// abort markers it holds), if it has any: at a roll, for the segment
+    /// being sealed, and at a clean close, for the active one.
+    pub(super) fn write_txn_index(&self, seg: &SegmentState) -> Result<()> {
+        let (base, next) = (seg.base_offset(), seg.next_offset());
+        let entries: Vec<AbortedTxn> = self
+            .shared
+            .aborted
+            .read()
+            .iter()
+            .filter(|a| (base..next).contains(&a.last_offset))
+            .copied()
+            .collect();
+        let path = seg.txn_index_path();
+        if entries.is_empty() {
+            // A stale one (of a segment truncated since) would lie.
+            return self.shared.files.storage.remove_if_exists(&path);
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        self.shared.files.storage.write_atomically(
+            &self.shared.dir,
+            &name,
+            &txn_index::encode(&entries),
+        )
+    }
+
+    /// Forgets the aborted transactions whose markers are below the log
+    /// start (retention removed their segments, index files and all).
+    pub(super) fn forget_aborted_below(&self, start: u64) {
+        self.shared
+            .aborted
+            .write()
+            .retain(|a| a.last_offset >= start);
+    }
+
     /// Records from `from` as a `read_committed` reader sees them: up to
     /// the last stable offset, without the batches of aborted
     /// transactions (nor markers, which no reader sees). Offsets of what is
@@ -96,16 +137,20 @@ mod tests {
         }
     }
 
-    fn committed_values(p: &Partition, from: u64) -> Vec<(u64, String)> {
-        let r = p.read_committed(from, 1 << 20).unwrap();
-        r.iter()
-            .map(|r| {
+    /// What a `read_committed` reader reads from `from` on, every segment.
+    fn committed_values(p: &Partition, mut from: u64) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        while from < p.last_stable_offset() {
+            let r = p.read_committed(from, 1 << 20).unwrap();
+            out.extend(r.iter().map(|r| {
                 (
                     r.offset(),
                     String::from_utf8(r.value().unwrap().to_vec()).unwrap(),
                 )
-            })
-            .collect()
+            }));
+            from = r.next_offset();
+        }
+        out
     }
 
     #[test]
@@ -168,5 +213,96 @@ mod tests {
         ));
         assert!(committed_values(&p, 0).is_empty());
         assert_eq!(p.last_stable_offset(), p.high_watermark());
+    }
+
+    /// A workload over several segments: producer 1's transaction aborts,
+    /// producer 2's commits, producer 3's stays open, plain records in
+    /// between. Returns the partition.
+    fn workload(p: &Partition) {
+        for i in 0..20 {
+            p.append(&[Record::new(format!("plain{i}"))]).unwrap();
+            p.append_transactional(&[Record::new(format!("aborted{i}"))], producer(1, i))
+                .unwrap();
+            p.append_transactional(&[Record::new(format!("committed{i}"))], producer(2, i))
+                .unwrap();
+        }
+        p.append_marker(1, 0, ControlType::Abort).unwrap();
+        p.append_marker(2, 0, ControlType::Commit).unwrap();
+        p.append(&[Record::new(b"after")]).unwrap();
+        p.append_transactional(&[Record::new(b"open")], producer(3, 0))
+            .unwrap();
+        p.append(&[Record::new(b"behind the open one")]).unwrap();
+    }
+
+    #[test]
+    fn aborted_transactions_and_open_ones_survive_close_and_crash() {
+        use crate::storage::sim::{Damage, SimDisk};
+        use std::path::Path;
+        use std::sync::Arc;
+        let dir = Path::new("/p");
+        let config = PartitionConfig::default().segment_bytes(1024);
+        for crash in [false, true] {
+            let disk = SimDisk::new();
+            let p = Partition::open_with(Arc::new(disk.clone()), dir, config.clone()).unwrap();
+            workload(&p);
+            assert!(
+                p.segments().unwrap().len() > 3,
+                "markers in sealed segments"
+            );
+            let seen = committed_values(&p, 0);
+            let stable = p.last_stable_offset();
+            assert!(seen.iter().all(|(_, v)| !v.starts_with("aborted")));
+            assert_eq!(
+                seen.iter()
+                    .filter(|(_, v)| v.starts_with("committed"))
+                    .count(),
+                20
+            );
+            assert!(stable < p.high_watermark(), "producer 3 is open");
+            let reopened = if crash {
+                // Everything written stays, but nothing of a clean close.
+                let after = disk.power_loss(Damage::KeepAll);
+                drop(p);
+                Partition::open_with(Arc::new(after), dir, config.clone()).unwrap()
+            } else {
+                p.close().unwrap();
+                use crate::storage::Storage;
+                let indexes = disk.list(dir).unwrap();
+                let indexes: Vec<_> = indexes
+                    .iter()
+                    .filter(|n| n.ends_with(".txnindex"))
+                    .collect();
+                assert_eq!(indexes.len(), 1, "one abort marker, one index: {indexes:?}");
+                Partition::open_with(Arc::new(disk.clone()), dir, config.clone()).unwrap()
+            };
+            assert_eq!(committed_values(&reopened, 0), seen, "crash: {crash}");
+            assert_eq!(reopened.last_stable_offset(), stable, "crash: {crash}");
+            // Producer 3's open transaction was remembered: its abort hides
+            // its record, and everything is stable.
+            reopened.append_marker(3, 0, ControlType::Abort).unwrap();
+            let after_abort = committed_values(&reopened, 0);
+            assert!(
+                after_abort.iter().all(|(_, v)| v != "open"),
+                "crash: {crash}"
+            );
+            assert!(after_abort.iter().any(|(_, v)| v == "behind the open one"));
+            assert_eq!(reopened.last_stable_offset(), reopened.high_watermark());
+        }
+    }
+
+    #[test]
+    fn retention_forgets_the_aborted_transactions_of_deleted_segments() {
+        let p = Partition::in_memory(PartitionConfig::default().segment_bytes(1024)).unwrap();
+        workload(&p);
+        p.append_marker(3, 0, ControlType::Abort).unwrap();
+        assert_eq!(p.shared.aborted.read().len(), 2);
+        // Roll past the markers' segments, then delete them.
+        for i in 0..40 {
+            p.append(&[Record::new(format!("later{i}"))]).unwrap();
+        }
+        let hw = p.high_watermark();
+        p.delete_records(hw).unwrap();
+        let left: Vec<_> = p.shared.aborted.read().clone();
+        assert!(left.is_empty(), "{left:?}");
     }
 }
