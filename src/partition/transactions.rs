@@ -378,4 +378,71 @@ mod tests {
         }
         assert!(checked > 30);
     }
+
+    #[test]
+    fn compaction_keeps_markers_so_aborted_data_stays_hidden() {
+        use crate::partition::CompactionOptions;
+        let p = Partition::in_memory(PartitionConfig::default().segment_bytes(1024)).unwrap();
+        // Keyed records, as a compacted topic has: the same keys again and
+        // again, in aborted and committed transactions.
+        for i in 0..20 {
+            let k = format!("k{}", i % 3);
+            p.append_transactional(
+                &[Record::new(format!("aborted{i}")).key(k.as_bytes())],
+                producer(1, i),
+            )
+            .unwrap();
+            p.append_transactional(
+                &[Record::new(format!("committed{i}")).key(k.as_bytes())],
+                producer(2, i),
+            )
+            .unwrap();
+        }
+        p.append_marker(1, 0, ControlType::Abort).unwrap();
+        p.append_marker(2, 0, ControlType::Commit).unwrap();
+        // Later updates of the same keys, aborted: they must not
+        // supersede the committed values.
+        for k in 0..3 {
+            let key = format!("k{k}");
+            p.append_transactional(
+                &[Record::new(format!("aborted late {k}")).key(key.as_bytes())],
+                producer(4, k),
+            )
+            .unwrap();
+        }
+        p.append_marker(4, 0, ControlType::Abort).unwrap();
+        for i in 0..30 {
+            p.append(&[Record::new(format!("later{i}")).key(b"other")])
+                .unwrap();
+        }
+        let latest = |p: &Partition| {
+            let mut by_key = std::collections::BTreeMap::new();
+            let mut from = 0;
+            while from < p.last_stable_offset() {
+                let r = p.read_committed(from, 1 << 20).unwrap();
+                for r in r.iter() {
+                    by_key.insert(r.key().unwrap().to_vec(), r.value().unwrap().to_vec());
+                }
+                from = r.next_offset();
+            }
+            by_key
+        };
+        let before = latest(&p);
+        let report = p.compact(CompactionOptions::default()).unwrap();
+        assert!(report.records_out < report.records_in, "{report:?}");
+        // Aborted data went; each key's latest committed value is there.
+        assert_eq!(latest(&p), before);
+        let mut from = 0;
+        while from < p.high_watermark() {
+            let r = p.read(from, 1 << 20).unwrap();
+            assert!(r
+                .iter()
+                .all(|r| !r.value().unwrap().starts_with(b"aborted")));
+            from = r.next_offset();
+        }
+        // The markers stay: the aborted transaction is still known, and
+        // nothing is open.
+        assert_eq!(p.shared.aborted.read().len(), 2);
+        assert_eq!(full_fold(&p).1, None);
+    }
 }
