@@ -445,4 +445,60 @@ mod tests {
         assert_eq!(p.shared.aborted.read().len(), 2);
         assert_eq!(full_fold(&p).1, None);
     }
+
+    #[test]
+    fn a_read_committed_consumer_waits_for_the_transaction_to_end() {
+        use crate::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+        use std::time::Duration;
+        let log = crate::Log::in_memory();
+        log.create_topic("t", crate::topic::TopicConfig::default())
+            .unwrap();
+        let p = log.topic("t").unwrap().partition(0).unwrap();
+        p.append(&[Record::new(b"plain0")]).unwrap();
+        p.append_transactional(&[Record::new(b"txn1")], producer(1, 0))
+            .unwrap();
+        p.append(&[Record::new(b"plain2")]).unwrap();
+        let config = ConsumerConfig::default().auto_offset_reset(AutoOffsetReset::Earliest);
+        let mut committed = log
+            .consumer(
+                config
+                    .clone()
+                    .isolation_level(IsolationLevel::ReadCommitted),
+            )
+            .unwrap();
+        committed.assign(&[("t", 0)]).unwrap();
+        let mut uncommitted = log.consumer(config).unwrap();
+        uncommitted.assign(&[("t", 0)]).unwrap();
+        let values = |c: &mut crate::Consumer, wait: Duration| -> Vec<Vec<u8>> {
+            let r = c.poll(wait).unwrap();
+            r.iter().map(|r| r.value().unwrap().to_vec()).collect()
+        };
+        assert_eq!(values(&mut uncommitted, Duration::ZERO).len(), 3);
+        assert_eq!(values(&mut committed, Duration::ZERO), [b"plain0".to_vec()]);
+        assert!(values(&mut committed, Duration::from_millis(20)).is_empty());
+        // The commit marker, from another thread, wakes the waiting poll.
+        let marker = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                p.append_marker(1, 0, ControlType::Commit).unwrap();
+            })
+        };
+        let started = std::time::Instant::now();
+        let after = values(&mut committed, Duration::from_secs(10));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "woken by the marker"
+        );
+        assert_eq!(after, [b"txn1".to_vec(), b"plain2".to_vec()]);
+        marker.join().unwrap();
+        // An aborted transaction is never read committed; the offsets
+        // after it are.
+        p.append_transactional(&[Record::new(b"txn2")], producer(2, 0))
+            .unwrap();
+        p.append_marker(2, 0, ControlType::Abort).unwrap();
+        p.append(&[Record::new(b"plain3")]).unwrap();
+        assert_eq!(values(&mut committed, Duration::ZERO), [b"plain3".to_vec()]);
+        assert_eq!(committed.position("t", 0).unwrap(), p.high_watermark());
+    }
 }
