@@ -14,7 +14,9 @@
 //! not yet persisted (`.txnindex`, snapshots) nor rebuilt at open.
 
 use super::Partition;
-use crate::batch::{AbortedTxn, BatchBuilder, ControlMarker, ControlType, ProducerFields, Records};
+use crate::batch::{AbortedTxn, ControlMarker, ControlType, Records};
+#[cfg(test)]
+use crate::batch::{BatchBuilder, ProducerFields};
 use crate::error::Result;
 use crate::partition::AppendInfo;
 use crate::segment::{txn_index, SegmentState};
@@ -49,7 +51,9 @@ impl Partition {
     }
 
     /// Appends `records` as one transactional batch of `producer_id` at
-    /// `producer_epoch`, sequence `base_sequence`.
+    /// `producer_epoch`, sequence `base_sequence` (tests; producers write
+    /// theirs through their accumulator).
+    #[cfg(test)]
     pub(crate) fn append_transactional(
         &self,
         records: &[crate::Record<'_>],

@@ -41,7 +41,7 @@ pub(crate) fn encode(entries: &[AbortedTxn]) -> Vec<u8> {
 /// The entries of an intact file whose markers lie in `base..next`;
 /// `None` if any entry is damaged or out of place.
 pub(crate) fn decode(buf: &[u8], base: u64, next: u64) -> Option<Vec<AbortedTxn>> {
-    if buf.len() % ENTRY != 0 {
+    if !buf.len().is_multiple_of(ENTRY) {
         return None;
     }
     let mut entries = Vec::with_capacity(buf.len() / ENTRY);

@@ -171,6 +171,7 @@ impl TxnCoordinator {
     /// only if the open transaction commits.
     pub fn add_offsets(
         &self,
+        registry: &Registry,
         id: &str,
         identity: (i64, i16),
         group: &str,
@@ -179,9 +180,16 @@ impl TxnCoordinator {
         let mut ids = self.ids.lock();
         let meta = current(&mut ids, id, identity)?;
         if meta.state != TxnState::Ongoing {
-            return Err(Error::InvalidConfig(
-                "send_offsets_to_transaction needs an open transaction with a record sent".into(),
-            ));
+            // A transaction of offsets alone begins here.
+            let before = meta.clone();
+            meta.state = TxnState::Ongoing;
+            meta.started_ms = registry.now_ms();
+            meta.partitions.clear();
+            meta.offsets.clear();
+            if let Err(e) = persist(registry, id, meta) {
+                *meta = before;
+                return Err(e);
+            }
         }
         for ((topic, partition), o) in offsets {
             meta.offsets
@@ -431,7 +439,9 @@ mod tests {
         let me = init(&log, "tx");
         send(&log, "tx", me, 0, "a").unwrap();
         let offsets = [(("in".to_owned(), 0), OffsetAndMetadata::new(1))];
-        log.txns().add_offsets("tx", me, "g", &offsets).unwrap();
+        log.txns()
+            .add_offsets(log.registry(), "tx", me, "g", &offsets)
+            .unwrap();
         assert!(committed(&log).is_empty(), "open: nothing stable yet");
         assert_eq!(log.committed("g", "in", 0), None);
         end(&log, "tx", me, true).unwrap();
@@ -440,7 +450,9 @@ mod tests {
 
         send(&log, "tx", me, 1, "b").unwrap();
         let offsets = [(("in".to_owned(), 0), OffsetAndMetadata::new(0))];
-        log.txns().add_offsets("tx", me, "g", &offsets).unwrap();
+        log.txns()
+            .add_offsets(log.registry(), "tx", me, "g", &offsets)
+            .unwrap();
         end(&log, "tx", me, false).unwrap();
         assert_eq!(committed(&log), ["a"]);
         assert_eq!(log.committed("g", "in", 0).map(|o| o.offset), Some(1));
@@ -489,7 +501,7 @@ mod tests {
             send(&log, "decided", decided, 0, "decided").unwrap();
             let offsets = [(("in".to_owned(), 0), OffsetAndMetadata::new(1))];
             log.txns()
-                .add_offsets("decided", decided, "g", &offsets)
+                .add_offsets(log.registry(), "decided", decided, "g", &offsets)
                 .unwrap();
             let open = init(&log, "open");
             send(&log, "open", open, 0, "open").unwrap();
