@@ -95,7 +95,7 @@ impl TxnCoordinator {
         offsets: &OffsetStore,
         id: &str,
         timeout_ms: u64,
-        fresh_producer_id: impl FnOnce() -> i64,
+        mut fresh_producer_id: impl FnMut() -> i64,
     ) -> Result<(i64, i16)> {
         let mut ids = self.ids.lock();
         let meta = match ids.get_mut(id) {
@@ -117,7 +117,13 @@ impl TxnCoordinator {
                 meta.clone()
             }
             None => TxnMeta {
-                producer_id: fresh_producer_id(),
+                // Never another id's: its markers would fence this one.
+                producer_id: loop {
+                    let candidate = fresh_producer_id();
+                    if !ids.values().any(|m| m.producer_id == candidate) {
+                        break candidate;
+                    }
+                },
                 epoch: 0,
                 state: TxnState::Empty,
                 timeout_ms,
@@ -368,6 +374,8 @@ mod tests {
     const TIMEOUT: u64 = 60_000;
 
     fn init(log: &Log, id: &str) -> (i64, i16) {
+        // Every id starts from the same candidate: the coordinator must
+        // still give each its own producer id.
         let mut next = 100;
         log.txns()
             .init(log.registry(), log.offset_store(), id, TIMEOUT, || {
