@@ -146,6 +146,18 @@ pub enum Error {
         current_epoch: i16,
     },
 
+    /// A transactional producer was used out of order (Kafka's
+    /// `IllegalStateException` and `InvalidTxnStateException`): a send
+    /// outside a transaction, a commit with none open, a call before
+    /// `init_transactions`, or any call after it was fenced.
+    #[error("transactional producer {transactional_id:?}: {reason}")]
+    TransactionState {
+        /// The producer's transactional id.
+        transactional_id: String,
+        /// What was wrong.
+        reason: &'static str,
+    },
+
     /// An idempotent producer's batch does not continue its sequence on
     /// this partition and is not a retry of a recent batch: records in
     /// between were lost, so it is refused rather than leave a gap.

@@ -112,6 +112,7 @@ pub mod test_util;
 #[cfg(not(feature = "test-util"))]
 mod test_util;
 pub mod topic;
+mod txn;
 
 /// Entry points for fuzzing the decoders (`fuzz/`); not an API.
 #[cfg(any(test, feature = "fuzzing"))]

@@ -1400,20 +1400,27 @@ fn snapshot_damage(f: &Fixture, t: &mut Tally, file: &str, state: &[u8], what: &
         ));
         edits.push((format!("offset {v}"), 5, v.to_le_bytes().to_vec()));
     }
+    // Version 2 entries: id, epoch, the open transaction's first offset,
+    // the batch count, then the batches.
+    assert_eq!(pristine[4], 2, "{file}: a version 2 snapshot");
     let mut at = 17;
     for p in 0..producers {
-        let n = pristine[at + 10] as usize;
+        let n = pristine[at + 18] as usize;
         for v in [0u8, 6, 255] {
-            edits.push((format!("producer {p}'s batch count {v}"), at + 10, vec![v]));
+            edits.push((format!("producer {p}'s batch count {v}"), at + 18, vec![v]));
+        }
+        for v in [f.written, 1 << 31, (1 << 32) - 1] {
+            let what = format!("producer {p}'s open transaction at {v}");
+            edits.push((what, at + 10, v.to_le_bytes().to_vec()));
         }
         for (field, off) in [("base", 8), ("last", 16)] {
             for v in [f.written, 1 << 31, (1 << 32) - 1] {
-                let pos = at + 11 + (n - 1) * 32 + off;
+                let pos = at + 19 + (n - 1) * 32 + off;
                 let what = format!("producer {p}'s last batch's {field} offset {v}");
                 edits.push((what, pos, v.to_le_bytes().to_vec()));
             }
         }
-        at += 11 + 32 * n;
+        at += 19 + 32 * n;
     }
     for (how, pos, v) in edits {
         let mut b = pristine.clone();

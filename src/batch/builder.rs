@@ -256,18 +256,25 @@ impl BatchBuilder {
 
     /// Writes the header and returns the encoded batch, whose base offset
     /// and CRC are set when the log assigns its offset.
-    pub fn finish(mut self, producer: ProducerFields) -> EncodedBatch {
+    pub fn finish(self, producer: ProducerFields) -> EncodedBatch {
+        self.finish_with(producer, 0)
+    }
+
+    /// [`Self::finish`], with these attribute bits set too
+    /// (`ATTR_TRANSACTIONAL`, or a control batch's bits).
+    pub fn finish_with(mut self, producer: ProducerFields, attributes: u16) -> EncodedBatch {
         debug_assert!(self.count > 0, "finish on an empty batch");
         let header = BatchHeader {
             base_offset: 0,
             batch_length: (self.buf.len() - LOG_OVERHEAD) as u32,
             magic: MAGIC,
             crc: 0,
-            attributes: if self.has_headers {
-                ATTR_NULLABLE_HEADER_VALUES
-            } else {
-                0
-            },
+            attributes: attributes
+                | if self.has_headers {
+                    ATTR_NULLABLE_HEADER_VALUES
+                } else {
+                    0
+                },
             last_offset_delta: self.count.saturating_sub(1),
             base_timestamp: self.base_timestamp,
             max_timestamp: self.max_timestamp,

@@ -8,6 +8,8 @@
 //! 12 magic              u8    format version, 1
 //! 13 crc                u32   CRC-32 (IEEE) of bytes 0..13 and 17..end
 //! 17 attributes         u16   bit 3: timestamps are log-append time,
+//!                             bit 4: part of a transaction,
+//!                             bit 5: a control batch (a marker),
 //!                             bit 8: header values are nullable
 //! 19 last_offset_delta  u32   last record's offset minus base_offset
 //! 23 base_timestamp     i64   first record's timestamp (ms)
@@ -51,8 +53,21 @@ pub(crate) const ATTR_LOG_APPEND_TIME: u16 = 1 << 3;
 /// header value's length field is its length.
 pub(crate) const ATTR_NULLABLE_HEADER_VALUES: u16 = 1 << 8;
 
+/// Attribute bit: the batch belongs to a transaction of its producer
+/// (Kafka's `isTransactional`, bit 4): its records count only once a
+/// commit marker follows, and are hidden from `read_committed` readers
+/// until then (and for good after an abort marker).
+pub(crate) const ATTR_TRANSACTIONAL: u16 = 1 << 4;
+
+/// Attribute bit: a control batch (Kafka's `isControl`, bit 5), always
+/// transactional too: one record, the marker ending its producer's
+/// transaction (see `control`). It takes an offset but is never returned
+/// to readers.
+pub(crate) const ATTR_CONTROL: u16 = 1 << 5;
+
 /// Attribute bits this version knows; any other set bit is corruption.
-const ATTR_KNOWN: u16 = ATTR_LOG_APPEND_TIME | ATTR_NULLABLE_HEADER_VALUES;
+const ATTR_KNOWN: u16 =
+    ATTR_LOG_APPEND_TIME | ATTR_TRANSACTIONAL | ATTR_CONTROL | ATTR_NULLABLE_HEADER_VALUES;
 
 /// Why a header is not acceptable. Callers add the file and position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,10 +175,33 @@ impl BatchHeader {
         if h.attributes & !ATTR_KNOWN != 0 {
             return Err(HeaderError::Fields("unknown attribute bits"));
         }
+        if h.attributes & ATTR_TRANSACTIONAL != 0 && h.producer_id < 0 {
+            return Err(HeaderError::Fields(
+                "a transactional batch without a producer id",
+            ));
+        }
+        if h.attributes & ATTR_CONTROL != 0
+            && (h.attributes & ATTR_TRANSACTIONAL == 0 || h.record_count != 1)
+        {
+            return Err(HeaderError::Fields(
+                "a control batch must be transactional and hold one record",
+            ));
+        }
         if h.max_timestamp < h.base_timestamp && h.record_count == 1 {
             return Err(HeaderError::Fields("max timestamp below the only record's"));
         }
         Ok(h)
+    }
+
+    /// Whether the batch belongs to a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & ATTR_TRANSACTIONAL != 0
+    }
+
+    /// Whether the batch is a control batch (a transaction marker), which
+    /// readers never see.
+    pub fn is_control(&self) -> bool {
+        self.attributes & ATTR_CONTROL != 0
     }
 
     /// Total bytes of the batch, header included.

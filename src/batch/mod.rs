@@ -4,6 +4,7 @@
 //! ([`BatchView::parse`]), and iterated without copies ([`Records`]).
 
 mod builder;
+mod control;
 mod header;
 mod records;
 mod varint;
@@ -12,9 +13,12 @@ mod view;
 #[cfg(test)]
 pub(crate) use builder::write_crc;
 pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFields};
+pub(crate) use control::{AbortedTxn, ControlMarker, ControlType};
+#[cfg(test)]
+pub(crate) use header::ATTR_CONTROL;
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
-pub(crate) use header::{BatchHeader, HeaderError, MAGIC};
+pub(crate) use header::{BatchHeader, HeaderError, ATTR_TRANSACTIONAL, MAGIC};
 pub(crate) use records::{check_batches, read_buffer, RecordsCursor};
 pub use records::{Records, RecordsIter};
 pub(crate) use view::{BatchView, HeadersShown};

@@ -1,5 +1,6 @@
 //! The result of a read: whole, checked batches in one buffer.
 
+use super::control::AbortedTxn;
 use super::header::BatchHeader;
 use super::view::{read_record, BatchError, BatchView, RecordIter, RecordRef};
 use std::cell::Cell;
@@ -38,6 +39,9 @@ pub(crate) fn read_buffer(len: usize) -> Vec<u8> {
 /// a batch skips the records before the requested offset.
 #[derive(Clone, Default)]
 pub struct Records {
+    /// Aborted transactions whose batches this read leaves out (a
+    /// `read_committed` read); empty otherwise.
+    aborted: Vec<AbortedTxn>,
     buf: Vec<u8>,
     from: u64,
     count: usize,
@@ -98,7 +102,9 @@ pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
                 }
             }
             Ok(view) => {
-                if view.header.base_offset >= from {
+                if view.header.is_control() {
+                    // A marker takes its offset; readers never see it.
+                } else if view.header.base_offset >= from {
                     count += view.header.record_count as usize;
                 } else if view.header.last_offset() >= from {
                     count += view.records().filter(|r| r.offset() >= from).count();
@@ -132,6 +138,7 @@ impl Records {
     pub(crate) fn from_checked(mut buf: Vec<u8>, from: u64, checked: &Checked) -> Self {
         buf.truncate(checked.valid_len);
         Records {
+            aborted: Vec::new(),
             buf,
             from,
             count: checked.count,
@@ -142,6 +149,7 @@ impl Records {
     /// No records; the next read starts at `offset`.
     pub(crate) fn empty(offset: u64) -> Self {
         Records {
+            aborted: Vec::new(),
             buf: Vec::new(),
             from: offset,
             count: 0,
@@ -155,7 +163,28 @@ impl Records {
             rest: &self.buf,
             batch: None,
             from: self.from,
+            aborted: &self.aborted,
         }
+    }
+
+    /// These records without the batches of `aborted` transactions (a
+    /// `read_committed` read): they are skipped, and not counted.
+    pub(crate) fn without_aborted(mut self, aborted: Vec<AbortedTxn>) -> Self {
+        if aborted.is_empty() {
+            return self;
+        }
+        self.aborted = aborted;
+        let mut count = 0;
+        let mut rest = &self.buf[..];
+        while let Some(view) = BatchView::trusted(rest) {
+            rest = &rest[view.total_size()..];
+            if is_hidden(&view.header, &self.aborted) {
+                continue;
+            }
+            count += view.records().filter(|r| r.offset() >= self.from).count();
+        }
+        self.count = count;
+        self
     }
 
     /// How many records [`Self::iter`] yields.
@@ -211,7 +240,11 @@ impl Records {
             let view = BatchView::trusted(self.buf.get(cursor.next_batch..)?)?;
             let records = cursor.next_batch + BatchHeader::SIZE;
             cursor.next_batch += view.total_size();
-            cursor.current = Some((view.header, records, view.header.record_count));
+            cursor.current = (!is_hidden(&view.header, &self.aborted)).then_some((
+                view.header,
+                records,
+                view.header.record_count,
+            ));
         }
     }
 }
@@ -252,6 +285,14 @@ pub struct RecordsIter<'a> {
     rest: &'a [u8],
     batch: Option<RecordIter<'a>>,
     from: u64,
+    aborted: &'a [AbortedTxn],
+}
+
+/// Whether a reader skips this batch: a control batch (a transaction
+/// marker), or one of an aborted transaction.
+#[inline]
+fn is_hidden(h: &BatchHeader, aborted: &[AbortedTxn]) -> bool {
+    h.is_control() || (!aborted.is_empty() && aborted.iter().any(|a| a.covers(h)))
 }
 
 impl<'a> Iterator for RecordsIter<'a> {
@@ -268,7 +309,7 @@ impl<'a> Iterator for RecordsIter<'a> {
             }
             let view = BatchView::trusted(self.rest)?;
             self.rest = &self.rest[view.total_size()..];
-            self.batch = Some(view.records());
+            self.batch = (!is_hidden(&view.header, self.aborted)).then(|| view.records());
         }
     }
 }

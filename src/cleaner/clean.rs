@@ -3,6 +3,7 @@
 
 use super::offset_map::OffsetMap;
 use super::source::SegmentSource;
+use crate::batch::AbortedTxn;
 use crate::batch::{retain_records, BatchView, RecordRef};
 use crate::error::Result;
 use crate::index::{encode_file, IndexKind};
@@ -98,6 +99,7 @@ pub(crate) fn clean_segment(
     source: &SegmentSource<'_>,
     map: &OffsetMap,
     config: &CleanConfig,
+    aborted: &[AbortedTxn],
     to: &CleanedPaths<'_>,
 ) -> Result<CleanStats> {
     let log = create(storage, to.log)?;
@@ -118,9 +120,16 @@ pub(crate) fn clean_segment(
         stats.batches_in += 1;
         stats.records_in += u64::from(view.header.record_count);
         let at = out.len();
+        // Transaction markers are kept whole: their keys are not record
+        // keys, and without its marker a transaction would seem open
+        // again. Records of aborted transactions are dropped.
+        let control = view.header.is_control();
+        let aborted_batch = aborted.iter().any(|a| a.covers(&view.header));
         let kept = retain_records(
             batch,
-            |r| keep_record(map, r, max_ts, config.delete_horizon_ms),
+            |r| {
+                control || (!aborted_batch && keep_record(map, r, max_ts, config.delete_horizon_ms))
+            },
             &mut out,
         );
         if let Some(h) = kept {
@@ -267,6 +276,7 @@ mod tests {
                 delete_horizon_ms,
                 index_interval_bytes: interval,
             },
+            &[],
             &CleanedPaths {
                 log: &log,
                 offset_index: &offset_index,
@@ -290,7 +300,7 @@ mod tests {
             base_offset: end - 1,
             len: f.len().unwrap(),
         };
-        m.add_segment(&src).unwrap();
+        m.add_segment(&src, &[]).unwrap();
         assert_eq!(m.end_offset(), end);
         m
     }
@@ -479,7 +489,7 @@ mod tests {
             base_offset: 1000,
             len: f.len().unwrap(),
         };
-        map.add_segment(&src).unwrap();
+        map.add_segment(&src, &[]).unwrap();
         clean(&*storage, &path, 1000, &map, 0, 64).unwrap();
         // Swap in by rename, as the partition will.
         let [log, offset_index, time_index] = paths(dir);

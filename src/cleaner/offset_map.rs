@@ -10,6 +10,7 @@
 //! starts where this one stopped (as Kafka's cleaner does).
 
 use super::source::SegmentSource;
+use crate::batch::AbortedTxn;
 use crate::batch::BatchView;
 use crate::error::Result;
 use std::collections::HashMap;
@@ -115,13 +116,23 @@ impl OffsetMap {
     /// wholly below the end are read and skipped. Keyless records need no
     /// entry (they are always kept), and tombstones take one like any
     /// record: they too supersede older values.
-    pub fn add_segment(&mut self, source: &SegmentSource<'_>) -> Result<Filled> {
+    pub fn add_segment(
+        &mut self,
+        source: &SegmentSource<'_>,
+        aborted: &[AbortedTxn],
+    ) -> Result<Filled> {
         let mut filled = Filled::Segment;
         source.for_each_batch(&mut |batch, _| {
             let Some(view) = BatchView::trusted(batch) else {
                 return Ok(ControlFlow::Continue(()));
             };
             if view.header.last_offset() < self.end_offset {
+                return Ok(ControlFlow::Continue(()));
+            }
+            if view.header.is_control() || aborted.iter().any(|a| a.covers(&view.header)) {
+                // A marker's key is no record key, and an aborted record
+                // never was: they supersede nothing.
+                self.end_offset = self.end_offset.max(view.header.next_offset());
                 return Ok(ControlFlow::Continue(()));
             }
             for r in view.records() {
@@ -220,7 +231,7 @@ mod tests {
             len,
         };
         let mut m = OffsetMap::new(2 * (ENTRY_OVERHEAD_BYTES + 1), 0);
-        assert_eq!(m.add_segment(&src).unwrap(), Filled::Full);
+        assert_eq!(m.add_segment(&src, &[]).unwrap(), Filled::Full);
         assert_eq!(m.end_offset(), 4, "complete below c's offset");
         assert_eq!(
             (m.get(b"a"), m.get(b"b"), m.get(b"c")),
@@ -228,7 +239,7 @@ mod tests {
         );
 
         let mut next = OffsetMap::new(2 * (ENTRY_OVERHEAD_BYTES + 1), m.end_offset());
-        assert_eq!(next.add_segment(&src).unwrap(), Filled::Segment);
+        assert_eq!(next.add_segment(&src, &[]).unwrap(), Filled::Segment);
         assert_eq!((next.start_offset(), next.end_offset()), (4, 6));
         assert_eq!((next.get(b"a"), next.get(b"c")), (None, Some(4)));
     }
@@ -250,7 +261,7 @@ mod tests {
             len: cleaned.len() as u64,
         };
         let mut m = OffsetMap::new(1 << 10, 10);
-        assert_eq!(m.add_segment(&src).unwrap(), Filled::Segment);
+        assert_eq!(m.add_segment(&src, &[]).unwrap(), Filled::Segment);
         assert_eq!(m.end_offset(), 13);
     }
 }

@@ -136,6 +136,7 @@ fn clean_and_swap(storage: &dyn Storage, seg: &Seg, map: &OffsetMap, config: &Cl
         &source(&*f, seg),
         map,
         config,
+        &[],
         &CleanedPaths {
             log: &log,
             offset_index: &offset_index,
@@ -221,7 +222,7 @@ proptest! {
             let mut map = OffsetMap::new(budget, dirty);
             for seg in &segs {
                 let f = storage.open(&seg.path, false).unwrap();
-                if map.add_segment(&source(&*f, seg)).unwrap() == Filled::Full {
+                if map.add_segment(&source(&*f, seg), &[]).unwrap() == Filled::Full {
                     break;
                 }
             }

@@ -22,6 +22,21 @@ pub enum AutoOffsetReset {
     None,
 }
 
+/// Which records of transactions a consumer reads (Kafka's
+/// `isolation.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record written, up to the high watermark, including those of
+    /// transactions still open or aborted (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Only records that are not part of a transaction, or whose
+    /// transaction committed: nothing past the last stable offset (the
+    /// first offset of the oldest open transaction), nothing of an aborted
+    /// transaction. Their offsets are gaps.
+    ReadCommitted,
+}
+
 /// Configuration of a [`Consumer`](crate::Consumer).
 ///
 /// ```
@@ -80,6 +95,9 @@ pub struct ConsumerConfig {
     /// joins the subscription when it is created, as Kafka's consumer
     /// waits for one; until then `Consumer::missing_topics` names it.
     pub allow_missing_topics: bool,
+    /// Which records of transactions it reads (Kafka's `isolation.level`,
+    /// default `ReadUncommitted`).
+    pub isolation_level: IsolationLevel,
 }
 
 impl Default for ConsumerConfig {
@@ -96,6 +114,7 @@ impl Default for ConsumerConfig {
             max_poll_records: 500,
             max_partition_fetch_bytes: 1 << 20,
             allow_missing_topics: false,
+            isolation_level: IsolationLevel::ReadUncommitted,
         }
     }
 }
@@ -115,6 +134,7 @@ impl fmt::Debug for ConsumerConfig {
             .field("max_poll_records", &self.max_poll_records)
             .field("max_partition_fetch_bytes", &self.max_partition_fetch_bytes)
             .field("allow_missing_topics", &self.allow_missing_topics)
+            .field("isolation_level", &self.isolation_level)
             .finish()
     }
 }
@@ -185,6 +205,12 @@ impl ConsumerConfig {
     /// Sets [`Self::allow_missing_topics`].
     pub fn allow_missing_topics(mut self, allow: bool) -> Self {
         self.allow_missing_topics = allow;
+        self
+    }
+
+    /// Sets [`Self::isolation_level`].
+    pub fn isolation_level(mut self, level: IsolationLevel) -> Self {
+        self.isolation_level = level;
         self
     }
 

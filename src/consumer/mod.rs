@@ -12,7 +12,7 @@ mod records;
 mod recv;
 
 pub use crate::offset::Offset;
-pub use config::{AutoOffsetReset, ConsumerConfig};
+pub use config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 pub use group::RebalanceListener;
 pub use records::{ConsumerRecord, ConsumerRecords, ConsumerRecordsIter};
 pub use recv::{CommitFuture, ConsumerCloseFuture, RecordStream, Recv, RecvBatch};
@@ -451,6 +451,7 @@ impl Consumer {
             let Some(records) = read(
                 a,
                 self.config.auto_offset_reset,
+                self.config.isolation_level,
                 self.config.max_partition_fetch_bytes,
             )?
             else {
@@ -513,6 +514,7 @@ fn resolve(a: &mut Assigned, reset: AutoOffsetReset) -> Result<u64> {
 fn read(
     a: &mut Assigned,
     reset: AutoOffsetReset,
+    isolation: IsolationLevel,
     max_bytes: usize,
 ) -> Result<Option<crate::record::Records>> {
     // A reset or a run of compacted-away offsets moves the position; the
@@ -520,10 +522,23 @@ fn read(
     // this poll rather than spin.
     for _ in 0..3 {
         let position = resolve(a, reset)?;
-        if position == a.handle.high_watermark() {
-            return Ok(None);
-        }
-        match a.handle.read(position, max_bytes) {
+        let read = match isolation {
+            IsolationLevel::ReadUncommitted => {
+                if position == a.handle.high_watermark() {
+                    return Ok(None);
+                }
+                a.handle.read(position, max_bytes)
+            }
+            IsolationLevel::ReadCommitted => {
+                // Nothing past the last stable offset; a marker that ends
+                // the open transaction wakes the waiting poll.
+                if position >= a.handle.last_stable_offset() {
+                    return Ok(None);
+                }
+                a.handle.read_committed(position, max_bytes)
+            }
+        };
+        match read {
             Ok(r) if r.is_empty() => a.position = Some(r.next_offset()),
             Ok(r) => return Ok(Some(r)),
             Err(Error::OffsetOutOfRange { start, end, .. }) if reset != AutoOffsetReset::None => {

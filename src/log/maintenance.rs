@@ -26,6 +26,9 @@ pub struct MaintenanceReport {
     pub compacted_bytes_in: u64,
     /// Bytes of the compacted segments.
     pub compacted_bytes_out: u64,
+    /// Transactions open longer than their `transaction_timeout`,
+    /// aborted (their producers fenced).
+    pub transactions_aborted: u64,
 }
 
 impl MaintenanceReport {
@@ -73,6 +76,16 @@ impl Log {
             if let Err(e) = p.recover_if_failed() {
                 note(e);
             }
+        }
+        // Transactions past their timeout are aborted first: their
+        // records then stop holding back read_committed readers and
+        // compaction.
+        match self
+            .txns()
+            .abort_expired(self.registry(), self.offset_store())
+        {
+            Ok(n) => report.transactions_aborted += n as u64,
+            Err(e) => note(e),
         }
         // Retention first: on a full disk it frees the space compaction
         // (which writes new segments before it frees old ones) needs.

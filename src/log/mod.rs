@@ -81,6 +81,8 @@ struct LogInner {
     foreign: Vec<PathBuf>,
     /// The background thread applying retention.
     maintenance: maintenance::Maintenance,
+    /// Transactional ids, their producers and open transactions.
+    txns: crate::txn::coordinator::TxnCoordinator,
 }
 
 /// The log's groups as `force_rebalance` reaches them: weakly, since the
@@ -143,6 +145,11 @@ impl Log {
 
     pub(crate) fn offset_store(&self) -> &OffsetStore {
         &self.inner.groups.offsets
+    }
+
+    /// The transaction coordinator.
+    pub(crate) fn txns(&self) -> &crate::txn::coordinator::TxnCoordinator {
+        &self.inner.txns
     }
 
     /// The thread async commits are written on.

@@ -71,6 +71,7 @@ impl Log {
                 lock: Mutex::new(Some(lock)),
                 foreign,
                 maintenance: maintenance::Maintenance::default(),
+                txns: Default::default(),
             }),
         };
         #[cfg(feature = "test-util")]
@@ -84,6 +85,10 @@ impl Log {
         offsets.load(registry)?;
         offsets.forget_missing_topics(registry);
         offsets.clamp_to_high_watermarks(registry)?;
+        // A transaction a crash left half done is finished (a decided
+        // commit) or aborted, before anyone reads.
+        log.inner.txns.load(registry)?;
+        log.inner.txns.recover(registry, offsets)?;
         if let Some(interval) = log.inner.options.maintenance_interval {
             maintenance::Maintenance::start(&log.inner, interval)?;
         }

@@ -133,8 +133,30 @@ impl Partition {
         let base = w.next_offset;
         batch.assign_base_offset(base);
         h.base_offset = base;
+        let marker = match h.is_control() {
+            // Built by samsa (`append_marker`): it decodes.
+            true => crate::batch::BatchView::trusted(batch.as_bytes())
+                .and_then(|v| crate::batch::ControlMarker::decode(&v).ok()),
+            false => None,
+        };
+        if h.is_control() && marker.is_none() {
+            return Err(Error::InvalidConfig(
+                "a control batch without a marker record".into(),
+            ));
+        }
         w.active.append(batch.as_bytes(), &h)?;
-        w.producers.record(&h);
+        let ended = w.producers.apply(&h, marker.map(|m| m.kind));
+        if let Some(t) = ended.filter(|t| t.kind == crate::batch::ControlType::Abort) {
+            s.aborted.write().push(crate::batch::AbortedTxn {
+                producer_id: t.producer_id,
+                first_offset: t.first_offset,
+                last_offset: t.last_offset,
+            });
+        }
+        s.first_unstable.store(
+            w.producers.first_unstable_offset().unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
         let next = h.next_offset();
         w.next_offset = next;
         w.unsynced_bytes += len as u64;
@@ -212,6 +234,7 @@ impl Partition {
     fn roll(&self, w: &mut Writer) -> Result<()> {
         let s = &*self.shared;
         w.active.write_indexes()?;
+        self.write_txn_index(w.active.state())?;
         self.synced(w.active.trim_and_sync())?;
         self.publish(w);
         s.commit.mark_durable(w.next_offset);

@@ -48,6 +48,7 @@ impl Partition {
             if w.active.has_index_entries() {
                 w.active.write_indexes()?;
             }
+            self.write_txn_index(w.active.state())?;
             w.active.trim()?;
             if w.active.synced() < w.active.written() {
                 self.synced(w.active.sync())?;

@@ -81,12 +81,17 @@ impl Partition {
         let lag_limit =
             now.saturating_sub(options.min_compaction_lag_ms.min(i64::MAX as u64) as i64);
         let mut cleanable: Vec<Arc<SegmentState>> = Vec::new();
+        // Never past the last stable offset: a record of an open
+        // transaction may yet be aborted, and must not supersede anything.
+        let stable = self.last_stable_offset();
         for seg in &segments[..segments.len() - 1] {
-            if seg.max_timestamp()?.is_some_and(|t| t > lag_limit) {
+            if seg.max_timestamp()?.is_some_and(|t| t > lag_limit) || seg.next_offset() > stable {
                 break;
             }
             cleanable.push(seg.clone());
         }
+        // Aborted transactions' records are dropped, and supersede nothing.
+        let aborted = s.aborted.read().clone();
         if cleanable.is_empty() {
             return Ok(CompactionReport::default());
         }
@@ -111,7 +116,7 @@ impl Partition {
             .iter()
             .filter(|seg| seg.next_offset() > first_dirty)
         {
-            if with_source(seg, |source| map.add_segment(source))? == Filled::Full {
+            if with_source(seg, |source| map.add_segment(source, &aborted))? == Filled::Full {
                 break;
             }
         }
@@ -128,7 +133,14 @@ impl Partition {
         for seg in cleanable.iter().filter(|seg| seg.base_offset() < end) {
             let paths = Cleaned::of(seg);
             let stats = with_source(seg, |source| {
-                clean_segment(&*s.files.storage, source, &map, &config, &paths.as_paths())
+                clean_segment(
+                    &*s.files.storage,
+                    source,
+                    &map,
+                    &config,
+                    &aborted,
+                    &paths.as_paths(),
+                )
             })?;
             self.swap_in(seg)?;
             done.segments += 1;

@@ -39,6 +39,7 @@ pub(crate) mod signal;
 mod sync;
 #[cfg(test)]
 mod test_support;
+mod transactions;
 mod wait;
 
 pub use crate::segment::TimestampOffset;
@@ -133,6 +134,11 @@ struct Shared {
     clock: Arc<dyn Clock>,
     /// Serialises what moves the log start (retention, `delete_records`).
     maintenance: Mutex<()>,
+    /// The first offset of the oldest open transaction (`u64::MAX`: none),
+    /// set under the writer lock: bounds the last stable offset.
+    first_unstable: AtomicU64,
+    /// Transactions aborted here, in marker order (see `transactions`).
+    aborted: RwLock<Vec<crate::batch::AbortedTxn>>,
 }
 
 /// What a partition shares with the rest of its log: the storage, the
@@ -188,6 +194,7 @@ struct Loaded {
     writer: Writer,
     segments: Vec<Arc<SegmentState>>,
     start: u64,
+    aborted: Vec<crate::batch::AbortedTxn>,
 }
 
 impl Loaded {
@@ -221,6 +228,7 @@ impl Loaded {
             writer,
             segments: opened.segments,
             start,
+            aborted: opened.aborted,
         })
     }
 }
@@ -335,6 +343,11 @@ impl Partition {
         let foreign = std::mem::take(&mut opened.foreign);
         let loaded = Loaded::from(opened, &*files.storage, dir, clock.now_ms())?;
         let next = loaded.writer.next_offset;
+        let first_unstable = loaded
+            .writer
+            .producers
+            .first_unstable_offset()
+            .unwrap_or(u64::MAX);
         Ok(Partition {
             shared: Arc::new(Shared {
                 dir: dir.to_path_buf(),
@@ -357,6 +370,8 @@ impl Partition {
                 keys_required: AtomicBool::new(false),
                 clock,
                 maintenance: Mutex::new(()),
+                first_unstable: AtomicU64::new(first_unstable),
+                aborted: RwLock::new(loaded.aborted),
             }),
         })
     }

@@ -5,7 +5,9 @@ use super::files::{self as own, PartitionFiles};
 use super::log_start;
 use super::marker::{self, CleanShutdown};
 use super::producer_snapshot::Snapshots;
+use super::producer_state::CompletedTxn;
 use super::producer_state::ProducerState;
+use crate::batch::{AbortedTxn, ControlType};
 use crate::error::{Error, Result};
 use crate::identity::{self, DirKind};
 use crate::segment::{
@@ -31,6 +33,8 @@ pub(crate) struct Opened {
     pub active: SegmentWriter,
     /// The producer state as of the log end.
     pub producers: ProducerState,
+    /// Transactions aborted on the partition, in marker order.
+    pub aborted: Vec<AbortedTxn>,
     pub snapshots: Snapshots,
     /// Where `delete_records` last moved the log start, if it did.
     pub checkpointed_start: Option<u64>,
@@ -162,6 +166,7 @@ pub(crate) fn load(
             segments: vec![seg.state().clone()],
             active: seg,
             producers: ProducerState::default(),
+            aborted: Vec::new(),
             snapshots,
             checkpointed_start,
         });
@@ -191,41 +196,52 @@ pub(crate) fn load(
     // sealed segments after the newest snapshot first, then the active
     // segment's, whose scan (if it needs one) hands over each valid batch.
     let mut folded = None;
+    // Transactions the fold saw aborted (their markers at or after its
+    // start); those before it are in the segments' `.txnindex` files.
+    let mut fold_aborted = Vec::new();
     if carried.is_none() {
         let (from, mut producers) = snapshots.load_newest(&**storage, dir, u64::MAX);
-        replay(&segments, from, &mut producers)?;
+        replay(&segments, from, &mut producers, &mut fold_aborted)?;
         folded = Some((from, producers));
     }
-    let (active, found) =
-        SegmentWriter::open(files, dir, last, index_interval, vouched, &mut |h| {
+    let (active, found) = SegmentWriter::open(
+        files,
+        dir,
+        last,
+        index_interval,
+        vouched,
+        &mut |h, marker| {
             if let Some((from, producers)) = &mut folded {
                 if h.base_offset >= *from {
-                    producers.record(h);
+                    note_aborted(producers.apply(h, marker), &mut fold_aborted);
                 }
             }
-        })?;
+        },
+    )?;
     segments.push(active.state().clone());
     let end = active.state().next_offset();
     let believed = matches!(
         found,
         ActiveFound::Trusted | ActiveFound::Verified | ActiveFound::Damaged
     );
-    let producers = match (carried, believed) {
+    let (producers, fold_from) = match (carried, believed) {
         (Some(carried), true) => {
             // Snapshots past the end describe no log that is there (the
             // fold below removes them too): gone, or a later crash's open
             // would start from one once the log grew past it.
             snapshots.remove_above(&**storage, dir, end)?;
-            carried
+            (carried, None)
         }
         _ => {
             // Scanned during the scan only if the fold was under way.
             let scanned = found == ActiveFound::Scanned && folded.is_some();
-            let (from, mut producers) = match folded {
+            let (mut from, mut producers) = match folded {
                 Some(f) => f,
                 None => {
+                    fold_aborted.clear();
                     let (from, mut producers) = snapshots.load_newest(&**storage, dir, u64::MAX);
-                    replay(&segments[..segments.len() - 1], from, &mut producers)?;
+                    let sealed = &segments[..segments.len() - 1];
+                    replay(sealed, from, &mut producers, &mut fold_aborted)?;
                     (from, producers)
                 }
             };
@@ -235,33 +251,83 @@ pub(crate) fn load(
                 // written after the log is synced). Start again from a
                 // snapshot the log still covers.
                 snapshots.remove_above(&**storage, dir, end)?;
-                let (from, state) = snapshots.load_newest(&**storage, dir, end);
+                let (older, state) = snapshots.load_newest(&**storage, dir, end);
+                from = older;
                 producers = state;
-                replay(&segments, from, &mut producers)?;
+                fold_aborted.clear();
+                replay(&segments, from, &mut producers, &mut fold_aborted)?;
             } else if !scanned {
-                replay(&segments[segments.len() - 1..], from, &mut producers)?;
+                let active = &segments[segments.len() - 1..];
+                replay(active, from, &mut producers, &mut fold_aborted)?;
             }
-            producers
+            (producers, Some(from))
         }
     };
+    let aborted = aborted_transactions(&segments, fold_from, fold_aborted, end)?;
     Ok(Opened {
         marker: matches!(found, ActiveFound::Trusted | ActiveFound::Verified),
         foreign,
         segments,
         active,
         producers,
+        aborted,
         snapshots,
         checkpointed_start,
     })
 }
 
+/// Keeps `ended` if it is an aborted transaction.
+fn note_aborted(ended: Option<CompletedTxn>, aborted: &mut Vec<AbortedTxn>) {
+    if let Some(t) = ended.filter(|t| t.kind == ControlType::Abort) {
+        aborted.push(AbortedTxn {
+            producer_id: t.producer_id,
+            first_offset: t.first_offset,
+            last_offset: t.last_offset,
+        });
+    }
+}
+
+/// The transactions aborted on the partition, in marker order: from the
+/// segments' `.txnindex` files, below `fold_from` where a fold from that
+/// offset found the rest (`fold_aborted`); none at or past `end` (a marker
+/// a torn tail took). A damaged index is corruption.
+fn aborted_transactions(
+    segments: &[Arc<SegmentState>],
+    fold_from: Option<u64>,
+    fold_aborted: Vec<AbortedTxn>,
+    end: u64,
+) -> Result<Vec<AbortedTxn>> {
+    let below = fold_from.unwrap_or(u64::MAX);
+    let mut aborted = Vec::new();
+    for seg in segments.iter().filter(|s| s.base_offset() < below) {
+        let Some(entries) = seg.read_txn_index()? else {
+            return Err(Error::corrupt(
+                seg.txn_index_path(),
+                0,
+                "an aborted-transaction index entry is damaged or out of place",
+            ));
+        };
+        aborted.extend(entries.into_iter().filter(|a| a.last_offset < below));
+    }
+    aborted.extend(fold_aborted);
+    aborted.retain(|a| a.last_offset < end);
+    aborted.sort_unstable_by_key(|a| a.last_offset);
+    aborted.dedup();
+    Ok(aborted)
+}
+
 /// Takes into `state` every batch at or after offset `from` in `segments`,
 /// reading their headers only.
-fn replay(segments: &[Arc<SegmentState>], from: u64, state: &mut ProducerState) -> Result<()> {
+fn replay(
+    segments: &[Arc<SegmentState>],
+    from: u64,
+    state: &mut ProducerState,
+    aborted: &mut Vec<AbortedTxn>,
+) -> Result<()> {
     for seg in segments.iter().filter(|s| s.next_offset() > from) {
-        seg.for_each_header(&mut |h| {
+        seg.for_each_header(&mut |h, marker| {
             if h.base_offset >= from {
-                state.record(h);
+                note_aborted(state.apply(h, marker), aborted);
             }
         })?;
     }

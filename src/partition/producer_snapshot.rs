@@ -7,13 +7,17 @@
 //!
 //! ```text
 //!  0 magic        u32  "SMPS"
-//!  4 version      u8   1
+//!  4 version      u8   2 (1 is read too: no transactions)
 //!  5 offset       u64  the state covers every batch below this offset
 //! 13 producers    u32  number of producer entries
 //! 17 entries, by ascending producer id, each:
 //!      0 producer_id  i64
 //!      8 epoch        i16
-//!     10 batches      u8   1..=5, oldest first, each 32 bytes:
+//!     10 txn_first    u64  (version 2 only) first offset of the
+//!                          producer's open transaction; u64::MAX: none
+//!   10/18 batches     u8   0..=5 (1..=5 in version 1; 0 only after a
+//!                          marker moved the producer to a new epoch),
+//!                          oldest first, each 32 bytes:
 //!          0 first_sequence  i32
 //!          4 last_sequence   i32
 //!          8 base_offset     u64
@@ -37,7 +41,11 @@ use std::collections::VecDeque;
 use std::path::Path;
 
 const MAGIC: u32 = u32::from_le_bytes(*b"SMPS");
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
+/// The version before transactions: entries have no `txn_first`.
+const VERSION_1: u8 = 1;
+/// `txn_first` of a producer with no open transaction.
+const NO_TXN: u64 = u64::MAX;
 const SUFFIX: &str = ".snapshot";
 
 /// Snapshot files kept, as Kafka keeps two: the newest, and one to fall
@@ -63,7 +71,7 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
 /// from a different producer at most. A longer file is damaged and is not
 /// read whole.
 pub(crate) fn max_file_size(offset: u64) -> u64 {
-    let entry = (EntryHeader::SIZE + BATCH_SIZE * BATCHES_RETAINED) as u64;
+    let entry = (EntryHeader::SIZE_V2 + BATCH_SIZE * BATCHES_RETAINED) as u64;
     offset
         .saturating_mul(entry)
         .saturating_add((SnapshotHeader::SIZE + TRAILER_SIZE) as u64)
@@ -72,6 +80,7 @@ pub(crate) fn max_file_size(offset: u64) -> u64 {
 /// The fixed front of a snapshot file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SnapshotHeader {
+    version: u8,
     offset: u64,
     producers: u32,
 }
@@ -81,17 +90,18 @@ impl SnapshotHeader {
 
     fn encode_into(&self, buf: &mut [u8]) {
         LE::write_u32(&mut buf[0..4], MAGIC);
-        buf[4] = VERSION;
+        buf[4] = self.version;
         LE::write_u64(&mut buf[5..13], self.offset);
         LE::write_u32(&mut buf[13..17], self.producers);
     }
 
     fn decode_from(buf: &[u8]) -> Option<Self> {
         let b = buf.get(..Self::SIZE)?;
-        if LE::read_u32(&b[0..4]) != MAGIC || b[4] != VERSION {
+        if LE::read_u32(&b[0..4]) != MAGIC || !(b[4] == VERSION || b[4] == VERSION_1) {
             return None;
         }
         Some(SnapshotHeader {
+            version: b[4],
             offset: LE::read_u64(&b[5..13]),
             producers: LE::read_u32(&b[13..17]),
         })
@@ -103,23 +113,41 @@ impl SnapshotHeader {
 struct EntryHeader {
     producer_id: i64,
     epoch: i16,
+    /// `NO_TXN` when none (and always in version 1).
+    txn_first: u64,
     batches: u8,
 }
 
 impl EntryHeader {
-    const SIZE: usize = 11;
+    const SIZE_V1: usize = 11;
+    const SIZE_V2: usize = 19;
+
+    fn size(version: u8) -> usize {
+        if version == VERSION_1 {
+            Self::SIZE_V1
+        } else {
+            Self::SIZE_V2
+        }
+    }
 
     fn encode_into(&self, buf: &mut [u8]) {
         LE::write_i64(&mut buf[0..8], self.producer_id);
         LE::write_i16(&mut buf[8..10], self.epoch);
-        buf[10] = self.batches;
+        LE::write_u64(&mut buf[10..18], self.txn_first);
+        buf[18] = self.batches;
     }
 
-    fn decode_from(buf: &[u8]) -> Self {
+    fn decode_from(buf: &[u8], version: u8) -> Self {
+        let (txn_first, batches) = if version == VERSION_1 {
+            (NO_TXN, buf[10])
+        } else {
+            (LE::read_u64(&buf[10..18]), buf[18])
+        };
         EntryHeader {
             producer_id: LE::read_i64(&buf[0..8]),
             epoch: LE::read_i16(&buf[8..10]),
-            batches: buf[10],
+            txn_first,
+            batches,
         }
     }
 }
@@ -153,11 +181,12 @@ pub(crate) fn encode(offset: u64, state: &ProducerState) -> Vec<u8> {
     let size = SnapshotHeader::SIZE
         + entries
             .iter()
-            .map(|(_, e)| EntryHeader::SIZE + BATCH_SIZE * e.batches.len())
+            .map(|(_, e)| EntryHeader::SIZE_V2 + BATCH_SIZE * e.batches.len())
             .sum::<usize>()
         + TRAILER_SIZE;
     let mut buf = vec![0u8; size];
     SnapshotHeader {
+        version: VERSION,
         offset,
         producers: entries.len() as u32,
     }
@@ -167,10 +196,11 @@ pub(crate) fn encode(offset: u64, state: &ProducerState) -> Vec<u8> {
         EntryHeader {
             producer_id: id,
             epoch: e.epoch,
+            txn_first: e.txn_first_offset.unwrap_or(NO_TXN),
             batches: e.batches.len() as u8,
         }
         .encode_into(&mut buf[at..]);
-        at += EntryHeader::SIZE;
+        at += EntryHeader::SIZE_V2;
         for b in &e.batches {
             encode_batch(b, &mut buf[at..at + BATCH_SIZE]);
             at += BATCH_SIZE;
@@ -198,10 +228,16 @@ pub(crate) fn decode(buf: &[u8], offset: u64) -> Option<ProducerState> {
     let mut at = SnapshotHeader::SIZE;
     let mut last_id = -1i64;
     for _ in 0..header.producers {
-        let e = EntryHeader::decode_from(body.get(at..at + EntryHeader::SIZE)?);
-        at += EntryHeader::SIZE;
+        let size = EntryHeader::size(header.version);
+        let e = EntryHeader::decode_from(body.get(at..at + size)?, header.version);
+        at += size;
         let n = usize::from(e.batches);
-        if e.producer_id <= last_id || n == 0 || n > BATCHES_RETAINED {
+        let txn_first = (e.txn_first != NO_TXN).then_some(e.txn_first);
+        if e.producer_id <= last_id
+            || n > BATCHES_RETAINED
+            || (n == 0 && header.version == VERSION_1)
+            || txn_first.is_some_and(|f| f >= offset)
+        {
             return None;
         }
         last_id = e.producer_id;
@@ -227,6 +263,7 @@ pub(crate) fn decode(buf: &[u8], offset: u64) -> Option<ProducerState> {
             ProducerEntry {
                 epoch: e.epoch,
                 batches,
+                txn_first_offset: txn_first,
             },
         );
     }
@@ -374,7 +411,7 @@ mod tests {
     fn round_trip() {
         let (offset, s) = sample();
         let bytes = encode(offset, &s);
-        assert_eq!(bytes.len(), 17 + 3 * 11 + (5 + 1 + 1) * 32 + 4);
+        assert_eq!(bytes.len(), 17 + 3 * 19 + (5 + 1 + 1) * 32 + 4);
         assert_eq!(decode(&bytes, offset), Some(s));
         let empty = encode(0, &ProducerState::default());
         assert_eq!(empty.len(), 21);
@@ -459,7 +496,7 @@ mod tests {
         );
         // Damage the newest: it is deleted and the older one serves.
         let f = m.open(&dir.join(file_name(offset + 20)), false).unwrap();
-        f.write_all_at(&[0xff], 30).unwrap();
+        f.write_all_at(&[0xff], 20).unwrap();
         assert_eq!(
             again.load_newest(&m, dir, u64::MAX),
             (offset + 10, s.clone())
@@ -473,5 +510,49 @@ mod tests {
             (0, ProducerState::default())
         );
         assert!(m.list(dir).unwrap().is_empty());
+    }
+
+    #[test]
+    fn open_transactions_and_bumped_epochs_round_trip() {
+        let (offset, mut s) = sample();
+        let txn = BatchHeader {
+            attributes: crate::batch::ATTR_TRANSACTIONAL,
+            ..header(5, 0, 0, 1, offset)
+        };
+        s.record(&txn);
+        // Producer 9 moved to a new epoch by a marker: no batches left.
+        let marker = BatchHeader {
+            attributes: crate::batch::ATTR_TRANSACTIONAL | crate::batch::ATTR_CONTROL,
+            ..header(9, 3, -1, 1, offset + 1)
+        };
+        s.apply(&marker, Some(crate::batch::ControlType::Abort));
+        let bytes = encode(offset + 2, &s);
+        let back = decode(&bytes, offset + 2).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(back.first_unstable_offset(), Some(offset));
+        assert_eq!(back.resume(9), (3, 0));
+        // An open transaction at or past the snapshot's offset is damage.
+        assert_eq!(decode(&encode(offset, &s), offset), None);
+    }
+
+    #[test]
+    fn version_1_snapshots_still_read() {
+        let (offset, s) = sample();
+        // Version 1: no `txn_first` in the entries.
+        let v2 = encode(offset, &s);
+        let mut v1 = v2[..SnapshotHeader::SIZE].to_vec();
+        v1[4] = VERSION_1;
+        let mut at = SnapshotHeader::SIZE;
+        while at < v2.len() - TRAILER_SIZE {
+            let n = usize::from(v2[at + 18]);
+            v1.extend_from_slice(&v2[at..at + 10]);
+            v1.push(v2[at + 18]);
+            v1.extend_from_slice(&v2[at + 19..at + 19 + n * BATCH_SIZE]);
+            at += 19 + n * BATCH_SIZE;
+        }
+        v1.extend_from_slice(&[0; TRAILER_SIZE]);
+        resign(&mut v1);
+        assert_eq!(v1.len(), 17 + 3 * 11 + (5 + 1 + 1) * 32 + 4);
+        assert_eq!(decode(&v1, offset), Some(s));
     }
 }

@@ -12,9 +12,9 @@
 //! snapshot (`producer_snapshot`) plus the headers of the batches after it.
 
 use super::AppendInfo;
-use crate::batch::BatchHeader;
+use crate::batch::{BatchHeader, ControlType};
 use crate::error::{Error, Result};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 /// Batches remembered per producer id, as Kafka's `NUM_BATCHES_TO_RETAIN`:
 /// a Kafka producer has at most 5 requests in flight per partition with
@@ -57,8 +57,23 @@ impl BatchMetadata {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProducerEntry {
     pub epoch: i16,
-    /// Oldest first; never empty, at most [`BATCHES_RETAINED`].
+    /// Oldest first; at most [`BATCHES_RETAINED`]. Empty only after a
+    /// marker moved the producer to a new epoch.
     pub batches: VecDeque<BatchMetadata>,
+    /// The offset of the producer's first transactional batch on this
+    /// partition since its last marker: its transaction is open here.
+    pub txn_first_offset: Option<u64>,
+}
+
+/// A transaction that ended on this partition: its producer, the offsets
+/// from its first batch to its marker, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: u64,
+    /// The marker's offset.
+    pub last_offset: u64,
+    pub kind: ControlType,
 }
 
 impl ProducerEntry {
@@ -76,10 +91,13 @@ pub(crate) enum Verdict {
     Duplicate(AppendInfo),
 }
 
-/// The idempotence state of a partition, by producer id.
+/// The idempotence and transaction state of a partition, by producer id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ProducerState {
     producers: HashMap<i64, ProducerEntry>,
+    /// The open transactions, by first offset: the first one bounds the
+    /// last stable offset (LSO).
+    ongoing: BTreeSet<(u64, i64)>,
 }
 
 /// The sequence number of a batch's last record: Kafka's
@@ -124,6 +142,19 @@ impl ProducerState {
         let id = h.producer_id;
         if id < 0 {
             return Ok(Verdict::Append);
+        }
+        if h.is_control() {
+            // A marker has no sequence; it may not come from a fenced
+            // epoch, and may bump the epoch (a fenced producer's open
+            // transaction is aborted at the new epoch).
+            return match self.producers.get(&id) {
+                Some(e) if h.producer_epoch < e.epoch => Err(Error::ProducerFenced {
+                    producer_id: id,
+                    epoch: h.producer_epoch,
+                    current_epoch: e.epoch,
+                }),
+                _ => Ok(Verdict::Append),
+            };
         }
         let first = h.base_sequence;
         let out_of_order = |expected| Error::OutOfOrderSequence {
@@ -173,25 +204,77 @@ impl ProducerState {
     /// checks nothing, as Kafka's replay does: a new epoch starts the
     /// producer's batches afresh, the same epoch adds to them.
     pub fn record(&mut self, h: &BatchHeader) {
-        if h.producer_id < 0 {
+        if h.producer_id < 0 || h.is_control() {
             return;
         }
         let batch = BatchMetadata::of(h);
-        let entry = self
-            .producers
-            .entry(h.producer_id)
-            .or_insert_with(|| ProducerEntry {
-                epoch: h.producer_epoch,
-                batches: VecDeque::with_capacity(BATCHES_RETAINED),
-            });
-        if entry.epoch != h.producer_epoch {
-            entry.epoch = h.producer_epoch;
-            entry.batches.clear();
-        }
+        let entry = self.entry(h.producer_id, h.producer_epoch);
         if entry.batches.len() == BATCHES_RETAINED {
             entry.batches.pop_front();
         }
         entry.batches.push_back(batch);
+        if h.is_transactional() && entry.txn_first_offset.is_none() {
+            entry.txn_first_offset = Some(h.base_offset);
+            self.ongoing.insert((h.base_offset, h.producer_id));
+        }
+    }
+
+    /// Takes in a control batch (its offset final) and the marker it
+    /// carries: the producer's open transaction, if any, ends here.
+    /// Returns it, to be indexed if aborted. A marker with no transaction
+    /// open (a retried marker, or an abort of a producer that sent nothing
+    /// here) ends nothing. Like [`Self::record`], it checks nothing.
+    pub fn record_marker(&mut self, h: &BatchHeader, kind: ControlType) -> Option<CompletedTxn> {
+        if h.producer_id < 0 {
+            return None;
+        }
+        let entry = self.entry(h.producer_id, h.producer_epoch);
+        let first_offset = entry.txn_first_offset.take()?;
+        self.ongoing.remove(&(first_offset, h.producer_id));
+        Some(CompletedTxn {
+            producer_id: h.producer_id,
+            first_offset,
+            last_offset: h.base_offset,
+            kind,
+        })
+    }
+
+    /// Takes in a batch written to the log: [`Self::record_marker`] for a
+    /// control batch (with its marker), [`Self::record`] for any other.
+    pub fn apply(&mut self, h: &BatchHeader, marker: Option<ControlType>) -> Option<CompletedTxn> {
+        match marker {
+            Some(kind) => self.record_marker(h, kind),
+            None => {
+                self.record(h);
+                None
+            }
+        }
+    }
+
+    /// The entry of `producer_id`, moved to `epoch` (a new epoch starts
+    /// its batches afresh; an open transaction stays open until a marker
+    /// ends it, as Kafka's coordinator always writes one).
+    fn entry(&mut self, producer_id: i64, epoch: i16) -> &mut ProducerEntry {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::with_capacity(BATCHES_RETAINED),
+                txn_first_offset: None,
+            });
+        if entry.epoch != epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry
+    }
+
+    /// The first offset of the oldest open transaction: below it, every
+    /// record's fate is decided (Kafka's first unstable offset; the LSO is
+    /// the smaller of this and the high watermark).
+    pub fn first_unstable_offset(&self) -> Option<u64> {
+        self.ongoing.first().map(|&(offset, _)| offset)
     }
 
     /// The entries, by ascending producer id (for snapshots).
@@ -203,7 +286,14 @@ impl ProducerState {
 
     /// Adds an entry read from a snapshot.
     pub fn insert(&mut self, producer_id: i64, entry: ProducerEntry) {
-        self.producers.insert(producer_id, entry);
+        if let Some(first) = entry.txn_first_offset {
+            self.ongoing.insert((first, producer_id));
+        }
+        if let Some(old) = self.producers.insert(producer_id, entry) {
+            if let Some(first) = old.txn_first_offset {
+                self.ongoing.remove(&(first, producer_id));
+            }
+        }
     }
 
     /// How many producer ids it knows.
@@ -386,5 +476,82 @@ mod tests {
         ));
         assert_eq!(out_of_order(send(&mut s, header(2, 5, 3, 1, 4))), (2, 3));
         assert_eq!(s.entries().iter().map(|e| e.0).collect::<Vec<_>>(), [1, 2]);
+    }
+
+    /// A transactional batch (`count` records at `base`).
+    fn txn(id: i64, epoch: i16, seq: i32, count: u32, base: u64) -> BatchHeader {
+        BatchHeader {
+            attributes: crate::batch::ATTR_TRANSACTIONAL,
+            ..header(id, epoch, seq, count, base)
+        }
+    }
+
+    /// A control batch of `(id, epoch)` at `base`.
+    fn marker(id: i64, epoch: i16, base: u64) -> BatchHeader {
+        BatchHeader {
+            attributes: crate::batch::ATTR_TRANSACTIONAL | crate::batch::ATTR_CONTROL,
+            ..header(id, epoch, -1, 1, base)
+        }
+    }
+
+    #[test]
+    fn open_transactions_bound_the_stable_offset_until_their_markers() {
+        let mut s = ProducerState::default();
+        assert_eq!(s.first_unstable_offset(), None);
+        // Producer 1 opens a transaction at 0, producer 2 at 3; a plain
+        // idempotent producer 3 does not hold the LSO back.
+        send(&mut s, txn(1, 0, 0, 3, 0)).unwrap();
+        send(&mut s, txn(2, 0, 0, 2, 3)).unwrap();
+        send(&mut s, header(3, 0, 0, 2, 5)).unwrap();
+        send(&mut s, txn(1, 0, 3, 1, 7)).unwrap();
+        assert_eq!(s.first_unstable_offset(), Some(0));
+        // Producer 1 commits at 8: producer 2's transaction bounds it now.
+        let h = marker(1, 0, 8);
+        assert_eq!(s.check(&h).unwrap(), Verdict::Append);
+        let done = s.record_marker(&h, ControlType::Commit).unwrap();
+        assert_eq!(
+            done,
+            CompletedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 8,
+                kind: ControlType::Commit
+            }
+        );
+        assert_eq!(s.first_unstable_offset(), Some(3));
+        // Producer 2 aborts: nothing open.
+        let done = s
+            .record_marker(&marker(2, 0, 9), ControlType::Abort)
+            .unwrap();
+        assert_eq!((done.first_offset, done.last_offset), (3, 9));
+        assert_eq!(s.first_unstable_offset(), None);
+        // A second marker ends nothing; the next transaction starts anew,
+        // continuing the producer's sequence.
+        assert_eq!(s.record_marker(&marker(2, 0, 10), ControlType::Abort), None);
+        send(&mut s, txn(2, 0, 2, 1, 11)).unwrap();
+        assert_eq!(s.first_unstable_offset(), Some(11));
+    }
+
+    #[test]
+    fn a_marker_may_bump_the_epoch_but_never_come_from_a_fenced_one() {
+        let mut s = ProducerState::default();
+        send(&mut s, txn(1, 4, 0, 2, 0)).unwrap();
+        // The zombie's transaction is aborted at a bumped epoch (5).
+        let bumped = marker(1, 5, 2);
+        assert_eq!(s.check(&bumped).unwrap(), Verdict::Append);
+        let done = s.record_marker(&bumped, ControlType::Abort).unwrap();
+        assert_eq!(done.first_offset, 0);
+        assert_eq!(s.resume(1), (5, 0), "the new epoch starts at sequence 0");
+        // The old epoch is fenced, for data and markers alike.
+        assert!(matches!(
+            s.check(&txn(1, 4, 2, 1, 3)),
+            Err(Error::ProducerFenced { .. })
+        ));
+        assert!(matches!(
+            s.check(&marker(1, 4, 3)),
+            Err(Error::ProducerFenced { .. })
+        ));
+        send(&mut s, txn(1, 5, 0, 1, 3)).unwrap();
+        assert_eq!(s.first_unstable_offset(), Some(3));
     }
 }

@@ -17,12 +17,19 @@ impl Partition {
     /// [`Error::OffsetOutOfRange`]. A batch failing its CRC is
     /// [`Error::Corrupt`], never data.
     pub fn read(&self, from: u64, max_bytes: usize) -> Result<Records> {
+        self.read_until(from, max_bytes, self.high_watermark())
+    }
+
+    /// [`Self::read`], reading no batch that starts at or past `until`
+    /// (the high watermark, or the last stable offset for
+    /// `read_committed` readers, which is never above it).
+    pub(crate) fn read_until(&self, from: u64, max_bytes: usize, until: u64) -> Result<Records> {
         let s = &*self.shared;
         if s.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());
         }
         let start = self.log_start_offset();
-        let hw = self.high_watermark();
+        let hw = until.min(self.high_watermark());
         if from < start || from > hw {
             return Err(Error::OffsetOutOfRange {
                 requested: from,

@@ -177,9 +177,18 @@ impl Partition {
         let loaded = Loaded::from(opened, &*s.files.storage, &s.dir, s.clock.now_ms())?;
         let next = loaded.writer.next_offset;
         let last_append_ms = w.last_append_ms;
+        s.first_unstable.store(
+            loaded
+                .writer
+                .producers
+                .first_unstable_offset()
+                .unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
         *w = loaded.writer;
         w.last_append_ms = last_append_ms;
         *s.segments.write() = loaded.segments;
+        *s.aborted.write() = loaded.aborted;
         s.log_start.fetch_max(loaded.start, Ordering::AcqRel);
         s.log_end.store(next, Ordering::Release);
         // Under the weaker policies readers saw records as they were

@@ -173,6 +173,7 @@ impl Partition {
             seg.remove_files(Arc::strong_count(seg) > 1)?;
             deleted.segments += 1;
         }
+        self.forget_aborted_below(deleted.log_start_offset);
         s.files.storage.fsync_directory(&s.dir)?;
         Ok(deleted)
     }

@@ -85,6 +85,16 @@ pub struct ProducerConfig {
     pub retries: u32,
     /// Pause before each retry (Kafka's `retry.backoff.ms`, default 100 ms).
     pub retry_backoff: Duration,
+    /// Makes the producer transactional (Kafka's `transactional.id`):
+    /// [`Producer::init_transactions`](crate::Producer::init_transactions)
+    /// gives it the id's producer id and a new epoch, fencing any older
+    /// producer of the id, and its records are sent inside transactions.
+    /// Needs idempotence.
+    pub transactional_id: Option<String>,
+    /// A transaction open longer than this is aborted by the log, and its
+    /// producer fenced (Kafka's `transaction.timeout.ms`, default 60 s), by
+    /// the log's clock.
+    pub transaction_timeout: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -101,6 +111,8 @@ impl Default for ProducerConfig {
             producer_id: None,
             retries: 3,
             retry_backoff: Duration::from_millis(100),
+            transactional_id: None,
+            transaction_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -118,6 +130,8 @@ impl fmt::Debug for ProducerConfig {
             .field("producer_id", &self.producer_id)
             .field("retries", &self.retries)
             .field("retry_backoff", &self.retry_backoff)
+            .field("transactional_id", &self.transactional_id)
+            .field("transaction_timeout", &self.transaction_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -189,8 +203,30 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets [`Self::transactional_id`].
+    pub fn transactional_id(mut self, id: impl Into<String>) -> Self {
+        self.transactional_id = Some(id.into());
+        self
+    }
+
+    /// Sets [`Self::transaction_timeout`].
+    pub fn transaction_timeout(mut self, timeout: Duration) -> Self {
+        self.transaction_timeout = timeout;
+        self
+    }
+
     /// Checks every value is in its range.
     pub fn validate(&self) -> Result<()> {
+        if self.transactional_id.is_some() && !self.idempotence {
+            return Err(Error::InvalidConfig(
+                "a transactional producer needs idempotence".into(),
+            ));
+        }
+        if self.transactional_id.as_deref().is_some_and(str::is_empty) {
+            return Err(Error::InvalidConfig(
+                "transactional_id must not be empty".into(),
+            ));
+        }
         if self.batch_bytes == 0 || self.buffer_bytes < self.batch_bytes {
             return Err(Error::InvalidConfig(format!(
                 "batch_bytes ({}) must be positive and at most buffer_bytes ({})",

@@ -48,6 +48,7 @@ mod power_loss_tests;
 mod send;
 #[cfg(test)]
 mod tests;
+mod transaction;
 mod wakers;
 mod write;
 
@@ -114,8 +115,11 @@ struct Handle {
 struct Shared {
     log: Log,
     config: ProducerConfig,
-    /// Producer id and epoch stamped on batches, with idempotence.
-    identity: Option<(i64, i16)>,
+    /// Producer id and epoch stamped on batches, with idempotence; for a
+    /// transactional producer, set by `init_transactions`.
+    identity: Mutex<Option<(i64, i16)>>,
+    /// Where a transactional producer's transactions stand.
+    txn: Mutex<transaction::TxnClient>,
     acc: Mutex<Accumulator>,
     /// Wakes the appender: a batch is ready, or the producer is closing.
     wake: Condvar,
@@ -143,7 +147,7 @@ impl fmt::Debug for Producer {
 
 /// A producer id no other producer is likely to have: the clock and a
 /// process-wide counter, mixed.
-fn fresh_producer_id() -> i64 {
+pub(crate) fn fresh_producer_id() -> i64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
@@ -162,8 +166,7 @@ fn fresh_producer_id() -> i64 {
 impl Producer {
     pub(crate) fn new(log: Log, config: ProducerConfig) -> Result<Producer> {
         config.validate()?;
-        let identity = config
-            .idempotence
+        let identity = (config.idempotence && config.transactional_id.is_none())
             .then(|| (config.producer_id.unwrap_or_else(fresh_producer_id), 0));
         let rules = BatchRules {
             batch_bytes: config.batch_bytes,
@@ -172,7 +175,8 @@ impl Producer {
         let shared = Arc::new_cyclic(|me: &std::sync::Weak<Shared>| Shared {
             log,
             config,
-            identity,
+            identity: Mutex::new(identity),
+            txn: Mutex::new(transaction::TxnClient::default()),
             acc: Mutex::new(Accumulator::new(
                 rules,
                 me.clone() as std::sync::Weak<dyn FlushNow>,
@@ -220,7 +224,7 @@ impl Producer {
 
     /// The producer id stamped on this producer's batches, if idempotent.
     pub fn producer_id(&self) -> Option<i64> {
-        self.handle.shared.identity.map(|(id, _)| id)
+        self.handle.shared.identity.lock().map(|(id, _)| id)
     }
 }
 

@@ -225,6 +225,7 @@ impl Shared {
                 path: self.log.dir().to_path_buf(),
             });
         }
+        self.check_send()?;
         let t = acc.topic(topic, || {
             crate::registry::refuse_internal(topic)?;
             self.log.topic(topic)

@@ -44,7 +44,18 @@ impl Shared {
     /// and leaves its sequence numbers to the next batch.
     fn write(&self, b: ClosedBatch) -> Option<Written> {
         let key = b.key();
-        let fields = match self.identity {
+        let transactional = self.config.transactional_id.is_some();
+        if transactional {
+            // The coordinator learns of the partition before any of the
+            // transaction's data is written there.
+            if let Err(e) = self.add_to_transaction(&b.slot.topic, b.slot.partition) {
+                b.slot.failed_if_pending(e.clone());
+                self.account(b.bytes, 1, Some(e));
+                return None;
+            }
+        }
+        let identity = *self.identity.lock();
+        let fields = match identity {
             Some((producer_id, producer_epoch)) => {
                 // First use of a partition: continue where the log has this
                 // producer id (a restart with a stable producer_id), or at 0.
@@ -62,7 +73,12 @@ impl Shared {
             }
             None => ProducerFields::NONE,
         };
-        let mut batch = b.builder.finish(fields);
+        let mut batch = if transactional {
+            b.builder
+                .finish_with(fields, crate::batch::ATTR_TRANSACTIONAL)
+        } else {
+            b.builder.finish(fields)
+        };
         let mut attempt = 0;
         let result = loop {
             match b.partition.write_encoded(&mut batch, b.partition.now_ms()) {

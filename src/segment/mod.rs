@@ -24,6 +24,7 @@ mod index_builder;
 mod read;
 mod reader;
 mod scan;
+pub(crate) mod txn_index;
 mod verify;
 mod view;
 mod writer;
@@ -36,6 +37,7 @@ pub(crate) use scan::{scan, Mode};
 pub(crate) use writer::SegmentWriter;
 
 use crate::batch::BatchHeader;
+use crate::batch::ControlType;
 use crate::error::{Error, Result};
 use crate::index::{
     encode_file, entries_len, entry_count, IndexBytes, IndexKind, OffsetIndex, TimeEntry, TimeIndex,
@@ -66,7 +68,8 @@ pub(crate) fn parse_segment_file_name(name: &str) -> Option<u64> {
     let stem = name
         .strip_suffix(".log")
         .or_else(|| name.strip_suffix(".index"))
-        .or_else(|| name.strip_suffix(".timeindex"))?;
+        .or_else(|| name.strip_suffix(".timeindex"))
+        .or_else(|| name.strip_suffix(".txnindex"))?;
     parse_log_file_name(&format!("{stem}.log"))
 }
 
@@ -229,6 +232,33 @@ impl SegmentState {
         self.log_path.with_extension("timeindex")
     }
 
+    /// The aborted-transaction index's path (see `txn_index`).
+    pub fn txn_index_path(&self) -> PathBuf {
+        self.log_path.with_extension(txn_index::EXTENSION)
+    }
+
+    /// The transactions aborted by markers in this segment, as its
+    /// `.txnindex` says (none without one); `None` if the file is damaged.
+    pub fn read_txn_index(&self) -> Result<Option<Vec<crate::batch::AbortedTxn>>> {
+        let path = self.txn_index_path();
+        let Some(file) = self.storage.open_if_exists(&path)? else {
+            return Ok(Some(Vec::new()));
+        };
+        // At most one marker per offset: a longer file is damaged, and is
+        // not read into memory.
+        let most = (self.next_offset() - self.base_offset).saturating_mul(txn_index::ENTRY as u64);
+        if file.stat()? > most {
+            return Ok(None);
+        }
+        let bytes =
+            crate::storage::read_all(file.raw()).map_err(|e| Error::io("read", path.clone(), e))?;
+        Ok(txn_index::decode(
+            &bytes,
+            self.base_offset,
+            self.next_offset(),
+        ))
+    }
+
     /// Bytes in the log file.
     pub fn size(&self) -> Result<u64> {
         self.file()?;
@@ -384,8 +414,12 @@ impl SegmentState {
     }
 
     /// Calls `f` with the header of every batch, in order, reading headers
-    /// only (see [`scan::for_each_header`]).
-    pub fn for_each_header(&self, f: &mut dyn FnMut(&BatchHeader)) -> Result<()> {
+    /// only (see [`scan::for_each_header`]), and the marker of each control
+    /// batch.
+    pub fn for_each_header(
+        &self,
+        f: &mut dyn FnMut(&BatchHeader, Option<ControlType>),
+    ) -> Result<()> {
         let file = self.file()?;
         let len = self.size.load(Ordering::Acquire);
         scan::for_each_header(&*file, &self.log_path, self.base_offset, len, f)
@@ -414,7 +448,11 @@ impl SegmentState {
             self.pin()?;
         }
         self.storage.remove(&self.log_path)?;
-        for path in [self.index_path(), self.time_index_path()] {
+        for path in [
+            self.index_path(),
+            self.time_index_path(),
+            self.txn_index_path(),
+        ] {
             self.storage.remove_if_exists(&path)?;
         }
         Ok(())
@@ -448,6 +486,7 @@ mod tests {
             "00000000000000000042.log",
             "00000000000000000042.index",
             "00000000000000000042.timeindex",
+            "00000000000000000042.txnindex",
         ] {
             assert_eq!(parse_segment_file_name(name), Some(42), "{name}");
         }

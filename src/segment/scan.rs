@@ -6,7 +6,7 @@
 use super::hole::has_unwritten_sector;
 use super::index_builder::Indexes;
 use super::reader::{BatchReader, Step};
-use crate::batch::{BatchHeader, BatchView};
+use crate::batch::{BatchHeader, BatchView, ControlMarker, ControlType};
 use crate::error::{Error, Result};
 use crate::storage::{NamedFile, StorageFile};
 use std::path::Path;
@@ -53,7 +53,7 @@ pub(crate) fn scan(
     index_interval: u32,
     mode: Mode,
 ) -> Result<Scanned> {
-    scan_visiting(file, path, base, index_interval, mode, &mut |_| {})
+    scan_visiting(file, path, base, index_interval, mode, &mut |_, _| {})
 }
 
 /// [`scan`], calling `on_batch` with the header of each valid batch in
@@ -64,7 +64,7 @@ pub(crate) fn scan_visiting(
     base: u64,
     index_interval: u32,
     mode: Mode,
-    on_batch: &mut dyn FnMut(&BatchHeader),
+    on_batch: &mut dyn FnMut(&BatchHeader, Option<ControlType>),
 ) -> Result<Scanned> {
     let file = NamedFile::new(file, path);
     let len = file.stat()?;
@@ -84,8 +84,9 @@ pub(crate) fn scan_visiting(
             }
             Step::Batch(h) => match check_batch(&mut reader, &h, expected, base, mode)? {
                 None => {
+                    let marker = marker_at(&mut reader, &h, path)?;
                     indexes.on_batch(&h, pos as u32, base, index_interval);
-                    on_batch(&h);
+                    on_batch(&h, marker);
                     expected = h.next_offset();
                     reader.advance(&h);
                     continue;
@@ -137,7 +138,7 @@ pub(crate) fn for_each_header(
     path: &Path,
     base: u64,
     len: u64,
-    f: &mut dyn FnMut(&BatchHeader),
+    f: &mut dyn FnMut(&BatchHeader, Option<ControlType>),
 ) -> Result<()> {
     headers_from(file, path, (0, base), len, f).map(drop)
 }
@@ -149,7 +150,7 @@ pub(crate) fn headers_from(
     path: &Path,
     from: (u64, u64),
     len: u64,
-    f: &mut dyn FnMut(&BatchHeader),
+    f: &mut dyn FnMut(&BatchHeader, Option<ControlType>),
 ) -> Result<u64> {
     let mut reader = BatchReader::new(NamedFile::new(file, path), from.0, len, HEADER_WINDOW);
     let mut expected = from.1;
@@ -158,7 +159,8 @@ pub(crate) fn headers_from(
         let reason = match reader.peek()? {
             Step::End => return Ok(expected),
             Step::Batch(h) if h.base_offset >= expected => {
-                f(&h);
+                let marker = marker_at(&mut reader, &h, path)?;
+                f(&h, marker);
                 expected = h.next_offset();
                 reader.advance(&h);
                 continue;
@@ -171,6 +173,26 @@ pub(crate) fn headers_from(
             Step::Bad(e) => e.to_string(),
         };
         return Err(Error::corrupt(path, pos, reason));
+    }
+}
+
+/// The marker a control batch at the reader's position carries (`None`
+/// for any other batch): read whole, it is a few dozen bytes. A control
+/// batch without a marker this version knows is corruption.
+fn marker_at(
+    reader: &mut BatchReader<'_>,
+    h: &BatchHeader,
+    path: &Path,
+) -> Result<Option<ControlType>> {
+    if !h.is_control() {
+        return Ok(None);
+    }
+    let pos = reader.pos;
+    let bytes = reader.batch(h)?;
+    match BatchView::trusted(bytes).map(|v| ControlMarker::decode(&v)) {
+        Some(Ok(m)) => Ok(Some(m.kind)),
+        Some(Err(e)) => Err(Error::corrupt(path, pos, e.to_string())),
+        None => Err(Error::corrupt(path, pos, "a control batch cut short")),
     }
 }
 
@@ -361,7 +383,7 @@ mod tests {
         let (f, ends) = segment(3);
         f.set_len(ends[2] - 1).unwrap();
         let mut seen = Vec::new();
-        let s = scan_visiting(&*f, Path::new("x"), 0, 4096, Mode::Tail, &mut |h| {
+        let s = scan_visiting(&*f, Path::new("x"), 0, 4096, Mode::Tail, &mut |h, _| {
             seen.push(h.base_offset)
         })
         .unwrap();
@@ -373,20 +395,20 @@ mod tests {
     fn headers_are_read_in_order_and_damage_is_corruption() {
         let (f, ends) = segment(4);
         let mut seen = Vec::new();
-        for_each_header(&*f, Path::new("x"), 0, ends[3], &mut |h| {
+        for_each_header(&*f, Path::new("x"), 0, ends[3], &mut |h, _| {
             seen.push(h.base_offset)
         })
         .unwrap();
         assert_eq!(seen, [0, 1, 2, 3]);
         // Fault: the third batch's magic byte.
         f.write_all_at(&[9], ends[1] + 12).unwrap();
-        let err = for_each_header(&*f, Path::new("x"), 0, ends[3], &mut |_| {}).unwrap_err();
+        let err = for_each_header(&*f, Path::new("x"), 0, ends[3], &mut |_, _| {}).unwrap_err();
         assert!(
             matches!(err, Error::Corrupt { position, .. } if position == ends[1]),
             "{err}"
         );
         // A length that runs past the end is corruption too.
-        let err = for_each_header(&*f, Path::new("x"), 0, ends[0] - 1, &mut |_| {}).unwrap_err();
+        let err = for_each_header(&*f, Path::new("x"), 0, ends[0] - 1, &mut |_, _| {}).unwrap_err();
         assert!(matches!(err, Error::Corrupt { position: 0, .. }), "{err}");
     }
 

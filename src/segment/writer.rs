@@ -12,6 +12,7 @@
 use super::scan::{self, scan, scan_visiting, Mode};
 use super::{time_index_is_sane, ActiveFound, Files, Indexes, Phase, SegmentState};
 use crate::batch::BatchHeader;
+use crate::batch::ControlType;
 use crate::error::{Error, Result};
 use crate::index::{
     encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
@@ -74,7 +75,7 @@ impl SegmentWriter {
         base: u64,
         index_interval: u32,
         clean: Option<(u64, u64)>,
-        on_batch: &mut dyn FnMut(&BatchHeader),
+        on_batch: &mut dyn FnMut(&BatchHeader, Option<ControlType>),
     ) -> Result<(Self, ActiveFound)> {
         let mut seg = SegmentState::active(files, dir, base, index_interval);
         let path = seg.log_path.clone();
@@ -326,7 +327,7 @@ impl SegmentState {
     fn indexes_from_headers(&self, log: &dyn StorageFile, len: u64) -> Option<Indexes> {
         let mut idx = Indexes::new();
         let mut pos = 0u64;
-        scan::for_each_header(log, &self.log_path, self.base_offset, len, &mut |h| {
+        scan::for_each_header(log, &self.log_path, self.base_offset, len, &mut |h, _| {
             idx.on_batch(h, pos as u32, self.base_offset, self.index_interval);
             pos += h.total_size() as u64;
         })
@@ -384,8 +385,13 @@ impl SegmentState {
         // from the last index entry (at most an index interval and a batch)
         // to the end, which must be a batch boundary.
         if verify {
-            let walked =
-                scan::headers_from(log, &self.log_path, (pos, offset_there), len, &mut |_| {});
+            let walked = scan::headers_from(
+                log,
+                &self.log_path,
+                (pos, offset_there),
+                len,
+                &mut |_, _| {},
+            );
             if walked.ok()? != next {
                 return None;
             }
@@ -460,10 +466,11 @@ mod tests {
         }
         drop(seg);
         let mut seen = Vec::new();
-        let (mut seg, scanned) = SegmentWriter::open(&files, tmp.path(), 0, 4096, None, &mut |h| {
-            seen.push(h.base_offset)
-        })
-        .unwrap();
+        let (mut seg, scanned) =
+            SegmentWriter::open(&files, tmp.path(), 0, 4096, None, &mut |h, _| {
+                seen.push(h.base_offset)
+            })
+            .unwrap();
         assert_eq!(scanned, ActiveFound::Scanned);
         assert_eq!(seen, [0, 1, 2]);
         assert_eq!((seg.written(), seg.state().next_offset()), (end, 3));
@@ -477,7 +484,7 @@ mod tests {
             seg.log_path(),
             0,
             end + bytes.len() as u64,
-            &mut |h| all.push(h.base_offset),
+            &mut |h, _| all.push(h.base_offset),
         )
         .unwrap();
         assert_eq!(all, [0, 1, 2, 3]);

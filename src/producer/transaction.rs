@@ -1,0 +1,234 @@
+//! A transactional producer (Kafka's `KafkaProducer` with a
+//! `transactional.id`): `init_transactions`, then transactions of sends
+//! to any topics and partitions, and of consumer offsets, each committed
+//! or aborted as one.
+
+use super::{Producer, Shared};
+use crate::error::{Error, Result};
+use crate::group::OffsetAndMetadata;
+use std::collections::HashSet;
+
+/// Where the producer's transactions stand.
+#[derive(Debug, Default)]
+pub(crate) struct TxnClient {
+    stage: Stage,
+    /// The partitions the open transaction has told the coordinator of.
+    partitions: HashSet<(String, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Stage {
+    /// `init_transactions` not called yet.
+    #[default]
+    Uninitialized,
+    /// Between transactions.
+    Ready,
+    /// A transaction is open.
+    Open,
+    /// A newer producer of the transactional id took over: every call
+    /// fails.
+    Fenced,
+}
+
+impl Producer {
+    /// Kafka's `initTransactions`: registers the producer's transactional
+    /// id with the log and takes its producer id at a new epoch. Any older
+    /// producer with the same id is fenced from then on (its sends and
+    /// commits fail with [`Error::ProducerFenced`]), and a transaction it
+    /// left open is aborted (or finished, if its commit was decided).
+    /// Needs [`ProducerConfig::transactional_id`](super::ProducerConfig::transactional_id).
+    pub fn init_transactions(&self) -> Result<()> {
+        let s = &*self.handle.shared;
+        let id = s.transactional_id()?;
+        // Nothing of an earlier epoch may be written after the new one.
+        s.flush_all()?;
+        let log = &s.log;
+        let timeout = u64::try_from(s.config.transaction_timeout.as_millis()).unwrap_or(u64::MAX);
+        let identity = log.txns().init(
+            log.registry(),
+            log.offset_store(),
+            id,
+            timeout,
+            super::fresh_producer_id,
+        )?;
+        *s.identity.lock() = Some(identity);
+        // Sequences start afresh with the epoch.
+        s.sequences.lock().clear();
+        let mut txn = s.txn.lock();
+        txn.stage = Stage::Ready;
+        txn.partitions.clear();
+        Ok(())
+    }
+
+    /// Kafka's `beginTransaction`: what is sent from now until the commit
+    /// or abort is one transaction.
+    pub fn begin_transaction(&self) -> Result<()> {
+        let s = &*self.handle.shared;
+        let id = s.transactional_id()?;
+        let mut txn = s.txn.lock();
+        match txn.stage {
+            Stage::Ready => {
+                txn.stage = Stage::Open;
+                txn.partitions.clear();
+                Ok(())
+            }
+            other => Err(state_error(id, other, "begin_transaction")),
+        }
+    }
+
+    /// Kafka's `sendOffsetsToTransaction`: `offsets` become `group`'s
+    /// committed offsets if and only if the open transaction commits (the
+    /// consume-transform-produce loop's exactly-once).
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[((String, u32), OffsetAndMetadata)],
+        group: &str,
+    ) -> Result<()> {
+        let s = &*self.handle.shared;
+        let id = s.transactional_id()?;
+        let stage = s.txn.lock().stage;
+        if stage != Stage::Open {
+            return Err(state_error(id, stage, "send_offsets_to_transaction"));
+        }
+        let identity = s.current_identity(id)?;
+        let log = &s.log;
+        s.fenced_on_error(
+            log.txns()
+                .add_offsets(log.registry(), id, identity, group, offsets),
+        )
+    }
+
+    /// Kafka's `commitTransaction`: delivers everything sent in the
+    /// transaction, then commits it: its records become visible to
+    /// `read_committed` consumers, its offsets are committed, all at once.
+    /// If a send failed, nothing is committed: the error comes back, and
+    /// the transaction must be aborted.
+    pub fn commit_transaction(&self) -> Result<()> {
+        self.end_transaction(true)
+    }
+
+    /// Kafka's `abortTransaction`: delivers what was sent (so nothing of
+    /// it lands after the marker), then aborts the transaction: no
+    /// `read_committed` consumer ever sees its records, and its offsets
+    /// are not committed.
+    pub fn abort_transaction(&self) -> Result<()> {
+        self.end_transaction(false)
+    }
+
+    fn end_transaction(&self, commit: bool) -> Result<()> {
+        let s = &*self.handle.shared;
+        let id = s.transactional_id()?;
+        let stage = s.txn.lock().stage;
+        let call = if commit {
+            "commit_transaction"
+        } else {
+            "abort_transaction"
+        };
+        if stage != Stage::Open {
+            return Err(state_error(id, stage, call));
+        }
+        let flushed = s.flush_all();
+        if commit {
+            // A failed send: nothing is committed; the caller aborts.
+            s.fenced_on_error(flushed)?;
+        }
+        let identity = s.current_identity(id)?;
+        let log = &s.log;
+        s.fenced_on_error(log.txns().end(
+            log.registry(),
+            log.offset_store(),
+            id,
+            identity,
+            commit,
+        ))?;
+        let mut txn = s.txn.lock();
+        txn.stage = Stage::Ready;
+        txn.partitions.clear();
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn transactional_id(&self) -> Result<&str> {
+        self.config
+            .transactional_id
+            .as_deref()
+            .ok_or_else(|| Error::InvalidConfig("the producer has no transactional_id".into()))
+    }
+
+    /// The producer id and epoch `init_transactions` took.
+    fn current_identity(&self, id: &str) -> Result<(i64, i16)> {
+        self.identity.lock().ok_or_else(|| Error::TransactionState {
+            transactional_id: id.to_owned(),
+            reason: "init_transactions was not called",
+        })
+    }
+
+    /// Passes `result` on; a fencing makes the producer fenced for good.
+    fn fenced_on_error<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(Error::ProducerFenced { .. }) = &result {
+            self.txn.lock().stage = Stage::Fenced;
+        }
+        result
+    }
+
+    /// Refuses a send of a transactional producer outside a transaction.
+    pub(super) fn check_send(&self) -> Result<()> {
+        let Some(id) = self.config.transactional_id.as_deref() else {
+            return Ok(());
+        };
+        match self.txn.lock().stage {
+            Stage::Open => Ok(()),
+            other => Err(state_error(id, other, "send")),
+        }
+    }
+
+    /// Tells the coordinator the open transaction writes to
+    /// `topic`/`partition`, once per transaction (on the appender's
+    /// thread, before the batch is written).
+    pub(super) fn add_to_transaction(&self, topic: &str, partition: u32) -> Result<()> {
+        let id = self.transactional_id()?;
+        let key = (topic.to_owned(), partition);
+        if self.txn.lock().partitions.contains(&key) {
+            return Ok(());
+        }
+        let identity = self.current_identity(id)?;
+        let log = &self.log;
+        self.fenced_on_error(log.txns().add_partitions(
+            log.registry(),
+            id,
+            identity,
+            std::slice::from_ref(&key),
+        ))?;
+        self.txn.lock().partitions.insert(key);
+        Ok(())
+    }
+
+    /// Appends and delivers everything sent so far; the first error.
+    fn flush_all(&self) -> Result<()> {
+        let mut acc = self.acc.lock();
+        acc.close_expired(None);
+        let target = acc.queue.enqueued;
+        self.wake.notify_one();
+        while acc.queue.completed < target {
+            self.progress.wait(&mut acc);
+        }
+        acc.queue.first_error.take().map_or(Ok(()), Err)
+    }
+}
+
+/// The error for `call` in `stage`.
+fn state_error(id: &str, stage: Stage, call: &'static str) -> Error {
+    let reason = match (stage, call) {
+        (Stage::Uninitialized, _) => "call init_transactions first",
+        (Stage::Fenced, _) => "fenced by a newer producer with the same transactional id",
+        (Stage::Open, "begin_transaction") => "a transaction is already open",
+        (Stage::Ready, "send") => "sends of a transactional producer need begin_transaction",
+        (Stage::Ready, _) => "no transaction is open",
+        (Stage::Open, _) => "the call does not fit an open transaction",
+    };
+    Error::TransactionState {
+        transactional_id: id.to_owned(),
+        reason,
+    }
+}

@@ -1,0 +1,210 @@
+//! Scenario: a transactional producer (issue 16) writes to several
+//! partitions and commits consumer offsets in one transaction; a
+//! `read_committed` consumer sees a transaction's records only once it
+//! commits, never those of an aborted one; a newer producer with the same
+//! transactional id fences the older; calls out of order get a typed
+//! error; a transaction a crash left open is aborted at the next open. On
+//! disk and in memory.
+
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+use samsa_log::group::OffsetAndMetadata;
+use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Error, Log, Producer, Record};
+use std::time::Duration;
+
+fn on_both(f: impl Fn(&str, Log)) {
+    let tmp = tempfile::tempdir().unwrap();
+    f("disk", Log::open(tmp.path().join("log")).unwrap());
+    f("memory", Log::in_memory());
+}
+
+fn transactional(log: &Log, id: &str) -> Producer {
+    let p = log
+        .producer_with(ProducerConfig::default().transactional_id(id))
+        .unwrap();
+    p.init_transactions().unwrap();
+    p
+}
+
+/// Every value a consumer at `isolation` reads from `topic` (all
+/// partitions), from the start.
+fn read(log: &Log, topic: &str, isolation: IsolationLevel) -> Vec<String> {
+    let mut c = log
+        .consumer(
+            ConsumerConfig::default()
+                .auto_offset_reset(AutoOffsetReset::Earliest)
+                .isolation_level(isolation),
+        )
+        .unwrap();
+    let n = log.topic(topic).unwrap().partition_count();
+    let parts: Vec<(&str, u32)> = (0..n).map(|p| (topic, p)).collect();
+    c.assign(&parts).unwrap();
+    let mut out = Vec::new();
+    loop {
+        let r = c.poll(Duration::ZERO).unwrap();
+        if r.is_empty() {
+            out.sort();
+            return out;
+        }
+        out.extend(
+            r.iter()
+                .map(|r| String::from_utf8_lossy(r.value().unwrap()).into_owned()),
+        );
+    }
+}
+
+fn committed(log: &Log, topic: &str) -> Vec<String> {
+    read(log, topic, IsolationLevel::ReadCommitted)
+}
+
+#[test]
+fn a_commit_shows_every_record_at_once_and_an_abort_none() {
+    on_both(|what, log| {
+        log.create_topic("out", TopicConfig::default().partitions(3))
+            .unwrap();
+        let p = transactional(&log, "tx");
+        p.begin_transaction().unwrap();
+        for i in 0..9 {
+            let _ = p
+                .send("out", Record::new(format!("a{i}")).partition(i % 3))
+                .unwrap();
+        }
+        p.flush().unwrap();
+        assert!(committed(&log, "out").is_empty(), "{what}: open");
+        assert_eq!(read(&log, "out", IsolationLevel::ReadUncommitted).len(), 9);
+        p.commit_transaction().unwrap();
+        assert_eq!(committed(&log, "out").len(), 9, "{what}: committed");
+
+        p.begin_transaction().unwrap();
+        let _ = p.send("out", Record::new("b").partition(1)).unwrap();
+        p.abort_transaction().unwrap();
+        let seen = committed(&log, "out");
+        assert_eq!(seen.len(), 9, "{what}: {seen:?}");
+        assert!(!seen.contains(&"b".to_owned()));
+    });
+}
+
+#[test]
+fn offsets_sent_to_a_transaction_commit_with_it_and_only_then() {
+    on_both(|what, log| {
+        log.create_topic("in", TopicConfig::default()).unwrap();
+        log.create_topic("out", TopicConfig::default()).unwrap();
+        let input = log.topic("in").unwrap().partition(0).unwrap();
+        input
+            .append(&[Record::new(b"x"), Record::new(b"y")])
+            .unwrap();
+        let p = transactional(&log, "etl");
+        let offsets = |n| [(("in".to_owned(), 0), OffsetAndMetadata::new(n))];
+
+        p.begin_transaction().unwrap();
+        let _ = p.send("out", Record::new("X")).unwrap();
+        p.send_offsets_to_transaction(&offsets(1), "etl-group")
+            .unwrap();
+        p.abort_transaction().unwrap();
+        assert_eq!(log.group("etl-group").committed("in", 0), None, "{what}");
+
+        p.begin_transaction().unwrap();
+        let _ = p.send("out", Record::new("X")).unwrap();
+        p.send_offsets_to_transaction(&offsets(1), "etl-group")
+            .unwrap();
+        p.commit_transaction().unwrap();
+        assert_eq!(
+            log.group("etl-group").committed("in", 0).map(|o| o.offset),
+            Some(1),
+            "{what}"
+        );
+        assert_eq!(committed(&log, "out"), ["X"]);
+    });
+}
+
+#[test]
+fn a_newer_producer_of_the_id_fences_the_older_one() {
+    on_both(|what, log| {
+        log.create_topic("out", TopicConfig::default()).unwrap();
+        let zombie = transactional(&log, "tx");
+        zombie.begin_transaction().unwrap();
+        let _ = zombie.send("out", Record::new("zombie")).unwrap();
+        zombie.flush().unwrap();
+        let fresh = transactional(&log, "tx");
+        // The zombie's open transaction was aborted; its later sends and
+        // its commit fail.
+        let _ = zombie.send("out", Record::new("late"));
+        let e = zombie.commit_transaction().unwrap_err();
+        assert!(matches!(e, Error::ProducerFenced { .. }), "{what}: {e:?}");
+        fresh.begin_transaction().unwrap();
+        let _ = fresh.send("out", Record::new("fresh")).unwrap();
+        fresh.commit_transaction().unwrap();
+        assert_eq!(committed(&log, "out"), ["fresh"], "{what}");
+    });
+}
+
+#[test]
+fn calls_out_of_order_are_typed_errors() {
+    let log = Log::in_memory();
+    log.create_topic("out", TopicConfig::default()).unwrap();
+    let p = log
+        .producer_with(ProducerConfig::default().transactional_id("tx"))
+        .unwrap();
+    let state = |r: samsa_log::Result<()>| matches!(r, Err(Error::TransactionState { .. }));
+    assert!(state(p.begin_transaction()), "before init_transactions");
+    p.init_transactions().unwrap();
+    assert!(matches!(
+        p.send("out", Record::new("outside")),
+        Err(Error::TransactionState { .. })
+    ));
+    assert!(state(p.commit_transaction()), "nothing open");
+    p.begin_transaction().unwrap();
+    assert!(state(p.begin_transaction()), "already open");
+    p.abort_transaction().unwrap();
+    assert!(matches!(
+        log.producer_with(
+            ProducerConfig::default()
+                .transactional_id("x")
+                .idempotence(false)
+        ),
+        Err(Error::InvalidConfig(_))
+    ));
+}
+
+#[test]
+fn a_transaction_left_open_by_a_crash_is_aborted_at_open() {
+    let tmp = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(tmp.path()).unwrap();
+        log.create_topic("out", TopicConfig::default().partitions(2))
+            .unwrap();
+        let p = transactional(&log, "tx");
+        p.begin_transaction().unwrap();
+        let _ = p
+            .send("out", Record::new("committed").partition(0))
+            .unwrap();
+        p.commit_transaction().unwrap();
+        p.begin_transaction().unwrap();
+        let _ = p.send("out", Record::new("open").partition(1)).unwrap();
+        p.flush().unwrap();
+        // The process dies here: no commit, no abort.
+    }
+    let log = Log::open(tmp.path()).unwrap();
+    assert_eq!(committed(&log, "out"), ["committed"]);
+    let p = log.topic("out").unwrap().partition(1).unwrap();
+    // Nothing holds read_committed readers back.
+    let mut c = log
+        .consumer(
+            ConsumerConfig::default()
+                .auto_offset_reset(AutoOffsetReset::Earliest)
+                .isolation_level(IsolationLevel::ReadCommitted),
+        )
+        .unwrap();
+    c.assign(&[("out", 1)]).unwrap();
+    let _ = c.poll(Duration::ZERO).unwrap();
+    assert_eq!(c.position("out", 1).unwrap(), p.high_watermark());
+    // A new producer of the id carries on.
+    let again = transactional(&log, "tx");
+    again.begin_transaction().unwrap();
+    let _ = again
+        .send("out", Record::new("again").partition(1))
+        .unwrap();
+    again.commit_transaction().unwrap();
+    assert_eq!(committed(&log, "out"), ["again", "committed"]);
+}
