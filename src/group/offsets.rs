@@ -13,7 +13,6 @@
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::registry::Registry;
-use crate::topic::{CleanupPolicy, TopicConfig};
 use byteorder::{ByteOrder, LittleEndian as LE};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::BTreeMap;
@@ -170,28 +169,23 @@ impl OffsetStore {
         let p = topic.partition(0)?;
         let mut map = self.offsets.write();
         map.clear();
-        let mut at = p.log_start_offset();
-        while at < p.high_watermark() {
-            let records = p.read(at, 1 << 20)?;
-            for r in &records {
-                let key = r
-                    .key()
-                    .and_then(decode_key)
-                    .ok_or_else(|| corrupt(&path, r.offset(), "unreadable key"))?;
-                match r.value() {
-                    None => {
-                        map.remove(&key);
-                    }
-                    Some(v) => {
-                        let value = decode_value(v)
-                            .ok_or_else(|| corrupt(&path, r.offset(), "unreadable value"))?;
-                        map.insert(key, value);
-                    }
+        p.for_each_record(&mut |r| {
+            let key = r
+                .key()
+                .and_then(decode_key)
+                .ok_or_else(|| corrupt(&path, r.offset(), "unreadable key"))?;
+            match r.value() {
+                None => {
+                    map.remove(&key);
+                }
+                Some(v) => {
+                    let value = decode_value(v)
+                        .ok_or_else(|| corrupt(&path, r.offset(), "unreadable value"))?;
+                    map.insert(key, value);
                 }
             }
-            at = records.next_offset();
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Moves back, durably, every committed offset past its partition's
@@ -346,17 +340,7 @@ impl OffsetStore {
             }
         }
         turn.wait();
-        let topic = match registry.topic(TOPIC) {
-            Ok(t) => t,
-            Err(Error::UnknownTopic { .. }) => registry.create_internal_topic(
-                TOPIC,
-                TopicConfig::default()
-                    .partitions(1)
-                    .retention_ms(None)
-                    .cleanup_policy(CleanupPolicy::Compact),
-            )?,
-            Err(e) => return Err(e),
-        };
+        let topic = registry.state_topic(TOPIC)?;
         let now = registry.now_ms();
         let encoded: Vec<(Vec<u8>, Option<Vec<u8>>)> = offsets
             .iter()

@@ -61,6 +61,23 @@ impl Partition {
         Ok(Records::empty(at))
     }
 
+    /// Calls `f` with every record from the log start to the high
+    /// watermark, in order: how samsa reads its state topics at open.
+    pub(crate) fn for_each_record(
+        &self,
+        f: &mut dyn FnMut(&crate::record::RecordRef<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut at = self.log_start_offset();
+        while at < self.high_watermark() {
+            let records = self.read(at, 1 << 20)?;
+            for r in &records {
+                f(&r)?;
+            }
+            at = records.next_offset();
+        }
+        Ok(())
+    }
+
     /// The segment holding `offset`, and the base offset of the one after
     /// it; `None` if `offset` is below the first segment (deleted).
     fn segment_for(&self, offset: u64) -> Option<(Arc<SegmentState>, Option<u64>)> {

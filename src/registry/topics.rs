@@ -22,6 +22,22 @@ impl Registry {
         self.create(name, config)
     }
 
+    /// The internal topic `name` samsa keeps its own state in
+    /// (`__consumer_offsets`, `__transaction_state`): one partition,
+    /// compacted, kept for good; created at its first use.
+    pub(crate) fn state_topic(&self, name: &str) -> Result<Topic> {
+        match self.topic(name) {
+            Err(Error::UnknownTopic { .. }) => self.create_internal_topic(
+                name,
+                TopicConfig::default()
+                    .partitions(1)
+                    .retention_ms(None)
+                    .cleanup_policy(crate::topic::CleanupPolicy::Compact),
+            ),
+            other => other,
+        }
+    }
+
     fn create(&self, name: &str, config: TopicConfig) -> Result<Topic> {
         config.validate()?;
         let _admin = self.admin.lock();

@@ -19,7 +19,6 @@ use crate::group::offsets::OffsetStore;
 use crate::group::OffsetAndMetadata;
 use crate::record::Record;
 use crate::registry::Registry;
-use crate::topic::{CleanupPolicy, TopicConfig};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 
@@ -40,30 +39,25 @@ impl TxnCoordinator {
         let path = p.dir().to_path_buf();
         let mut ids = self.ids.lock();
         ids.clear();
-        let mut at = p.log_start_offset();
-        while at < p.high_watermark() {
-            let records = p.read(at, 1 << 20)?;
-            for r in &records {
-                let bad = |what: &str| {
-                    Error::corrupt(
-                        path.clone(),
-                        r.offset(),
-                        format!("{}: {what}", state::TOPIC),
-                    )
-                };
-                let id = r
-                    .key()
-                    .and_then(state::decode_key)
-                    .ok_or_else(|| bad("unreadable key"))?;
-                let meta = r
-                    .value()
-                    .and_then(state::decode_value)
-                    .ok_or_else(|| bad("unreadable value"))?;
-                ids.insert(id, meta);
-            }
-            at = records.next_offset();
-        }
-        Ok(())
+        p.for_each_record(&mut |r| {
+            let bad = |what: &str| {
+                Error::corrupt(
+                    path.clone(),
+                    r.offset(),
+                    format!("{}: {what}", state::TOPIC),
+                )
+            };
+            let id = r
+                .key()
+                .and_then(state::decode_key)
+                .ok_or_else(|| bad("unreadable key"))?;
+            let meta = r
+                .value()
+                .and_then(state::decode_value)
+                .ok_or_else(|| bad("unreadable value"))?;
+            ids.insert(id, meta);
+            Ok(())
+        })
     }
 
     /// Finishes what a crash left: a decided commit is completed, every
@@ -344,17 +338,7 @@ fn complete(
 /// Appends `meta` as `id`'s latest state, durable as the log's sync
 /// policy makes it.
 fn persist(registry: &Registry, id: &str, meta: &TxnMeta) -> Result<()> {
-    let topic = match registry.topic(state::TOPIC) {
-        Ok(t) => t,
-        Err(Error::UnknownTopic { .. }) => registry.create_internal_topic(
-            state::TOPIC,
-            TopicConfig::default()
-                .partitions(1)
-                .retention_ms(None)
-                .cleanup_policy(CleanupPolicy::Compact),
-        )?,
-        Err(e) => return Err(e),
-    };
+    let topic = registry.state_topic(state::TOPIC)?;
     let key = state::encode_key(id);
     let value = state::encode_value(meta);
     topic
@@ -368,6 +352,7 @@ mod tests {
     use super::*;
     use crate::batch::ProducerFields;
     use crate::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+    use crate::topic::TopicConfig;
     use crate::Log;
     use std::time::Duration;
 
