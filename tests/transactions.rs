@@ -96,18 +96,20 @@ fn offsets_sent_to_a_transaction_commit_with_it_and_only_then() {
             .unwrap();
         let p = transactional(&log, "etl");
         let offsets = |n| [(("in".to_owned(), 0), OffsetAndMetadata::new(n))];
+        let mut consumer = log.consumer(ConsumerConfig::new("etl-group")).unwrap();
+        consumer.subscribe(&["in"]).unwrap();
+        let _ = consumer.poll(Duration::ZERO).unwrap();
+        let group = consumer.group_metadata().unwrap();
 
         p.begin_transaction().unwrap();
         let _ = p.send("out", Record::new("X")).unwrap();
-        p.send_offsets_to_transaction(&offsets(1), "etl-group")
-            .unwrap();
+        p.send_offsets_to_transaction(&offsets(1), &group).unwrap();
         p.abort_transaction().unwrap();
         assert_eq!(log.group("etl-group").committed("in", 0), None, "{what}");
 
         p.begin_transaction().unwrap();
         let _ = p.send("out", Record::new("X")).unwrap();
-        p.send_offsets_to_transaction(&offsets(1), "etl-group")
-            .unwrap();
+        p.send_offsets_to_transaction(&offsets(1), &group).unwrap();
         p.commit_transaction().unwrap();
         assert_eq!(
             log.group("etl-group").committed("in", 0).map(|o| o.offset),
@@ -207,4 +209,55 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_open() {
         .unwrap();
     again.commit_transaction().unwrap();
     assert_eq!(committed(&log, "out"), ["again", "committed"]);
+}
+
+#[test]
+fn offsets_of_partitions_a_member_lost_are_refused_kip_447() {
+    let log = Log::in_memory();
+    log.create_topic("in", TopicConfig::default().partitions(2))
+        .unwrap();
+    log.create_topic("out", TopicConfig::default()).unwrap();
+    let member = |log: &Log| {
+        let mut c = log
+            .consumer(ConsumerConfig::new("g").enable_auto_commit(false))
+            .unwrap();
+        c.subscribe(&["in"]).unwrap();
+        c
+    };
+    let mut a = member(&log);
+    let _ = a.poll(Duration::ZERO).unwrap();
+    assert_eq!(a.assignment().len(), 2, "alone, it has both");
+    let mut b = member(&log);
+    for _ in 0..20 {
+        let _ = a.poll(Duration::ZERO).unwrap();
+        let _ = b.poll(Duration::ZERO).unwrap();
+    }
+    assert_eq!((a.assignment().len(), b.assignment().len()), (1, 1));
+    let lost = b.assignment()[0].1;
+    let kept = a.assignment()[0].1;
+    let p = transactional(&log, "tx");
+    p.begin_transaction().unwrap();
+    let offset = |partition| [(("in".to_owned(), partition), OffsetAndMetadata::new(0))];
+    let meta = a.group_metadata().unwrap();
+    assert!(matches!(
+        p.send_offsets_to_transaction(&offset(lost), &meta),
+        Err(Error::NotAssigned { .. })
+    ));
+    p.send_offsets_to_transaction(&offset(kept), &meta).unwrap();
+    // A consumer outside the membership, while the group has members.
+    let outsider = samsa_log::group::ConsumerGroupMetadata {
+        group_id: "g".into(),
+        member_id: None,
+        generation: 0,
+    };
+    assert!(matches!(
+        p.send_offsets_to_transaction(&offset(kept), &outsider),
+        Err(Error::GroupNotEmpty { .. })
+    ));
+    p.commit_transaction().unwrap();
+    assert_eq!(
+        log.group("g").committed("in", kept).map(|o| o.offset),
+        Some(0)
+    );
+    assert_eq!(log.group("g").committed("in", lost), None);
 }

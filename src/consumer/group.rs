@@ -469,6 +469,18 @@ impl Consumer {
         )])
     }
 
+    /// The consumer's group, member id and generation, for offsets
+    /// committed inside a producer's transaction
+    /// ([`Producer::send_offsets_to_transaction`](crate::Producer::send_offsets_to_transaction)),
+    /// which are fenced as this consumer's own commits are.
+    pub fn group_metadata(&self) -> Result<crate::group::ConsumerGroupMetadata> {
+        Ok(crate::group::ConsumerGroupMetadata {
+            group_id: self.group_id()?,
+            member_id: self.membership.as_ref().map(|m| m.member_id.clone()),
+            generation: self.membership.as_ref().map_or(0, |m| m.generation),
+        })
+    }
+
     /// The group's committed offset on an assigned partition.
     pub fn committed(&self, topic: &str, partition: u32) -> Result<Option<OffsetAndMetadata>> {
         Ok(self.log.committed(&self.group_id()?, topic, partition))

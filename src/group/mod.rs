@@ -11,6 +11,7 @@
 mod admin;
 pub(crate) mod committer;
 pub(crate) mod coordinator;
+mod metadata;
 pub(crate) mod offsets;
 
 pub use crate::assignor::{
@@ -49,4 +50,5 @@ impl Groups {
 }
 
 pub use coordinator::{GroupDescription, GroupState, MemberDescription};
+pub use metadata::ConsumerGroupMetadata;
 pub use offsets::OffsetAndMetadata;

@@ -5,7 +5,7 @@
 
 use super::{Producer, Shared};
 use crate::error::{Error, Result};
-use crate::group::OffsetAndMetadata;
+use crate::group::{ConsumerGroupMetadata, OffsetAndMetadata};
 use std::collections::HashSet;
 
 /// Where the producer's transactions stand.
@@ -76,13 +76,18 @@ impl Producer {
         }
     }
 
-    /// Kafka's `sendOffsetsToTransaction`: `offsets` become `group`'s
+    /// Kafka's `sendOffsetsToTransaction`: `offsets` become the group's
     /// committed offsets if and only if the open transaction commits (the
-    /// consume-transform-produce loop's exactly-once).
+    /// consume-transform-produce loop's exactly-once). `group` is the
+    /// consumer's [`group_metadata`](crate::Consumer::group_metadata): as
+    /// with the consumer's own commits (KIP-447), a member evicted since
+    /// gets [`Error::RebalanceInProgress`], one that no longer owns a
+    /// partition [`Error::NotAssigned`], and a consumer outside the group's
+    /// membership [`Error::GroupNotEmpty`] while the group has members.
     pub fn send_offsets_to_transaction(
         &self,
         offsets: &[((String, u32), OffsetAndMetadata)],
-        group: &str,
+        group: &ConsumerGroupMetadata,
     ) -> Result<()> {
         let s = &*self.handle.shared;
         let id = s.transactional_id()?;
@@ -92,10 +97,25 @@ impl Producer {
         }
         let identity = s.current_identity(id)?;
         let log = &s.log;
-        s.fenced_on_error(
-            log.txns()
-                .add_offsets(log.registry(), id, identity, group, offsets),
-        )
+        let partitions: Vec<(String, u32)> = offsets.iter().map(|(tp, _)| tp.clone()).collect();
+        let coordinator = log.coordinator();
+        match &group.member_id {
+            Some(member) => coordinator.commit_with(
+                &group.group_id,
+                member,
+                group.generation,
+                &partitions,
+                || (),
+            )?,
+            None => coordinator.commit_if_empty(&group.group_id, || ())?,
+        }
+        s.fenced_on_error(log.txns().add_offsets(
+            log.registry(),
+            id,
+            identity,
+            &group.group_id,
+            offsets,
+        ))
     }
 
     /// Kafka's `commitTransaction`: delivers everything sent in the
