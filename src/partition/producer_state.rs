@@ -270,6 +270,14 @@ impl ProducerState {
         entry
     }
 
+    /// The producers with an open transaction, and their epochs.
+    pub fn open_transactions(&self) -> Vec<(i64, i16)> {
+        self.ongoing
+            .iter()
+            .filter_map(|&(_, id)| self.producers.get(&id).map(|e| (id, e.epoch)))
+            .collect()
+    }
+
     /// The first offset of the oldest open transaction: below it, every
     /// record's fate is decided (Kafka's first unstable offset; the LSO is
     /// the smaller of this and the high watermark).

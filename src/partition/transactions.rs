@@ -32,6 +32,12 @@ impl Partition {
         first_unstable.min(self.high_watermark())
     }
 
+    /// The producers with a transaction open on this partition, and
+    /// their epochs.
+    pub(crate) fn open_transactions(&self) -> Vec<(i64, i16)> {
+        self.shared.writer.lock().producers.open_transactions()
+    }
+
     /// Appends the marker ending `producer_id`'s transaction at
     /// `producer_epoch` (which may be newer than its batches': a fenced
     /// producer's transaction is aborted at the new epoch). An older epoch
