@@ -17,7 +17,7 @@ impl Partition {
     /// [`Error::OffsetOutOfRange`]. A batch failing its CRC is
     /// [`Error::Corrupt`], never data.
     pub fn read(&self, from: u64, max_bytes: usize) -> Result<Records> {
-        self.read_until(from, max_bytes, self.high_watermark())
+        self.read_until(from, max_bytes, u64::MAX)
     }
 
     /// [`Self::read`], reading no batch that starts at or past `until`

@@ -41,7 +41,7 @@ impl Producer {
         let s = &*self.handle.shared;
         let id = s.transactional_id()?;
         // Nothing of an earlier epoch may be written after the new one.
-        s.flush_all()?;
+        self.flush()?;
         let log = &s.log;
         let timeout = u64::try_from(s.config.transaction_timeout.as_millis()).unwrap_or(u64::MAX);
         let identity = log.txns().init(
@@ -147,7 +147,7 @@ impl Producer {
         if stage != Stage::Open {
             return Err(state_error(id, stage, call));
         }
-        let flushed = s.flush_all();
+        let flushed = self.flush();
         if commit {
             // A failed send: nothing is committed; the caller aborts.
             s.fenced_on_error(flushed)?;
@@ -222,18 +222,6 @@ impl Shared {
         ))?;
         self.txn.lock().partitions.insert(key);
         Ok(())
-    }
-
-    /// Appends and delivers everything sent so far; the first error.
-    fn flush_all(&self) -> Result<()> {
-        let mut acc = self.acc.lock();
-        acc.close_expired(None);
-        let target = acc.queue.enqueued;
-        self.wake.notify_one();
-        while acc.queue.completed < target {
-            self.progress.wait(&mut acc);
-        }
-        acc.queue.first_error.take().map_or(Ok(()), Err)
     }
 }
 

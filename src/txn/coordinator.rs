@@ -66,15 +66,7 @@ impl TxnCoordinator {
     pub fn recover(&self, registry: &Registry, offsets: &OffsetStore) -> Result<()> {
         let mut ids = self.ids.lock();
         for (id, meta) in ids.iter_mut() {
-            match meta.state {
-                TxnState::PrepareCommit => complete(registry, offsets, id, meta, true)?,
-                TxnState::Ongoing | TxnState::PrepareAbort => {
-                    bump_epoch(meta);
-                    prepare(registry, id, meta, false)?;
-                    complete(registry, offsets, id, meta, false)?;
-                }
-                TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => {}
-            }
+            finish_left_over(registry, offsets, id, meta)?;
         }
         // A partition may still hold a transaction the state says ended:
         // under a sync policy weaker than `Always`, a power cut can take a
@@ -114,17 +106,7 @@ impl TxnCoordinator {
         let mut ids = self.ids.lock();
         let meta = match ids.get_mut(id) {
             Some(meta) => {
-                match meta.state {
-                    TxnState::PrepareCommit => complete(registry, offsets, id, meta, true)?,
-                    TxnState::Ongoing | TxnState::PrepareAbort => {
-                        // The markers carry the new epoch: the fenced
-                        // producer cannot write after them.
-                        bump_epoch(meta);
-                        prepare(registry, id, meta, false)?;
-                        complete(registry, offsets, id, meta, false)?;
-                    }
-                    _ => {}
-                }
+                finish_left_over(registry, offsets, id, meta)?;
                 bump_epoch(meta);
                 meta.timeout_ms = timeout_ms;
                 meta.state = TxnState::Empty;
@@ -165,24 +147,15 @@ impl TxnCoordinator {
         let mut ids = self.ids.lock();
         let meta = current(&mut ids, id, identity)?;
         let before = meta.clone();
-        if !matches!(meta.state, TxnState::Ongoing) {
-            meta.state = TxnState::Ongoing;
-            meta.started_ms = registry.now_ms();
-            meta.partitions.clear();
-            meta.offsets.clear();
-        }
-        let mut added = false;
+        let mut changed = open_if_needed(meta, registry.now_ms());
         for p in partitions {
             if !meta.partitions.contains(p) {
                 meta.partitions.push(p.clone());
-                added = true;
+                changed = true;
             }
         }
-        if added || before.state != TxnState::Ongoing {
-            if let Err(e) = persist(registry, id, meta) {
-                *meta = before;
-                return Err(e);
-            }
+        if changed {
+            persist_or_restore(registry, id, meta, before)?;
         }
         Ok(())
     }
@@ -199,17 +172,10 @@ impl TxnCoordinator {
     ) -> Result<()> {
         let mut ids = self.ids.lock();
         let meta = current(&mut ids, id, identity)?;
-        if meta.state != TxnState::Ongoing {
-            // A transaction of offsets alone begins here.
-            let before = meta.clone();
-            meta.state = TxnState::Ongoing;
-            meta.started_ms = registry.now_ms();
-            meta.partitions.clear();
-            meta.offsets.clear();
-            if let Err(e) = persist(registry, id, meta) {
-                *meta = before;
-                return Err(e);
-            }
+        let before = meta.clone();
+        // A transaction of offsets alone begins here.
+        if open_if_needed(meta, registry.now_ms()) {
+            persist_or_restore(registry, id, meta, before)?;
         }
         for ((topic, partition), o) in offsets {
             meta.offsets
@@ -253,9 +219,7 @@ impl TxnCoordinator {
         for (id, meta) in ids.iter_mut() {
             let age = now.saturating_sub(meta.started_ms);
             if meta.state == TxnState::Ongoing && age >= 0 && age as u64 >= meta.timeout_ms {
-                bump_epoch(meta);
-                prepare(registry, id, meta, false)?;
-                complete(registry, offsets, id, meta, false)?;
+                abort_at_new_epoch(registry, offsets, id, meta)?;
                 aborted += 1;
             }
         }
@@ -283,6 +247,63 @@ fn current<'m>(
         });
     }
     Ok(meta)
+}
+
+/// Opens a transaction on `meta` if none is open (not persisted yet);
+/// whether it did.
+fn open_if_needed(meta: &mut TxnMeta, now: i64) -> bool {
+    if meta.state == TxnState::Ongoing {
+        return false;
+    }
+    meta.state = TxnState::Ongoing;
+    meta.started_ms = now;
+    meta.partitions.clear();
+    meta.offsets.clear();
+    true
+}
+
+/// Persists `meta`, or puts `before` back if that fails.
+fn persist_or_restore(
+    registry: &Registry,
+    id: &str,
+    meta: &mut TxnMeta,
+    before: TxnMeta,
+) -> Result<()> {
+    let persisted = persist(registry, id, meta);
+    if persisted.is_err() {
+        *meta = before;
+    }
+    persisted
+}
+
+/// Ends what the id's last producer left: a decided commit is completed,
+/// an open transaction aborted at a new epoch.
+fn finish_left_over(
+    registry: &Registry,
+    offsets: &OffsetStore,
+    id: &str,
+    meta: &mut TxnMeta,
+) -> Result<()> {
+    match meta.state {
+        TxnState::PrepareCommit => complete(registry, offsets, id, meta, true),
+        TxnState::Ongoing | TxnState::PrepareAbort => {
+            abort_at_new_epoch(registry, offsets, id, meta)
+        }
+        TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort => Ok(()),
+    }
+}
+
+/// Aborts the open transaction with markers of a new epoch: its producer
+/// is fenced and cannot write after them.
+fn abort_at_new_epoch(
+    registry: &Registry,
+    offsets: &OffsetStore,
+    id: &str,
+    meta: &mut TxnMeta,
+) -> Result<()> {
+    bump_epoch(meta);
+    prepare(registry, id, meta, false)?;
+    complete(registry, offsets, id, meta, false)
 }
 
 /// Moves to the next epoch (a new producer id past the last one, as Kafka
