@@ -19,8 +19,8 @@ use samsa_log::{Log, Record};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-const INPUT: &str = "input";
-const OUTPUT: &str = "output";
+pub const INPUT: &str = "input";
+pub const OUTPUT: &str = "output";
 const GROUP: &str = "uppercaser";
 const RECORDS: u32 = 1_000;
 
@@ -34,24 +34,62 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok());
     let log = Log::open(&dir)?;
     if log.topic(INPUT).is_err() {
-        log.create_topic(INPUT, TopicConfig::default().partitions(2))?;
-        log.create_topic(OUTPUT, TopicConfig::default().partitions(2))?;
-        let producer = log.producer();
-        for i in 0..RECORDS {
-            let _ = producer.send(
-                INPUT,
-                Record::new(format!("event {i}")).key(format!("{}", i % 10)),
-            )?;
-        }
-        producer.close()?;
+        create_topics(&log)?;
+        append_input(&log, 0..RECORDS)?;
     }
 
+    let transactions = process(&log, 100, crash_after)?;
+    println!("{transactions} transactions committed in this run");
+
+    // A read_committed reader of the output sees every input exactly once.
+    let seen = read_output(&log)?;
+    let distinct: BTreeSet<&String> = seen.iter().map(|(_, v)| v).collect();
+    println!(
+        "output: {} records, {} distinct, of {RECORDS} inputs",
+        seen.len(),
+        distinct.len()
+    );
+    assert_eq!(seen.len(), RECORDS as usize, "each input once");
+    assert_eq!(distinct.len(), RECORDS as usize, "no duplicates");
+    log.close()?;
+    Ok(())
+}
+
+/// The input and output topics, two partitions each.
+pub fn create_topics(log: &Log) -> samsa_log::Result<()> {
+    log.create_topic(INPUT, TopicConfig::default().partitions(2))?;
+    log.create_topic(OUTPUT, TopicConfig::default().partitions(2))?;
+    Ok(())
+}
+
+/// Input record `i`: value `event i`, key `i % 10`.
+pub fn append_input(log: &Log, events: std::ops::Range<u32>) -> samsa_log::Result<()> {
+    let producer = log.producer();
+    for i in events {
+        let _ = producer.send(
+            INPUT,
+            Record::new(format!("event {i}")).key(format!("{}", i % 10)),
+        )?;
+    }
+    producer.close()
+}
+
+/// The consume-transform-produce loop: polls at most `max_poll_records`
+/// inputs at a time and writes their upper-cased copies together with the
+/// input offsets in one transaction, until the input is exhausted. Aborts
+/// the process with a transaction open after `crash_after` transactions.
+/// Returns how many transactions it committed.
+pub fn process(
+    log: &Log,
+    max_poll_records: usize,
+    crash_after: Option<usize>,
+) -> samsa_log::Result<usize> {
     let mut consumer = log.consumer(
         ConsumerConfig::new(GROUP)
             .auto_offset_reset(AutoOffsetReset::Earliest)
             .enable_auto_commit(false)
             .isolation_level(IsolationLevel::ReadCommitted)
-            .max_poll_records(100),
+            .max_poll_records(max_poll_records),
     )?;
     consumer.subscribe(&[INPUT])?;
     // The same transactional id every run: a restarted instance fences
@@ -91,36 +129,31 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         producer.commit_transaction()?;
         transactions += 1;
     }
-    println!("{transactions} transactions committed in this run");
+    producer.close()?;
+    consumer.close()?;
+    Ok(transactions)
+}
 
-    // A read_committed reader of the output sees every input exactly once.
+/// What a `read_committed` reader sees in the output, as (key, value),
+/// partition 0 first, each partition in offset order.
+pub fn read_output(log: &Log) -> samsa_log::Result<Vec<(String, String)>> {
     let mut reader = log.consumer(
         ConsumerConfig::default()
             .auto_offset_reset(AutoOffsetReset::Earliest)
             .isolation_level(IsolationLevel::ReadCommitted),
     )?;
-    reader.assign(&[(OUTPUT, 0), (OUTPUT, 1)])?;
     let mut seen = Vec::new();
-    loop {
-        let records = reader.poll(Duration::ZERO)?;
-        if records.is_empty() {
-            break;
+    for partition in 0..2 {
+        reader.assign(&[(OUTPUT, partition)])?;
+        loop {
+            let records = reader.poll(Duration::ZERO)?;
+            if records.is_empty() {
+                break;
+            }
+            let text =
+                |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+            seen.extend(records.iter().map(|r| (text(r.key()), text(r.value()))));
         }
-        seen.extend(
-            records
-                .iter()
-                .map(|r| String::from_utf8_lossy(r.value().unwrap_or_default()).into_owned()),
-        );
     }
-    let distinct: BTreeSet<&String> = seen.iter().collect();
-    println!(
-        "output: {} records, {} distinct, of {RECORDS} inputs",
-        seen.len(),
-        distinct.len()
-    );
-    assert_eq!(seen.len(), RECORDS as usize, "each input once");
-    assert_eq!(distinct.len(), RECORDS as usize, "no duplicates");
-    producer.close()?;
-    log.close()?;
-    Ok(())
+    Ok(seen)
 }
