@@ -261,3 +261,89 @@ fn offsets_of_partitions_a_member_lost_are_refused_kip_447() {
     );
     assert_eq!(log.group("g").committed("in", lost), None);
 }
+
+#[test]
+fn read_committed_lag_and_latest_stop_at_the_last_stable_offset() {
+    on_both(|what, log| {
+        log.create_topic("t", TopicConfig::default()).unwrap();
+        let plain = log.producer();
+        let _ = plain.send("t", Record::new("before")).unwrap();
+        plain.flush().unwrap();
+        let tx = transactional(&log, "tx");
+        tx.begin_transaction().unwrap();
+        for i in 0..3 {
+            let _ = tx.send("t", Record::new(format!("open{i}"))).unwrap();
+        }
+        tx.flush().unwrap();
+        let _ = plain.send("t", Record::new("after")).unwrap();
+        plain.flush().unwrap();
+        let partition = log.topic("t").unwrap().partition(0).unwrap();
+        assert_eq!(partition.high_watermark(), 5, "{what}");
+        assert_eq!(
+            partition.last_stable_offset(),
+            1,
+            "{what}: the open txn starts at 1"
+        );
+
+        // A group that committed offset 0: lag to the high watermark for
+        // read_uncommitted, to the LSO for read_committed.
+        let group = log.group("g");
+        let mut c = log
+            .consumer(
+                ConsumerConfig::new("g")
+                    .auto_offset_reset(AutoOffsetReset::Earliest)
+                    .enable_auto_commit(false)
+                    .isolation_level(IsolationLevel::ReadCommitted),
+            )
+            .unwrap();
+        c.assign(&[("t", 0)]).unwrap();
+        c.commit_offsets(&[(("t".to_owned(), 0), OffsetAndMetadata::new(0))])
+            .unwrap();
+        let lag = |isolation| group.lag_at(isolation).unwrap()[0].clone();
+        let uncommitted = lag(IsolationLevel::ReadUncommitted);
+        assert_eq!(
+            (uncommitted.lag, uncommitted.last_stable_offset),
+            (5, 1),
+            "{what}"
+        );
+        assert_eq!(group.lag().unwrap()[0], uncommitted, "{what}");
+        assert_eq!(lag(IsolationLevel::ReadCommitted).lag, 1, "{what}");
+        assert_eq!(c.current_lag("t", 0).unwrap(), 1, "{what}");
+
+        // Latest, for a read_committed consumer, is the LSO.
+        c.seek("t", 0, samsa_log::consumer::Offset::Latest).unwrap();
+        assert_eq!(c.position("t", 0).unwrap(), 1, "{what}");
+        assert_eq!(c.current_lag("t", 0).unwrap(), 0, "{what}");
+        let mut latest = log
+            .consumer(ConsumerConfig::default().isolation_level(IsolationLevel::ReadCommitted))
+            .unwrap();
+        latest.assign(&[("t", 0)]).unwrap();
+        assert_eq!(
+            latest.position("t", 0).unwrap(),
+            1,
+            "{what}: reset to latest"
+        );
+
+        // A consumer waiting on the open transaction wakes when it commits.
+        let waiter = std::thread::spawn(move || {
+            let r = c.poll(Duration::from_secs(20)).unwrap();
+            let values: Vec<String> = r
+                .iter()
+                .map(|r| String::from_utf8_lossy(r.value().unwrap()).into_owned())
+                .collect();
+            (values, std::time::Instant::now())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        let committed_at = std::time::Instant::now();
+        tx.commit_transaction().unwrap();
+        let (values, woke) = waiter.join().unwrap();
+        assert_eq!(values, ["open0", "open1", "open2", "after"], "{what}");
+        assert!(
+            woke.duration_since(committed_at) < Duration::from_secs(10),
+            "{what}: woken by the commit, not the poll's timeout"
+        );
+        // The marker takes an offset: the end is 6 at both levels now.
+        assert_eq!(partition.last_stable_offset(), 6, "{what}");
+        assert_eq!(lag(IsolationLevel::ReadCommitted).lag, 6, "{what}");
+    });
+}

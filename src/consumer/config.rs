@@ -2,6 +2,7 @@
 
 use crate::assignor::{Assignor, CooperativeStickyAssignor, RangeAssignor};
 use crate::error::{Error, Result};
+use crate::partition::IsolationLevel;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,21 +21,6 @@ pub enum AutoOffsetReset {
     /// [`Error::NoOffset`] (or [`Error::OffsetOutOfRange`] for a position
     /// outside the log) until the application seeks.
     None,
-}
-
-/// Which records of transactions a consumer reads (Kafka's
-/// `isolation.level`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IsolationLevel {
-    /// Every record written, up to the high watermark, including those of
-    /// transactions still open or aborted (Kafka's default).
-    #[default]
-    ReadUncommitted,
-    /// Only records that are not part of a transaction, or whose
-    /// transaction committed: nothing past the last stable offset (the
-    /// first offset of the oldest open transaction), nothing of an aborted
-    /// transaction. Their offsets are gaps.
-    ReadCommitted,
 }
 
 /// Configuration of a [`Consumer`](crate::Consumer).

@@ -12,7 +12,8 @@ mod records;
 mod recv;
 
 pub use crate::offset::Offset;
-pub use config::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+pub use crate::partition::IsolationLevel;
+pub use config::{AutoOffsetReset, ConsumerConfig};
 pub use group::RebalanceListener;
 pub use records::{ConsumerRecord, ConsumerRecords, ConsumerRecordsIter};
 pub use recv::{CommitFuture, ConsumerCloseFuture, RecordStream, Recv, RecvBatch};
@@ -211,27 +212,39 @@ impl Consumer {
     /// The offset of the next record `poll` returns from this partition,
     /// resolving `auto_offset_reset` if there is no position yet.
     pub fn position(&mut self, topic: &str, partition: u32) -> Result<u64> {
-        let reset = self.config.auto_offset_reset;
+        let (reset, isolation) = (self.config.auto_offset_reset, self.config.isolation_level);
         let a = self.find(topic, partition)?;
-        resolve(a, reset)
+        resolve(a, reset, isolation)
+    }
+
+    /// How many offsets this consumer is behind on an assigned partition:
+    /// from its position to the end it may read, the high watermark or,
+    /// under `ReadCommitted`, the last stable offset (Kafka's
+    /// `currentLag`). Offsets of markers and aborted records in between
+    /// count, as in Kafka.
+    pub fn current_lag(&mut self, topic: &str, partition: u32) -> Result<u64> {
+        let isolation = self.config.isolation_level;
+        let position = self.position(topic, partition)?;
+        let a = self.find(topic, partition)?;
+        Ok(a.handle.end_offset(isolation).saturating_sub(position))
     }
 
     /// Moves the position on an assigned partition. [`Offset::ShiftBy`]
     /// moves from the current position (resolving `auto_offset_reset`
     /// first if there is none), clamped to the partition's range.
     pub fn seek(&mut self, topic: &str, partition: u32, offset: Offset) -> Result<()> {
-        let reset = self.config.auto_offset_reset;
+        let (reset, isolation) = (self.config.auto_offset_reset, self.config.isolation_level);
         self.fetched = None;
         let a = self.find(topic, partition)?;
         let target = match offset {
             Offset::Earliest => a.handle.log_start_offset(),
-            Offset::Latest => a.handle.high_watermark(),
+            Offset::Latest => a.handle.end_offset(isolation),
             Offset::At(n) => n,
             Offset::Timestamp(ms) => a
                 .handle
                 .offset_for_timestamp(ms)?
                 .map_or_else(|| a.handle.high_watermark(), |t| t.offset),
-            Offset::ShiftBy(by) => resolve(a, reset)?
+            Offset::ShiftBy(by) => resolve(a, reset, isolation)?
                 .saturating_add_signed(by)
                 .clamp(a.handle.log_start_offset(), a.handle.high_watermark()),
         };
@@ -489,14 +502,16 @@ impl Drop for Consumer {
     }
 }
 
-/// The position on `a`, set by `reset` if it has none.
-fn resolve(a: &mut Assigned, reset: AutoOffsetReset) -> Result<u64> {
+/// The position on `a`, set by `reset` if it has none: `Latest` is the end
+/// a reader at `isolation` may read (the last stable offset for
+/// `ReadCommitted`, as Kafka's `ListOffsets` gives it).
+fn resolve(a: &mut Assigned, reset: AutoOffsetReset, isolation: IsolationLevel) -> Result<u64> {
     if let Some(p) = a.position {
         return Ok(p);
     }
     let p = match reset {
         AutoOffsetReset::Earliest => a.handle.log_start_offset(),
-        AutoOffsetReset::Latest => a.handle.high_watermark(),
+        AutoOffsetReset::Latest => a.handle.end_offset(isolation),
         AutoOffsetReset::None => {
             return Err(Error::NoOffset {
                 topic: a.topic.to_string(),
@@ -521,7 +536,7 @@ fn read(
     // log start can move again meanwhile, so a few tries, then give up for
     // this poll rather than spin.
     for _ in 0..3 {
-        let position = resolve(a, reset)?;
+        let position = resolve(a, reset, isolation)?;
         let read = match isolation {
             IsolationLevel::ReadUncommitted => {
                 if position == a.handle.high_watermark() {
@@ -541,11 +556,11 @@ fn read(
         match read {
             Ok(r) if r.is_empty() => a.position = Some(r.next_offset()),
             Ok(r) => return Ok(Some(r)),
-            Err(Error::OffsetOutOfRange { start, end, .. }) if reset != AutoOffsetReset::None => {
+            Err(Error::OffsetOutOfRange { start, .. }) if reset != AutoOffsetReset::None => {
                 a.position = Some(if reset == AutoOffsetReset::Earliest {
                     start
                 } else {
-                    end
+                    a.handle.end_offset(isolation)
                 });
             }
             Err(e) => return Err(e),

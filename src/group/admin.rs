@@ -7,6 +7,7 @@ use super::offsets::OffsetAndMetadata;
 use super::Groups;
 use crate::error::{Error, Result};
 use crate::offset::Offset;
+use crate::partition::IsolationLevel;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -22,8 +23,13 @@ pub struct PartitionLag {
     pub committed: Option<u64>,
     /// The partition's high watermark.
     pub high_watermark: u64,
-    /// Records between the committed offset (or the log start, without
-    /// one, or when the log start passed it) and the high watermark.
+    /// The partition's last stable offset: the high watermark unless a
+    /// transaction is open on it.
+    pub last_stable_offset: u64,
+    /// Offsets between the committed offset (or the log start, without
+    /// one, or when the log start passed it) and the end a member reads
+    /// to: the high watermark, or the last stable offset for
+    /// [`ConsumerGroup::lag_at`] `ReadCommitted`.
     pub lag: u64,
 }
 
@@ -144,8 +150,18 @@ impl ConsumerGroup {
 
     /// The lag on every partition of every topic the group committed
     /// offsets for or its members subscribe to: high watermark minus
-    /// committed offset.
+    /// committed offset, as `kafka-consumer-groups --describe` shows it.
+    /// For a group whose members read at `ReadCommitted`, see
+    /// [`Self::lag_at`].
     pub fn lag(&self) -> Result<Vec<PartitionLag>> {
+        self.lag_at(IsolationLevel::ReadUncommitted)
+    }
+
+    /// The lag as members reading at `isolation` have it: under
+    /// `ReadCommitted`, against the last stable offset, since records of
+    /// a transaction still open are not theirs to read yet (Kafka's
+    /// consumer lag metrics do the same).
+    pub fn lag_at(&self, isolation: IsolationLevel) -> Result<Vec<PartitionLag>> {
         let mut topics: Vec<String> = self.offsets().into_keys().map(|(t, _)| t).collect();
         if let Some(d) = self.groups.coordinator.describe(&self.id) {
             topics.extend(d.members.into_iter().flat_map(|m| m.topics));
@@ -159,14 +175,14 @@ impl ConsumerGroup {
             };
             for (n, p) in (0u32..).zip(topic.partitions()) {
                 let committed = self.committed(&t, n).map(|o| o.offset);
-                let hw = p.high_watermark();
                 let from = committed.unwrap_or(0).max(p.log_start_offset());
                 out.push(PartitionLag {
                     topic: t.clone(),
                     partition: n,
                     committed,
-                    high_watermark: hw,
-                    lag: hw.saturating_sub(from),
+                    high_watermark: p.high_watermark(),
+                    last_stable_offset: p.last_stable_offset(),
+                    lag: p.end_offset(isolation).saturating_sub(from),
                 });
             }
         }

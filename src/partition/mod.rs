@@ -47,6 +47,7 @@ pub use crate::settings::{PartitionConfig, SyncPolicy, TimestampType};
 pub use compaction::{CompactionOptions, CompactionReport};
 pub use recovery::PartitionHealth;
 pub use retention::DeletedRecords;
+pub use transactions::IsolationLevel;
 pub use wait::WaitForOffset;
 
 pub(crate) use close::Hold;

@@ -10,8 +10,9 @@
 //! never read past it, so they never see a record whose fate is not
 //! decided.
 //!
-//! Kept in memory for now: the aborted list and the open transactions are
-//! not yet persisted (`.txnindex`, snapshots) nor rebuilt at open.
+//! The aborted list is persisted per segment (`.txnindex`, written at a
+//! roll and at a clean close) and the open transactions in the producer
+//! state snapshot; both are rebuilt at open from those and the tail.
 
 use super::Partition;
 use crate::batch::{AbortedTxn, ControlMarker, ControlType, Records};
@@ -23,13 +24,41 @@ use crate::segment::{txn_index, SegmentState};
 use crate::storage::CheckedStorage;
 use std::sync::atomic::Ordering;
 
+/// Which records of transactions a reader sees (Kafka's `isolation.level`):
+/// set on a consumer by
+/// [`ConsumerConfig::isolation_level`](crate::consumer::ConsumerConfig::isolation_level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IsolationLevel {
+    /// Every record written, up to the high watermark, including those of
+    /// transactions still open or aborted (Kafka's default).
+    #[default]
+    ReadUncommitted,
+    /// Only records that are not part of a transaction, or whose
+    /// transaction committed: nothing past the last stable offset (the
+    /// first offset of the oldest open transaction), nothing of an aborted
+    /// transaction. Their offsets are gaps.
+    ReadCommitted,
+}
+
 impl Partition {
-    /// The last stable offset: below it every transaction is decided
-    /// (committed or aborted). The high watermark when no transaction is
-    /// open.
-    pub(crate) fn last_stable_offset(&self) -> u64 {
+    /// The last stable offset (LSO): below it every transaction is decided
+    /// (committed or aborted); the first offset of the oldest transaction
+    /// still open, or the high watermark when none is. A `read_committed`
+    /// reader never reads past it.
+    pub fn last_stable_offset(&self) -> u64 {
         let first_unstable = self.shared.first_unstable.load(Ordering::Acquire);
         first_unstable.min(self.high_watermark())
+    }
+
+    /// The end of what a reader at `isolation` may read: the high
+    /// watermark for `ReadUncommitted`, the [last stable
+    /// offset](Self::last_stable_offset) for `ReadCommitted` (Kafka's
+    /// consumer `endOffsets`). Lag is measured against it.
+    pub fn end_offset(&self, isolation: IsolationLevel) -> u64 {
+        match isolation {
+            IsolationLevel::ReadUncommitted => self.high_watermark(),
+            IsolationLevel::ReadCommitted => self.last_stable_offset(),
+        }
     }
 
     /// The producers with a transaction open on this partition, and
@@ -114,10 +143,12 @@ impl Partition {
     }
 
     /// Records from `from` as a `read_committed` reader sees them: up to
-    /// the last stable offset, without the batches of aborted
-    /// transactions (nor markers, which no reader sees). Offsets of what is
-    /// left out are gaps, as in Kafka.
-    pub(crate) fn read_committed(&self, from: u64, max_bytes: usize) -> Result<Records> {
+    /// the [last stable offset](Self::last_stable_offset), without the
+    /// batches of aborted transactions (nor markers, which no reader
+    /// sees). Offsets of what is left out are gaps, as in Kafka; the
+    /// result's `next_offset` is where to read next. At most `max_bytes`
+    /// (but at least one batch) as [`Partition::read`] does.
+    pub fn read_committed(&self, from: u64, max_bytes: usize) -> Result<Records> {
         let stable = self.last_stable_offset();
         let records = self.read_until(from, max_bytes, stable)?;
         let end = records.next_offset();
