@@ -3,12 +3,13 @@
 
 use super::offset_map::OffsetMap;
 use super::source::SegmentSource;
-use crate::batch::AbortedTxn;
 use crate::batch::{retain_records, BatchView, RecordRef};
+use crate::batch::{AbortedTxn, BatchHeader};
 use crate::error::Result;
 use crate::index::{encode_file, IndexKind};
 use crate::segment::Indexes;
 use crate::storage::{CheckedStorage, NamedFile, Storage};
+use std::collections::HashSet;
 use std::ops::ControlFlow;
 use std::path::Path;
 
@@ -34,6 +35,40 @@ pub(crate) struct CleanConfig {
     pub delete_horizon_ms: i64,
     /// The segment's index spacing, as the partition writes it.
     pub index_interval_bytes: u32,
+}
+
+/// The transactions a pass meets, segment after segment, oldest first:
+/// aborted ones, whose records it drops, and the producers whose current
+/// transaction still has records kept, whose marker it must keep.
+///
+/// A marker is removed (Kafka does the same) once no record of its
+/// transaction is left, those of an aborted transaction being dropped
+/// and those of a committed one superseded, and its batch's timestamp is
+/// behind the delete horizon: a reader had `delete.retention.ms` to see
+/// it. Removing it earlier than its records would leave them looking
+/// open, and a reopened log would abort a committed transaction.
+#[derive(Debug)]
+pub(crate) struct PassTransactions<'a> {
+    aborted: &'a [AbortedTxn],
+    /// Producers with a transactional record kept since their last marker.
+    with_records: HashSet<i64>,
+}
+
+impl<'a> PassTransactions<'a> {
+    /// The state at the start of a pass that knows of `aborted`.
+    pub(crate) fn new(aborted: &'a [AbortedTxn]) -> Self {
+        PassTransactions {
+            aborted,
+            with_records: HashSet::new(),
+        }
+    }
+
+    /// Whether to keep the marker batch `h`, given what the pass kept of
+    /// its transaction before it.
+    fn keep_marker(&mut self, h: &BatchHeader, delete_horizon_ms: i64) -> bool {
+        let has_records = self.with_records.remove(&h.producer_id);
+        has_records || h.max_timestamp >= delete_horizon_ms
+    }
 }
 
 /// What a clean did.
@@ -99,7 +134,7 @@ pub(crate) fn clean_segment(
     source: &SegmentSource<'_>,
     map: &OffsetMap,
     config: &CleanConfig,
-    aborted: &[AbortedTxn],
+    txns: &mut PassTransactions<'_>,
     to: &CleanedPaths<'_>,
 ) -> Result<CleanStats> {
     let log = create(storage, to.log)?;
@@ -120,18 +155,25 @@ pub(crate) fn clean_segment(
         stats.batches_in += 1;
         stats.records_in += u64::from(view.header.record_count);
         let at = out.len();
-        // Transaction markers are kept whole: their keys are not record
-        // keys, and without its marker a transaction would seem open
-        // again. Records of aborted transactions are dropped.
-        let control = view.header.is_control();
-        let aborted_batch = aborted.iter().any(|a| a.covers(&view.header));
-        let kept = retain_records(
-            batch,
-            |r| {
-                control || (!aborted_batch && keep_record(map, r, max_ts, config.delete_horizon_ms))
-            },
-            &mut out,
-        );
+        // A transaction marker is kept whole (its key is no record key)
+        // until its transaction's records are gone and its time is past
+        // the horizon. Records of aborted transactions are dropped.
+        let h = &view.header;
+        let kept = if h.is_control() {
+            let keep = txns.keep_marker(h, config.delete_horizon_ms);
+            retain_records(batch, |_| keep, &mut out)
+        } else {
+            let aborted_batch = txns.aborted.iter().any(|a| a.covers(h));
+            let kept = retain_records(
+                batch,
+                |r| !aborted_batch && keep_record(map, r, max_ts, config.delete_horizon_ms),
+                &mut out,
+            );
+            if kept.is_some() && h.is_transactional() {
+                txns.with_records.insert(h.producer_id);
+            }
+            kept
+        };
         if let Some(h) = kept {
             let position = written + at as u64;
             // Positions fit: the cleaned log is never longer than the
@@ -276,7 +318,7 @@ mod tests {
                 delete_horizon_ms,
                 index_interval_bytes: interval,
             },
-            &[],
+            &mut PassTransactions::new(&[]),
             &CleanedPaths {
                 log: &log,
                 offset_index: &offset_index,

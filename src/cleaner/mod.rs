@@ -21,7 +21,7 @@ mod tests;
 
 #[cfg(test)]
 pub(crate) use clean::CleanStats;
-pub(crate) use clean::{clean_segment, CleanConfig, CleanedPaths};
+pub(crate) use clean::{clean_segment, CleanConfig, CleanedPaths, PassTransactions};
 #[cfg(test)]
 pub(crate) use offset_map::ENTRY_OVERHEAD_BYTES;
 pub(crate) use offset_map::{Filled, OffsetMap};

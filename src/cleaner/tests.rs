@@ -136,7 +136,7 @@ fn clean_and_swap(storage: &dyn Storage, seg: &Seg, map: &OffsetMap, config: &Cl
         &source(&*f, seg),
         map,
         config,
-        &[],
+        &mut PassTransactions::new(&[]),
         &CleanedPaths {
             log: &log,
             offset_index: &offset_index,

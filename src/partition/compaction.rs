@@ -14,7 +14,9 @@
 //! readers holding a replaced segment keep reading its old files.
 
 use super::{log_start, Partition};
-use crate::cleaner::{clean_segment, CleanConfig, CleanedPaths, Filled, OffsetMap, SegmentSource};
+use crate::cleaner::{
+    clean_segment, CleanConfig, CleanedPaths, Filled, OffsetMap, PassTransactions, SegmentSource,
+};
 use crate::error::Result;
 use crate::segment::SegmentState;
 use crate::storage::CheckedStorage;
@@ -130,6 +132,7 @@ impl Partition {
             index_interval_bytes: s.config.index_interval_bytes,
         };
         let mut done = CompactionReport::default();
+        let mut txns = PassTransactions::new(&aborted);
         for seg in cleanable.iter().filter(|seg| seg.base_offset() < end) {
             let paths = Cleaned::of(seg);
             let stats = with_source(seg, |source| {
@@ -138,7 +141,7 @@ impl Partition {
                     source,
                     &map,
                     &config,
-                    &aborted,
+                    &mut txns,
                     &paths.as_paths(),
                 )
             })?;

@@ -487,6 +487,92 @@ mod tests {
         assert_eq!(full_fold(&p).1, None);
     }
 
+    /// The markers in `p`'s log: (producer id, kind), in log order.
+    fn markers(p: &Partition) -> Vec<(i64, ControlType)> {
+        let mut out = Vec::new();
+        for seg in p.shared.segments.read().iter() {
+            seg.for_each_header(&mut |h, marker| {
+                if let Some(kind) = marker {
+                    out.push((h.producer_id, kind));
+                }
+            })
+            .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn compaction_removes_a_marker_once_its_records_are_gone_and_its_time_is_past() {
+        use crate::clock::ManualClock;
+        use crate::partition::test_support::Home;
+        use crate::partition::CompactionOptions;
+        use std::sync::Arc;
+        for home in [Home::disk(), Home::memory()] {
+            let clock = Arc::new(ManualClock::new(1_000));
+            let config = PartitionConfig::default().segment_bytes(1024);
+            let p = home.open(&config, &clock);
+            let keyed = |v: &str, k: &str| Record::new(v.to_owned()).key(k.as_bytes().to_vec());
+            // Producer 1 commits k0..k2, superseded later; producer 2's
+            // transaction is aborted; producer 3 commits `live`, never
+            // superseded.
+            for k in 0..3 {
+                let key = format!("k{k}");
+                p.append_transactional(&[keyed("old", &key)], producer(1, k))
+                    .unwrap();
+                p.append_transactional(&[keyed("aborted", &key)], producer(2, k))
+                    .unwrap();
+            }
+            p.append_transactional(&[keyed("live", "live")], producer(3, 0))
+                .unwrap();
+            p.append_marker(1, 0, ControlType::Commit).unwrap();
+            p.append_marker(2, 0, ControlType::Abort).unwrap();
+            p.append_marker(3, 0, ControlType::Commit).unwrap();
+            for k in 0..3 {
+                p.append(&[keyed("new", &format!("k{k}"))]).unwrap();
+            }
+            let fill = |p: &Partition, n: usize| {
+                for i in 0..n {
+                    p.append(&[keyed(&format!("fill{i}"), "fill")]).unwrap();
+                }
+            };
+            fill(&p, 40);
+            let options = CompactionOptions {
+                delete_retention_ms: 10_000,
+                min_cleanable_dirty_ratio: 0.0,
+                min_compaction_lag_ms: 0,
+                ..CompactionOptions::default()
+            };
+            let all = vec![
+                (1, ControlType::Commit),
+                (2, ControlType::Abort),
+                (3, ControlType::Commit),
+            ];
+            p.compact(options).unwrap();
+            assert_eq!(markers(&p), all, "within delete_retention_ms: all kept");
+
+            clock.advance(10_001);
+            fill(&p, 40);
+            p.compact(options).unwrap();
+            // Producer 1's records were superseded and producer 2's
+            // aborted: their markers went. Producer 3's record is live.
+            assert_eq!(markers(&p), [(3, ControlType::Commit)]);
+            let values: Vec<String> = committed_values(&p, 0)
+                .into_iter()
+                .map(|(_, v)| v)
+                .filter(|v| !v.starts_with("fill"))
+                .collect();
+            assert_eq!(values, ["live", "new", "new", "new"]);
+            // Nothing looks open, now or after a reopen.
+            assert_eq!(full_fold(&p).1, None);
+            assert_eq!(p.last_stable_offset(), p.high_watermark());
+            p.close().unwrap();
+            let p = home.open(&config, &clock);
+            assert_eq!(full_fold(&p).1, None);
+            assert_eq!(p.last_stable_offset(), p.high_watermark());
+            assert_eq!(markers(&p), [(3, ControlType::Commit)]);
+        }
+    }
+
     #[test]
     fn a_read_committed_consumer_waits_for_the_transaction_to_end() {
         use crate::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
