@@ -24,7 +24,7 @@ mod tests;
 pub use recovery::{recover_index, recover_sealed_segment, recover_segment};
 
 use crate::batch::{
-    check_batches, BatchBuilder, BatchHeader, BatchView, ProducerFields, Records,
+    check_batches, BatchBuilder, BatchHeader, BatchView, ControlMarker, ProducerFields, Records,
     ATTR_NULLABLE_HEADER_VALUES,
 };
 use crate::group::offsets;
@@ -36,8 +36,9 @@ use crate::partition::marker::CleanShutdown;
 use crate::partition::producer_snapshot;
 use crate::record::RecordRef;
 use crate::record::{Header, Record};
-use crate::segment::{log_file_name, parse_log_file_name, Indexes};
+use crate::segment::{log_file_name, parse_log_file_name, txn_index, Indexes};
 use crate::topic::properties;
+use crate::txn::state as txn_state;
 use byteorder::{ByteOrder, LittleEndian as LE};
 use recovery::Rec;
 use std::path::Path;
@@ -123,6 +124,50 @@ pub fn offset_store(data: &[u8]) {
     if let Some(value) = offsets::decode_value(data) {
         let commit_time = LE::read_i64(&data[10..18]);
         assert_eq!(offsets::encode_value(&value, commit_time), data, "value");
+    }
+}
+
+/// The transaction state's decoders. `data`: a key or a value of a record
+/// of `__transaction_state`; what decodes must encode to the same bytes.
+pub fn transaction_state(data: &[u8]) {
+    if let Some(id) = txn_state::decode_key(data) {
+        assert_eq!(txn_state::encode_key(&id), data, "key");
+    }
+    if let Some(meta) = txn_state::decode_value(data) {
+        assert_eq!(txn_state::encode_value(&meta), data, "value");
+    }
+}
+
+/// The aborted-transaction index decoder. `data`: a segment's base offset
+/// and next offset (8 bytes each), then a `.txnindex` file, decoded as
+/// given and with every entry's CRC recomputed. What decodes must encode
+/// to the same bytes and lie in the segment, in marker order.
+pub fn txn_index(data: &[u8]) {
+    let (Some(base), Some(next)) = (data.get(..8), data.get(8..16)) else {
+        return;
+    };
+    let (base, next) = (LE::read_u64(base), LE::read_u64(next));
+    let file = &data[16..];
+    let mut resealed = file.to_vec();
+    for entry in resealed.chunks_exact_mut(txn_index::ENTRY) {
+        let crc = crc32fast::hash(&entry[..24]);
+        entry[24..].copy_from_slice(&crc.to_le_bytes());
+    }
+    for bytes in [file, &resealed[..]] {
+        if let Some(entries) = txn_index::decode(bytes, base, next) {
+            assert_eq!(txn_index::encode(&entries), bytes, "txnindex round trip");
+            for (i, e) in entries.iter().enumerate() {
+                assert!(
+                    (base..next).contains(&e.last_offset),
+                    "marker in the segment"
+                );
+                assert!(e.first_offset < e.last_offset, "data before the marker");
+                assert!(
+                    i == 0 || entries[i - 1].last_offset < e.last_offset,
+                    "marker order"
+                );
+            }
+        }
     }
 }
 
@@ -232,6 +277,17 @@ fn check_log_bytes(data: &[u8]) {
 fn check_batch(view: &BatchView<'_>, bytes: &[u8]) {
     let h = view.header;
     assert_eq!(batch_crc(bytes), h.crc, "a parsed batch's CRC verifies");
+    if let Ok(marker) = ControlMarker::decode(view) {
+        // A marker this version reads is one it writes the same way.
+        let mut again = marker.batch(h.producer_id, h.producer_epoch, h.max_timestamp);
+        again.assign_base_offset(h.base_offset);
+        let view = BatchView::parse(again.as_bytes()).expect("a marker's batch parses");
+        assert_eq!(
+            ControlMarker::decode(&view),
+            Ok(marker),
+            "marker round trip"
+        );
+    }
     let records: Vec<RecordRef<'_>> = view.records().collect();
     assert_eq!(records.len() as u64, u64::from(h.record_count), "records");
     let mut previous = None;

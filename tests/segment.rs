@@ -365,3 +365,99 @@ fn a_segment_whose_files_are_gone_is_a_typed_error() {
         }
     }
 }
+
+/// A log of transactions on one partition with small segments: each
+/// round commits or aborts two records; returns the partition's directory.
+fn transactional_log(root: &Path) -> std::path::PathBuf {
+    use samsa_log::producer::ProducerConfig;
+    let log = Log::open(root).unwrap();
+    log.create_topic("t", TopicConfig::default().segment_bytes(1024))
+        .unwrap();
+    let p = log
+        .producer_with(ProducerConfig::default().transactional_id("tx"))
+        .unwrap();
+    p.init_transactions().unwrap();
+    for round in 0..30 {
+        p.begin_transaction().unwrap();
+        for i in 0..2 {
+            let _ = p
+                .send("t", Record::new(format!("round {round} record {i}")))
+                .unwrap();
+        }
+        if round % 3 == 0 {
+            p.abort_transaction().unwrap();
+        } else {
+            p.commit_transaction().unwrap();
+        }
+    }
+    p.close().unwrap();
+    let dir = log
+        .topic("t")
+        .unwrap()
+        .partition(0)
+        .unwrap()
+        .dir()
+        .to_path_buf();
+    log.close().unwrap();
+    dir
+}
+
+#[test]
+fn verify_checks_the_aborted_transaction_index_against_the_markers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = transactional_log(tmp.path());
+    let p = Partition::open(&dir, PartitionConfig::default()).unwrap();
+    let segments = p.segments().unwrap();
+    let with_index: Vec<&Segment> = segments
+        .iter()
+        .filter(|s| !s.is_active() && s.files().txn_index.is_some())
+        .collect();
+    assert!(with_index.len() >= 2, "sealed segments with aborts");
+    for seg in &segments {
+        let report = seg.verify().unwrap();
+        assert!(report.is_ok(), "{report:?}");
+    }
+    let victim = with_index[0].files().txn_index.unwrap();
+    let base = with_index[0].base_offset();
+    drop(segments);
+    p.close().unwrap();
+    drop(p);
+    let check = |what: &str| {
+        let p = Partition::open(&dir, PartitionConfig::default()).unwrap();
+        let seg = p
+            .segments()
+            .unwrap()
+            .into_iter()
+            .find(|s| s.base_offset() == base)
+            .unwrap();
+        let report = seg.verify().unwrap();
+        let found: Vec<_> = report
+            .index_mismatches
+            .iter()
+            .filter(|m| m.index == SegmentIndex::Transactions)
+            .map(|m| m.entry)
+            .collect();
+        assert!(!found.is_empty(), "{what}: {report:?}");
+        assert!(!report.is_ok());
+    };
+    // Fault: an entry that names another offset (CRC resealed): a
+    // plausible index that lies.
+    let good = std::fs::read(&victim).unwrap();
+    let mut lying = good.clone();
+    let last = u64::from_le_bytes(lying[16..24].try_into().unwrap());
+    lying[16..24].copy_from_slice(&(last - 1).to_le_bytes());
+    let crc = crc32fast::hash(&lying[..24]);
+    lying[24..28].copy_from_slice(&crc.to_le_bytes());
+    std::fs::write(&victim, &lying).unwrap();
+    check("an entry naming a record");
+    // Fault: the file removed: its abort markers have no entry.
+    std::fs::remove_file(&victim).unwrap();
+    check("the file removed");
+    std::fs::write(&victim, &good).unwrap();
+    let p = Partition::open(&dir, PartitionConfig::default()).unwrap();
+    assert!(p
+        .segments()
+        .unwrap()
+        .iter()
+        .all(|s| s.verify().unwrap().is_ok()));
+}

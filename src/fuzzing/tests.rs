@@ -7,7 +7,7 @@
 
 use super::recovery::template;
 use super::*;
-use crate::batch::BatchHeader;
+use crate::batch::{AbortedTxn, BatchHeader};
 use crate::partition::{marker, producer_snapshot, SyncPolicy};
 use crate::segment::log_file_name;
 use crate::topic::properties;
@@ -105,6 +105,38 @@ fn apply(buf: &mut Vec<u8>, m: &Mutation, fields: &[usize]) {
     }
 }
 
+/// A log of a transactional batch and its commit marker, then another
+/// and its abort marker.
+fn transactional_batches() -> Vec<u8> {
+    use crate::batch::{ControlType, ATTR_TRANSACTIONAL};
+    let mut log = Vec::new();
+    let mut offset = 0;
+    for (seq, kind) in [(0, ControlType::Commit), (2, ControlType::Abort)] {
+        let mut b = BatchBuilder::new(usize::MAX, 256);
+        for v in [&b"a"[..], b"b"] {
+            b.push(&Record::new(v).key(&b"k"[..]), 1_000).unwrap();
+        }
+        let producer = ProducerFields {
+            producer_id: 9,
+            producer_epoch: 1,
+            base_sequence: seq,
+        };
+        let mut data = b.finish_with(producer, ATTR_TRANSACTIONAL);
+        data.assign_base_offset(offset);
+        offset += 2;
+        log.extend_from_slice(data.as_bytes());
+        let marker = ControlMarker {
+            kind,
+            coordinator_epoch: 0,
+        };
+        let mut control = marker.batch(9, 1, 1_001);
+        control.assign_base_offset(offset);
+        offset += 1;
+        log.extend_from_slice(control.as_bytes());
+    }
+    log
+}
+
 fn file(name: &str) -> Vec<u8> {
     let t = template();
     let found = t.files.iter().find(|(n, _)| n == name);
@@ -134,7 +166,47 @@ fn seeds(target: &str) -> (Vec<Vec<u8>>, Vec<usize>) {
         .map(|(_, b)| b.clone())
         .collect();
     match target {
-        "batch" => (vec![log0, one_batch, file(&active)], batch_fields),
+        "batch" => (
+            vec![log0, one_batch, file(&active), transactional_batches()],
+            batch_fields,
+        ),
+        "txn_index" => {
+            let aborted = |producer_id, first_offset, last_offset| AbortedTxn {
+                producer_id,
+                first_offset,
+                last_offset,
+            };
+            let mut seed = 100u64.to_le_bytes().to_vec();
+            seed.extend_from_slice(&200u64.to_le_bytes());
+            seed.extend(txn_index::encode(&[
+                aborted(1, 90, 120),
+                aborted(7, 110, 150),
+            ]));
+            (vec![seed], vec![0, 8, 16, 24, 32, 40])
+        }
+        "transaction_state" => {
+            use crate::txn::state::{TxnMeta, TxnOffset, TxnState};
+            let meta = TxnMeta {
+                producer_id: 42,
+                epoch: 3,
+                state: TxnState::PrepareCommit,
+                timeout_ms: 60_000,
+                started_ms: 1_700_000_000_000,
+                partitions: vec![("orders".into(), 0), ("totals".into(), 7)],
+                offsets: vec![TxnOffset {
+                    group: "billing".into(),
+                    topic: "orders".into(),
+                    partition: 0,
+                    offset: 1234,
+                    metadata: "note".into(),
+                }],
+            };
+            let seeds = vec![
+                txn_state::encode_key("etl-0"),
+                txn_state::encode_value(&meta),
+            ];
+            (seeds, vec![2, 29, 33])
+        }
         "index" => {
             let entries = |f: &[u8]| {
                 let mut v = t.log_sizes[0].to_le_bytes().to_vec();
@@ -222,6 +294,8 @@ const TARGETS: &[(&str, Target)] = &[
     ("topic_metadata", topic_metadata),
     ("offset_store", offset_store),
     ("producer_snapshot", producer_snapshot),
+    ("transaction_state", transaction_state),
+    ("txn_index", txn_index),
     ("clean_shutdown_marker", clean_shutdown_marker),
     ("recover_segment", recover_segment),
     ("recover_sealed_segment", recover_sealed_segment),
@@ -276,6 +350,18 @@ fn seeds_are_valid_encodings() {
     }
     let (batches, _) = seeds("batch");
     assert!(batches.iter().all(|b| BatchView::parse(b).is_ok()));
+    let markers = batches.last().unwrap();
+    let first = BatchView::parse(markers).unwrap().total_size();
+    let control = BatchView::parse(&markers[first..]).unwrap();
+    assert!(ControlMarker::decode(&control).is_ok(), "a marker seed");
+    let (index, _) = seeds("txn_index");
+    assert_eq!(
+        txn_index::decode(&index[0][16..], 100, 200).map(|e| e.len()),
+        Some(2)
+    );
+    let (state, _) = seeds("transaction_state");
+    assert!(txn_state::decode_key(&state[0]).is_some());
+    assert!(txn_state::decode_value(&state[1]).is_some());
     let (snapshots, _) = seeds("producer_snapshot");
     assert!(!snapshots.is_empty());
     for s in snapshots {
@@ -310,6 +396,16 @@ fn offset_store_decoders() {
 #[test]
 fn producer_snapshot_decoder() {
     fuzz("producer_snapshot", cases());
+}
+
+#[test]
+fn transaction_state_decoders() {
+    fuzz("transaction_state", cases());
+}
+
+#[test]
+fn txn_index_decoder() {
+    fuzz("txn_index", cases());
 }
 
 #[test]

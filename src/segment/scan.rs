@@ -179,7 +179,7 @@ pub(crate) fn headers_from(
 /// The marker a control batch at the reader's position carries (`None`
 /// for any other batch): read whole, it is a few dozen bytes. A control
 /// batch without a marker this version knows is corruption.
-fn marker_at(
+pub(super) fn marker_at(
     reader: &mut BatchReader<'_>,
     h: &BatchHeader,
     path: &Path,

@@ -3,14 +3,19 @@
 //! [`SegmentReport`] (Kafka's `kafka-dump-log --verify-index-only` and
 //! `--deep-iteration` in one pass).
 //!
+//! A sealed segment's aborted-transaction index is checked too: each abort
+//! marker must have its entry (without it, `read_committed` readers would
+//! see the aborted records), and each entry must name an abort marker of
+//! its producer (or a gap compaction left).
+//!
 //! Damage is reported, never repaired: a sealed segment's index files are
 //! read as they lie on disk, not through the loading that rebuilds a
 //! damaged one.
 
 use super::reader::{BatchReader, Step};
-use super::scan::{check_batch, Mode};
+use super::scan::{check_batch, marker_at, Mode};
 use super::SegmentState;
-use crate::batch::BatchHeader;
+use crate::batch::{AbortedTxn, BatchHeader, ControlType};
 use crate::error::Result;
 use crate::index::{
     entries_len, entry_at, entry_count, Entry, IndexKind, OffsetEntry, TimeEntry, TRAILER_SIZE,
@@ -33,6 +38,10 @@ pub enum SegmentIndex {
     Offset,
     /// The time index (`.timeindex`): timestamp -> relative offset.
     Time,
+    /// The aborted-transaction index (`.txnindex`): the transactions
+    /// aborted by markers in the segment, which `read_committed` readers
+    /// skip.
+    Transactions,
 }
 
 impl fmt::Display for SegmentIndex {
@@ -40,6 +49,7 @@ impl fmt::Display for SegmentIndex {
         f.write_str(match self {
             SegmentIndex::Offset => "offset index",
             SegmentIndex::Time => "time index",
+            SegmentIndex::Transactions => "transaction index",
         })
     }
 }
@@ -160,6 +170,12 @@ impl SegmentState {
         let mut reader = BatchReader::new(named, 0, len, VERIFY_WINDOW);
         let mut expected = base;
         let mut max_timestamp: Option<i64> = None;
+        // The active segment's aborted transactions are in memory only.
+        let mut txns = if active {
+            None
+        } else {
+            Some(TxnCheck::new(self, &mut report)?)
+        };
         let bad = loop {
             let pos = reader.pos;
             let h = match reader.peek()? {
@@ -176,6 +192,14 @@ impl SegmentState {
                     "batch offsets run to {}, past the next segment's base offset {limit}",
                     h.last_offset()
                 ));
+            }
+            match marker_at(&mut reader, &h, self.log_path()) {
+                Ok(marker) => {
+                    if let Some(t) = &mut txns {
+                        t.on_batch(&h, marker, &mut report);
+                    }
+                }
+                Err(e) => break Some(e.to_string()),
             }
             check_offset_entries(&mut offset, &mut report, base, Some((pos, &h)));
             check_time_entries(&mut time, &mut report, base, max_timestamp, Some(&h));
@@ -271,8 +295,8 @@ impl SegmentState {
         report: &mut SegmentReport,
     ) -> Result<(Vec<u8>, Vec<u8>)> {
         if !active && !self.is_pinned() {
-            let offset = self.index_file(SegmentIndex::Offset, len, report)?;
-            let time = self.index_file(SegmentIndex::Time, len, report)?;
+            let offset = self.index_file(IndexKind::Offset, len, report)?;
+            let time = self.index_file(IndexKind::Time, len, report)?;
             // Pinned meanwhile: the files read may be a replacement's.
             if !self.is_pinned() {
                 return Ok((offset, time));
@@ -286,15 +310,10 @@ impl SegmentState {
     /// The entries of one of a sealed segment's index files, read whole if
     /// its size is plausible for a log of `len` bytes; none (and a
     /// mismatch reported) if it is missing or fails its checks.
-    fn index_file(
-        &self,
-        index: SegmentIndex,
-        len: u64,
-        report: &mut SegmentReport,
-    ) -> Result<Vec<u8>> {
-        let (path, kind, entry) = match index {
-            SegmentIndex::Offset => (self.index_path(), IndexKind::Offset, OffsetEntry::SIZE),
-            SegmentIndex::Time => (self.time_index_path(), IndexKind::Time, TimeEntry::SIZE),
+    fn index_file(&self, kind: IndexKind, len: u64, report: &mut SegmentReport) -> Result<Vec<u8>> {
+        let (path, index, entry) = match kind {
+            IndexKind::Offset => (self.index_path(), SegmentIndex::Offset, OffsetEntry::SIZE),
+            IndexKind::Time => (self.time_index_path(), SegmentIndex::Time, TimeEntry::SIZE),
         };
         let Some(file) = self.storage.open_if_exists(&path)? else {
             report.mismatch(index, None, "the file is missing".to_string());
@@ -326,6 +345,90 @@ impl SegmentState {
                 );
                 Ok(Vec::new())
             }
+        }
+    }
+}
+
+/// A sealed segment's aborted-transaction entries, walked along with its
+/// batches: each abort marker must have its entry, and each entry must
+/// name an abort marker of its producer, or a gap (compaction removes
+/// markers whose records are gone; their entries stay, naming nothing).
+struct TxnCheck {
+    entries: Vec<AbortedTxn>,
+    next: usize,
+    file_missing: bool,
+}
+
+impl TxnCheck {
+    /// The segment's entries; none (and a mismatch reported) if its file
+    /// is damaged.
+    fn new(seg: &SegmentState, report: &mut SegmentReport) -> Result<TxnCheck> {
+        let file_missing = !seg.storage.exists(&seg.txn_index_path());
+        let entries = seg.read_txn_index()?.unwrap_or_else(|| {
+            report.mismatch(
+                SegmentIndex::Transactions,
+                None,
+                "the file is damaged: an entry fails its CRC, or lies outside the segment or out of order"
+                    .to_string(),
+            );
+            Vec::new()
+        });
+        Ok(TxnCheck {
+            entries,
+            next: 0,
+            file_missing,
+        })
+    }
+
+    /// Checks the entries up to the end of batch `h`, whose marker (if it
+    /// is a control batch) is `marker`.
+    fn on_batch(
+        &mut self,
+        h: &BatchHeader,
+        marker: Option<ControlType>,
+        report: &mut SegmentReport,
+    ) {
+        let mut found = false;
+        while let Some(e) = self.entries.get(self.next) {
+            if e.last_offset > h.last_offset() {
+                break;
+            }
+            report.index_entries += 1;
+            // Below the batch: a gap, where a marker was compacted away.
+            if e.last_offset >= h.base_offset {
+                let here = marker == Some(ControlType::Abort)
+                    && e.producer_id == h.producer_id
+                    && e.last_offset == h.base_offset;
+                found |= here;
+                if !here {
+                    let what = match marker {
+                        Some(ControlType::Abort) => format!("producer {} aborted", h.producer_id),
+                        Some(ControlType::Commit) => "a commit marker is".to_string(),
+                        None => "a batch of records is".to_string(),
+                    };
+                    report.mismatch(
+                        SegmentIndex::Transactions,
+                        Some(self.next),
+                        format!(
+                            "names producer {}'s abort marker at offset {}, where {what}",
+                            e.producer_id, e.last_offset
+                        ),
+                    );
+                }
+            }
+            self.next += 1;
+        }
+        if marker == Some(ControlType::Abort) && !found {
+            report.mismatch(
+                SegmentIndex::Transactions,
+                None,
+                format!(
+                    "no entry for producer {}'s abort marker at offset {}{}: read_committed readers would see its records",
+                    h.producer_id,
+                    h.base_offset,
+                    if self.file_missing { " (the file is missing)" } else { "" }
+                ),
+            );
         }
     }
 }

@@ -65,6 +65,10 @@ pub struct SegmentFiles {
     /// The time index, `<base offset>.timeindex`, if it exists (as for
     /// `offset_index`).
     pub time_index: Option<PathBuf>,
+    /// The aborted-transaction index, `<base offset>.txnindex`, if it
+    /// exists: only for a segment holding abort markers, written when it
+    /// is sealed or the partition closes.
+    pub txn_index: Option<PathBuf>,
 }
 
 /// A read-only handle on one segment of a partition: one `.log` file of
@@ -187,6 +191,7 @@ impl Segment {
             log: self.state.log_path().to_path_buf(),
             offset_index: exists(self.state.index_path()),
             time_index: exists(self.state.time_index_path()),
+            txn_index: exists(self.state.txn_index_path()),
         }
     }
 
