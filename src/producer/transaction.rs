@@ -25,6 +25,10 @@ enum Stage {
     Ready,
     /// A transaction is open.
     Open,
+    /// A send of the open transaction failed: it can only be aborted
+    /// (Kafka's abortable error), so that a commit never leaves part of it
+    /// out.
+    Abortable,
     /// A newer producer of the transactional id took over: every call
     /// fails.
     Fenced,
@@ -38,10 +42,17 @@ impl Producer {
     /// left open is aborted (or finished, if its commit was decided).
     /// Needs [`ProducerConfig::transactional_id`](super::ProducerConfig::transactional_id).
     pub fn init_transactions(&self) -> Result<()> {
-        let s = &*self.handle.shared;
-        let id = s.transactional_id()?;
+        self.handle.shared.transactional_id()?;
         // Nothing of an earlier epoch may be written after the new one.
         self.flush()?;
+        self.take_new_epoch()
+    }
+
+    /// Takes the id's next epoch from the coordinator (which ends what the
+    /// id's transaction left open) and starts the sequences afresh.
+    fn take_new_epoch(&self) -> Result<()> {
+        let s = &*self.handle.shared;
+        let id = s.transactional_id()?;
         let log = &s.log;
         let timeout = u64::try_from(s.config.transaction_timeout.as_millis()).unwrap_or(u64::MAX);
         let identity = log.txns().init(
@@ -122,7 +133,13 @@ impl Producer {
     /// transaction, then commits it: its records become visible to
     /// `read_committed` consumers, its offsets are committed, all at once.
     /// If a send failed, nothing is committed: the error comes back, and
-    /// the transaction must be aborted.
+    /// the transaction must be aborted (every call but
+    /// [`abort_transaction`](Self::abort_transaction) fails with
+    /// [`Error::TransactionState`] until then). If the commit itself fails
+    /// on an I/O error, call it again once the cause clears: a decided
+    /// commit is carried out, never undone (an abort then fails with
+    /// [`Error::TransactionState`]); a log whose producer gives up carries
+    /// it out when the transaction's timeout passes, or at its next open.
     pub fn commit_transaction(&self) -> Result<()> {
         self.end_transaction(true)
     }
@@ -144,13 +161,22 @@ impl Producer {
         } else {
             "abort_transaction"
         };
-        if stage != Stage::Open {
+        if !(stage == Stage::Open || (stage == Stage::Abortable && !commit)) {
             return Err(state_error(id, stage, call));
         }
         let flushed = self.flush();
-        if commit {
-            // A failed send: nothing is committed; the caller aborts.
-            s.fenced_on_error(flushed)?;
+        // A batch that failed made the transaction abortable before the
+        // flush saw it done.
+        if s.txn.lock().stage == Stage::Abortable {
+            if commit {
+                // Nothing is committed; the caller aborts.
+                s.fenced_on_error(flushed)?;
+                return Err(state_error(id, Stage::Abortable, call));
+            }
+            // A failed batch may have left a gap in a partition's
+            // sequence: the abort is made at a new epoch, whose sequences
+            // start afresh (Kafka's KIP-360).
+            return self.take_new_epoch();
         }
         let identity = s.current_identity(id)?;
         let log = &s.log;
@@ -182,6 +208,14 @@ impl Shared {
             transactional_id: id.to_owned(),
             reason: "init_transactions was not called",
         })
+    }
+
+    /// After a batch failed: the open transaction can only be aborted.
+    pub(super) fn transaction_failed(&self) {
+        let mut txn = self.txn.lock();
+        if txn.stage == Stage::Open {
+            txn.stage = Stage::Abortable;
+        }
     }
 
     /// Passes `result` on; a fencing makes the producer fenced for good.
@@ -230,6 +264,7 @@ fn state_error(id: &str, stage: Stage, call: &'static str) -> Error {
     let reason = match (stage, call) {
         (Stage::Uninitialized, _) => "call init_transactions first",
         (Stage::Fenced, _) => "fenced by a newer producer with the same transactional id",
+        (Stage::Abortable, _) => "a send of the transaction failed: call abort_transaction",
         (Stage::Open, "begin_transaction") => "a transaction is already open",
         (Stage::Ready, "send") => "sends of a transactional producer need begin_transaction",
         (Stage::Ready, _) => "no transaction is open",

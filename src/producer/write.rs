@@ -208,6 +208,11 @@ impl Shared {
 
     /// Counts `n` batches of `bytes` as done, freeing their buffer space.
     pub(super) fn account(&self, bytes: usize, n: u64, error: Option<Error>) {
+        // Before the batches count as done: a flush that sees them done
+        // sees the transaction abortable too.
+        if error.is_some() && self.config.transactional_id.is_some() {
+            self.transaction_failed();
+        }
         let mut acc = self.acc.lock();
         acc.queue.buffered -= bytes;
         acc.queue.completed += n;

@@ -3,3 +3,6 @@
 
 pub(crate) mod coordinator;
 pub(crate) mod state;
+
+#[cfg(test)]
+mod fault_tests;
