@@ -7,6 +7,10 @@
 //! base is the log start), so both work on a full disk, when freeing
 //! space matters most.
 //!
+//! Neither moves the start past the last stable offset: the records of a
+//! transaction still open stay until it ends, so that no commit shows
+//! half of one (Kafka bounds its cleaner the same way).
+//!
 //! Both run beside appends and reads. They take the partition's
 //! maintenance lock (one at a time), never the writer's lock: a roll only
 //! adds segments at the end, and these only remove them from the front.
@@ -45,18 +49,20 @@ impl Partition {
     /// cannot be written, the error says so and the start stays at the
     /// first remaining segment. An offset at or below the current start
     /// changes nothing; one past the high watermark is
-    /// [`Error::OffsetOutOfRange`].
+    /// [`Error::OffsetOutOfRange`], and so is one past the [last stable
+    /// offset](Self::last_stable_offset) (`end` is then the LSO): a
+    /// transaction still open is never cut.
     pub fn delete_records(&self, before: u64) -> Result<DeletedRecords> {
         self.ensure_open()?;
         let s = &*self.shared;
         let _one_at_a_time = s.maintenance.lock();
         let start = self.log_start_offset();
-        let hw = self.high_watermark();
-        if before > hw {
+        let end = self.last_stable_offset();
+        if before > end {
             return Err(Error::OffsetOutOfRange {
                 requested: before,
                 start,
-                end: hw,
+                end,
             });
         }
         if before <= start {
@@ -89,8 +95,8 @@ impl Partition {
     /// segments, oldest first, while the newest record of the oldest is
     /// older than `retention_ms` (by the partition's clock), or while the
     /// partition without it still holds at least `retention_bytes`, as
-    /// Kafka does. The active segment is never deleted. `None` is no
-    /// limit.
+    /// Kafka does. The active segment is never deleted, nor one holding a
+    /// record at or past the last stable offset. `None` is no limit.
     pub fn enforce_retention(
         &self,
         retention_ms: Option<u64>,
@@ -102,6 +108,7 @@ impl Partition {
         let segments = s.segments.read().clone();
         let sealed = &segments[..segments.len() - 1];
         let now = self.now_ms();
+        let stable = self.last_stable_offset();
         // Sizes only when a size limit asks for them (a stat of every
         // segment's log); a pass by time touches only the old segments it
         // deletes and the first one it keeps (their time indexes).
@@ -127,7 +134,7 @@ impl Partition {
                 None => false,
             };
             let too_big = retention_bytes.is_some_and(|max| total - size >= max);
-            if !(too_old || too_big) {
+            if !(too_old || too_big) || seg.next_offset() > stable {
                 break;
             }
             total -= size;

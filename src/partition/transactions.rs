@@ -167,6 +167,7 @@ impl Partition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use crate::partition::PartitionConfig;
     use crate::Record;
 
@@ -485,6 +486,41 @@ mod tests {
         // nothing is open.
         assert_eq!(p.shared.aborted.read().len(), 2);
         assert_eq!(full_fold(&p).1, None);
+    }
+
+    #[test]
+    fn retention_and_delete_records_never_cut_an_open_transaction() {
+        let p = Partition::in_memory(PartitionConfig::default().segment_bytes(1024)).unwrap();
+        let fill = |n: usize| {
+            for i in 0..n {
+                p.append(&[Record::new(format!("plain {i:03}"))]).unwrap();
+            }
+        };
+        fill(30);
+        let first = p
+            .append_transactional(&[Record::new(b"open")], producer(1, 0))
+            .unwrap()
+            .base_offset;
+        fill(60);
+        assert!(p.segments().unwrap().len() > 3);
+        assert_eq!(p.last_stable_offset(), first);
+        // Retention would take every sealed segment; it stops at the one
+        // holding the open transaction's first record.
+        let deleted = p.enforce_retention(None, Some(0)).unwrap();
+        assert!(deleted.segments > 0);
+        assert!(p.log_start_offset() <= first, "{deleted:?}");
+        let e = p.delete_records(first + 1).unwrap_err();
+        assert!(
+            matches!(e, Error::OffsetOutOfRange { end, .. } if end == first),
+            "{e:?}"
+        );
+        assert!(p.log_start_offset() <= first);
+        // Ended, the transaction holds nothing back.
+        p.append_marker(1, 0, ControlType::Commit).unwrap();
+        assert_eq!(committed_values(&p, first)[0], (first, "open".to_owned()));
+        p.enforce_retention(None, Some(0)).unwrap();
+        assert!(p.log_start_offset() > first);
+        p.delete_records(p.high_watermark()).unwrap();
     }
 
     /// The markers in `p`'s log: (producer id, kind), in log order.
