@@ -185,22 +185,7 @@ fn seeds(target: &str) -> (Vec<Vec<u8>>, Vec<usize>) {
             (vec![seed], vec![0, 8, 16, 24, 32, 40])
         }
         "transaction_state" => {
-            use crate::txn::state::{TxnMeta, TxnOffset, TxnState};
-            let meta = TxnMeta {
-                producer_id: 42,
-                epoch: 3,
-                state: TxnState::PrepareCommit,
-                timeout_ms: 60_000,
-                started_ms: 1_700_000_000_000,
-                partitions: vec![("orders".into(), 0), ("totals".into(), 7)],
-                offsets: vec![TxnOffset {
-                    group: "billing".into(),
-                    topic: "orders".into(),
-                    partition: 0,
-                    offset: 1234,
-                    metadata: "note".into(),
-                }],
-            };
+            let meta = txn_state::sample();
             let seeds = vec![
                 txn_state::encode_key("etl-0"),
                 txn_state::encode_value(&meta),

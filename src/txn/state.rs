@@ -228,27 +228,29 @@ pub(crate) fn decode_value(b: &[u8]) -> Option<TxnMeta> {
     })
 }
 
+/// A state with partitions and offsets, for tests.
+#[cfg(test)]
+pub(crate) fn sample() -> TxnMeta {
+    TxnMeta {
+        producer_id: 42,
+        epoch: 3,
+        state: TxnState::PrepareCommit,
+        timeout_ms: 60_000,
+        started_ms: 1_700_000_000_000,
+        partitions: vec![("orders".into(), 0), ("totals".into(), 7)],
+        offsets: vec![TxnOffset {
+            group: "billing".into(),
+            topic: "orders".into(),
+            partition: 0,
+            offset: 1234,
+            metadata: "note".into(),
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample() -> TxnMeta {
-        TxnMeta {
-            producer_id: 42,
-            epoch: 3,
-            state: TxnState::PrepareCommit,
-            timeout_ms: 60_000,
-            started_ms: 1_700_000_000_000,
-            partitions: vec![("orders".into(), 0), ("totals".into(), 7)],
-            offsets: vec![TxnOffset {
-                group: "billing".into(),
-                topic: "orders".into(),
-                partition: 0,
-                offset: 1234,
-                metadata: "note".into(),
-            }],
-        }
-    }
 
     #[test]
     fn keys_and_values_round_trip() {
