@@ -3,17 +3,21 @@
 //! 64 KiB records in batches of 16 (1 MiB a batch). Each run starts from an
 //! empty log in a fresh directory (opened untimed) and times the appends
 //! plus whatever hands the last of them to the OS (the floor's final
-//! `flush`, the producer's `flush`); dropping the log and deleting the
-//! directory are not timed.
+//! `flush`, the producer's `flush`, the last transaction's commit);
+//! dropping the log and deleting the directory are not timed. One record
+//! per call, samsa's producer runs twice: idempotent (its default) and
+//! transactional, 1,000 sends to a transaction (`transactions.rs`).
 
 use crate::clog::{self, Clog};
 use crate::params::Params;
 use crate::results::{rotated, Entry, Results};
 use crate::samsa_side::{self, Client};
 use crate::sqlite::{self, Sqlite};
+use crate::transactions::Transactional;
 use crate::{check, raw::RawLog, scratch};
 use samsa_log::partition::SyncPolicy;
 use samsa_log::producer::ProducerConfig;
+use samsa_log::topic::TopicConfig;
 use samsa_log::Partition;
 use std::hint::black_box;
 use std::path::Path;
@@ -51,11 +55,13 @@ pub struct Shape {
 
 impl Shape {
     /// The entries this workload runs: samsa's producer only one record at
-    /// a time (the producer batches by itself).
+    /// a time (the producer batches by itself), idempotent and
+    /// transactional in the same repetition (issue 16 compares the two).
     pub fn entries(&self) -> Vec<Entry> {
         let mut v = vec![Entry::Samsa];
         if self.batch == 1 {
             v.push(Entry::SamsaClient);
+            v.push(Entry::SamsaTxn);
         }
         v.extend(Entry::PEERS);
         v
@@ -131,6 +137,11 @@ fn run_one(entry: Entry, shape: &Shape, values: &[Vec<u8>], dir: &Path) -> Durat
         Entry::SamsaClient => {
             let c = Client::open(dir, SyncPolicy::Os, ProducerConfig::default());
             timed(c, shape, values)
+        }
+        Entry::SamsaTxn => {
+            let topic = TopicConfig::default().sync(SyncPolicy::Os);
+            let t = Transactional::open(dir, SyncPolicy::Os, topic);
+            timed(t, shape, values)
         }
         Entry::Raw => timed(RawLog::create(&dir.join("raw.log")), shape, values),
         Entry::Commitlog => timed(Clog::open(dir, clog::DEFAULT_SEGMENT_BYTES), shape, values),

@@ -119,6 +119,7 @@ fn run_one(entry: Entry, threads: usize, steps: usize, dir: &Path) -> (Duration,
             drop(c);
             out
         }
+        Entry::SamsaTxn => unreachable!("durable runs have no transactional entry"),
         Entry::Raw => {
             let log = Mutex::new(RawLog::create(&dir.join("raw.log")));
             run_threads(threads, steps, || {

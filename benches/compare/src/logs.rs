@@ -68,7 +68,8 @@ pub fn fill(
         Entry::Samsa => {
             let config = samsa_side::os_config().segment_bytes(segment_bytes);
             let p = Partition::open(dir, config).expect("open samsa");
-            let records: Vec<samsa_log::Record<'_>> = values.iter().map(samsa_log::Record::new).collect();
+            let records: Vec<samsa_log::Record<'_>> =
+                values.iter().map(samsa_log::Record::new).collect();
             for _ in 0..calls {
                 p.append(&records).expect("samsa append");
             }
@@ -88,6 +89,7 @@ pub fn fill(
             c.producer.flush().expect("producer flush");
             Filling::Client(c)
         }
+        Entry::SamsaTxn => unreachable!("no workload fills a log in transactions here"),
         Entry::Raw => {
             let mut r = Segmented::create(dir, segment_bytes);
             for _ in 0..calls {
@@ -136,7 +138,9 @@ pub struct Opened {
 pub fn open(entry: Entry, dir: &Path, segment_bytes: u64, recover: bool) -> Opened {
     let hwm = || crate::child::status_kib("VmHWM");
     let (took, hwm_kib, count) = match entry {
-        Entry::SamsaClient => unreachable!("logs are reopened through Partition"),
+        Entry::SamsaClient | Entry::SamsaTxn => {
+            unreachable!("logs are reopened through Partition")
+        }
         Entry::Samsa => {
             let config = samsa_side::os_config().segment_bytes(segment_bytes);
             let start = Instant::now();

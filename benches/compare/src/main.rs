@@ -29,6 +29,7 @@ mod samsa_side;
 mod scratch;
 mod sqlite;
 mod stats;
+mod transactions;
 
 use params::Params;
 use results::Results;

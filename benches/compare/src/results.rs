@@ -10,6 +10,10 @@ pub enum Entry {
     Samsa,
     /// samsa through `Producer` / `Consumer` (the end-to-end workloads).
     SamsaClient,
+    /// samsa's transactions (issue 16): a `Producer` with a transactional
+    /// id, a `Consumer` at `read_committed`. Compared with `SamsaClient`,
+    /// the same API without them.
+    SamsaTxn,
     /// The raw-file floor.
     Raw,
     /// The `commitlog` crate.
@@ -27,6 +31,7 @@ impl Entry {
         match self {
             Entry::Samsa => "samsa",
             Entry::SamsaClient => "samsa_client",
+            Entry::SamsaTxn => "samsa_txn",
             Entry::Raw => "raw",
             Entry::Commitlog => "commitlog",
             Entry::Sqlite => "sqlite",
@@ -38,6 +43,7 @@ impl Entry {
         [
             Entry::Samsa,
             Entry::SamsaClient,
+            Entry::SamsaTxn,
             Entry::Raw,
             Entry::Commitlog,
             Entry::Sqlite,
@@ -51,6 +57,7 @@ impl Entry {
         match self {
             Entry::Samsa => "samsa (Partition)",
             Entry::SamsaClient => "samsa (Producer/Consumer)",
+            Entry::SamsaTxn => "samsa (transactional Producer / read_committed Consumer)",
             Entry::Raw => "raw floor",
             Entry::Commitlog => "commitlog",
             Entry::Sqlite => "SQLite",

@@ -3,7 +3,7 @@
 
 use crate::append::Appender;
 use crate::check::Check;
-use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 use samsa_log::partition::{PartitionConfig, SyncPolicy};
 use samsa_log::producer::ProducerConfig;
 use samsa_log::topic::TopicConfig;
@@ -57,9 +57,22 @@ pub struct Client {
 impl Client {
     /// Opens a log in `dir` with [`TOPIC`] under `sync`, and a producer.
     pub fn open(dir: &Path, sync: SyncPolicy, producer: ProducerConfig) -> Client {
-        let log = Log::open(dir).expect("open samsa log");
-        log.create_topic(TOPIC, TopicConfig::default().sync(sync))
-            .expect("create topic");
+        Client::open_with(dir, sync, TopicConfig::default().sync(sync), producer)
+    }
+
+    /// Opens a log in `dir` whose own topics (`__transaction_state`, the
+    /// only one a workload writes, by a transactional producer) are under
+    /// `sync` too, as the data is: the log's default, `Always`, would sync
+    /// every transaction's state records in runs that sync nothing else.
+    /// Creates [`TOPIC`] as `topic` says, and a producer.
+    pub fn open_with(
+        dir: &Path,
+        sync: SyncPolicy,
+        topic: TopicConfig,
+        producer: ProducerConfig,
+    ) -> Client {
+        let log = Log::builder().sync(sync).open(dir).expect("open samsa log");
+        log.create_topic(TOPIC, topic).expect("create topic");
         let producer = log.producer_with(producer).expect("producer");
         Client { log, producer }
     }
@@ -107,13 +120,16 @@ pub fn read_partition(p: &Partition) -> Check {
     check
 }
 
-/// Reads partition 0 of [`TOPIC`] whole through a fresh consumer (assigned,
-/// from the earliest offset, up to 100,000 records a poll).
-pub fn read_consumer(log: &Log, total: u64) -> Check {
+/// Reads partition 0 of [`TOPIC`] whole through a fresh consumer at
+/// `isolation` (assigned, from the earliest offset, up to 100,000 records a
+/// poll). Stops after `total` records: a log written in transactions has
+/// markers at offsets of their own, which no consumer returns.
+pub fn read_consumer(log: &Log, total: u64, isolation: IsolationLevel) -> Check {
     let mut consumer = log
         .consumer(
             ConsumerConfig::default()
                 .auto_offset_reset(AutoOffsetReset::Earliest)
+                .isolation_level(isolation)
                 .max_poll_records(100_000),
         )
         .expect("consumer");
