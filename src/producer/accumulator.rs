@@ -117,6 +117,25 @@ impl Queue {
         taken
     }
 
+    /// The first ready batch a caller may write in its own thread now, its
+    /// partition held for it: one whose partition the appender is not
+    /// writing, no other caller holds, and has no batch ahead of it.
+    pub fn take_for_caller(&mut self) -> Option<ClosedBatch> {
+        let at = (0..self.ready.len()).find(|&at| self.may_take(at))?;
+        let b = self.ready.remove(at)?;
+        self.held.insert(b.key());
+        Some(b)
+    }
+
+    /// Whether the ready batch at `at` may be written now, by anyone but
+    /// the appender.
+    fn may_take(&self, at: usize) -> bool {
+        let key = self.ready[at].key();
+        !(self.appending.contains(&key)
+            || self.held.contains(&key)
+            || self.ready.iter().take(at).any(|b| b.key() == key))
+    }
+
     /// Whether the appender has a ready batch it may take now.
     pub fn has_work(&self) -> bool {
         if self.held.is_empty() {
@@ -410,14 +429,10 @@ impl Accumulator {
         let Some(at) = q.ready.iter().rposition(|b| Arc::ptr_eq(&b.slot, slot)) else {
             return Take::Taken;
         };
-        let key = q.ready[at].key();
-        if q.appending.contains(&key)
-            || q.held.contains(&key)
-            || q.ready.iter().take(at).any(|b| b.key() == key)
-        {
+        if !q.may_take(at) {
             return Take::Queued { closed_now };
         }
-        q.held.insert(key);
+        q.held.insert(q.ready[at].key());
         Take::Mine(q.ready.remove(at).expect("the batch found above"))
     }
 

@@ -22,9 +22,15 @@ impl Producer {
     /// Appends everything sent so far and waits until it is delivered (per
     /// the producer's [`Acks`](super::Acks); the partitions' sync policies
     /// apply). Returns the first error any batch met since the last flush.
-    /// [`Producer::flush_async`] is the same without blocking the thread.
+    /// The batches the appender has not taken yet are written in the
+    /// calling thread, as a waiting [`Delivery`](super::Delivery) writes
+    /// its own: the caller waits anyway, and no hand-off to the producer's
+    /// threads and back is added to the wait.
+    /// [`Producer::flush_async`] is the same without blocking the thread
+    /// (its writes are the producer threads').
     pub fn flush(&self) -> Result<()> {
         let s = &*self.handle.shared;
+        s.write_ready_here();
         let mut acc = s.acc.lock();
         let target = s.start_flush(&mut acc);
         while acc.queue.completed < target {
@@ -118,6 +124,22 @@ impl Shared {
     /// Starts a flush: closes every open batch and wakes the appender for
     /// them; returns the count of batches enqueued so far, which the
     /// flush waits for `completed` to reach.
+    /// Closes every open batch and writes, in this thread, those ready
+    /// batches no one else is writing (see `Queue::take_for_caller`).
+    fn write_ready_here(&self) {
+        loop {
+            let batch = {
+                let mut acc = self.acc.lock();
+                acc.close_expired(None);
+                acc.queue.take_for_caller()
+            };
+            match batch {
+                Some(b) => self.write_for_waiter(b),
+                None => return,
+            }
+        }
+    }
+
     fn start_flush(&self, acc: &mut Accumulator) -> u64 {
         acc.close_expired(None);
         self.wake.notify_one();

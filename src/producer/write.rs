@@ -135,7 +135,7 @@ impl Shared {
     /// it syncs it too (sharing the sync with any other writer of the
     /// partition); under `Acks::Leader` the sync is the syncer's, as for
     /// the appender's batches.
-    fn write_for_waiter(&self, b: ClosedBatch) {
+    pub(super) fn write_for_waiter(&self, b: ClosedBatch) {
         let key = b.key();
         let written = self.write(b);
         let mine = match written {
