@@ -43,16 +43,16 @@
 //! producer holding records the log will refuse may first return their
 //! error; called again, it must succeed.
 //!
-//! Known failures, found by this test; at the end of the file, for each,
-//! the shrunk proptest case (`model_case_*`) and a plain test of the API,
-//! all failing until the library is fixed (the proptests hit them too,
-//! first through the seeds in `transactions_model.proptest-regressions`):
-//! - a zombie's `abort_transaction` succeeds once one of its batches was
-//!   refused: it takes a new epoch of the id, fencing the current producer
+//! Bugs this test found, fixed since; at the end of the file, for each,
+//! the shrunk proptest case (`model_case_*`) and a plain test of the API
+//! (the proptests replay them too, first, through the seeds in
+//! `transactions_model.proptest-regressions`):
+//! - a zombie's `abort_transaction` succeeded once one of its batches was
+//!   refused: it took a new epoch of the id, fencing the current producer
 //!   and aborting its open transaction;
-//! - `send_offsets_to_transaction` takes an offset past the input
-//!   partition's end, and the commit then fails after its decision and
-//!   markers, for good: the transactional id is wedged.
+//! - `send_offsets_to_transaction` took an offset past the input
+//!   partition's end, and the commit then failed after its decision and
+//!   markers, for good: the transactional id was wedged.
 //!
 //! Cases: 24 per storage by default; `SAMSA_PROPTEST_CASES` overrides.
 
@@ -989,11 +989,10 @@ proptest! {
     }
 }
 
-// Known failures, found by the model above: the proptest cases that found
-// them (shrunk), then plain tests of each; all fail until the library is
-// fixed.
+// Bugs the model above found (fixed): the proptest cases that found them
+// (shrunk), then plain tests of each.
 
-/// Fails: the shrunk proptest case of
+/// The shrunk proptest case of
 /// `a_zombies_abort_does_not_fence_the_current_producer`: a producer with
 /// a record still buffered is replaced, then aborts (the abort's flush is
 /// refused at the partition).
@@ -1016,7 +1015,7 @@ fn model_case_a_zombies_abort() {
     );
 }
 
-/// Fails: the shrunk proptest case of
+/// The shrunk proptest case of
 /// `an_offset_past_the_end_does_not_wedge_the_transaction`.
 #[test]
 fn model_case_an_offset_past_the_end() {
@@ -1067,11 +1066,11 @@ fn read_committed(log: &Log) -> Vec<String> {
     }
 }
 
-/// Fails (found by the model): the zombie's refused batch makes its
-/// transaction "abortable", and `abort_transaction` then takes a new epoch
-/// of the id (`Producer::take_new_epoch`, as for KIP-360), without asking
-/// whether the producer still held the id: the zombie fences the current
-/// producer, whose open transaction is aborted and whose commit fails.
+/// Found by the model (fixed): the zombie's refused batch made its
+/// transaction "abortable", and `abort_transaction` then took a new epoch
+/// of the id (as for KIP-360) without asking whether the producer still
+/// held the id: the zombie fenced the current producer, whose open
+/// transaction was aborted and whose commit failed.
 #[test]
 fn a_zombies_abort_does_not_fence_the_current_producer() {
     let log = Log::in_memory();
@@ -1097,14 +1096,14 @@ fn a_zombies_abort_does_not_fence_the_current_producer() {
     assert_eq!(read_committed(&log), ["current"]);
 }
 
-/// Fails (found by the model): `send_offsets_to_transaction` takes an
-/// offset past the end of the input partition, and the commit checks it
-/// only when it writes the offsets (`OffsetStore::commit`, from the
-/// coordinator's `complete`), after the commit was decided and its markers
-/// written: `commit_transaction` fails with `OffsetOutOfRange`, and so does
-/// every retry, `abort_transaction` is refused as the commit is decided,
-/// `init_transactions` and `Log::maintain` fail the same way, each retry
-/// writes another marker, and the transaction's records are visible to
+/// Found by the model (fixed): `send_offsets_to_transaction` took an
+/// offset past the end of the input partition, and the commit checked it
+/// only when it wrote the offsets, after the commit was decided and its
+/// markers written: `commit_transaction` failed with `OffsetOutOfRange`,
+/// and so did every retry, `abort_transaction` was refused as the commit
+/// was decided, `init_transactions` and `Log::maintain` failed the same
+/// way, each retry wrote another marker, and the transaction's records
+/// were visible to
 /// `read_committed` readers though its commit never succeeded. Either
 /// answer below would do: refused up front, as a plain commit is, or taken
 /// and committed (Kafka checks no range).

@@ -45,23 +45,25 @@ impl Producer {
         self.handle.shared.transactional_id()?;
         // Nothing of an earlier epoch may be written after the new one.
         self.flush()?;
-        self.take_new_epoch()
+        self.take_new_epoch(None)
     }
 
     /// Takes the id's next epoch from the coordinator (which ends what the
-    /// id's transaction left open) and starts the sequences afresh.
-    fn take_new_epoch(&self) -> Result<()> {
+    /// id's transaction left open) and starts the sequences afresh. With
+    /// `holder`, only if this producer still holds the id at that epoch.
+    fn take_new_epoch(&self, holder: Option<(i64, i16)>) -> Result<()> {
         let s = &*self.handle.shared;
         let id = s.transactional_id()?;
         let log = &s.log;
         let timeout = u64::try_from(s.config.transaction_timeout.as_millis()).unwrap_or(u64::MAX);
-        let identity = log.txns().init(
+        let identity = s.fenced_on_error(log.txns().init(
             log.registry(),
             log.offset_store(),
             id,
             timeout,
+            holder,
             super::fresh_producer_id,
-        )?;
+        ))?;
         *s.identity.lock() = Some(identity);
         // Sequences start afresh with the epoch.
         s.sequences.lock().clear();
@@ -175,8 +177,10 @@ impl Producer {
             }
             // A failed batch may have left a gap in a partition's
             // sequence: the abort is made at a new epoch, whose sequences
-            // start afresh (Kafka's KIP-360).
-            return self.take_new_epoch();
+            // start afresh (Kafka's KIP-360), if the producer still holds
+            // the id: a zombie's abort fences it, and no one else.
+            let identity = s.current_identity(id)?;
+            return self.take_new_epoch(Some(identity));
         }
         let identity = s.current_identity(id)?;
         let log = &s.log;
@@ -210,10 +214,13 @@ impl Shared {
         })
     }
 
-    /// After a batch failed: the open transaction can only be aborted.
-    pub(super) fn transaction_failed(&self) {
+    /// After a batch failed with `error`: the open transaction can only
+    /// be aborted, or, if the log fenced the producer, nothing can.
+    pub(super) fn transaction_failed(&self, error: &Error) {
         let mut txn = self.txn.lock();
-        if txn.stage == Stage::Open {
+        if let Error::ProducerFenced { .. } = error {
+            txn.stage = Stage::Fenced;
+        } else if txn.stage == Stage::Open {
             txn.stage = Stage::Abortable;
         }
     }

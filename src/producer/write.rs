@@ -210,8 +210,11 @@ impl Shared {
     pub(super) fn account(&self, bytes: usize, n: u64, error: Option<Error>) {
         // Before the batches count as done: a flush that sees them done
         // sees the transaction abortable too.
-        if error.is_some() && self.config.transactional_id.is_some() {
-            self.transaction_failed();
+        if let Some(e) = error
+            .as_ref()
+            .filter(|_| self.config.transactional_id.is_some())
+        {
+            self.transaction_failed(e);
         }
         let mut acc = self.acc.lock();
         acc.queue.buffered -= bytes;

@@ -94,16 +94,22 @@ impl TxnCoordinator {
     /// Kafka's `InitProducerId` for a transactional id: the producer id and
     /// a new epoch, which fences every older producer of the id. A
     /// transaction the older producer left open is aborted (or, if its
-    /// commit was decided, completed) first.
+    /// commit was decided, completed) first. With `holder`, only that
+    /// producer id and epoch may move the id on (a producer aborting at a
+    /// new epoch): anyone else is fenced.
     pub fn init(
         &self,
         registry: &Registry,
         offsets: &OffsetStore,
         id: &str,
         timeout_ms: u64,
+        holder: Option<(i64, i16)>,
         mut fresh_producer_id: impl FnMut() -> i64,
     ) -> Result<(i64, i16)> {
         let mut ids = self.ids.lock();
+        if let Some(identity) = holder {
+            current(&mut ids, id, identity)?;
+        }
         let meta = match ids.get_mut(id) {
             Some(meta) => {
                 finish_left_over(registry, offsets, id, meta)?;
@@ -170,6 +176,19 @@ impl TxnCoordinator {
         group: &str,
         offsets: &[((String, u32), OffsetAndMetadata)],
     ) -> Result<()> {
+        // Checked now, as a consumer's commit is: once the commit is
+        // decided, nothing may refuse its offsets.
+        for ((topic, partition), o) in offsets {
+            let p = registry.topic(topic)?.partition(*partition)?;
+            let (start, end) = (p.log_start_offset(), p.high_watermark());
+            if o.offset > end {
+                return Err(Error::OffsetOutOfRange {
+                    requested: o.offset,
+                    start,
+                    end,
+                });
+            }
+        }
         let mut ids = self.ids.lock();
         let meta = current(&mut ids, id, identity)?;
         let before = meta.clone();
@@ -388,7 +407,14 @@ fn complete(
     }
     if commit {
         let mut by_group: BTreeMap<&str, Vec<_>> = BTreeMap::new();
-        for o in &meta.offsets {
+        // Offsets of a partition deleted since are dropped with it.
+        let exists = |o: &&TxnOffset| {
+            registry
+                .topic(&o.topic)
+                .and_then(|t| t.partition(o.partition))
+                .is_ok()
+        };
+        for o in meta.offsets.iter().filter(exists) {
             by_group.entry(&o.group).or_default().push((
                 (o.topic.clone(), o.partition),
                 Some(OffsetAndMetadata {
@@ -439,10 +465,17 @@ mod tests {
         // still give each its own producer id.
         let mut next = 100;
         log.txns()
-            .init(log.registry(), log.offset_store(), id, TIMEOUT, || {
-                next += 1;
-                next
-            })
+            .init(
+                log.registry(),
+                log.offset_store(),
+                id,
+                TIMEOUT,
+                None,
+                || {
+                    next += 1;
+                    next
+                },
+            )
             .unwrap()
     }
 
