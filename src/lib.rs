@@ -99,6 +99,7 @@ pub mod partition;
 mod partitioner;
 pub mod producer;
 mod properties;
+pub mod read_only;
 pub mod record;
 mod registry;
 pub mod segment;

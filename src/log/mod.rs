@@ -126,6 +126,14 @@ impl Log {
         Log::builder().open(dir)
     }
 
+    /// Opens the log in `dir` read-only, beside its owner (another process,
+    /// or this one): no lock, no writes, reads of what the owner has
+    /// written whole, following its appends, rolls, retention, compaction
+    /// and restarts. See [`crate::read_only`].
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<crate::read_only::ReadOnlyLog> {
+        crate::read_only::ReadOnlyLog::open(dir.as_ref())
+    }
+
     /// A log in memory, with default options: the same API and semantics
     /// as on disk, no files, ready in microseconds.
     pub fn in_memory() -> Log {

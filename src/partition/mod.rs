@@ -19,7 +19,7 @@ mod files;
 mod idempotence_model_tests;
 #[cfg(test)]
 mod idempotence_tests;
-mod log_start;
+pub(crate) mod log_start;
 pub(crate) mod marker;
 #[cfg(test)]
 mod model_tests;

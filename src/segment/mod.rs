@@ -33,7 +33,8 @@ pub use verify::{BadBatch, IndexMismatch, SegmentIndex, SegmentReport};
 pub use view::{BatchLocation, Segment, SegmentFiles, TimestampOffset};
 
 pub(crate) use index_builder::Indexes;
-pub(crate) use scan::{scan, Mode};
+pub(crate) use reader::{BatchReader, Step};
+pub(crate) use scan::{check_batch, scan, Mode};
 pub(crate) use writer::SegmentWriter;
 
 use crate::batch::BatchHeader;

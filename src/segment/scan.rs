@@ -198,7 +198,7 @@ pub(super) fn marker_at(
 
 /// `None` if the batch at the reader's position is whole and valid and has
 /// the offsets expected after `expected`; otherwise what is wrong.
-pub(super) fn check_batch(
+pub(crate) fn check_batch(
     reader: &mut BatchReader<'_>,
     h: &BatchHeader,
     expected: u64,

@@ -38,6 +38,14 @@ impl Storage for FsStorage {
         }))
     }
 
+    fn open_read_only(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
+        let file = OpenOptions::new().read(true).open(path)?;
+        Ok(Arc::new(FsFile {
+            file,
+            path: path.to_path_buf(),
+        }))
+    }
+
     fn exists(&self, path: &Path) -> bool {
         path.is_file()
     }

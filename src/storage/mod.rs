@@ -12,6 +12,7 @@ mod fs;
 mod mem;
 mod mmap;
 mod prune;
+mod read_only;
 #[cfg(test)]
 pub(crate) mod sim;
 
@@ -26,6 +27,7 @@ pub(crate) use fs::FsStorage;
 pub(crate) use mem::MemStorage;
 pub(crate) use mmap::SharedBytes;
 pub(crate) use prune::{prune, OwnNames};
+pub(crate) use read_only::ReadOnlyStorage;
 
 /// A directory tree of files.
 pub(crate) trait Storage: Send + Sync + fmt::Debug {
@@ -34,6 +36,11 @@ pub(crate) trait Storage: Send + Sync + fmt::Debug {
     /// Opens a file for reading and writing; creates it (owner-only) when
     /// `create` is set and it does not exist.
     fn open(&self, path: &Path, create: bool) -> io::Result<Arc<dyn StorageFile>>;
+    /// Opens a file for reading only (on disk, without asking for write
+    /// access): for a log open read-only beside its owner.
+    fn open_read_only(&self, path: &Path) -> io::Result<Arc<dyn StorageFile>> {
+        self.open(path, false)
+    }
     /// Whether a file exists at `path`.
     fn exists(&self, path: &Path) -> bool;
     /// The length of the file at `path`, without keeping it open.

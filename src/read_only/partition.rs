@@ -1,0 +1,360 @@
+//! One partition of a log another process owns, read without its lock:
+//! [`ReadOnlyPartition`].
+//!
+//! The owner appends, rolls, deletes and compacts segments meanwhile, and
+//! may restart and cut a torn tail. So this reader trusts nothing it has
+//! not checked: it lists the segments at each call, reads with positioned
+//! reads only (a memory map of a file the owner cuts would fault), checks
+//! every batch's CRC before handing it out, and counts the log's end as
+//! the end of the last whole, valid batch of the last segment. A batch
+//! still being written (cut off, or failing its CRC at the tail) is not
+//! visible yet; it is read once whole. A segment deleted under the reader
+//! makes reads below the new log start [`Error::OffsetOutOfRange`], as a
+//! Kafka consumer sees after retention.
+
+use crate::batch::{check_batches, Records};
+use crate::error::{Error, Result};
+use crate::index::{entries_len, IndexKind, OffsetIndex};
+use crate::partition::log_start;
+use crate::segment::{check_batch, log_file_name, parse_log_file_name, BatchReader, Mode, Step};
+use crate::storage::{CheckedStorage, NamedFile, Storage, StorageFile};
+use parking_lot::Mutex;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Bytes read at a time while walking batch headers.
+const WINDOW: usize = 1 << 20;
+
+/// How far the last segment is known whole: the reader's log end, kept
+/// between calls so that each looks only at what was added since.
+struct Tail {
+    base: u64,
+    /// The file as it was opened: a compaction that renames a cleaned
+    /// copy over it later does not change what this handle reads.
+    file: Arc<dyn StorageFile>,
+    /// Bytes of whole, valid batches from the start of the file.
+    valid: u64,
+    /// The offset after the last of them.
+    next: u64,
+}
+
+/// A partition of a log open read-only ([`crate::Log::open_read_only`]):
+/// its offsets and records, as the owner has written them. It holds no
+/// lock and writes nothing.
+pub struct ReadOnlyPartition {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    topic: String,
+    partition: u32,
+    poll_interval: Duration,
+    tail: Mutex<Option<Tail>>,
+}
+
+impl fmt::Debug for ReadOnlyPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadOnlyPartition")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReadOnlyPartition {
+    pub(super) fn new(
+        storage: Arc<dyn Storage>,
+        dir: PathBuf,
+        topic: &str,
+        partition: u32,
+        poll_interval: Duration,
+    ) -> Self {
+        ReadOnlyPartition {
+            storage,
+            dir,
+            topic: topic.to_owned(),
+            partition,
+            poll_interval,
+            tail: Mutex::new(None),
+        }
+    }
+
+    /// The partition's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The base offsets of the segments there now, in order.
+    fn bases(&self) -> Result<Vec<u64>> {
+        let mut bases: Vec<u64> = self
+            .storage
+            .list_files(&self.dir)?
+            .iter()
+            .filter_map(|n| parse_log_file_name(n))
+            .collect();
+        bases.sort_unstable();
+        Ok(bases)
+    }
+
+    fn log_path(&self, base: u64) -> PathBuf {
+        self.dir.join(log_file_name(base))
+    }
+
+    /// The first offset still in the log: the first segment's base, or
+    /// further where the owner's `delete_records` moved it.
+    pub fn log_start_offset(&self) -> Result<u64> {
+        let first = self.bases()?.first().copied().unwrap_or(0);
+        let checkpoint = log_start::read(&*self.storage, &self.dir)?.unwrap_or(0);
+        Ok(first.max(checkpoint))
+    }
+
+    /// The offset after the last record the owner has written whole: what
+    /// a read can reach now. It may be ahead of the owner's high
+    /// watermark by a batch being synced, which a crash of the owner's
+    /// process keeps (only a power loss can take it back).
+    pub fn end_offset(&self) -> Result<u64> {
+        retry_cut_short(|| self.scan_end())
+    }
+
+    fn scan_end(&self) -> Result<u64> {
+        let bases = self.bases()?;
+        let Some(&last) = bases.last() else {
+            return self.log_start_offset();
+        };
+        let mut tail = self.tail.lock();
+        let stale = match &*tail {
+            Some(t) => t.base != last || t.file.len().map_or(true, |len| len < t.valid),
+            None => true,
+        };
+        if stale {
+            let path = self.log_path(last);
+            let file = match self.storage.open_read_only(&path) {
+                Ok(f) => f,
+                // Rolled and deleted between the listing and the open.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    drop(tail);
+                    return self.scan_end();
+                }
+                Err(e) => return Err(Error::io("open", path, e)),
+            };
+            *tail = Some(Tail {
+                base: last,
+                file,
+                valid: 0,
+                next: last,
+            });
+        }
+        let t = tail.as_mut().expect("set above");
+        let path = self.log_path(t.base);
+        let len = t.file.len().map_err(|e| Error::io("stat", &path, e))?;
+        let named = NamedFile::new(&*t.file, &path);
+        let mut reader = BatchReader::new(named, t.valid, len, WINDOW);
+        while let Step::Batch(h) = reader.peek()? {
+            if check_batch(&mut reader, &h, t.next, t.base, Mode::Tail)?.is_some() {
+                // Not whole yet, or not written yet: not visible.
+                break;
+            }
+            reader.advance(&h);
+            t.valid = reader.pos;
+            t.next = h.next_offset();
+        }
+        Ok(t.next)
+    }
+
+    /// Records from offset `from` on: whole batches up to about
+    /// `max_bytes` (at least one), each checked against its CRC. Reading
+    /// at [`Self::end_offset`] returns no records (its `next_offset` says
+    /// where to read next, past the gaps markers and compaction leave);
+    /// below the log start or past the end is
+    /// [`Error::OffsetOutOfRange`]. Control batches (transaction markers)
+    /// are skipped; records of transactions are returned whatever their
+    /// outcome, as a `read_uncommitted` consumer reads them.
+    pub fn read(&self, from: u64, max_bytes: usize) -> Result<Records> {
+        let end = self.end_offset()?;
+        let mut at = from;
+        // Segments the owner deleted between a listing and an open.
+        let mut vanished = 0;
+        loop {
+            let start = self.log_start_offset()?;
+            if at < start || at > end || vanished > 3 {
+                return Err(Error::OffsetOutOfRange {
+                    requested: at,
+                    start,
+                    end,
+                });
+            }
+            if at == end {
+                return Ok(Records::empty(at));
+            }
+            let bases = self.bases()?;
+            let Some(i) = bases.iter().rposition(|&b| b <= at) else {
+                vanished += 1;
+                continue;
+            };
+            let next_base = bases.get(i + 1).copied();
+            let read =
+                retry_cut_short(|| self.read_segment(bases[i], next_base, at, end, max_bytes));
+            match read? {
+                Some(r) if !r.is_empty() || next_base.is_none() => return Ok(r),
+                // Nothing left in this segment at or after `at` (a gap
+                // compaction left at its end): the next one.
+                Some(_) => at = next_base.expect("checked above"),
+                None => vanished += 1,
+            }
+        }
+    }
+
+    /// Reads from `at` in the segment based at `base` (followed by one at
+    /// `next_base`, if any), up to the log end `end`; `None` if its file
+    /// is gone (deleted by the owner since it was listed).
+    fn read_segment(
+        &self,
+        base: u64,
+        next_base: Option<u64>,
+        at: u64,
+        end: u64,
+        max_bytes: usize,
+    ) -> Result<Option<Records>> {
+        let path = self.log_path(base);
+        let file = match self.storage.open_read_only(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("open", path, e)),
+        };
+        let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
+        // The last segment only up to what `end_offset` found whole; a
+        // sealed one whole.
+        let limit = match (next_base, &*self.tail.lock()) {
+            (None, Some(t)) if t.base == base => t.valid.min(len),
+            _ => len,
+        };
+        let from_index = if next_base.is_some() {
+            self.index_position(base, at, len)
+        } else {
+            0
+        };
+        let named = NamedFile::new(&*file, &path);
+        let mut found = find_batches(named, from_index, limit, at, max_bytes)?;
+        if from_index > 0 && matches!(found, Found::Bad(..)) {
+            // A lying index: walk from the start instead.
+            found = find_batches(NamedFile::new(&*file, &path), 0, limit, at, max_bytes)?;
+        }
+        let (first, batches_end) = match found {
+            Found::Batches(first, batches_end) => (first, batches_end),
+            Found::End => return Ok(Some(Records::empty(next_base.unwrap_or(end)))),
+            Found::Bad(pos, why) => return Err(Error::corrupt(&path, pos, why)),
+        };
+        let mut buf = vec![0u8; (batches_end - first) as usize];
+        file.read_exact_at(&mut buf, first)
+            .map_err(|e| Error::io("read", &path, e))?;
+        let checked = check_batches(&buf, at, next_base.unwrap_or(end));
+        if let Some((pos, e)) = &checked.bad {
+            if *pos == 0 {
+                return Err(Error::corrupt(&path, first, e.to_string()));
+            }
+        }
+        Ok(Some(Records::from_checked(buf, at, &checked)))
+    }
+
+    /// Waits up to `timeout` for records at or after `from` (tailing the
+    /// log: the end is looked at every poll interval, see
+    /// [`ReadOnlyLog::with_poll_interval`](super::ReadOnlyLog::with_poll_interval)),
+    /// then reads as [`Self::read`] does. Returns at once if there are
+    /// records, or if the read skipped offsets (its `next_offset` moved).
+    pub fn poll(&self, from: u64, max_bytes: usize, timeout: Duration) -> Result<Records> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let records = self.read(from, max_bytes)?;
+            let now = Instant::now();
+            if !records.is_empty() || records.next_offset() != from || now >= deadline {
+                return Ok(records);
+            }
+            std::thread::sleep(self.poll_interval.min(deadline - now));
+        }
+    }
+
+    /// Where the sealed segment's offset index says to start looking for
+    /// `at` (0 if it has no usable index).
+    fn index_position(&self, base: u64, at: u64, log_len: u64) -> u64 {
+        let path = self.log_path(base).with_extension("index");
+        let Ok(file) = self.storage.open_read_only(&path) else {
+            return 0;
+        };
+        let Ok(bytes) = crate::storage::read_all(&*file) else {
+            return 0;
+        };
+        let Some(n) = entries_len(IndexKind::Offset, &bytes, log_len) else {
+            return 0;
+        };
+        let relative = u32::try_from(at - base).unwrap_or(u32::MAX);
+        OffsetIndex::lookup(&bytes[..n], relative).map_or(0, |e| u64::from(e.position))
+    }
+}
+
+/// What a walk over a segment's batch headers found.
+enum Found {
+    /// Batches from byte `.0` to byte `.1`, the first holding the offset
+    /// asked for (or the first after it).
+    Batches(u64, u64),
+    /// No batch at or after the offset before the end.
+    End,
+    /// A header that is not a batch's, at this position.
+    Bad(u64, String),
+}
+
+/// Walks the batch headers of `file` from byte `pos` up to `limit` to the
+/// first batch ending at or after offset `at`, then takes batches up to
+/// about `max_bytes` (at least one).
+fn find_batches(
+    file: NamedFile<'_, &dyn StorageFile>,
+    pos: u64,
+    limit: u64,
+    at: u64,
+    max_bytes: usize,
+) -> Result<Found> {
+    let mut reader = BatchReader::new(file, pos, limit, WINDOW);
+    let mut first = None;
+    loop {
+        let here = reader.pos;
+        let h = match reader.peek()? {
+            Step::Batch(h) => h,
+            Step::End | Step::Partial => break,
+            Step::Bad(e) => {
+                if first.is_some() {
+                    break;
+                }
+                return Ok(Found::Bad(here, e.to_string()));
+            }
+        };
+        match first {
+            None if h.last_offset() < at => {}
+            None => first = Some(here),
+            Some(f) if here - f >= max_bytes as u64 => break,
+            Some(_) => {}
+        }
+        reader.advance(&h);
+    }
+    Ok(match first {
+        Some(f) => Found::Batches(f, reader.pos),
+        None => Found::End,
+    })
+}
+
+/// Runs `f` again (a few times) while it fails on a file that ended
+/// before a length measured a moment earlier: the owner cut it meanwhile
+/// (the zeros reserved past a segment's data go when it is sealed or
+/// closed, and a restart cuts a torn tail).
+fn retry_cut_short<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = 0;
+    loop {
+        match f() {
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::UnexpectedEof && tries < 5 =>
+            {
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
