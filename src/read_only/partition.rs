@@ -101,6 +101,27 @@ impl ReadOnlyPartition {
         self.dir.join(log_file_name(base))
     }
 
+    /// Bytes of the partition's segment logs now (the reserved zeros past
+    /// the active segment's data included).
+    pub fn size_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for base in self.bases()? {
+            let path = self.log_path(base);
+            match self.storage.len_of(&path) {
+                Ok(n) => total += n,
+                // Deleted since the listing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("stat", path, e)),
+            }
+        }
+        Ok(total)
+    }
+
+    /// How many segments the partition has now.
+    pub fn segment_count(&self) -> Result<usize> {
+        Ok(self.bases()?.len())
+    }
+
     /// The first offset still in the log: the first segment's base, or
     /// further where the owner's `delete_records` moved it.
     pub fn log_start_offset(&self) -> Result<u64> {

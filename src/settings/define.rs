@@ -188,8 +188,10 @@ macro_rules! define_settings {
             #[cfg(test)]
             pub(crate) const KEYS: &'static [&'static str] = &[$($key),*];
 
-            /// The settings as `topic.properties` pairs, in table order.
-            pub(crate) fn to_properties(
+            /// The settings as (Kafka key, value) pairs, in table order:
+            /// what `topic.properties` holds and `samsa topics describe`
+            /// prints (`retention.ms=604800000`, ...).
+            pub fn to_properties(
                 &self,
             ) -> ::std::vec::Vec<(&'static str, ::std::string::String)> {
                 ::std::vec![$(

@@ -1,0 +1,173 @@
+//! The `samsa` tool end to end, as an operator runs it: against a log
+//! made by the library and held open by this process (its live owner),
+//! reading read-only; listings as tables and as JSON; errors as one line
+//! and exit status 1.
+
+use samsa_log::consumer::ConsumerConfig;
+use samsa_log::group::OffsetAndMetadata;
+use samsa_log::record::Header;
+use samsa_log::topic::TopicConfig;
+use samsa_log::{Log, Record};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn samsa(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_samsa"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// A live log: `orders` (2 partitions, 10 records, one with headers and a
+/// binary value), `empty`, and group `billing` with a committed offset.
+fn live_log(dir: &Path) -> Log {
+    let log = Log::open(dir).unwrap();
+    let orders = log
+        .create_topic("orders", TopicConfig::default().partitions(2))
+        .unwrap();
+    log.create_topic("empty", TopicConfig::default()).unwrap();
+    for i in 0..10u32 {
+        let p = orders.partition(i % 2).unwrap();
+        p.append(&[Record::new(format!("order {i}")).key(format!("k{i}"))])
+            .unwrap();
+    }
+    orders
+        .partition(0)
+        .unwrap()
+        .append(&[Record::new(&[0xffu8, 0x00][..]).headers(vec![Header::new("h", b"v")])])
+        .unwrap();
+    let mut c = log.consumer(ConsumerConfig::new("billing")).unwrap();
+    c.commit_offsets(&[(("orders".to_owned(), 0), OffsetAndMetadata::new(2))])
+        .unwrap();
+    log
+}
+
+#[test]
+fn topics_list_and_describe_a_live_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _owner = live_log(tmp.path());
+    let table = stdout(&samsa(tmp.path(), &["topics", "list"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("TOPIC"));
+    assert!(
+        lines[1].starts_with("empty") && lines[2].starts_with("orders"),
+        "{table}"
+    );
+    let orders: Vec<&str> = lines[2].split_whitespace().collect();
+    assert_eq!(orders[..3], ["orders", "2", "11"], "{table}");
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&samsa(tmp.path(), &["topics", "list", "--json"]))).unwrap();
+    assert_eq!(json[1]["topic"], "orders");
+    assert_eq!(json[1]["offsets"], 11);
+
+    let d: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        tmp.path(),
+        &["topics", "describe", "orders", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(d["partitions"][0]["end_offset"], 6);
+    assert_eq!(d["partitions"][1]["end_offset"], 5);
+    assert_eq!(d["settings"]["cleanup.policy"], "delete");
+    let text = stdout(&samsa(tmp.path(), &["topics", "describe", "orders"]));
+    assert!(
+        text.contains("LOG-START-OFFSET") && text.contains("retention.ms"),
+        "{text}"
+    );
+}
+
+#[test]
+fn consume_prints_records_as_text_and_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _owner = live_log(tmp.path());
+    let text = stdout(&samsa(
+        tmp.path(),
+        &[
+            "consume",
+            "orders",
+            "-p",
+            "1",
+            "--from",
+            "earliest",
+            "--print-key",
+        ],
+    ));
+    let want: Vec<String> = (0..10)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("k{i}\torder {i}"))
+        .collect();
+    assert_eq!(text.lines().collect::<Vec<_>>(), want);
+    // Latest (Kafka's default) prints nothing new; a limit stops early.
+    assert_eq!(stdout(&samsa(tmp.path(), &["consume", "orders"])), "");
+    let two = stdout(&samsa(
+        tmp.path(),
+        &["consume", "orders", "--from", "earliest", "-n", "2"],
+    ));
+    assert_eq!(two.lines().count(), 2);
+
+    let json = stdout(&samsa(
+        tmp.path(),
+        &[
+            "consume", "orders", "-p", "0", "--from", "5", "--format", "json",
+        ],
+    ));
+    let r: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(r["offset"], 5);
+    assert_eq!(r["partition"], 0);
+    assert_eq!(r["value"], "\\xff\\x00", "binary escaped");
+    assert_eq!(r["headers"][0]["key"], "h");
+    assert_eq!(r["headers"][0]["value"], "v");
+    assert!(r["timestamp"].as_i64().unwrap() > 0);
+}
+
+#[test]
+fn groups_show_committed_offsets_and_lag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _owner = live_log(tmp.path());
+    assert_eq!(stdout(&samsa(tmp.path(), &["groups", "list"])), "billing\n");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        tmp.path(),
+        &["groups", "describe", "billing", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(json[0]["committed_offset"], 2);
+    assert_eq!(json[0]["end_offset"], 6);
+    assert_eq!(json[0]["lag"], 4);
+    let table = stdout(&samsa(tmp.path(), &["groups", "describe", "billing"]));
+    assert!(table.starts_with("GROUP"), "{table}");
+}
+
+#[test]
+fn errors_are_one_line_and_exit_status_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _owner = live_log(tmp.path());
+    for args in [
+        &["consume", "nope"][..],
+        &["topics", "describe", "nope"],
+        &["groups", "describe", "nobody"],
+        &["consume", "orders", "--from", "yesterday"],
+    ] {
+        let o = samsa(tmp.path(), args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.starts_with("samsa: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let o = samsa(&tmp.path().join("missing"), &["topics", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
+}
