@@ -5,6 +5,7 @@
 
 use super::define::define_settings;
 use super::values::{CleanupPolicy, SyncPolicy, TimestampType};
+use crate::error::{Error, Result};
 
 /// The largest `segment_bytes`: file positions in the index are 32-bit, and
 /// a segment may exceed its limit by one batch no larger than the limit.
@@ -177,6 +178,37 @@ define_settings! {
 }
 
 impl TopicConfig {
+    /// The configuration with the setting Kafka calls `key` (as
+    /// [`Self::to_properties`] names it: `retention.ms`, `cleanup.policy`,
+    /// ...) set to `value`, written as `topic.properties` writes it
+    /// (`-1` for no limit, as in Kafka). An unknown key or a value that does not
+    /// parse or is out of range is [`Error::InvalidConfig`]: how
+    /// `samsa topics create --config k=v` reads its settings.
+    pub fn with_property(&self, key: &str, value: &str) -> Result<TopicConfig> {
+        let mut pairs = self.to_properties();
+        let known: Vec<&str> = pairs.iter().map(|(k, _)| *k).collect();
+        let Some(slot) = pairs.iter_mut().find(|(k, _)| *k == key) else {
+            return Err(Error::InvalidConfig(format!(
+                "unknown setting {key:?}; the settings are {}",
+                known.join(", ")
+            )));
+        };
+        slot.1 = value.to_owned();
+        let text = crate::properties::encode("settings", &pairs);
+        let invalid = |e: Error| {
+            let why = match e {
+                Error::Corrupt { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            Error::InvalidConfig(format!("{key}={value}: {why}"))
+        };
+        let path = std::path::Path::new(key);
+        let mut fields = crate::properties::decode(text.as_bytes(), path).map_err(invalid)?;
+        let config = TopicConfig::from_properties(&mut fields).map_err(invalid)?;
+        fields.finish().map_err(invalid)?;
+        Ok(config)
+    }
+
     /// The configuration of each partition log, with `default_sync` (the
     /// log's) where the topic sets no sync policy of its own.
     pub(crate) fn partition_config(&self, default_sync: SyncPolicy) -> PartitionConfig {

@@ -342,3 +342,28 @@ fn a_topic_hands_its_partition_settings_down() {
     let d = TopicConfig::default();
     assert_eq!(d.partition_config(SyncPolicy::Os).sync, SyncPolicy::Os);
 }
+
+#[test]
+fn a_setting_is_set_by_its_kafka_key() {
+    let c = TopicConfig::default()
+        .with_property("retention.ms", "1000")
+        .unwrap()
+        .with_property("cleanup.policy", "compact")
+        .unwrap()
+        .with_property("retention.bytes", "-1")
+        .unwrap();
+    assert_eq!(c.retention_ms, Some(1000));
+    assert_eq!(c.cleanup_policy, CleanupPolicy::Compact);
+    assert_eq!(c.retention_bytes, None);
+    for (k, v) in [
+        ("no.such.key", "1"),
+        ("retention.ms", "soon"),
+        ("partitions", "0"),
+    ] {
+        let e = TopicConfig::default().with_property(k, v).unwrap_err();
+        assert!(
+            matches!(&e, Error::InvalidConfig(m) if m.contains(k)),
+            "{k}={v}: {e}"
+        );
+    }
+}
