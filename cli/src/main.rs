@@ -10,18 +10,25 @@
 //! samsa --dir DIR groups describe billing       # committed offsets and lag
 //! ```
 //!
+//! Commands that only read open the log read-only, beside its owner.
+//! Those that change it (`topics create | delete | add-partitions`,
+//! `produce`, `groups reset-offsets --execute | delete`) open it as its
+//! owner, and so fail while a service holds it (`locked by another
+//! owner`), as they should.
+//!
 //! Listings print aligned tables for people, or with `--json` one JSON
 //! value for scripts. An error is one line on stderr and exit status 1.
 
 mod consume;
 mod groups;
+mod produce;
 mod table;
 mod topics;
 
 use clap::{Parser, Subcommand};
 use samsa_log::read_only::ReadOnlyLog;
 use samsa_log::Log;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -45,6 +52,9 @@ enum Command {
     Topics(topics::Topics),
     /// Print a topic's records (Kafka's console consumer).
     Consume(consume::Consume),
+    /// Append records read from stdin or a file, one a line (Kafka's
+    /// console producer).
+    Produce(produce::Produce),
     /// List and describe consumer groups: committed offsets and lag.
     #[command(subcommand)]
     Groups(groups::Groups),
@@ -66,15 +76,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let dir = cli.dir.ok_or("no log directory: pass --dir DIR")?;
-    let log = open(&dir)?;
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Command::Topics(c) => c.run(&log, &mut out),
-        Command::Consume(c) => c.run(&log, &mut out),
-        Command::Groups(c) => c.run(&log, &mut out),
+        Command::Topics(c) => c.run(&dir, &mut out),
+        Command::Consume(c) => c.run(&read_only(&dir)?, &mut out),
+        Command::Produce(c) => c.run(&owned(&dir)?, &mut out),
+        Command::Groups(c) => c.run(&dir, &mut out),
     }
 }
 
-fn open(dir: &std::path::Path) -> Result<ReadOnlyLog, Failure> {
+/// The log in `dir`, read-only beside its owner.
+fn read_only(dir: &Path) -> Result<ReadOnlyLog, Failure> {
     Log::open_read_only(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()).into())
+}
+
+/// The log in `dir`, opened as its owner (which fails while a service
+/// holds it), without a maintenance thread: a command changes what it was
+/// asked to and closes the log.
+fn owned(dir: &Path) -> Result<Log, Failure> {
+    Log::builder()
+        .maintenance_interval(None)
+        .open(dir)
+        .map_err(|e| format!("cannot open {} to change it: {e}", dir.display()).into())
 }

@@ -1,10 +1,12 @@
-//! `samsa topics list | describe TOPIC`.
+//! `samsa topics list | describe | create | delete | add-partitions`.
 
-use crate::{table, Failure};
+use crate::{owned, read_only, table, Failure};
 use clap::Subcommand;
 use samsa_log::read_only::ReadOnlyLog;
+use samsa_log::topic::TopicConfig;
 use serde_json::json;
 use std::io::Write;
+use std::path::Path;
 
 #[derive(Subcommand)]
 pub enum Topics {
@@ -20,6 +22,27 @@ pub enum Topics {
         /// One JSON object instead of tables.
         #[arg(long)]
         json: bool,
+    },
+    /// Create a topic (the log must not be open elsewhere).
+    Create {
+        topic: String,
+        /// How many partitions.
+        #[arg(long, default_value_t = 1)]
+        partitions: u32,
+        /// A setting under its Kafka key, `retention.ms=3600000`
+        /// (repeat the option; `-1` is no limit).
+        #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// Delete a topic and its records (the log must not be open
+    /// elsewhere).
+    Delete { topic: String },
+    /// Add partitions to a topic (never removed, as in Kafka).
+    AddPartitions {
+        topic: String,
+        /// How many to add.
+        #[arg(long)]
+        count: u32,
     },
 }
 
@@ -48,10 +71,42 @@ fn partitions(log: &ReadOnlyLog, topic: &str) -> Result<Vec<PartitionRow>, Failu
 }
 
 impl Topics {
-    pub fn run(self, log: &ReadOnlyLog, out: &mut dyn Write) -> Result<(), Failure> {
+    pub fn run(self, dir: &Path, out: &mut dyn Write) -> Result<(), Failure> {
         match self {
-            Topics::List { json } => list(log, json, out),
-            Topics::Describe { topic, json } => describe(log, &topic, json, out),
+            Topics::List { json } => list(&read_only(dir)?, json, out),
+            Topics::Describe { topic, json } => describe(&read_only(dir)?, &topic, json, out),
+            Topics::Create {
+                topic,
+                partitions,
+                configs,
+            } => {
+                let mut config = TopicConfig::default().partitions(partitions);
+                for kv in &configs {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or_else(|| format!("--config {kv:?}: KEY=VALUE"))?;
+                    config = config.with_property(k, v)?;
+                }
+                let log = owned(dir)?;
+                log.create_topic(&topic, config)?;
+                log.close()?;
+                writeln!(out, "Created topic {topic}.")?;
+                Ok(())
+            }
+            Topics::Delete { topic } => {
+                let log = owned(dir)?;
+                log.delete_topic(&topic)?;
+                log.close()?;
+                writeln!(out, "Deleted topic {topic}.")?;
+                Ok(())
+            }
+            Topics::AddPartitions { topic, count } => {
+                let log = owned(dir)?;
+                let total = log.add_partitions(&topic, count)?;
+                log.close()?;
+                writeln!(out, "Topic {topic} has {total} partitions.")?;
+                Ok(())
+            }
         }
     }
 }

@@ -171,3 +171,152 @@ fn errors_are_one_line_and_exit_status_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("missing"));
 }
+
+fn samsa_with_stdin(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_samsa"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn create_produce_reset_and_delete_on_a_log_no_one_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    drop(live_log(tmp.path()));
+    let dir = tmp.path();
+    stdout(&samsa(
+        dir,
+        &[
+            "topics",
+            "create",
+            "events",
+            "--partitions",
+            "2",
+            "-c",
+            "retention.ms=60000",
+            "-c",
+            "cleanup.policy=compact",
+        ],
+    ));
+    let d: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        dir,
+        &["topics", "describe", "events", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(d["settings"]["retention.ms"], "60000");
+    assert_eq!(d["settings"]["cleanup.policy"], "compact");
+    assert_eq!(d["partitions"].as_array().unwrap().len(), 2);
+
+    let sent = samsa_with_stdin(
+        dir,
+        &[
+            "produce",
+            "events",
+            "--key-separator",
+            ":",
+            "-H",
+            "source=cli",
+            "-p",
+            "1",
+        ],
+        "a:one\nb:two\nc:three\n",
+    );
+    assert!(stdout(&sent).contains("Sent 3"));
+    let json = stdout(&samsa(
+        dir,
+        &[
+            "consume", "events", "-p", "1", "--from", "earliest", "--format", "json",
+        ],
+    ));
+    let records: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[1]["key"], "b");
+    assert_eq!(records[1]["value"], "two");
+    assert_eq!(records[1]["headers"][0]["value"], "cli");
+
+    assert!(stdout(&samsa(
+        dir,
+        &["topics", "add-partitions", "events", "--count", "1"]
+    ))
+    .contains("3 partitions"));
+
+    // A dry run changes nothing; --execute does.
+    let plan = stdout(&samsa(
+        dir,
+        &[
+            "groups",
+            "reset-offsets",
+            "billing",
+            "--topic",
+            "orders",
+            "--to-earliest",
+        ],
+    ));
+    assert!(plan.contains("Dry run"), "{plan}");
+    let committed = |dir: &Path| -> serde_json::Value {
+        serde_json::from_str(&stdout(&samsa(
+            dir,
+            &["groups", "describe", "billing", "--json"],
+        )))
+        .unwrap()
+    };
+    assert_eq!(committed(dir)[0]["committed_offset"], 2);
+    let done: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        dir,
+        &[
+            "groups",
+            "reset-offsets",
+            "billing",
+            "--topic",
+            "orders",
+            "--shift-by",
+            "-1",
+            "--execute",
+            "--json",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(done[0]["from"], 2);
+    assert_eq!(done[0]["to"], 1);
+    assert_eq!(committed(dir)[0]["committed_offset"], 1);
+    stdout(&samsa(dir, &["groups", "delete", "billing"]));
+    assert_eq!(stdout(&samsa(dir, &["groups", "list"])), "");
+    stdout(&samsa(dir, &["topics", "delete", "events"]));
+    assert!(!stdout(&samsa(dir, &["topics", "list"])).contains("events"));
+}
+
+#[test]
+fn changes_are_refused_while_the_owner_holds_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let _owner = live_log(tmp.path());
+    for args in [
+        &["topics", "create", "x"][..],
+        &["topics", "delete", "orders"],
+        &["groups", "delete", "billing"],
+    ] {
+        let o = samsa(tmp.path(), args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(err.contains("lock"), "{args:?}: {err}");
+    }
+    let o = samsa_with_stdin(tmp.path(), &["produce", "orders"], "x\n");
+    assert_eq!(o.status.code(), Some(1));
+    // Reading still works beside it.
+    assert!(stdout(&samsa(tmp.path(), &["topics", "list"])).contains("orders"));
+}
