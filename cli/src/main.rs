@@ -21,6 +21,7 @@
 
 mod consume;
 mod groups;
+mod inspect;
 mod produce;
 mod table;
 mod topics;
@@ -58,15 +59,25 @@ enum Command {
     /// List and describe consumer groups: committed offsets and lag.
     #[command(subcommand)]
     Groups(groups::Groups),
+    /// Print a segment file's batches (and records) or index entries
+    /// (Kafka's `kafka-dump-log`); needs no --dir.
+    Dump(inspect::Dump),
+    /// Check every batch's CRC and every index against its data; exit
+    /// status 2 and a report naming each damaged file if any is.
+    Verify(inspect::Verify),
 }
 
 /// What a command failed with: printed as one line.
 type Failure = Box<dyn std::error::Error>;
 
+/// Exit status of `verify` when it found damage (1 is for errors).
+const DAMAGED: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(DAMAGED),
         Err(e) => {
             eprintln!("samsa: {e}");
             ExitCode::FAILURE
@@ -74,15 +85,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
-    let dir = cli.dir.ok_or("no log directory: pass --dir DIR")?;
+/// Runs the command; `Ok(false)` when `verify` found damage.
+fn run(cli: Cli) -> Result<bool, Failure> {
     let mut out = std::io::stdout().lock();
+    let dir = || cli.dir.clone().ok_or("no log directory: pass --dir DIR");
     match cli.command {
-        Command::Topics(c) => c.run(&dir, &mut out),
-        Command::Consume(c) => c.run(&read_only(&dir)?, &mut out),
-        Command::Produce(c) => c.run(&owned(&dir)?, &mut out),
-        Command::Groups(c) => c.run(&dir, &mut out),
+        Command::Topics(c) => c.run(&dir()?, &mut out)?,
+        Command::Consume(c) => c.run(&read_only(&dir()?)?, &mut out)?,
+        Command::Produce(c) => c.run(&owned(&dir()?)?, &mut out)?,
+        Command::Groups(c) => c.run(&dir()?, &mut out)?,
+        Command::Dump(c) => c.run(&mut out)?,
+        Command::Verify(c) => return c.run(&dir()?, &mut out),
     }
+    Ok(true)
 }
 
 /// The log in `dir`, read-only beside its owner.

@@ -12,8 +12,10 @@
 //! Consumer groups stay the owner's: a read-only log reads the groups'
 //! committed offsets and measures their lag, and commits nothing.
 
+mod dump;
 mod partition;
 
+pub use dump::{dump_file, BatchInfo, DumpItem};
 pub use partition::ReadOnlyPartition;
 
 use crate::error::{Error, Result};
@@ -80,11 +82,17 @@ impl ReadOnlyLog {
     /// The topics, by name, internal ones (`__consumer_offsets`,
     /// `__transaction_state`) left out.
     pub fn topics(&self) -> Result<Vec<String>> {
+        let mut names = self.all_topics()?;
+        names.retain(|n| !n.starts_with("__"));
+        Ok(names)
+    }
+
+    /// The topics, by name, internal ones included.
+    pub fn all_topics(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = self
             .storage
             .list_directories(&self.dir.join(TOPICS_DIR))?
             .into_iter()
-            .filter(|n| !n.starts_with("__"))
             .filter(|n| {
                 self.storage
                     .exists(&self.topic_dir(n).join(properties::FILE_NAME))

@@ -16,8 +16,10 @@ use crate::batch::{check_batches, Records};
 use crate::error::{Error, Result};
 use crate::index::{entries_len, IndexKind, OffsetIndex};
 use crate::partition::log_start;
-use crate::segment::{check_batch, log_file_name, parse_log_file_name, BatchReader, Mode, Step};
-use crate::storage::{CheckedStorage, NamedFile, Storage, StorageFile};
+use crate::segment::{
+    check_batch, log_file_name, parse_log_file_name, BatchReader, Files, Mode, SegmentState, Step,
+};
+use crate::storage::{CheckedStorage, FileBudget, NamedFile, Storage, StorageFile};
 use parking_lot::Mutex;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -276,6 +278,51 @@ impl ReadOnlyPartition {
             }
         }
         Ok(Some(Records::from_checked(buf, at, &checked)))
+    }
+
+    /// Checks every segment as [`Segment::verify`](crate::Segment::verify)
+    /// does (each batch's header, offsets and CRC; each index entry
+    /// against the batches; the aborted-transaction index against the
+    /// markers), reading only: one report a segment, in order. The last
+    /// segment is checked up to its end (a batch being written is not
+    /// damage), and without index files, which the owner writes only
+    /// when it seals or closes it.
+    pub fn verify(&self) -> Result<Vec<crate::segment::SegmentReport>> {
+        let end = self.end_offset()?;
+        let bases = self.bases()?;
+        let valid_tail = self.tail.lock().as_ref().map(|t| (t.base, t.valid));
+        // Segments below where compaction got to may end before the next
+        // segment's base.
+        let cleaned_to =
+            log_start::read_kind(log_start::CLEANER, &*self.storage, &self.dir)?.unwrap_or(0);
+        let files = Files {
+            storage: self.storage.clone(),
+            budget: FileBudget::new(2),
+        };
+        let mut reports = Vec::new();
+        for (i, &base) in bases.iter().enumerate() {
+            let next = bases.get(i + 1).copied();
+            let mut seg = SegmentState::sealed(&files, &self.dir, base, next.unwrap_or(end), 4096);
+            if next.is_some_and(|n| n <= cleaned_to) {
+                seg = seg.compacted();
+            }
+            let path = self.log_path(base);
+            let len = match (next, valid_tail) {
+                (None, Some((b, valid))) if b == base => valid,
+                _ => match self.storage.len_of(&path) {
+                    Ok(len) => len,
+                    // Deleted by retention since the listing.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io("stat", path, e)),
+                },
+            };
+            let mut report = seg.verify(len, next.unwrap_or(end), false)?;
+            if next.is_none() {
+                report.forget_unwritten_index_files();
+            }
+            reports.push(report);
+        }
+        Ok(reports)
     }
 
     /// Waits up to `timeout` for records at or after `from` (tailing the

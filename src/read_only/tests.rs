@@ -281,3 +281,59 @@ fn only_a_log_directory_opens() {
         Err(Error::ForeignDirectory { .. })
     ));
 }
+
+#[test]
+fn dump_shows_markers_and_the_aborted_transaction_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = owner(tmp.path());
+    log.create_topic("t", TopicConfig::default().segment_bytes(1024))
+        .unwrap();
+    let p = log
+        .producer_with(ProducerConfig::default().transactional_id("tx"))
+        .unwrap();
+    p.init_transactions().unwrap();
+    for round in 0..20 {
+        p.begin_transaction().unwrap();
+        let _ = p.send("t", Record::new(format!("r{round}"))).unwrap();
+        if round % 2 == 0 {
+            p.abort_transaction().unwrap();
+        } else {
+            p.commit_transaction().unwrap();
+        }
+    }
+    p.close().unwrap();
+    let part = log.topic("t").unwrap().partition(0).unwrap();
+    let first = part.segments().unwrap()[0].files();
+    let (mut markers, mut aborted, mut records) = (Vec::new(), 0, 0);
+    dump_file(&first.log, true, &mut |item| match item {
+        DumpItem::Batch(b) => {
+            assert!(b.valid && b.transactional, "{b:?}");
+            markers.extend(b.control);
+        }
+        DumpItem::Record(_) => records += 1,
+        other => panic!("{other:?}"),
+    })
+    .unwrap();
+    assert!(
+        markers.contains(&"COMMIT") && markers.contains(&"ABORT"),
+        "{markers:?}"
+    );
+    assert!(records > markers.len());
+    dump_file(&first.txn_index.unwrap(), false, &mut |item| match item {
+        DumpItem::AbortedTransaction {
+            first_offset,
+            last_offset,
+            ..
+        } => {
+            assert!(first_offset < last_offset);
+            aborted += 1;
+        }
+        other => panic!("{other:?}"),
+    })
+    .unwrap();
+    assert_eq!(aborted, markers.iter().filter(|m| **m == "ABORT").count());
+    assert!(matches!(
+        dump_file(&tmp.path().join("meta.properties"), false, &mut |_| {}),
+        Err(Error::InvalidConfig(_))
+    ));
+}
