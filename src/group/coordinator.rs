@@ -56,6 +56,12 @@ struct Member {
 
 #[derive(Default)]
 struct Group {
+    /// The group's id, for the events operators see.
+    #[cfg_attr(
+        not(feature = "tracing"),
+        expect(dead_code, reason = "read by the events of the tracing feature only")
+    )]
+    id: String,
     /// The generation whose assignment is in force.
     generation: u32,
     members: BTreeMap<String, Member>,
@@ -157,7 +163,10 @@ impl Coordinator {
     /// returns its member id.
     pub fn join(&self, registry: &Registry, group: &str, req: JoinRequest<'_>) -> Result<String> {
         let mut groups = self.groups.lock();
-        let g = groups.entry(group.to_owned()).or_default();
+        let g = groups.entry(group.to_owned()).or_insert_with(|| Group {
+            id: group.to_owned(),
+            ..Group::default()
+        });
         let assignor = match &g.assignor {
             Some(a) if g.members.is_empty() => {
                 req.assignors.first().cloned().unwrap_or_else(|| a.clone())
@@ -562,5 +571,11 @@ fn finish_rebalance_if_ready(registry: &Registry, g: &mut Group) {
         m.assignment = p.target.get(id).cloned().unwrap_or_default();
     }
     g.generation += 1;
+    crate::observe::info!(
+        group = %g.id,
+        generation = g.generation,
+        members = g.members.len(),
+        "rebalance done: a new generation's assignment is in force"
+    );
     registry.signal().notify();
 }

@@ -92,6 +92,12 @@ impl Log {
         if let Some(interval) = log.inner.options.maintenance_interval {
             maintenance::Maintenance::start(&log.inner, interval)?;
         }
+        crate::observe::info!(
+            dir = %dir.display(),
+            topics = registry.topics().len(),
+            foreign_files = log.inner.foreign.len(),
+            "log opened"
+        );
         Ok(log)
     }
 }

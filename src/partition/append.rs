@@ -252,6 +252,7 @@ impl Partition {
         // The writer of the old segment goes with its sealing: nothing can
         // append to it any more.
         std::mem::replace(&mut w.active, seg).seal();
+        crate::observe::debug!(dir = %s.dir.display(), base_offset = w.next_offset, "segment rolled");
         s.segments.write().push(fresh);
         w.active_since_ms = None;
         Ok(())
@@ -260,6 +261,11 @@ impl Partition {
     /// Passes a sync's result on, failing the partition if it failed.
     pub(super) fn synced<T>(&self, result: Result<T>) -> Result<T> {
         if let Err(e) = &result {
+            crate::observe::error!(
+                dir = %self.shared.dir.display(),
+                error = %e,
+                "sync failed: the partition acknowledges nothing until it recovers"
+            );
             self.shared.commit.fail(e);
         }
         result

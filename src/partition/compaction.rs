@@ -153,6 +153,15 @@ impl Partition {
             done.bytes_out += stats.bytes_out;
         }
         s.files.storage.fsync_directory(&s.dir)?;
+        crate::observe::info!(
+            dir = %s.dir.display(),
+            segments = done.segments,
+            records_in = done.records_in,
+            records_out = done.records_out,
+            bytes_in = done.bytes_in,
+            bytes_out = done.bytes_out,
+            "compaction pass"
+        );
         Ok(done)
     }
 

@@ -133,10 +133,20 @@ impl Partition {
         }
         match self.reload(&mut w) {
             Ok(()) => {
+                crate::observe::info!(
+                    dir = %s.dir.display(),
+                    next_offset = w.next_offset,
+                    "partition recovered in process"
+                );
                 *s.poisoned.lock() = None;
                 Ok(())
             }
             Err(e @ Error::Corrupt { .. }) => {
+                crate::observe::error!(
+                    dir = %s.dir.display(),
+                    error = %e,
+                    "partition poisoned: its recovery found damage"
+                );
                 *s.poisoned.lock() = Some(e.to_string());
                 Err(e)
             }

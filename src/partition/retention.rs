@@ -182,6 +182,13 @@ impl Partition {
         }
         self.forget_aborted_below(deleted.log_start_offset);
         s.files.storage.fsync_directory(&s.dir)?;
+        crate::observe::info!(
+            dir = %s.dir.display(),
+            segments = deleted.segments,
+            bytes = deleted.bytes,
+            log_start_offset = deleted.log_start_offset,
+            "segments deleted"
+        );
         Ok(deleted)
     }
 }

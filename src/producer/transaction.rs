@@ -228,6 +228,10 @@ impl Shared {
     /// Passes `result` on; a fencing makes the producer fenced for good.
     fn fenced_on_error<T>(&self, result: Result<T>) -> Result<T> {
         if let Err(Error::ProducerFenced { .. }) = &result {
+            crate::observe::warning!(
+                transactional_id = self.config.transactional_id.as_deref().unwrap_or_default(),
+                "producer fenced: a newer producer of its transactional id took over"
+            );
             self.txn.lock().stage = Stage::Fenced;
         }
         result

@@ -130,6 +130,12 @@ impl SegmentWriter {
                     on_batch,
                 )?;
                 if s.torn_tail {
+                    crate::observe::warning!(
+                        path = %path.display(),
+                        kept_bytes = s.valid_len,
+                        next_offset = s.next_offset,
+                        "torn tail cut: a batch the last stop left half written"
+                    );
                     file.truncate(s.valid_len)?;
                 }
                 // What survived an unclean stop may sit only in the page

@@ -266,6 +266,11 @@ impl TxnCoordinator {
             }
             match meta.state {
                 TxnState::Ongoing => {
+                    crate::observe::info!(
+                        transactional_id = %id,
+                        age_ms = age,
+                        "transaction aborted: open past its timeout"
+                    );
                     abort_at_new_epoch(registry, offsets, id, meta)?;
                     aborted += 1;
                 }
