@@ -94,6 +94,7 @@ mod id;
 mod identity;
 mod index;
 pub mod log;
+mod meter;
 mod observe;
 mod offset;
 pub mod partition;

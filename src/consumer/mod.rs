@@ -321,6 +321,7 @@ impl Consumer {
             let records = self.fetch()?;
             let now = Instant::now();
             if !records.is_empty() || now >= deadline {
+                self.meter_lag();
                 return Ok(records);
             }
             // A member waiting for records stays alive in its group.
@@ -329,6 +330,26 @@ impl Consumer {
                 None => deadline,
             };
             waiting.wait_until(wake);
+        }
+    }
+
+    /// Reports each assigned partition's lag (Kafka's `records-lag`) to
+    /// the metrics recorder (feature `metrics`; nothing otherwise).
+    fn meter_lag(&self) {
+        #[cfg(feature = "metrics")]
+        {
+            let group = self.config.group_id.as_deref().unwrap_or_default();
+            for a in &self.assigned {
+                if let Some(position) = a.position {
+                    let end = a.handle.end_offset(self.config.isolation_level);
+                    crate::meter::consumer_lag(
+                        group,
+                        &a.topic,
+                        a.partition,
+                        end.saturating_sub(position),
+                    );
+                }
+            }
         }
     }
 

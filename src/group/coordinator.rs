@@ -56,11 +56,7 @@ struct Member {
 
 #[derive(Default)]
 struct Group {
-    /// The group's id, for the events operators see.
-    #[cfg_attr(
-        not(feature = "tracing"),
-        expect(dead_code, reason = "read by the events of the tracing feature only")
-    )]
+    /// The group's id, for the events and metrics operators see.
     id: String,
     /// The generation whose assignment is in force.
     generation: u32,
@@ -571,6 +567,7 @@ fn finish_rebalance_if_ready(registry: &Registry, g: &mut Group) {
         m.assignment = p.target.get(id).cloned().unwrap_or_default();
     }
     g.generation += 1;
+    crate::meter::rebalanced(&g.id);
     crate::observe::info!(
         group = %g.id,
         generation = g.generation,

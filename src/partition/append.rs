@@ -176,6 +176,7 @@ impl Partition {
         };
         let ticket = sync.then(|| s.commit.ticket(next));
         drop(w);
+        s.meters.appended(h.record_count, len, next);
         let info = AppendInfo {
             base_offset: base,
             last_offset: h.last_offset(),
@@ -282,7 +283,9 @@ impl Partition {
                 w.last_sync_ms = s.clock.now_ms();
                 (w.active.state().clone(), w.active.written(), w.next_offset)
             };
+            let started = std::time::Instant::now();
             seg.sync()?;
+            s.meters.synced(started.elapsed());
             seg.publish(size);
             self.advance_high_watermark(next);
             Ok(next)

@@ -153,6 +153,10 @@ impl Partition {
             done.bytes_out += stats.bytes_out;
         }
         s.files.storage.fsync_directory(&s.dir)?;
+        s.meters.removed(
+            done.bytes_in.saturating_sub(done.bytes_out),
+            self.log_start_offset(),
+        );
         crate::observe::info!(
             dir = %s.dir.display(),
             segments = done.segments,

@@ -140,6 +140,8 @@ struct Shared {
     first_unstable: AtomicU64,
     /// Transactions aborted here, in marker order (see `transactions`).
     aborted: RwLock<Vec<crate::batch::AbortedTxn>>,
+    /// Its metrics (feature `metrics`; nothing otherwise).
+    meters: crate::meter::PartitionMeters,
 }
 
 /// What a partition shares with the rest of its log: the storage, the
@@ -373,6 +375,7 @@ impl Partition {
                 maintenance: Mutex::new(()),
                 first_unstable: AtomicU64::new(first_unstable),
                 aborted: RwLock::new(loaded.aborted),
+                meters: crate::meter::PartitionMeters::new(dir),
             }),
         })
     }

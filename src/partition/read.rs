@@ -24,6 +24,14 @@ impl Partition {
     /// (the high watermark, or the last stable offset for
     /// `read_committed` readers, which is never above it).
     pub(crate) fn read_until(&self, from: u64, max_bytes: usize, until: u64) -> Result<Records> {
+        let records = self.read_batches(from, max_bytes, until)?;
+        self.shared
+            .meters
+            .fetched(records.len(), records.size_bytes());
+        Ok(records)
+    }
+
+    fn read_batches(&self, from: u64, max_bytes: usize, until: u64) -> Result<Records> {
         let s = &*self.shared;
         if s.closed.load(Ordering::Acquire) {
             return Err(self.closed_error());

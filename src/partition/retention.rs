@@ -182,6 +182,7 @@ impl Partition {
         }
         self.forget_aborted_below(deleted.log_start_offset);
         s.files.storage.fsync_directory(&s.dir)?;
+        s.meters.removed(deleted.bytes, deleted.log_start_offset);
         crate::observe::info!(
             dir = %s.dir.display(),
             segments = deleted.segments,
