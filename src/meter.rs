@@ -25,6 +25,7 @@ struct Handles {
     records_out: metrics::Counter,
     bytes_out: metrics::Counter,
     sync_seconds: metrics::Histogram,
+    sync_records: metrics::Histogram,
     log_start: metrics::Gauge,
     log_end: metrics::Gauge,
     removed_bytes: metrics::Counter,
@@ -57,6 +58,7 @@ impl PartitionMeters {
                     records_out: metrics::counter!("samsa_messages_out_total", &l),
                     bytes_out: metrics::counter!("samsa_bytes_out_total", &l),
                     sync_seconds: metrics::histogram!("samsa_log_flush_seconds", &l),
+                    sync_records: metrics::histogram!("samsa_log_flush_records", &l),
                     log_start: metrics::gauge!("samsa_log_start_offset", &l),
                     log_end: metrics::gauge!("samsa_log_end_offset", &l),
                     removed_bytes: metrics::counter!("samsa_log_removed_bytes_total", &l),
@@ -88,11 +90,15 @@ impl PartitionMeters {
         }
     }
 
-    /// A sync of the log took `took`.
+    /// A sync of the log took `took` and made `records` durable (the
+    /// appends it covered: a group commit's size).
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub fn synced(&self, took: Duration) {
+    pub fn synced(&self, took: Duration, records: u64) {
         #[cfg(feature = "metrics")]
-        self.m.sync_seconds.record(took.as_secs_f64());
+        {
+            self.m.sync_seconds.record(took.as_secs_f64());
+            self.m.sync_records.record(records as f64);
+        }
     }
 
     /// Retention, `delete_records` or compaction removed `bytes`; the log

@@ -99,6 +99,13 @@ impl Keeper {
                 .load(Ordering::Relaxed),
         )
     }
+    fn sum(&self, key: &str) -> f64 {
+        let h = self.0.histograms.lock().unwrap();
+        let samples = h.get(key).unwrap_or_else(|| panic!("no histogram {key}"));
+        let total = samples.0.lock().unwrap().iter().sum();
+        total
+    }
+
     fn samples(&self, key: &str) -> usize {
         let h = self.0.histograms.lock().unwrap();
         let samples = h
@@ -137,6 +144,11 @@ fn operators_can_watch_the_log_through_their_recorder() {
     assert_eq!(keeper.gauge(&format!("samsa_log_end_offset{tp}")), 50.0);
     // One sync an append, under SyncPolicy::Always.
     assert!(keeper.samples(&format!("samsa_log_flush_seconds{tp}")) >= 50);
+    assert_eq!(
+        keeper.sum(&format!("samsa_log_flush_records{tp}")),
+        50.0,
+        "each record made durable by exactly one sync"
+    );
 
     log.maintain().unwrap();
     assert!(keeper.counter(&format!("samsa_log_removed_bytes_total{tp}")) > 0);

@@ -285,7 +285,9 @@ impl Partition {
             };
             let started = std::time::Instant::now();
             seg.sync()?;
-            s.meters.synced(started.elapsed());
+            // The records this sync makes durable: the group commit's size.
+            let covered = next.saturating_sub(self.high_watermark());
+            s.meters.synced(started.elapsed(), covered);
             seg.publish(size);
             self.advance_high_watermark(next);
             Ok(next)
