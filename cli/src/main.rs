@@ -91,7 +91,7 @@ fn run(cli: Cli) -> Result<bool, Failure> {
     let dir = || cli.dir.clone().ok_or("no log directory: pass --dir DIR");
     match cli.command {
         Command::Topics(c) => c.run(&dir()?, &mut out)?,
-        Command::Consume(c) => c.run(&read_only(&dir()?)?, &mut out)?,
+        Command::Consume(c) => c.run(&dir()?, &mut out)?,
         Command::Produce(c) => c.run(&owned(&dir()?)?, &mut out)?,
         Command::Groups(c) => c.run(&dir()?, &mut out)?,
         Command::Dump(c) => c.run(&mut out)?,

@@ -431,3 +431,53 @@ fn verify_passes_an_intact_log_and_names_the_damage_in_another() {
         .unwrap()
         .ends_with("isvalid: false"));
 }
+
+#[test]
+fn consume_from_a_timestamp_and_as_a_group_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    {
+        let log = Log::open(dir).unwrap();
+        let p = log
+            .create_topic("ts", TopicConfig::default())
+            .unwrap()
+            .partition(0)
+            .unwrap();
+        for i in 0..10i64 {
+            p.append(&[Record::new(format!("at {i}")).timestamp(5_000 + i * 100)])
+                .unwrap();
+        }
+        log.close().unwrap();
+    }
+    let from = stdout(&samsa(dir, &["consume", "ts", "--from-timestamp", "5650"]));
+    assert_eq!(from.lines().collect::<Vec<_>>(), ["at 7", "at 8", "at 9"]);
+    assert_eq!(
+        stdout(&samsa(dir, &["consume", "ts", "--from-timestamp", "9999"])),
+        ""
+    );
+
+    // A member reads 4, commits them; the next run goes on from there.
+    let first = stdout(&samsa(
+        dir,
+        &[
+            "consume", "ts", "--group", "cli", "--from", "earliest", "-n", "4",
+        ],
+    ));
+    assert_eq!(
+        first.lines().collect::<Vec<_>>(),
+        ["at 0", "at 1", "at 2", "at 3"]
+    );
+    let rest = stdout(&samsa(
+        dir,
+        &["consume", "ts", "--group", "cli", "--from", "earliest"],
+    ));
+    assert_eq!(rest.lines().count(), 6, "{rest}");
+    assert!(rest.starts_with("at 4\n"), "{rest}");
+    let lag: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        dir,
+        &["groups", "describe", "cli", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(lag[0]["committed_offset"], 10);
+    assert_eq!(lag[0]["lag"], 0);
+}

@@ -325,6 +325,46 @@ impl ReadOnlyPartition {
         Ok(reports)
     }
 
+    /// The offset of the first record whose timestamp is at or after
+    /// `timestamp_ms` (Kafka's `offsetsForTimes`), or `None` if no record
+    /// is that recent. Walks the batch headers from the oldest segment,
+    /// reading only the batch that holds the answer whole.
+    pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<u64>> {
+        let end = self.end_offset()?;
+        let start = self.log_start_offset()?;
+        let bases = self.bases()?;
+        for (i, &base) in bases.iter().enumerate() {
+            let path = self.log_path(base);
+            let file = match self.storage.open_read_only(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io("open", path, e)),
+            };
+            let limit = match (i + 1 == bases.len(), &*self.tail.lock()) {
+                (true, Some(t)) if t.base == base => t.valid,
+                _ => file.len().map_err(|e| Error::io("stat", &path, e))?,
+            };
+            let named = NamedFile::new(&*file, &path);
+            let mut reader = BatchReader::new(named, 0, limit, WINDOW);
+            while let Step::Batch(h) = reader.peek()? {
+                if h.max_timestamp >= timestamp_ms && !h.is_control() && h.last_offset() >= start {
+                    let pos = reader.pos;
+                    let view = crate::batch::BatchView::parse(reader.batch(&h)?)
+                        .map_err(|e| Error::corrupt(&path, pos, e.to_string()))?;
+                    let found = view
+                        .records()
+                        .find(|r| r.timestamp() >= timestamp_ms && r.offset() >= start)
+                        .map(|r| r.offset());
+                    if let Some(offset) = found.filter(|&o| o < end) {
+                        return Ok(Some(offset));
+                    }
+                }
+                reader.advance(&h);
+            }
+        }
+        Ok(None)
+    }
+
     /// Waits up to `timeout` for records at or after `from` (tailing the
     /// log: the end is looked at every poll interval, see
     /// [`ReadOnlyLog::with_poll_interval`](super::ReadOnlyLog::with_poll_interval)),

@@ -337,3 +337,32 @@ fn dump_shows_markers_and_the_aborted_transaction_index() {
         Err(Error::InvalidConfig(_))
     ));
 }
+
+#[test]
+fn offsets_by_timestamp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = owner(tmp.path());
+    let p = log
+        .create_topic("t", TopicConfig::default().segment_bytes(1024))
+        .unwrap()
+        .partition(0)
+        .unwrap();
+    for i in 0..60i64 {
+        p.append(&[Record::new(format!("v{i}")).timestamp(1_000 + i * 10)])
+            .unwrap();
+    }
+    let ro = Log::open_read_only(tmp.path()).unwrap();
+    let rp = ro.partition("t", 0).unwrap();
+    assert_eq!(rp.offset_for_timestamp(0).unwrap(), Some(0));
+    assert_eq!(rp.offset_for_timestamp(1_205).unwrap(), Some(21));
+    assert_eq!(rp.offset_for_timestamp(1_590).unwrap(), Some(59));
+    assert_eq!(rp.offset_for_timestamp(1_591).unwrap(), None);
+    for ts in [0, 1_205, 1_590, 1_591] {
+        let want = p.offset_for_timestamp(ts).unwrap().map(|t| t.offset);
+        assert_eq!(
+            rp.offset_for_timestamp(ts).unwrap(),
+            want,
+            "as the owner says, {ts}"
+        );
+    }
+}
