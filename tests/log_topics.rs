@@ -347,3 +347,62 @@ fn a_second_process_gets_locked() {
     log.close().unwrap();
     assert_eq!(open_in_child(&dir), "opened");
 }
+
+#[test]
+fn altered_settings_apply_now_and_after_a_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::builder()
+        .maintenance_interval(None)
+        .open(&dir)
+        .unwrap();
+    let t = log
+        .create_topic("t", TopicConfig::default().segment_bytes(1024))
+        .unwrap();
+    let p = t.partition(0).unwrap();
+    for i in 0..100 {
+        p.append(&[Record::new(format!("value {i:04}")).key(b"k".to_vec())])
+            .unwrap();
+    }
+    log.maintain().unwrap();
+    assert_eq!(p.log_start_offset(), 0, "no limit yet");
+
+    // Retention by size, at the next pass.
+    let config = t.config().with_property("retention.bytes", "2048").unwrap();
+    log.alter_topic_config("t", config).unwrap();
+    log.maintain().unwrap();
+    assert!(p.log_start_offset() > 0, "retention applied");
+
+    // Compaction: records need keys at once.
+    let config = t
+        .config()
+        .with_property("cleanup.policy", "compact")
+        .unwrap();
+    log.alter_topic_config("t", config).unwrap();
+    assert!(matches!(
+        p.append(&[Record::new(b"keyless".to_vec())]),
+        Err(Error::KeyRequired { .. })
+    ));
+
+    // Not the partition count, not out of range, not an internal topic.
+    let more = t.config().partitions(2);
+    assert!(matches!(
+        log.alter_topic_config("t", more),
+        Err(Error::InvalidConfig(_))
+    ));
+    let mut bad = t.config();
+    bad.segment_bytes = 1;
+    assert!(matches!(
+        log.alter_topic_config("t", bad),
+        Err(Error::InvalidConfig(_))
+    ));
+    assert!(log
+        .alter_topic_config("__consumer_offsets", TopicConfig::default())
+        .is_err());
+    log.close().unwrap();
+
+    let log = Log::open(&dir).unwrap();
+    let config = log.topic("t").unwrap().config();
+    assert_eq!(config.retention_bytes, Some(2048));
+    assert_eq!(config.cleanup_policy, CleanupPolicy::Compact);
+}

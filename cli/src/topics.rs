@@ -1,4 +1,4 @@
-//! `samsa topics list | describe | create | delete | add-partitions`.
+//! `samsa topics list | describe | create | alter | delete | add-partitions`.
 
 use crate::{owned, read_only, table, Failure};
 use clap::Subcommand;
@@ -32,6 +32,21 @@ pub enum Topics {
         /// A setting under its Kafka key, `retention.ms=3600000`
         /// (repeat the option; `-1` is no limit).
         #[arg(long = "config", short = 'c', value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// Change a topic's settings, by their Kafka keys (the log must not
+    /// be open elsewhere); retention and compaction settings apply at the
+    /// next maintenance pass, the partition logs' own at the next open.
+    Alter {
+        topic: String,
+        /// A setting under its Kafka key, `retention.ms=3600000`
+        /// (repeat the option; `-1` is no limit).
+        #[arg(
+            long = "config",
+            short = 'c',
+            value_name = "KEY=VALUE",
+            required = true
+        )]
         configs: Vec<String>,
     },
     /// Delete a topic and its records (the log must not be open
@@ -80,17 +95,20 @@ impl Topics {
                 partitions,
                 configs,
             } => {
-                let mut config = TopicConfig::default().partitions(partitions);
-                for kv in &configs {
-                    let (k, v) = kv
-                        .split_once('=')
-                        .ok_or_else(|| format!("--config {kv:?}: KEY=VALUE"))?;
-                    config = config.with_property(k, v)?;
-                }
+                let config =
+                    with_properties(TopicConfig::default().partitions(partitions), &configs)?;
                 let log = owned(dir)?;
                 log.create_topic(&topic, config)?;
                 log.close()?;
                 writeln!(out, "Created topic {topic}.")?;
+                Ok(())
+            }
+            Topics::Alter { topic, configs } => {
+                let log = owned(dir)?;
+                let config = with_properties(log.topic(&topic)?.config(), &configs)?;
+                log.alter_topic_config(&topic, config)?;
+                log.close()?;
+                writeln!(out, "Altered topic {topic}.")?;
                 Ok(())
             }
             Topics::Delete { topic } => {
@@ -194,4 +212,15 @@ fn describe(
         .collect();
     table::print(out, &["SETTING", "VALUE"], &rows)?;
     Ok(())
+}
+
+/// `config` with each `KEY=VALUE` of `configs` set.
+fn with_properties(mut config: TopicConfig, configs: &[String]) -> Result<TopicConfig, Failure> {
+    for kv in configs {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--config {kv:?}: KEY=VALUE"))?;
+        config = config.with_property(k, v)?;
+    }
+    Ok(config)
 }

@@ -252,6 +252,22 @@ fn create_produce_reset_and_delete_on_a_log_no_one_holds() {
         &["topics", "add-partitions", "events", "--count", "1"]
     ))
     .contains("3 partitions"));
+    stdout(&samsa(
+        dir,
+        &["topics", "alter", "events", "-c", "retention.ms=-1"],
+    ));
+    let d: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        dir,
+        &["topics", "describe", "events", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(d["settings"]["retention.ms"], "-1");
+    assert_eq!(
+        d["settings"]["cleanup.policy"], "compact",
+        "the others stay"
+    );
+    let bad = samsa(dir, &["topics", "alter", "events", "-c", "segment.bytes=1"]);
+    assert_eq!(bad.status.code(), Some(1));
 
     // A dry run changes nothing; --execute does.
     let plan = stdout(&samsa(

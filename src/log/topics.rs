@@ -45,6 +45,37 @@ impl Log {
         registry.delete_topic(name, || self.offset_store().forget_topic(registry, name))
     }
 
+    /// Changes a topic's settings (Kafka's `incrementalAlterConfigs`, or
+    /// `kafka-configs --alter`): `config` is written to the topic's
+    /// metadata at once, durably. The retention and compaction settings
+    /// (`retention.ms`, `retention.bytes`, `cleanup.policy`,
+    /// `delete.retention.ms`, `min.cleanable.dirty.ratio`,
+    /// `min.compaction.lag.ms`) apply from the next maintenance pass, and
+    /// `cleanup.policy` to the keys appends need at once; the settings of
+    /// the partition logs themselves (`segment.bytes`, `segment.ms`, the
+    /// index settings, `max.message.bytes`, the sync policy, the timestamp
+    /// type) when the log is next opened. The partition count is not a
+    /// setting here ([`Self::add_partitions`]): a different one is
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), as is a value
+    /// out of range. Internal topics refuse it.
+    ///
+    /// ```
+    /// use samsa_log::topic::TopicConfig;
+    /// use samsa_log::Log;
+    ///
+    /// # fn main() -> samsa_log::Result<()> {
+    /// let log = Log::in_memory();
+    /// let topic = log.create_topic("events", TopicConfig::default())?;
+    /// let config = topic.config().with_property("retention.ms", "3600000")?;
+    /// log.alter_topic_config("events", config)?;
+    /// assert_eq!(log.topic("events")?.config().retention_ms, Some(3_600_000));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn alter_topic_config(&self, name: &str, config: TopicConfig) -> Result<()> {
+        self.registry().alter_topic_config(name, config)
+    }
+
     /// Adds `count` partitions to a topic (partitions are never removed,
     /// as in Kafka) and returns the new partition count. Internal topics
     /// cannot be grown ([`Error::InvalidTopicName`](crate::Error::InvalidTopicName)).

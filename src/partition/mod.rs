@@ -452,7 +452,15 @@ impl Partition {
     /// Marks the partition as one of a compacted topic's: appends of
     /// records without a key are refused.
     pub(crate) fn mark_compacted(&self) {
-        self.shared.keys_required.store(true, Ordering::Relaxed);
+        self.set_compacted(true);
+    }
+
+    /// Whether this is a compacted topic's partition (its records need
+    /// keys), as the topic's cleanup policy now says.
+    pub(crate) fn set_compacted(&self, compacted: bool) {
+        self.shared
+            .keys_required
+            .store(compacted, Ordering::Relaxed);
     }
 
     /// `Error::KeyRequired` if this is a compacted topic's partition and a

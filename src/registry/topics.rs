@@ -166,6 +166,24 @@ impl Registry {
         drop(holds);
     }
 
+    /// Changes a topic's settings: see [`crate::Log::alter_topic_config`].
+    pub fn alter_topic_config(&self, name: &str, config: TopicConfig) -> Result<()> {
+        refuse_internal(name)?;
+        let _admin = self.admin.lock();
+        self.ensure_open()?;
+        let topic = self.topic(name)?;
+        let partitions = topic.config().partitions;
+        if config.partitions != partitions {
+            return Err(Error::InvalidConfig(format!(
+                "partitions: {name} has {partitions}; add partitions with add_partitions"
+            )));
+        }
+        config.validate()?;
+        write_properties(&**self.storage(), topic.dir(), name, topic.id(), &config)?;
+        topic.set_config(config);
+        Ok(())
+    }
+
     /// Adds partitions to a topic: see [`crate::Log::add_partitions`].
     pub fn add_partitions(&self, name: &str, count: u32) -> Result<u32> {
         refuse_internal(name)?;

@@ -165,6 +165,15 @@ impl Topic {
 
     /// Adds already opened partitions and the configuration that counts
     /// them.
+    /// Takes `config` (same partition count) as the topic's: what the
+    /// maintenance pass reads next, and the keys its partitions require.
+    pub(crate) fn set_config(&self, config: TopicConfig) {
+        let mut state = self.inner.state.write();
+        let compacted = config.cleanup_policy != CleanupPolicy::Delete;
+        state.1.iter().for_each(|p| p.set_compacted(compacted));
+        state.0 = config;
+    }
+
     pub(crate) fn extend(&self, config: TopicConfig, more: Vec<Partition>) {
         let mut state = self.inner.state.write();
         if config.cleanup_policy != CleanupPolicy::Delete {
