@@ -100,44 +100,37 @@ impl Groups {
                     g.plan_reset(&topic, to.offset())?
                 };
                 log.close()?;
-                if json {
-                    let rows: Vec<_> = plan
-                        .iter()
-                        .map(|c| {
-                            json!({
-                                "group": group, "topic": c.topic, "partition": c.partition,
-                                "from": c.from, "to": c.to,
-                            })
-                        })
-                        .collect();
-                    writeln!(out, "{}", serde_json::Value::Array(rows))?;
-                } else {
-                    let rows: Vec<Vec<String>> = plan
-                        .iter()
-                        .map(|c| {
-                            vec![
-                                group.clone(),
-                                c.topic.clone(),
-                                c.partition.to_string(),
-                                c.from.map_or("-".into(), |o| o.to_string()),
-                                c.to.to_string(),
-                            ]
-                        })
-                        .collect();
-                    table::print(
-                        out,
-                        &[
-                            "GROUP",
-                            "TOPIC",
-                            "PARTITION",
-                            "CURRENT-OFFSET",
-                            "NEW-OFFSET",
-                        ],
-                        &rows,
-                    )?;
-                    if !execute {
-                        writeln!(out, "Dry run: nothing changed (--execute applies it).")?;
-                    }
+                let rows = plan
+                    .iter()
+                    .map(|c| {
+                        let value = json!({
+                            "group": group, "topic": c.topic, "partition": c.partition,
+                            "from": c.from, "to": c.to,
+                        });
+                        let cells = vec![
+                            group.clone(),
+                            c.topic.clone(),
+                            c.partition.to_string(),
+                            c.from.map_or("-".into(), |o| o.to_string()),
+                            c.to.to_string(),
+                        ];
+                        (value, cells)
+                    })
+                    .collect();
+                table::listing(
+                    out,
+                    json,
+                    &[
+                        "GROUP",
+                        "TOPIC",
+                        "PARTITION",
+                        "CURRENT-OFFSET",
+                        "NEW-OFFSET",
+                    ],
+                    rows,
+                )?;
+                if !json && !execute {
+                    writeln!(out, "Dry run: nothing changed (--execute applies it).")?;
                 }
             }
             Groups::Delete { group } => {
@@ -162,45 +155,38 @@ impl Groups {
                 if lag.is_empty() {
                     return Err(format!("group {group:?} has no committed offsets").into());
                 }
-                if json {
-                    let rows: Vec<_> = lag
-                        .iter()
-                        .map(|l| {
-                            json!({
-                                "group": group, "topic": l.topic, "partition": l.partition,
-                                "committed_offset": l.committed, "end_offset": l.high_watermark,
-                                "lag": l.lag,
-                            })
-                        })
-                        .collect();
-                    writeln!(out, "{}", serde_json::Value::Array(rows))?;
-                } else {
-                    let rows: Vec<Vec<String>> = lag
-                        .iter()
-                        .map(|l| {
-                            vec![
-                                group.clone(),
-                                l.topic.clone(),
-                                l.partition.to_string(),
-                                l.committed.map_or("-".into(), |c| c.to_string()),
-                                l.high_watermark.to_string(),
-                                l.lag.to_string(),
-                            ]
-                        })
-                        .collect();
-                    table::print(
-                        out,
-                        &[
-                            "GROUP",
-                            "TOPIC",
-                            "PARTITION",
-                            "CURRENT-OFFSET",
-                            "LOG-END-OFFSET",
-                            "LAG",
-                        ],
-                        &rows,
-                    )?;
-                }
+                let rows = lag
+                    .iter()
+                    .map(|l| {
+                        let value = json!({
+                            "group": group, "topic": l.topic, "partition": l.partition,
+                            "committed_offset": l.committed, "end_offset": l.high_watermark,
+                            "lag": l.lag,
+                        });
+                        let cells = vec![
+                            group.clone(),
+                            l.topic.clone(),
+                            l.partition.to_string(),
+                            l.committed.map_or("-".into(), |c| c.to_string()),
+                            l.high_watermark.to_string(),
+                            l.lag.to_string(),
+                        ];
+                        (value, cells)
+                    })
+                    .collect();
+                table::listing(
+                    out,
+                    json,
+                    &[
+                        "GROUP",
+                        "TOPIC",
+                        "PARTITION",
+                        "CURRENT-OFFSET",
+                        "LOG-END-OFFSET",
+                        "LAG",
+                    ],
+                    rows,
+                )?;
             }
         }
         Ok(())

@@ -1,4 +1,4 @@
-//! Aligned tables for people.
+//! Aligned tables for people, and the same rows as JSON for scripts.
 
 use std::io::Write;
 
@@ -32,4 +32,21 @@ pub fn print(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std:
         line(out, row)?;
     }
     Ok(())
+}
+
+/// A listing: each row as a JSON object and as table cells; printed as
+/// one JSON array with `json`, else as a table under `header`.
+pub fn listing(
+    out: &mut dyn Write,
+    json: bool,
+    header: &[&str],
+    rows: Vec<(serde_json::Value, Vec<String>)>,
+) -> std::io::Result<()> {
+    if json {
+        let values: Vec<serde_json::Value> = rows.into_iter().map(|(v, _)| v).collect();
+        writeln!(out, "{}", serde_json::Value::Array(values))
+    } else {
+        let cells: Vec<Vec<String>> = rows.into_iter().map(|(_, c)| c).collect();
+        print(out, header, &cells)
+    }
 }

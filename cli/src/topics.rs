@@ -131,26 +131,27 @@ impl Topics {
 
 fn list(log: &ReadOnlyLog, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
     let mut rows = Vec::new();
-    let mut values = Vec::new();
     for topic in log.topics()? {
         let parts = partitions(log, &topic)?;
-        let records: u64 = parts.iter().map(|p| p.end - p.log_start).sum();
+        let offsets: u64 = parts.iter().map(|p| p.end - p.log_start).sum();
         let bytes: u64 = parts.iter().map(|p| p.bytes).sum();
-        values.push(json!({
-            "topic": topic, "partitions": parts.len(), "offsets": records, "bytes": bytes,
-        }));
-        rows.push(vec![
+        let value = json!({
+            "topic": topic, "partitions": parts.len(), "offsets": offsets, "bytes": bytes,
+        });
+        let cells = vec![
             topic,
             parts.len().to_string(),
-            records.to_string(),
+            offsets.to_string(),
             bytes.to_string(),
-        ]);
+        ];
+        rows.push((value, cells));
     }
-    if json {
-        writeln!(out, "{}", serde_json::Value::Array(values))?;
-    } else {
-        table::print(out, &["TOPIC", "PARTITIONS", "OFFSETS", "BYTES"], &rows)?;
-    }
+    table::listing(
+        out,
+        json,
+        &["TOPIC", "PARTITIONS", "OFFSETS", "BYTES"],
+        rows,
+    )?;
     Ok(())
 }
 

@@ -51,6 +51,27 @@ pub(crate) type Key = (String, String, u32);
 /// One partition's commit (`None` deletes it), as `commit` takes it.
 pub(crate) type CommitEntry = ((String, u32), Option<OffsetAndMetadata>);
 
+/// Whether `offset` may be committed on `topic`/`partition`: the
+/// partition exists and the offset is not past its high watermark
+/// ([`Error::OffsetOutOfRange`] otherwise), as Kafka checks a commit.
+pub(crate) fn check_committable(
+    registry: &Registry,
+    topic: &str,
+    partition: u32,
+    offset: u64,
+) -> Result<()> {
+    let p = registry.topic(topic)?.partition(partition)?;
+    let (start, end) = (p.log_start_offset(), p.high_watermark());
+    if offset > end {
+        return Err(Error::OffsetOutOfRange {
+            requested: offset,
+            start,
+            end,
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn encode_key(group: &str, topic: &str, partition: u32) -> Vec<u8> {
     let mut k = Vec::with_capacity(10 + group.len() + topic.len());
     k.extend_from_slice(&VERSION.to_le_bytes());
@@ -328,15 +349,7 @@ impl OffsetStore {
         }
         for ((topic, partition), o) in offsets {
             if let Some(o) = o {
-                let p = registry.topic(topic)?.partition(*partition)?;
-                let (start, end) = (p.log_start_offset(), p.high_watermark());
-                if o.offset > end {
-                    return Err(Error::OffsetOutOfRange {
-                        requested: o.offset,
-                        start,
-                        end,
-                    });
-                }
+                check_committable(registry, topic, *partition, o.offset)?;
             }
         }
         turn.wait();

@@ -179,15 +179,7 @@ impl TxnCoordinator {
         // Checked now, as a consumer's commit is: once the commit is
         // decided, nothing may refuse its offsets.
         for ((topic, partition), o) in offsets {
-            let p = registry.topic(topic)?.partition(*partition)?;
-            let (start, end) = (p.log_start_offset(), p.high_watermark());
-            if o.offset > end {
-                return Err(Error::OffsetOutOfRange {
-                    requested: o.offset,
-                    start,
-                    end,
-                });
-            }
+            crate::group::offsets::check_committable(registry, topic, *partition, o.offset)?;
         }
         let mut ids = self.ids.lock();
         let meta = current(&mut ids, id, identity)?;
