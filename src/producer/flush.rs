@@ -121,9 +121,6 @@ impl Producer {
 }
 
 impl Shared {
-    /// Starts a flush: closes every open batch and wakes the appender for
-    /// them; returns the count of batches enqueued so far, which the
-    /// flush waits for `completed` to reach.
     /// Closes every open batch and writes, in this thread, those ready
     /// batches no one else is writing (see `Queue::take_for_caller`).
     fn write_ready_here(&self) {
@@ -140,6 +137,9 @@ impl Shared {
         }
     }
 
+    /// Starts a flush: closes every open batch and wakes the appender for
+    /// them; returns the count of batches enqueued so far, which the
+    /// flush waits for `completed` to reach.
     fn start_flush(&self, acc: &mut Accumulator) -> u64 {
         acc.close_expired(None);
         self.wake.notify_one();
