@@ -283,11 +283,9 @@ impl Partition {
                 w.last_sync_ms = s.clock.now_ms();
                 (w.active.state().clone(), w.active.written(), w.next_offset)
             };
-            let started = std::time::Instant::now();
-            seg.sync()?;
             // The records this sync makes durable: the group commit's size.
-            let covered = next.saturating_sub(self.high_watermark());
-            s.meters.synced(started.elapsed(), covered);
+            s.meters
+                .time_sync(|| seg.sync(), || next.saturating_sub(self.high_watermark()))?;
             seg.publish(size);
             self.advance_high_watermark(next);
             Ok(next)
