@@ -27,7 +27,7 @@ use crate::batch::{
     check_batches, BatchBuilder, BatchHeader, BatchView, ControlMarker, ProducerFields, Records,
     ATTR_NULLABLE_HEADER_VALUES,
 };
-use crate::group::offsets;
+use crate::group::{membership, offsets};
 use crate::index::{
     encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
     OffsetIndex, TimeEntry, TimeIndex,
@@ -124,6 +124,19 @@ pub fn offset_store(data: &[u8]) {
     if let Some(value) = offsets::decode_value(data) {
         let commit_time = LE::read_i64(&data[10..18]);
         assert_eq!(offsets::encode_value(&value, commit_time), data, "value");
+    }
+}
+
+/// The membership records' decoders. `data`: a key or a value of a
+/// record of `__consumer_groups`; what decodes must encode to the same
+/// bytes.
+pub fn group_membership(data: &[u8]) {
+    if let Some(group) = membership::decode_key(data) {
+        assert_eq!(membership::encode_key(&group), data, "key");
+    }
+    if let Some(recorded) = membership::decode_value("g", data) {
+        let again = membership::encode_value(&recorded.description, recorded.recorded_at_ms);
+        assert_eq!(again, data, "value");
     }
 }
 

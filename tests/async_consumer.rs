@@ -303,7 +303,18 @@ fn a_waiting_member_stays_in_its_group_however_long_it_waits() {
     assert_eq!(owners, [1, 1], "one partition each");
     let theirs = third.assignment()[0].1;
     let mine = 1 - theirs;
-    let before = woken.0.load(Ordering::SeqCst);
+    // Writes on the commit thread since the task's last poll (its commit
+    // before the hand-over, the group's membership record) publish too,
+    // and may have taken its wake-up: poll until it waits through a quiet
+    // moment, so the wake-up checked below is the append's.
+    let before = loop {
+        assert!(recv.as_mut().poll(&mut cx).is_pending());
+        let before = woken.0.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        if woken.0.load(Ordering::SeqCst) == before {
+            break before;
+        }
+    };
     log.topic(TOPIC)
         .unwrap()
         .partition(mine)

@@ -1,11 +1,15 @@
 //! `samsa groups list | describe | reset-offsets | delete`: committed
-//! offsets and lag, read from the log's offset store (members are the
-//! owner's to know), and changed as `kafka-consumer-groups` changes them.
+//! offsets and lag from the log's offset store, members and assignments
+//! as the owner records them, and changes as `kafka-consumer-groups`
+//! makes them.
 
 use crate::{owned, read_only, table, Failure};
 use clap::{Args, Subcommand};
 use samsa_log::consumer::Offset;
+use samsa_log::group::{GroupDescription, GroupState, PartitionLag, RecordedGroup};
+use samsa_log::read_only::ReadOnlyLog;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -17,11 +21,19 @@ pub enum Groups {
         #[arg(long)]
         json: bool,
     },
-    /// A group's committed offsets and lag, by topic and partition (as
-    /// `kafka-consumer-groups --describe` shows them).
+    /// A group's partitions, as `kafka-consumer-groups --describe` shows
+    /// them: committed offset, end, lag and the member that owns each (as
+    /// the owner last recorded its members).
     Describe {
         group: String,
-        /// One JSON array instead of a table.
+        /// The members instead: id, instance id, subscription, assignment.
+        #[arg(long, conflicts_with = "state")]
+        members: bool,
+        /// The group's state instead: state, generation, assignor,
+        /// member count, and when the owner recorded it.
+        #[arg(long)]
+        state: bool,
+        /// JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -150,45 +162,199 @@ impl Groups {
                     }
                 }
             }
-            Groups::Describe { group, json } => {
-                let lag = read_only(dir)?.lag(&group)?;
-                if lag.is_empty() {
-                    return Err(format!("group {group:?} has no committed offsets").into());
-                }
-                let rows = lag
-                    .iter()
-                    .map(|l| {
-                        let value = json!({
-                            "group": group, "topic": l.topic, "partition": l.partition,
-                            "committed_offset": l.committed, "end_offset": l.high_watermark,
-                            "lag": l.lag,
-                        });
-                        let cells = vec![
-                            group.clone(),
-                            l.topic.clone(),
-                            l.partition.to_string(),
-                            l.committed.map_or("-".into(), |c| c.to_string()),
-                            l.high_watermark.to_string(),
-                            l.lag.to_string(),
-                        ];
-                        (value, cells)
+            Groups::Describe {
+                group,
+                members,
+                state,
+                json,
+            } => {
+                let log = read_only(dir)?;
+                let lag = log.lag(&group)?;
+                let recorded = log.describe_group(&group)?;
+                let Some(recorded) = recorded.or_else(|| {
+                    (!lag.is_empty()).then(|| RecordedGroup {
+                        description: GroupDescription {
+                            group: group.clone(),
+                            state: GroupState::Empty,
+                            generation: 0,
+                            assignor: None,
+                            members: Vec::new(),
+                        },
+                        recorded_at_ms: 0,
                     })
-                    .collect();
-                table::listing(
-                    out,
-                    json,
-                    &[
-                        "GROUP",
-                        "TOPIC",
-                        "PARTITION",
-                        "CURRENT-OFFSET",
-                        "LOG-END-OFFSET",
-                        "LAG",
-                    ],
-                    rows,
-                )?;
+                }) else {
+                    return Err(format!("no group {group:?} in this log").into());
+                };
+                if state {
+                    describe_state(&recorded, json, out)?;
+                } else if members {
+                    describe_members(&recorded.description, json, out)?;
+                } else {
+                    describe_partitions(&log, &recorded.description, lag, json, out)?;
+                }
             }
         }
         Ok(())
+    }
+}
+
+fn describe_state(g: &RecordedGroup, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
+    let d = &g.description;
+    let recorded = (g.recorded_at_ms > 0).then_some(g.recorded_at_ms);
+    let value = json!({
+        "group": d.group, "state": d.state.to_string(), "generation": d.generation,
+        "assignor": d.assignor, "members": d.members.len(), "recorded_at_ms": recorded,
+    });
+    if json {
+        writeln!(out, "{value}")?;
+        return Ok(());
+    }
+    let cells = vec![
+        d.group.clone(),
+        d.state.to_string(),
+        d.generation.to_string(),
+        d.assignor.clone().unwrap_or_else(|| "-".into()),
+        d.members.len().to_string(),
+        recorded.map_or("-".into(), ago),
+    ];
+    table::print(
+        out,
+        &[
+            "GROUP",
+            "STATE",
+            "GENERATION",
+            "ASSIGNOR",
+            "#MEMBERS",
+            "RECORDED",
+        ],
+        &[cells],
+    )?;
+    Ok(())
+}
+
+fn describe_members(d: &GroupDescription, json: bool, out: &mut dyn Write) -> Result<(), Failure> {
+    let rows = d
+        .members
+        .iter()
+        .map(|m| {
+            let assignment: Vec<String> = m
+                .assignment
+                .iter()
+                .map(|(t, p)| format!("{t}-{p}"))
+                .collect();
+            let value = json!({
+                "group": d.group, "member_id": m.member_id, "instance_id": m.instance_id,
+                "topics": m.topics,
+                "assignment": m.assignment.iter()
+                    .map(|(t, p)| json!({"topic": t, "partition": p}))
+                    .collect::<Vec<_>>(),
+            });
+            let cells = vec![
+                d.group.clone(),
+                m.member_id.clone(),
+                m.instance_id.clone().unwrap_or_else(|| "-".into()),
+                m.topics.join(","),
+                m.assignment.len().to_string(),
+                assignment.join(","),
+            ];
+            (value, cells)
+        })
+        .collect();
+    table::listing(
+        out,
+        json,
+        &[
+            "GROUP",
+            "CONSUMER-ID",
+            "INSTANCE-ID",
+            "TOPICS",
+            "#PARTITIONS",
+            "ASSIGNMENT",
+        ],
+        rows,
+    )?;
+    Ok(())
+}
+
+/// One row per partition the group committed an offset for or a member
+/// owns, by topic and partition.
+fn describe_partitions(
+    log: &ReadOnlyLog,
+    d: &GroupDescription,
+    lag: Vec<PartitionLag>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let mut owner: BTreeMap<(String, u32), &str> = BTreeMap::new();
+    for m in &d.members {
+        for tp in &m.assignment {
+            owner.insert(tp.clone(), &m.member_id);
+        }
+    }
+    // (committed, end, lag) by partition.
+    type Row = (Option<u64>, u64, Option<u64>);
+    let mut rows: BTreeMap<(String, u32), Row> = lag
+        .into_iter()
+        .map(|l| {
+            let key = (l.topic, l.partition);
+            (key, (l.committed, l.high_watermark, Some(l.lag)))
+        })
+        .collect();
+    for (topic, partition) in owner.keys() {
+        if let std::collections::btree_map::Entry::Vacant(row) =
+            rows.entry((topic.clone(), *partition))
+        {
+            let end = log.partition(topic, *partition)?.end_offset()?;
+            row.insert((None, end, None));
+        }
+    }
+    let rows = rows
+        .into_iter()
+        .map(|((topic, partition), (committed, end, lag))| {
+            let consumer = owner.get(&(topic.clone(), partition)).copied();
+            let value = json!({
+                "group": d.group, "topic": topic, "partition": partition,
+                "committed_offset": committed, "end_offset": end, "lag": lag,
+                "consumer_id": consumer,
+            });
+            let cells = vec![
+                d.group.clone(),
+                topic,
+                partition.to_string(),
+                committed.map_or("-".into(), |c| c.to_string()),
+                end.to_string(),
+                lag.map_or("-".into(), |l| l.to_string()),
+                consumer.unwrap_or("-").to_owned(),
+            ];
+            (value, cells)
+        })
+        .collect();
+    table::listing(
+        out,
+        json,
+        &[
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+        ],
+        rows,
+    )?;
+    Ok(())
+}
+
+/// How long ago `ms` (since the epoch) was, for people: `12s ago`.
+fn ago(ms: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let s = now.saturating_sub(ms).max(0) / 1000;
+    match s {
+        0..=119 => format!("{s}s ago"),
+        120..=7199 => format!("{}m ago", s / 60),
+        _ => format!("{}h ago", s / 3600),
     }
 }

@@ -134,20 +134,71 @@ fn consume_prints_records_as_text_and_json() {
 }
 
 #[test]
-fn groups_show_committed_offsets_and_lag() {
+fn groups_show_committed_offsets_lag_and_members() {
     let tmp = tempfile::tempdir().unwrap();
-    let _owner = live_log(tmp.path());
+    let owner = live_log(tmp.path());
     assert_eq!(stdout(&samsa(tmp.path(), &["groups", "list"])), "billing\n");
+    // A member of the owner's process takes both partitions.
+    let mut member = owner
+        .consumer(ConsumerConfig::new("billing").enable_auto_commit(false))
+        .unwrap();
+    member.subscribe(&["orders"]).unwrap();
+    while member.assignment().len() < 2 {
+        member.poll(std::time::Duration::from_millis(5)).unwrap();
+    }
+    let member_id = owner.group("billing").describe().unwrap().members[0]
+        .member_id
+        .clone();
     let json: serde_json::Value = serde_json::from_str(&stdout(&samsa(
         tmp.path(),
         &["groups", "describe", "billing", "--json"],
     )))
     .unwrap();
+    assert_eq!(json[0]["partition"], 0);
     assert_eq!(json[0]["committed_offset"], 2);
     assert_eq!(json[0]["end_offset"], 6);
     assert_eq!(json[0]["lag"], 4);
+    assert_eq!(json[0]["consumer_id"], member_id.as_str());
+    assert_eq!(json[1]["partition"], 1, "owned, with no commit yet");
+    assert_eq!(json[1]["committed_offset"], serde_json::Value::Null);
+    assert_eq!(json[1]["consumer_id"], member_id.as_str());
     let table = stdout(&samsa(tmp.path(), &["groups", "describe", "billing"]));
     assert!(table.starts_with("GROUP"), "{table}");
+    assert!(table.contains(&member_id), "{table}");
+
+    let members: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        tmp.path(),
+        &["groups", "describe", "billing", "--members", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(members.as_array().unwrap().len(), 1);
+    assert_eq!(members[0]["member_id"], member_id.as_str());
+    assert_eq!(members[0]["topics"][0], "orders");
+    assert_eq!(members[0]["assignment"].as_array().unwrap().len(), 2);
+    let state: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        tmp.path(),
+        &["groups", "describe", "billing", "--state", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(state["state"], "Stable");
+    assert_eq!(state["members"], 1);
+    assert!(state["generation"].as_u64().unwrap() >= 1);
+    let table = stdout(&samsa(
+        tmp.path(),
+        &["groups", "describe", "billing", "--state"],
+    ));
+    assert!(table.contains("Stable") && table.contains("ago"), "{table}");
+
+    // The member leaves: the group is recorded empty.
+    member.close().unwrap();
+    let state: serde_json::Value = serde_json::from_str(&stdout(&samsa(
+        tmp.path(),
+        &["groups", "describe", "billing", "--state", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(state["state"], "Empty");
+    let unknown = samsa(tmp.path(), &["groups", "describe", "nobody"]);
+    assert_eq!(unknown.status.code(), Some(1));
 }
 
 #[test]

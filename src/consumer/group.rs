@@ -109,6 +109,7 @@ impl Consumer {
         }
         let topics: Vec<String> = topics.iter().map(|t| t.to_string()).collect();
         let member_id = self.join(&group, topics.clone())?;
+        self.log.record_groups();
         self.membership = Some(Membership {
             topics,
             member_id,
@@ -174,6 +175,7 @@ impl Consumer {
             self.log
                 .coordinator()
                 .leave(self.log.registry(), group, &m.member_id);
+            self.log.record_groups();
         }
     }
 
@@ -193,8 +195,16 @@ impl Consumer {
         // coordinator asks again, and it is done here, on this thread
         // (the commit on the commit thread is written first, in turn).
         self.revoking = None;
-        while self.sync_step(Io::Inline)? != Step::Done {}
-        Ok(())
+        let synced = loop {
+            match self.sync_step(Io::Inline) {
+                Ok(Step::Done) => break Ok(()),
+                Ok(_) => {}
+                Err(e) => break Err(e),
+            }
+        };
+        // What the dance changed, for readers outside the process.
+        self.log.record_groups();
+        synced
     }
 
     /// One answer of the coordinator, acted on. With [`Io::Offload`], a
@@ -207,11 +217,11 @@ impl Consumer {
             return Ok(Step::Done);
         };
         let member_id = m.member_id.clone();
-        match self
+        let view = self
             .log
             .coordinator()
-            .heartbeat(self.log.registry(), &group, &member_id)
-        {
+            .heartbeat(self.log.registry(), &group, &member_id);
+        match view {
             None => {
                 let lost = self.assignment();
                 self.set_assigned(Vec::new());

@@ -209,6 +209,14 @@ impl Consumer {
     /// Follows the group with commits on the commit thread; pending while
     /// a revocation waits for its commit (the commit wakes the task).
     fn poll_sync_group(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
+        let step = self.poll_sync_steps(cx);
+        // What the dance changed, for readers outside the process:
+        // written on the commit thread, never on the task's.
+        self.log.record_groups_in_background();
+        step
+    }
+
+    fn poll_sync_steps(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>> {
         loop {
             if let Some(mut r) = self.revoking.take() {
                 if Pin::new(&mut r.done).poll(cx).is_pending() {

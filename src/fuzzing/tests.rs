@@ -233,6 +233,28 @@ fn seeds(target: &str) -> (Vec<Vec<u8>>, Vec<usize>) {
             ];
             (seeds, vec![2, 18])
         }
+        "group_membership" => {
+            use crate::group::{GroupDescription, GroupState, MemberDescription};
+            let d = GroupDescription {
+                group: "g".into(),
+                state: GroupState::Stable,
+                generation: 3,
+                assignor: Some("range".into()),
+                members: vec![MemberDescription {
+                    member_id: "consumer-1".into(),
+                    instance_id: Some("pod-a".into()),
+                    topics: vec!["orders".into()],
+                    assignment: vec![("orders".into(), 0), ("orders".into(), 1)],
+                }],
+            };
+            let seeds = vec![
+                membership::encode_key("billing"),
+                membership::encode_value(&d, 1_700_000_000_000),
+            ];
+            // The assignor's length, the member count, the first member's
+            // id length and topic count.
+            (seeds, vec![16, 23, 27, 47])
+        }
         "producer_snapshot" => (snapshots, vec![5, 13, 27]),
         "clean_shutdown_marker" => {
             let names = [log_file_name(1734), producer_snapshot::file_name(99)];
@@ -278,6 +300,7 @@ const TARGETS: &[(&str, Target)] = &[
     ("index", index),
     ("topic_metadata", topic_metadata),
     ("offset_store", offset_store),
+    ("group_membership", group_membership),
     ("producer_snapshot", producer_snapshot),
     ("transaction_state", transaction_state),
     ("txn_index", txn_index),
@@ -376,6 +399,11 @@ fn topic_metadata_decoder() {
 #[test]
 fn offset_store_decoders() {
     fuzz("offset_store", cases());
+}
+
+#[test]
+fn group_membership_decoders() {
+    fuzz("group_membership", cases());
 }
 
 #[test]

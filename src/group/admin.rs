@@ -268,7 +268,7 @@ impl ConsumerGroup {
             .offsets
             .commit(&self.groups.registry, &self.id, &commits)?;
         self.groups.coordinator.remove(&self.id);
-        Ok(())
+        self.groups.record_membership()
     }
 
     fn refuse_if_active(&self) -> Result<()> {

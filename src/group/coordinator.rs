@@ -22,6 +22,7 @@ use crate::topic::TopicId;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -151,6 +152,11 @@ pub struct GroupDescription {
 #[derive(Default)]
 pub(crate) struct Coordinator {
     groups: Mutex<BTreeMap<String, Group>>,
+    /// Groups changed since their membership was last recorded (see
+    /// `membership`); taken after `groups` when both are held.
+    unrecorded: Mutex<BTreeSet<String>>,
+    /// Whether `unrecorded` has any: the check each poll makes, lock-free.
+    any_unrecorded: AtomicBool,
 }
 
 impl Coordinator {
@@ -214,6 +220,7 @@ impl Coordinator {
                 if !same_topics {
                     start_rebalance(registry, g);
                 }
+                self.mark(group);
                 return Ok(member_id);
             }
         }
@@ -237,6 +244,7 @@ impl Coordinator {
             },
         );
         start_rebalance(registry, g);
+        self.mark(group);
         Ok(member_id)
     }
 
@@ -256,6 +264,7 @@ impl Coordinator {
         }
         g.members.remove(member_id);
         start_rebalance(registry, g);
+        self.mark(group);
     }
 
     /// A member's poll: refreshes its liveness, evicts members that went
@@ -270,6 +279,7 @@ impl Coordinator {
         }
         let now = registry.now_ms();
         let before = g.members.len();
+        let shape = (before, g.generation, g.rebalance.is_some());
         // Including the caller: a member that took longer than its
         // max_poll_interval between polls has left the group, as in Kafka,
         // and must rejoin. Time is the log's clock, so a test with a
@@ -284,6 +294,9 @@ impl Coordinator {
             start_rebalance(registry, g);
         }
         finish_rebalance_if_ready(registry, g);
+        if shape != (g.members.len(), g.generation, g.rebalance.is_some()) {
+            self.mark(group);
+        }
         Some(match &g.rebalance {
             Some(p) => match p.revoke.get(member_id) {
                 Some(partitions) => View::Revoke {
@@ -308,6 +321,7 @@ impl Coordinator {
         })?;
         if !g.members.is_empty() && g.rebalance.is_none() {
             start_rebalance(registry, g);
+            self.mark(group);
         }
         Ok(())
     }
@@ -323,6 +337,7 @@ impl Coordinator {
                 if let Some(m) = g.members.get_mut(member_id) {
                     m.assignment.retain(|tp| !gone.contains(tp));
                 }
+                self.mark(group);
             }
         }
         finish_rebalance_if_ready(registry, g);
@@ -419,34 +434,93 @@ impl Coordinator {
         let mut groups = self.groups.lock();
         if groups.get(group).is_some_and(|g| g.members.is_empty()) {
             groups.remove(group);
+            self.mark(group);
+        }
+    }
+
+    /// Takes up a group its membership record names, at open: the members
+    /// it lists were the previous owner's, gone with it, so the group
+    /// starts empty, at the recorded generation (so generations keep
+    /// counting up across restarts, as Kafka's do). Recorded again if the
+    /// record listed members.
+    pub fn restore(&self, description: &GroupDescription) {
+        let mut groups = self.groups.lock();
+        let g = groups
+            .entry(description.group.clone())
+            .or_insert_with(|| Group {
+                id: description.group.clone(),
+                ..Group::default()
+            });
+        g.generation = g.generation.max(description.generation);
+        if description.state != GroupState::Empty || !description.members.is_empty() {
+            self.mark(&description.group);
+        }
+    }
+
+    /// Notes that `group` changed since its membership was last recorded.
+    fn mark(&self, group: &str) {
+        self.unrecorded.lock().insert(group.to_owned());
+        self.any_unrecorded.store(true, Ordering::Release);
+    }
+
+    /// Whether a group changed since its membership was last recorded.
+    pub fn has_unrecorded(&self) -> bool {
+        self.any_unrecorded.load(Ordering::Acquire)
+    }
+
+    /// The groups changed since they were last recorded, described as
+    /// they are now (`None`: the group was removed), and forgotten as
+    /// changed: [`Self::unrecord`] gives back those whose record could not
+    /// be written.
+    pub fn take_unrecorded(&self) -> Vec<(String, Option<GroupDescription>)> {
+        let groups = self.groups.lock();
+        let mut unrecorded = self.unrecorded.lock();
+        self.any_unrecorded.store(false, Ordering::Release);
+        std::mem::take(&mut *unrecorded)
+            .into_iter()
+            .map(|id| {
+                let d = groups.get(&id).map(|g| describe(&id, g));
+                (id, d)
+            })
+            .collect()
+    }
+
+    /// Marks `groups` changed again (their record was not written).
+    pub fn unrecord(&self, groups: impl IntoIterator<Item = String>) {
+        for g in groups {
+            self.mark(&g);
         }
     }
 
     pub fn describe(&self, group: &str) -> Option<GroupDescription> {
         let groups = self.groups.lock();
-        let g = groups.get(group)?;
-        Some(GroupDescription {
-            group: group.to_owned(),
-            state: if g.members.is_empty() {
-                GroupState::Empty
-            } else if g.rebalance.is_some() {
-                GroupState::PreparingRebalance
-            } else {
-                GroupState::Stable
-            },
-            generation: g.generation,
-            assignor: g.assignor.as_ref().map(|a| a.name().to_owned()),
-            members: g
-                .members
-                .iter()
-                .map(|(id, m)| MemberDescription {
-                    member_id: id.clone(),
-                    instance_id: m.instance_id.clone(),
-                    topics: m.topics.clone(),
-                    assignment: m.assignment.clone(),
-                })
-                .collect(),
-        })
+        groups.get(group).map(|g| describe(group, g))
+    }
+}
+
+/// `g` as [`Coordinator::describe`] reports it.
+fn describe(group: &str, g: &Group) -> GroupDescription {
+    GroupDescription {
+        group: group.to_owned(),
+        state: if g.members.is_empty() {
+            GroupState::Empty
+        } else if g.rebalance.is_some() {
+            GroupState::PreparingRebalance
+        } else {
+            GroupState::Stable
+        },
+        generation: g.generation,
+        assignor: g.assignor.as_ref().map(|a| a.name().to_owned()),
+        members: g
+            .members
+            .iter()
+            .map(|(id, m)| MemberDescription {
+                member_id: id.clone(),
+                instance_id: m.instance_id.clone(),
+                topics: m.topics.clone(),
+                assignment: m.assignment.clone(),
+            })
+            .collect(),
     }
 }
 

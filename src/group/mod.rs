@@ -11,6 +11,7 @@
 mod admin;
 pub(crate) mod committer;
 pub(crate) mod coordinator;
+pub(crate) mod membership;
 mod metadata;
 pub(crate) mod offsets;
 
@@ -20,9 +21,11 @@ pub use crate::assignor::{
 pub use crate::offset::Offset;
 pub use admin::{ConsumerGroup, OffsetChange, PartitionLag};
 
+use crate::error::Result;
 use crate::registry::Registry;
 use committer::Committer;
 use coordinator::Coordinator;
+use membership::Recorder;
 use offsets::OffsetStore;
 use std::sync::Arc;
 
@@ -34,8 +37,12 @@ pub(crate) struct Groups {
     pub coordinator: Coordinator,
     /// Committed offsets, loaded from `__consumer_offsets` at open.
     pub offsets: OffsetStore,
-    /// The thread commits made from async code are written on.
+    /// The thread commits made from async code are written on, and the
+    /// membership records.
     pub committer: Committer,
+    /// Writes what the coordinator has of each group to
+    /// `__consumer_groups`, for other processes to read.
+    pub recorder: Recorder,
 }
 
 impl Groups {
@@ -45,10 +52,38 @@ impl Groups {
             coordinator: Coordinator::default(),
             offsets: OffsetStore::default(),
             committer: Committer::default(),
+            recorder: Recorder::default(),
+        }
+    }
+
+    /// Writes the membership record of every group changed since its
+    /// last one, on this thread.
+    pub fn record_membership(&self) -> Result<()> {
+        self.recorder.record(&self.registry, &self.coordinator)
+    }
+
+    /// [`Self::record_membership`] on the commit thread, if a group
+    /// changed: never blocks, so polls (sync or async) call it after every
+    /// change they make. A failed write is logged and tried again later.
+    pub fn record_membership_in_background(self: &Arc<Self>) {
+        if !self
+            .recorder
+            .should_queue(&self.registry, &self.coordinator)
+        {
+            return;
+        }
+        let groups = self.clone();
+        let queued = self.committer.submit(move || {
+            groups.recorder.started();
+            groups.record_membership()
+        });
+        if queued.is_err() {
+            self.recorder.started();
         }
     }
 }
 
 pub use coordinator::{GroupDescription, GroupState, MemberDescription};
+pub use membership::RecordedGroup;
 pub use metadata::ConsumerGroupMetadata;
 pub use offsets::OffsetAndMetadata;

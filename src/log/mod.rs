@@ -98,7 +98,9 @@ impl crate::test_util::RebalanceTarget for GroupsOf {
         })?;
         let log = Log { inner };
         log.ensure_open()?;
-        log.coordinator().force_rebalance(log.registry(), group)
+        log.coordinator().force_rebalance(log.registry(), group)?;
+        log.record_groups_in_background();
+        Ok(())
     }
 }
 
@@ -163,6 +165,22 @@ impl Log {
     /// The thread async commits are written on.
     pub(crate) fn committer(&self) -> &Committer {
         &self.inner.groups.committer
+    }
+
+    /// Records the membership of groups that changed (see
+    /// `group::membership`), on this thread: the blocking API calls it
+    /// after the changes it makes. A failure is logged and the groups are
+    /// recorded at a later change: the records only describe.
+    pub(crate) fn record_groups(&self) {
+        let groups = &self.inner.groups;
+        if groups.recorder.due(&groups.registry, &groups.coordinator) {
+            let _ = groups.record_membership();
+        }
+    }
+
+    /// [`Self::record_groups`] on the commit thread, for async code.
+    pub(crate) fn record_groups_in_background(&self) {
+        self.inner.groups.record_membership_in_background();
     }
 
     /// The consumer group `id`, to look at and administer.
@@ -252,6 +270,9 @@ impl Log {
     /// syncs (under the weaker sync policies) then overlap.
     pub fn close(&self) -> Result<()> {
         let registry = &self.inner.registry;
+        // The groups as they are at the close, for readers of the
+        // directory; a failure is logged, and costs only that description.
+        let _ = self.inner.groups.record_membership();
         let _admin = registry.admin();
         if registry.set_closed() {
             return Ok(());

@@ -85,6 +85,11 @@ impl Log {
         offsets.load(registry)?;
         offsets.forget_missing_topics(registry);
         offsets.clamp_to_high_watermarks(registry)?;
+        // Groups keep their generations; members the last owner had are
+        // recorded gone.
+        let groups = &log.inner.groups;
+        crate::group::membership::load(registry, &groups.coordinator)?;
+        let _ = groups.record_membership();
         // A transaction a crash left half done is finished (a decided
         // commit) or aborted, before anyone reads.
         log.inner.txns.load(registry)?;

@@ -38,6 +38,8 @@ const DIR: &str = "/log";
 const EVENTS: &str = "events";
 const SCRATCH: &str = "scratch";
 const GROUP: &str = "g";
+/// A group whose member subscribes: its membership records are written.
+const MEMBERS: &str = "members";
 
 /// What the workload did, as its caller saw it.
 #[derive(Debug, Default, Clone)]
@@ -55,6 +57,9 @@ pub(super) struct Model {
     scratch_created: bool,
     scratch_delete_tried: bool,
     scratch_deleted: bool,
+    /// A member of `members` joined, was assigned partitions and left,
+    /// acknowledged: the group's generation then.
+    member_left: Option<u32>,
     /// Per partition of `events`: acknowledged commits, and one tried
     /// whose outcome is unknown.
     commits: [Vec<u64>; 2],
@@ -114,6 +119,19 @@ fn commit(log: &Log, m: &mut Model, partition: usize) -> Result<()> {
     Ok(())
 }
 
+/// A member joins `members`, polls until it is assigned `events`, and
+/// closes: the group's membership is recorded at each step.
+fn member(log: &Log, m: &mut Model) -> Result<()> {
+    let mut consumer = log.consumer(ConsumerConfig::new(MEMBERS).enable_auto_commit(false))?;
+    consumer.subscribe(&[EVENTS])?;
+    while consumer.assignment().is_empty() {
+        consumer.poll(std::time::Duration::ZERO)?;
+    }
+    consumer.close()?;
+    m.member_left = Some(log.group(MEMBERS).describe()?.generation);
+    Ok(())
+}
+
 /// The workload; stops at the first error (the power is gone).
 fn workload(disk: &SimDisk, sync: SyncPolicy, m: &mut Model) -> Result<()> {
     let log = open(disk, sync)?;
@@ -134,6 +152,7 @@ pub(super) fn run(log: &Log, m: &mut Model) -> Result<()> {
         produce(log, m, i % 2)?;
     }
     commit(log, m, 0)?;
+    member(log, m)?;
     let scratch = log.create_topic(SCRATCH, TopicConfig::default().partitions(1))?;
     m.scratch_created = true;
     scratch.partition(0)?.append(&[Record::new(b"temporary")])?;
@@ -235,6 +254,25 @@ pub(super) fn check(log: &Log, m: &Model, sync: SyncPolicy) -> std::result::Resu
                 ));
             }
         }
+    }
+    // The members' group: membership records only describe (a failed
+    // write is not the caller's failure), so one may be missing; one that
+    // is there opens empty (the member left, or went with the last owner)
+    // at a generation the member reached.
+    match log.group(MEMBERS).describe() {
+        Ok(d) => {
+            if d.state != crate::group::GroupState::Empty || !d.members.is_empty() {
+                return Err(format!("members' group reopened with members: {d:?}"));
+            }
+            if d.generation > m.member_left.unwrap_or(1) {
+                return Err(format!(
+                    "generation {} past the member's {:?}",
+                    d.generation, m.member_left
+                ));
+            }
+        }
+        Err(Error::UnknownGroup { .. }) => {}
+        Err(e) => return Err(format!("members' group: {e}")),
     }
     let scratch = log.topic(SCRATCH).is_ok();
     if durable && m.scratch_deleted && scratch {

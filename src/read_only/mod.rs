@@ -10,7 +10,8 @@
 //! [`ReadOnlyPartition::end_offset`]) and follows the owner's appends,
 //! rolls, retention, compaction and restarts (see the partition's docs).
 //! Consumer groups stay the owner's: a read-only log reads the groups'
-//! committed offsets and measures their lag, and commits nothing.
+//! committed offsets and the membership the owner records, measures their
+//! lag, and commits nothing.
 
 mod dump;
 mod partition;
@@ -19,7 +20,7 @@ pub use dump::{dump_file, BatchInfo, DumpItem};
 pub use partition::ReadOnlyPartition;
 
 use crate::error::{Error, Result};
-use crate::group::{offsets, OffsetAndMetadata, PartitionLag};
+use crate::group::{membership, offsets, OffsetAndMetadata, PartitionLag, RecordedGroup};
 use crate::identity::{self, DirKind};
 use crate::registry::layout::{Root, TOPICS_DIR};
 use crate::storage::{CheckedStorage, FsStorage, ReadOnlyStorage, Storage};
@@ -153,40 +154,81 @@ impl ReadOnlyLog {
     /// owner's offset store holds them durably (the latest commit of each
     /// wins, a deletion removes it).
     pub fn committed_offsets(&self) -> Result<BTreeMap<offsets::Key, OffsetAndMetadata>> {
-        let mut committed = BTreeMap::new();
-        if !self.storage.dir_exists(&self.topic_dir(offsets::TOPIC)) {
-            return Ok(committed);
-        }
-        for n in 0..self.partition_count(offsets::TOPIC)? {
-            let p = self.partition(offsets::TOPIC, n)?;
-            let end = p.end_offset()?;
-            let mut at = p.log_start_offset()?;
-            while at < end {
-                let records = p.read(at, 1 << 20)?;
-                for r in &records {
-                    let Some(key) = r.key().and_then(offsets::decode_key) else {
-                        continue;
-                    };
-                    match r.value().and_then(offsets::decode_value) {
-                        Some(value) => committed.insert(key, value),
-                        None => committed.remove(&key),
-                    };
-                }
-                at = records.next_offset();
-            }
-        }
-        Ok(committed)
+        self.latest(offsets::TOPIC, offsets::decode_key, |_, v| {
+            offsets::decode_value(v)
+        })
     }
 
-    /// The groups with committed offsets.
+    /// The groups with committed offsets or a membership record, sorted.
     pub fn groups(&self) -> Result<Vec<String>> {
         let mut groups: Vec<String> = self
             .committed_offsets()?
             .into_keys()
             .map(|(g, _, _)| g)
             .collect();
+        groups.extend(self.recorded_groups()?.into_keys());
+        groups.sort();
         groups.dedup();
         Ok(groups)
+    }
+
+    /// `group` as the owner last recorded it: state, generation, assignor,
+    /// members and their assignments (see [`RecordedGroup`]); `None` for
+    /// a group the owner never recorded (one whose offsets only consumers
+    /// outside any membership committed, or written by a samsa that did
+    /// not record membership yet).
+    ///
+    /// The owner records a group just after each change (a join, a leave,
+    /// a rebalance, a revocation), on its commit thread, and at its close;
+    /// so the record trails a change by a moment.
+    pub fn describe_group(&self, group: &str) -> Result<Option<RecordedGroup>> {
+        Ok(self.recorded_groups()?.remove(group))
+    }
+
+    fn recorded_groups(&self) -> Result<BTreeMap<String, RecordedGroup>> {
+        self.latest(membership::TOPIC, membership::decode_key, |g, v| {
+            membership::decode_value(g, v)
+        })
+    }
+
+    /// The latest value of every key in the internal topic `topic` (none
+    /// if it does not exist): a tombstone removes its key, and a record
+    /// that does not decode (a newer samsa's, say) is passed over.
+    fn latest<K: Ord, V>(
+        &self,
+        topic: &str,
+        key: impl Fn(&[u8]) -> Option<K>,
+        value: impl Fn(&K, &[u8]) -> Option<V>,
+    ) -> Result<BTreeMap<K, V>> {
+        let mut latest = BTreeMap::new();
+        if !self.storage.dir_exists(&self.topic_dir(topic)) {
+            return Ok(latest);
+        }
+        for n in 0..self.partition_count(topic)? {
+            let p = self.partition(topic, n)?;
+            let end = p.end_offset()?;
+            let mut at = p.log_start_offset()?;
+            while at < end {
+                let records = p.read(at, 1 << 20)?;
+                for r in &records {
+                    let Some(k) = r.key().and_then(&key) else {
+                        continue;
+                    };
+                    match r.value() {
+                        None => {
+                            latest.remove(&k);
+                        }
+                        Some(v) => {
+                            if let Some(v) = value(&k, v) {
+                                latest.insert(k, v);
+                            }
+                        }
+                    }
+                }
+                at = records.next_offset();
+            }
+        }
+        Ok(latest)
     }
 
     /// The lag of `group` on every partition it committed an offset for:
