@@ -466,4 +466,76 @@ mod tests {
         assert_eq!(reader.groups().unwrap(), ["billing"]);
         log.close().unwrap();
     }
+
+    /// The latest record of `billing` in `__consumer_groups`.
+    fn recorded(log: &Log) -> Option<RecordedGroup> {
+        let topic = log.registry().topic(TOPIC).ok()?;
+        let mut latest = None;
+        topic
+            .partition(0)
+            .unwrap()
+            .for_each_record(&mut |r| {
+                if r.key().and_then(decode_key).as_deref() == Some("billing") {
+                    latest = r.value().and_then(|v| decode_value("billing", v));
+                }
+                Ok(())
+            })
+            .unwrap();
+        latest
+    }
+
+    #[test]
+    fn a_record_that_could_not_be_written_is_written_once_the_disk_works_again() {
+        use crate::clock::ManualClock;
+        use crate::storage::sim::{Fault, OpClass, SimDisk};
+        use std::sync::Arc;
+        let disk = SimDisk::new();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let log = Log::open_with(
+            Arc::new(disk.clone()),
+            std::path::Path::new("/log"),
+            Log::builder()
+                .clock(clock.clone())
+                .sync(crate::partition::SyncPolicy::Always),
+        )
+        .unwrap();
+        log.create_topic("orders", TopicConfig::default().partitions(2))
+            .unwrap();
+        let mut a = log.consumer(config()).unwrap();
+        a.subscribe(&["orders"]).unwrap();
+        settle(&log, &mut a);
+        assert_eq!(recorded(&log).unwrap().description.members.len(), 1);
+
+        // The disk fills up: a second member joins and both poll, with no
+        // error (the records only describe); the record stays as it was.
+        disk.inject(Fault {
+            on: OpClass::Write,
+            nth: disk.ops_of(OpClass::Write),
+            kind: std::io::ErrorKind::StorageFull,
+            persist: true,
+        });
+        let mut b = log.consumer(config()).unwrap();
+        b.subscribe(&["orders"]).unwrap();
+        while a.assignment().len() != 1 || b.assignment().len() != 1 {
+            a.poll(std::time::Duration::ZERO).unwrap();
+            b.poll(std::time::Duration::ZERO).unwrap();
+        }
+        assert_eq!(recorded(&log).unwrap().description.members.len(), 1);
+        let failed_writes = disk.trace().matches("FAILED").count();
+        assert!(failed_writes >= 1, "a record write was tried");
+
+        // Space is back; polls within the retry pause do not try; the
+        // first poll after it writes the group as it is now.
+        disk.heal();
+        a.poll(std::time::Duration::ZERO).unwrap();
+        assert_eq!(recorded(&log).unwrap().description.members.len(), 1);
+        clock.advance(RETRY_AFTER_MS);
+        a.poll(std::time::Duration::ZERO).unwrap();
+        let now = recorded(&log).unwrap();
+        assert_eq!(now.description, owner_view(&log));
+        assert_eq!(now.description.members.len(), 2);
+        assert_eq!(disk.trace().matches("FAILED").count(), failed_writes);
+        drop((a, b));
+        log.close().unwrap();
+    }
 }
