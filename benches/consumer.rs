@@ -10,7 +10,10 @@
 //!   floor: the same values length-prefixed (`u32` length, then the value)
 //!   in a plain file, read back through a 1 MiB `BufReader`. A third entry,
 //!   `partition_read`, reads the same partition with `Partition::read` in
-//!   1 MiB reads, so the consumer's own cost shows. `recv_batch_async`
+//!   1 MiB reads, so the consumer's own cost shows; `read_only_read`
+//!   the same through `Log::open_read_only` beside the open owner
+//!   (positioned reads into a buffer instead of the owner's memory maps).
+//!   `recv_batch_async`
 //!   and `stream_async` read the same through the async API under
 //!   `futures::executor::block_on`: the batches `poll` returns, and one
 //!   owned (copied) record at a time.
@@ -53,6 +56,7 @@ use futures::StreamExt;
 use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
 use samsa_log::partition::SyncPolicy;
 use samsa_log::producer::ProducerConfig;
+use samsa_log::read_only::ReadOnlyPartition;
 use samsa_log::topic::TopicConfig;
 use samsa_log::{Consumer, Log, Partition, Record};
 use std::collections::BTreeSet;
@@ -142,6 +146,21 @@ fn partition_read_all(p: &Partition) -> (u64, u64) {
     (count, sum)
 }
 
+/// [`partition_read_all`] through a read-only open beside the owner.
+fn read_only_read_all(p: &ReadOnlyPartition) -> (u64, u64) {
+    let end = p.end_offset().expect("end");
+    let (mut at, mut count, mut sum) = (0u64, 0u64, 0u64);
+    while at < end {
+        let records = p.read(at, 1 << 20).expect("read");
+        for r in &records {
+            count += 1;
+            sum += touch(r.value().unwrap_or_default());
+        }
+        at = records.next_offset();
+    }
+    (count, sum)
+}
+
 /// Writes length-prefixed values to a plain file: the floor.
 fn raw_write(path: &Path, v: &[u8], n: u64) {
     let file = File::create(path).expect("create raw log");
@@ -197,6 +216,17 @@ fn consume_100b(c: &mut Criterion) {
     g.bench_function("partition_read", |b| {
         b.iter(|| {
             let (n, sum) = partition_read_all(&p);
+            assert_eq!(n, CONSUME_RECORDS);
+            black_box(sum)
+        })
+    });
+    let reader = Log::open_read_only(&log_dir)
+        .expect("open read-only")
+        .partition("t", 0)
+        .expect("read-only p0");
+    g.bench_function("read_only_read", |b| {
+        b.iter(|| {
+            let (n, sum) = read_only_read_all(&reader);
             assert_eq!(n, CONSUME_RECORDS);
             black_box(sum)
         })

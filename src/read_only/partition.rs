@@ -11,8 +11,15 @@
 //! visible yet; it is read once whole. A segment deleted under the reader
 //! makes reads below the new log start [`Error::OffsetOutOfRange`], as a
 //! Kafka consumer sees after retention.
+//!
+//! What a reader holds: one file handle of the last segment (and one more
+//! during a read), a read's buffer of `max_bytes` (or one batch, if
+//! larger), and a mark every 64 KiB of the last segment (16 bytes each,
+//! 256 KiB for a 1 GiB segment) so that a read there walks at most 64 KiB
+//! of batch headers to its first batch; sealed segments have the owner's
+//! offset index for that.
 
-use crate::batch::{check_batches, Records};
+use crate::batch::{check_batches, BatchHeader, Records};
 use crate::error::{Error, Result};
 use crate::index::{entries_len, IndexKind, OffsetIndex};
 use crate::partition::log_start;
@@ -29,6 +36,15 @@ use std::time::{Duration, Instant};
 /// Bytes read at a time while walking batch headers.
 const WINDOW: usize = 1 << 20;
 
+/// Bytes read at a time while looking for the batch a read starts at,
+/// from an index entry or a mark: a few batches at most.
+const SEEK_WINDOW: usize = 64 << 10;
+
+/// How far apart (in bytes) the marks a reader keeps of the last segment
+/// are: a read there walks at most this far to its first batch. They cost
+/// 16 bytes each: 256 KiB for a 1 GiB segment.
+const MARK_BYTES: u64 = 64 << 10;
+
 /// How far the last segment is known whole: the reader's log end, kept
 /// between calls so that each looks only at what was added since.
 struct Tail {
@@ -40,6 +56,18 @@ struct Tail {
     valid: u64,
     /// The offset after the last of them.
     next: u64,
+    /// (base offset, position) of a batch every [`MARK_BYTES`] or so: the
+    /// last segment's offset index, which the owner writes only when it
+    /// seals the segment.
+    marks: Vec<(u64, u64)>,
+}
+
+impl Tail {
+    /// Where a walk to the batch holding `at` may start.
+    fn position_for(&self, at: u64) -> u64 {
+        let i = self.marks.partition_point(|&(base, _)| base <= at);
+        i.checked_sub(1).map_or(0, |i| self.marks[i].1)
+    }
 }
 
 /// A partition of a log open read-only ([`crate::Log::open_read_only`]):
@@ -85,6 +113,12 @@ impl ReadOnlyPartition {
     /// The partition's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// How many marks the reader keeps of the last segment.
+    #[cfg(test)]
+    pub(super) fn marks(&self) -> usize {
+        self.tail.lock().as_ref().map_or(0, |t| t.marks.len())
     }
 
     /// The base offsets of the segments there now, in order.
@@ -166,6 +200,7 @@ impl ReadOnlyPartition {
                 file,
                 valid: 0,
                 next: last,
+                marks: Vec::new(),
             });
         }
         let t = tail.as_mut().expect("set above");
@@ -177,6 +212,10 @@ impl ReadOnlyPartition {
             if check_batch(&mut reader, &h, t.next, t.base, Mode::Tail)?.is_some() {
                 // Not whole yet, or not written yet: not visible.
                 break;
+            }
+            let last_mark = t.marks.last().map_or(0, |&(_, pos)| pos);
+            if t.marks.is_empty() || reader.pos - last_mark >= MARK_BYTES {
+                t.marks.push((h.base_offset, reader.pos));
             }
             reader.advance(&h);
             t.valid = reader.pos;
@@ -246,16 +285,16 @@ impl ReadOnlyPartition {
             Err(e) => return Err(Error::io("open", path, e)),
         };
         let len = file.len().map_err(|e| Error::io("stat", &path, e))?;
-        // The last segment only up to what `end_offset` found whole; a
-        // sealed one whole.
-        let limit = match (next_base, &*self.tail.lock()) {
-            (None, Some(t)) if t.base == base => t.valid.min(len),
-            _ => len,
+        // The last segment only up to what `end_offset` found whole, its
+        // walk from the nearest mark; a sealed one whole, from its index.
+        let tail = match (next_base, &*self.tail.lock()) {
+            (None, Some(t)) if t.base == base => Some((t.valid.min(len), t.position_for(at))),
+            _ => None,
         };
-        let from_index = if next_base.is_some() {
-            self.index_position(base, at, len)
-        } else {
-            0
+        let (limit, from_index) = match tail {
+            Some(found) => found,
+            None if next_base.is_some() => (len, self.index_position(base, at, len)),
+            None => (len, 0),
         };
         let named = NamedFile::new(&*file, &path);
         let mut found = find_batches(named, from_index, limit, at, max_bytes)?;
@@ -263,14 +302,11 @@ impl ReadOnlyPartition {
             // A lying index: walk from the start instead.
             found = find_batches(NamedFile::new(&*file, &path), 0, limit, at, max_bytes)?;
         }
-        let (first, batches_end) = match found {
-            Found::Batches(first, batches_end) => (first, batches_end),
+        let (first, buf) = match found {
+            Found::Batches(first, buf) => (first, buf),
             Found::End => return Ok(Some(Records::empty(next_base.unwrap_or(end)))),
             Found::Bad(pos, why) => return Err(Error::corrupt(&path, pos, why)),
         };
-        let mut buf = vec![0u8; (batches_end - first) as usize];
-        file.read_exact_at(&mut buf, first)
-            .map_err(|e| Error::io("read", &path, e))?;
         let checked = check_batches(&buf, at, next_base.unwrap_or(end));
         if let Some((pos, e)) = &checked.bad {
             if *pos == 0 {
@@ -402,9 +438,9 @@ impl ReadOnlyPartition {
 
 /// What a walk over a segment's batch headers found.
 enum Found {
-    /// Batches from byte `.0` to byte `.1`, the first holding the offset
-    /// asked for (or the first after it).
-    Batches(u64, u64),
+    /// The bytes of whole batches from this position on, the first
+    /// holding the offset asked for (or the first after it).
+    Batches(u64, Vec<u8>),
     /// No batch at or after the offset before the end.
     End,
     /// A header that is not a batch's, at this position.
@@ -412,8 +448,8 @@ enum Found {
 }
 
 /// Walks the batch headers of `file` from byte `pos` up to `limit` to the
-/// first batch ending at or after offset `at`, then takes batches up to
-/// about `max_bytes` (at least one).
+/// first batch ending at or after offset `at`, then reads the batches
+/// that fit in `max_bytes` from there (at least one), with one read.
 fn find_batches(
     file: NamedFile<'_, &dyn StorageFile>,
     pos: u64,
@@ -421,32 +457,35 @@ fn find_batches(
     at: u64,
     max_bytes: usize,
 ) -> Result<Found> {
-    let mut reader = BatchReader::new(file, pos, limit, WINDOW);
-    let mut first = None;
+    // From an index entry or a mark the batch is near: a small window.
+    let mut seek = BatchReader::new(file.clone(), pos, limit, SEEK_WINDOW);
+    let first = loop {
+        let here = seek.pos;
+        match seek.peek()? {
+            Step::Batch(h) if h.last_offset() < at => seek.advance(&h),
+            Step::Batch(_) => break here,
+            Step::End | Step::Partial => return Ok(Found::End),
+            Step::Bad(e) => return Ok(Found::Bad(here, e.to_string())),
+        }
+    };
+    // Then one window of `max_bytes` from the first batch, whose bytes
+    // are the answer: the headers are walked in it, and a batch is taken
+    // if it ends inside (the first always).
+    let mut take = BatchReader::new(file, first, limit, max_bytes.max(BatchHeader::SIZE));
     loop {
-        let here = reader.pos;
-        let h = match reader.peek()? {
-            Step::Batch(h) => h,
-            Step::End | Step::Partial => break,
-            Step::Bad(e) => {
-                if first.is_some() {
+        match take.peek()? {
+            Step::Batch(h) => {
+                let ends = take.pos + h.total_size() as u64;
+                if take.pos > first && ends - first > max_bytes as u64 {
                     break;
                 }
-                return Ok(Found::Bad(here, e.to_string()));
+                take.advance(&h);
             }
-        };
-        match first {
-            None if h.last_offset() < at => {}
-            None => first = Some(here),
-            Some(f) if here - f >= max_bytes as u64 => break,
-            Some(_) => {}
+            Step::End | Step::Partial | Step::Bad(_) => break,
         }
-        reader.advance(&h);
     }
-    Ok(match first {
-        Some(f) => Found::Batches(f, reader.pos),
-        None => Found::End,
-    })
+    let end = take.pos;
+    Ok(Found::Batches(first, take.into_bytes(first, end)?))
 }
 
 /// Runs `f` again (a few times) while it fails on a file that ended

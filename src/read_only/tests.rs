@@ -366,3 +366,63 @@ fn offsets_by_timestamp() {
         );
     }
 }
+
+#[test]
+fn reads_anywhere_in_a_large_last_segment_start_at_the_offset_asked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = owner(tmp.path());
+    let p = log
+        .create_topic("t", TopicConfig::default())
+        .unwrap()
+        .partition(0)
+        .unwrap();
+    // One segment of about 1.5 MiB: batches of 1 to 40 records of 20 to
+    // 600 bytes.
+    let mut offset = 0u64;
+    for b in 0..300u64 {
+        let n = 1 + (b * 7) % 40;
+        let values: Vec<String> = (0..n)
+            .map(|i| {
+                let o = offset + i;
+                format!("{o:08}-{}", "v".repeat(((o * 13) % 590) as usize))
+            })
+            .collect();
+        let records: Vec<Record<'_>> = values.iter().map(Record::new).collect();
+        p.append(&records).unwrap();
+        offset += n;
+    }
+    let reader = Log::open_read_only(tmp.path())
+        .unwrap()
+        .partition("t", 0)
+        .unwrap();
+    assert_eq!(reader.end_offset().unwrap(), offset);
+    let marks = reader.marks();
+    assert!(marks > 10, "the last segment is marked: {marks}");
+    for at in (0..offset).step_by(97).chain([offset - 1]) {
+        let mut counts = Vec::new();
+        for max_bytes in [0, 1000, 1 << 20] {
+            let r = reader.read(at, max_bytes).unwrap();
+            let got: Vec<(u64, String)> = r
+                .iter()
+                .map(|r| {
+                    let v = String::from_utf8(r.value().unwrap().to_vec()).unwrap();
+                    (r.offset(), v)
+                })
+                .collect();
+            assert_eq!(got[0].0, at, "read at {at} ({max_bytes} bytes)");
+            for (i, (o, v)) in got.iter().enumerate() {
+                assert_eq!(*o, at + i as u64);
+                assert!(v.starts_with(&format!("{o:08}-")), "{o}: {v}");
+            }
+            counts.push(got.len());
+        }
+        assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+        let whole = offset - at;
+        assert_eq!(counts[2] as u64, whole.min(counts[2] as u64));
+        assert!(at + (counts[2] as u64) == offset || counts[2] > counts[0]);
+    }
+    // Every record, read in small steps, once and in order.
+    let all = values(&reader);
+    assert_eq!(all.len() as u64, offset);
+    assert!(all.iter().enumerate().all(|(i, (o, _))| *o == i as u64));
+}

@@ -98,4 +98,18 @@ impl<'a> BatchReader<'a> {
     pub fn advance(&mut self, header: &BatchHeader) {
         self.pos += header.total_size() as u64;
     }
+
+    /// The bytes `[from, to)` (before `end`) as an owned buffer: the
+    /// reader's own, without a copy, when it holds them from its start,
+    /// else read anew.
+    pub fn into_bytes(mut self, from: u64, to: u64) -> Result<Vec<u8>> {
+        let n = (to - from) as usize;
+        if self.buf_start == from && self.buf.len() >= n {
+            self.buf.truncate(n);
+            return Ok(self.buf);
+        }
+        let mut buf = vec![0u8; n];
+        self.file.read_at(&mut buf, from)?;
+        Ok(buf)
+    }
 }
