@@ -472,17 +472,12 @@ fn find_batches(
     // are the answer: the headers are walked in it, and a batch is taken
     // if it ends inside (the first always).
     let mut take = BatchReader::new(file, first, limit, max_bytes.max(BatchHeader::SIZE));
-    loop {
-        match take.peek()? {
-            Step::Batch(h) => {
-                let ends = take.pos + h.total_size() as u64;
-                if take.pos > first && ends - first > max_bytes as u64 {
-                    break;
-                }
-                take.advance(&h);
-            }
-            Step::End | Step::Partial | Step::Bad(_) => break,
+    while let Step::Batch(h) = take.peek()? {
+        let ends = take.pos + h.total_size() as u64;
+        if take.pos > first && ends - first > max_bytes as u64 {
+            break;
         }
+        take.advance(&h);
     }
     let end = take.pos;
     Ok(Found::Batches(first, take.into_bytes(first, end)?))
