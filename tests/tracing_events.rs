@@ -153,6 +153,10 @@ fn operators_see_what_the_log_does() {
     let rebalance = recorder.find("rebalance done");
     assert_eq!(field(&rebalance, "group"), "g");
     assert_eq!(field(&rebalance, "generation"), "1");
+    assert!(
+        field(&rebalance, "assignment").ends_with(": t-0"),
+        "{rebalance:?}"
+    );
     drop(consumer);
 
     // A transaction timed out, then its producer fenced.
@@ -196,7 +200,24 @@ fn operators_see_what_the_log_does() {
     bytes.extend_from_slice(&torn);
     assert!(bytes.len() as u64 >= len.min(end as u64));
     std::fs::write(&seg, &bytes).unwrap();
-    let _log = open();
+    let log = open();
     let cut = recorder.find("torn tail cut");
     assert!(field(&cut, "path").ends_with(".log"), "{cut:?}");
+
+    // A sealed segment's index, removed: rebuilt at the first read of it.
+    let p = log.topic("t").unwrap().partition(0).unwrap();
+    let sealed = p.segments().unwrap()[0].files();
+    drop(p);
+    log.close().unwrap();
+    std::fs::remove_file(sealed.offset_index.expect("a sealed segment has an index")).unwrap();
+    let log = open();
+    let p = log.topic("t").unwrap().partition(0).unwrap();
+    let _ = p.read(p.log_start_offset(), 1).unwrap();
+    let rebuilt = recorder.find("index rebuilt");
+    assert_eq!(rebuilt.level, tracing::Level::WARN);
+    assert_eq!(
+        field(&rebuilt, "reason"),
+        "missing, or failing its trailer check"
+    );
+    assert!(field(&rebuilt, "path").ends_with(".log"), "{rebuilt:?}");
 }

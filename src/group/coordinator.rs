@@ -646,7 +646,27 @@ fn finish_rebalance_if_ready(registry: &Registry, g: &mut Group) {
         group = %g.id,
         generation = g.generation,
         members = g.members.len(),
+        assignment = %assignment_summary(g),
         "rebalance done: a new generation's assignment is in force"
     );
     registry.signal().notify();
+}
+
+/// Each member's partitions, for the rebalance event:
+/// `consumer-1: orders-0 orders-1; consumer-2: orders-2`.
+#[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+fn assignment_summary(g: &Group) -> String {
+    let members: Vec<String> = g
+        .members
+        .iter()
+        .map(|(id, m)| {
+            let parts: Vec<String> = m
+                .assignment
+                .iter()
+                .map(|(t, p)| format!("{t}-{p}"))
+                .collect();
+            format!("{id}: {}", parts.join(" "))
+        })
+        .collect();
+    members.join("; ")
 }

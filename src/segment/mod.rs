@@ -366,11 +366,22 @@ impl SegmentState {
         };
         let offset = map(self.index_path(), IndexKind::Offset);
         let time = map(self.time_index_path(), IndexKind::Time);
-        if let (Some(offset), Some(time)) = (offset, time) {
-            if OffsetIndex::is_sane(&offset, len, limit) && time_index_is_sane(&time, len, limit) {
-                return Ok(Indexes::loaded(offset, time, 0));
+        let _why = match (offset, time) {
+            (Some(offset), Some(time)) => {
+                if OffsetIndex::is_sane(&offset, len, limit)
+                    && time_index_is_sane(&time, len, limit)
+                {
+                    return Ok(Indexes::loaded(offset, time, 0));
+                }
+                "an entry points outside the segment or out of order"
             }
-        }
+            _ => "missing, or failing its trailer check",
+        };
+        crate::observe::warning!(
+            path = %self.log_path.display(),
+            reason = %_why,
+            "index rebuilt: a sealed segment's index files were rebuilt from its log"
+        );
         let file = self.file()?;
         let s = scan(
             &*file,
