@@ -59,6 +59,17 @@ pub enum Error {
         end: u64,
     },
 
+    /// A batch is compressed with a codec this build of samsa-log was
+    /// compiled without: enable its cargo feature (`gzip`, `snappy`,
+    /// `lz4`, `zstd`) to read it. Nothing of the read was returned.
+    #[error("{path} holds batches compressed with {codec}: enable samsa-log's `{codec}` feature to read them")]
+    CompressionUnavailable {
+        /// The codec.
+        codec: crate::compression::Compression,
+        /// The log file holding the batch.
+        path: PathBuf,
+    },
+
     /// One record, encoded, is larger than the configured maximum.
     /// Nothing of the append it belonged to was written.
     #[error("record of {size} bytes exceeds the maximum of {max} bytes")]

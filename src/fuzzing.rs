@@ -24,9 +24,10 @@ mod tests;
 pub use recovery::{recover_index, recover_sealed_segment, recover_segment};
 
 use crate::batch::{
-    check_batches, BatchBuilder, BatchHeader, BatchView, ControlMarker, ProducerFields, Records,
-    ATTR_NULLABLE_HEADER_VALUES,
+    check_batches, decompress_into, BatchBuilder, BatchHeader, BatchView, ControlMarker,
+    ProducerFields, Records, ATTR_NULLABLE_HEADER_VALUES,
 };
+use crate::compression::{Compression, Levels};
 use crate::group::{membership, offsets};
 use crate::index::{
     encode_file, entries_len, entry_at, entry_count, Entry, IndexBytes, IndexKind, OffsetEntry,
@@ -112,6 +113,27 @@ pub fn topic_metadata(data: &[u8]) {
                 "metadata round trip"
             );
         }
+    }
+}
+
+/// What the batch target lets a compressed batch's records decompress to.
+const FUZZ_MAX_RECORDS: usize = 1 << 20;
+
+/// One codec's decoder (feature `gzip`, `snappy`, `lz4` or `zstd`).
+/// `data`: bytes to decompress, bounded as a read bounds them. What
+/// decompresses stays within the bound and compresses and decompresses
+/// back to itself.
+pub fn codec(codec: Compression, data: &[u8]) {
+    let mut out = Vec::new();
+    if crate::compression::decompress(codec, data, FUZZ_MAX_RECORDS, &mut out).is_ok() {
+        assert!(out.len() <= FUZZ_MAX_RECORDS, "bounded");
+        let mut packed = Vec::new();
+        crate::compression::compress(codec, Levels::default(), &out, &mut packed)
+            .expect("a build with the codec compresses");
+        let mut back = Vec::new();
+        crate::compression::decompress(codec, &packed, out.len(), &mut back)
+            .expect("what was compressed decompresses");
+        assert_eq!(back, out, "codec round trip");
     }
 }
 
@@ -257,7 +279,17 @@ fn check_log_bytes(data: &[u8]) {
     let mut pos = 0;
     while let Ok(view) = BatchView::parse(&data[pos..]) {
         let size = view.total_size();
-        check_batch(&view, &data[pos..pos + size]);
+        if view.is_compressed() {
+            // Its records are checked decompressed, as every reader sees them.
+            let mut plain = Vec::new();
+            if decompress_into(&data[pos..], &view, FUZZ_MAX_RECORDS, &mut plain).is_ok() {
+                let plain_view = BatchView::parse(&plain).expect("a decompressed batch parses");
+                assert!(!plain_view.is_compressed());
+                check_batch(&plain_view, &plain);
+            }
+        } else {
+            check_batch(&view, &data[pos..pos + size]);
+        }
         pos += size;
     }
     let first = BatchHeader::decode_from(data).map_or(0, |h| h.base_offset);
@@ -268,7 +300,12 @@ fn check_log_bytes(data: &[u8]) {
         if let Some((at, _)) = &checked.bad {
             assert_eq!(*at, checked.valid_len);
         }
-        let records = Records::from_checked(data.to_vec(), from, &checked);
+        let Ok(records) = Records::from_read(data.to_vec(), from, &checked, FUZZ_MAX_RECORDS)
+        else {
+            // A compressed batch whose records do not decompress.
+            assert!(checked.compressed);
+            continue;
+        };
         let mut previous = None;
         let mut count = 0;
         for r in &records {

@@ -87,6 +87,7 @@ mod assignor;
 mod batch;
 mod cleaner;
 pub mod clock;
+pub(crate) mod compression;
 pub mod consumer;
 mod error;
 pub mod group;

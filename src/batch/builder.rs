@@ -306,6 +306,14 @@ pub(crate) struct EncodedBatch {
 }
 
 impl EncodedBatch {
+    /// An encoded batch of `bytes` (header written but for the base offset
+    /// and CRC), its records' part of the CRC computed now.
+    pub(super) fn from_bytes(bytes: Vec<u8>) -> EncodedBatch {
+        let mut tail_crc = crc32fast::Hasher::new();
+        tail_crc.update(&bytes[CRC_TAIL_START..]);
+        EncodedBatch { bytes, tail_crc }
+    }
+
     /// Sets the base offset and the CRC that covers it.
     pub fn assign_base_offset(&mut self, base_offset: u64) {
         self.bytes[0..8].copy_from_slice(&base_offset.to_le_bytes());

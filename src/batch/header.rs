@@ -7,7 +7,9 @@
 //!  8 batch_length       u32   bytes after this field
 //! 12 magic              u8    format version, 1
 //! 13 crc                u32   CRC-32 (IEEE) of bytes 0..13 and 17..end
-//! 17 attributes         u16   bit 3: timestamps are log-append time,
+//! 17 attributes         u16   bits 0-2: compression codec of the records
+//!                             (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd),
+//!                             bit 3: timestamps are log-append time,
 //!                             bit 4: part of a transaction,
 //!                             bit 5: a control batch (a marker),
 //!                             bit 8: header values are nullable
@@ -21,6 +23,7 @@
 //! 57 records...
 //! ```
 
+use crate::compression::Compression;
 use byteorder::{ByteOrder, LittleEndian as LE};
 
 /// The current (and only) batch format version.
@@ -65,9 +68,16 @@ pub(crate) const ATTR_TRANSACTIONAL: u16 = 1 << 4;
 /// to readers.
 pub(crate) const ATTR_CONTROL: u16 = 1 << 5;
 
+/// Attribute bits 0 to 2: the codec the records section is compressed
+/// with (Kafka's numbering, see [`Compression`]).
+pub(crate) const ATTR_COMPRESSION: u16 = 0b111;
+
 /// Attribute bits this version knows; any other set bit is corruption.
-const ATTR_KNOWN: u16 =
-    ATTR_LOG_APPEND_TIME | ATTR_TRANSACTIONAL | ATTR_CONTROL | ATTR_NULLABLE_HEADER_VALUES;
+const ATTR_KNOWN: u16 = ATTR_COMPRESSION
+    | ATTR_LOG_APPEND_TIME
+    | ATTR_TRANSACTIONAL
+    | ATTR_CONTROL
+    | ATTR_NULLABLE_HEADER_VALUES;
 
 /// Why a header is not acceptable. Callers add the file and position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +162,15 @@ impl BatchHeader {
         if h.magic != MAGIC {
             return Err(HeaderError::Magic(h.magic));
         }
-        // Every record takes at least 6 bytes (length and five one-byte fields).
+        // Every record takes at least 6 bytes (length and five one-byte
+        // fields); compressed, at least one byte between them all (their
+        // count is checked against the bytes once decompressed).
         let body = u64::from(h.batch_length) + LOG_OVERHEAD as u64;
-        if body < (Self::SIZE as u64) + 6 * u64::from(h.record_count) {
+        let least = match h.attributes & ATTR_COMPRESSION {
+            0 => 6 * u64::from(h.record_count),
+            _ => 1,
+        };
+        if body < (Self::SIZE as u64) + least {
             return Err(HeaderError::Length(h.batch_length));
         }
         if h.record_count == 0 {
@@ -175,6 +191,12 @@ impl BatchHeader {
         if h.attributes & !ATTR_KNOWN != 0 {
             return Err(HeaderError::Fields("unknown attribute bits"));
         }
+        if Compression::from_id(h.attributes & ATTR_COMPRESSION).is_none() {
+            return Err(HeaderError::Fields("unknown compression codec"));
+        }
+        if h.attributes & ATTR_CONTROL != 0 && h.attributes & ATTR_COMPRESSION != 0 {
+            return Err(HeaderError::Fields("a control batch is never compressed"));
+        }
         if h.attributes & ATTR_TRANSACTIONAL != 0 && h.producer_id < 0 {
             return Err(HeaderError::Fields(
                 "a transactional batch without a producer id",
@@ -191,6 +213,12 @@ impl BatchHeader {
             return Err(HeaderError::Fields("max timestamp below the only record's"));
         }
         Ok(h)
+    }
+
+    /// The codec of the batch's records section.
+    pub fn compression(&self) -> Compression {
+        // `decode_from` refuses other codec numbers.
+        Compression::from_id(self.attributes & ATTR_COMPRESSION).unwrap_or_default()
     }
 
     /// Whether the batch belongs to a transaction.
@@ -311,13 +339,29 @@ mod tests {
             Err(HeaderError::Fields(_))
         ));
 
-        let mut h = sample();
-        h.attributes = 1;
-        h.encode_into(&mut b);
-        assert!(matches!(
-            BatchHeader::decode_from(&b),
-            Err(HeaderError::Fields(_))
-        ));
+        // Unknown bits, codec numbers past zstd, a compressed marker.
+        for attributes in [1 << 6, 1 << 15, 5, 7, ATTR_CONTROL | ATTR_TRANSACTIONAL | 3] {
+            let mut h = sample();
+            h.attributes = attributes;
+            h.producer_id = 1;
+            h.record_count = 1;
+            h.last_offset_delta = 0;
+            h.encode_into(&mut b);
+            assert!(
+                matches!(BatchHeader::decode_from(&b), Err(HeaderError::Fields(_))),
+                "{attributes:#x}"
+            );
+        }
+        // Each codec number is known; a compressed batch needs only one
+        // byte of records, however many it holds.
+        for codec in 1..=4u16 {
+            let mut h = sample();
+            h.attributes = codec;
+            h.batch_length = (BatchHeader::SIZE - LOG_OVERHEAD + 1) as u32;
+            h.encode_into(&mut b);
+            let back = BatchHeader::decode_from(&b).unwrap();
+            assert_eq!(back.compression().id(), codec);
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! ([`BatchView::parse`]), and iterated without copies ([`Records`]).
 
 mod builder;
+mod compressed;
 mod control;
 mod header;
 mod records;
@@ -13,6 +14,7 @@ mod view;
 #[cfg(test)]
 pub(crate) use builder::write_crc;
 pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFields};
+pub(crate) use compressed::{compress_in_place, decompress_batches, decompress_into};
 pub(crate) use control::{AbortedTxn, ControlMarker, ControlType};
 #[cfg(test)]
 pub(crate) use header::ATTR_CONTROL;
@@ -21,5 +23,5 @@ pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
 pub(crate) use header::{BatchHeader, HeaderError, ATTR_TRANSACTIONAL, MAGIC};
 pub(crate) use records::{check_batches, read_buffer, RecordsCursor};
 pub use records::{Records, RecordsIter};
-pub(crate) use view::{BatchView, HeadersShown};
+pub(crate) use view::{BatchError, BatchView, HeadersShown};
 pub use view::{Headers, RecordRef};

@@ -79,6 +79,9 @@ pub(crate) struct Checked {
     /// The first bad batch: its position in the buffer and what is wrong.
     /// A batch cut off by the end of the buffer is not bad, just absent.
     pub bad: Option<(usize, BatchError)>,
+    /// Some valid batch is compressed: its records are counted once it is
+    /// decompressed ([`Records::from_read`]).
+    pub compressed: bool,
 }
 
 /// Checks the batches in `buf`, counting records at or after `from`, and
@@ -90,6 +93,7 @@ pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
     let mut count = 0;
     let mut next_offset = from;
     let mut previous_end = None;
+    let mut compressed = false;
     while pos < buf.len() {
         match BatchView::parse(&buf[pos..]) {
             Ok(view) if view.header.base_offset >= until => break,
@@ -99,11 +103,14 @@ pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
                     count,
                     next_offset,
                     bad: Some((pos, BatchError::Record("batch offsets go backwards"))),
+                    compressed,
                 }
             }
             Ok(view) => {
-                if view.header.is_control() {
-                    // A marker takes its offset; readers never see it.
+                compressed |= view.is_compressed();
+                if view.header.is_control() || view.is_compressed() {
+                    // A marker takes its offset; readers never see it. A
+                    // compressed batch's records are counted decompressed.
                 } else if view.header.base_offset >= from {
                     count += view.header.record_count as usize;
                 } else if view.header.last_offset() >= from {
@@ -120,6 +127,7 @@ pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
                     count,
                     next_offset,
                     bad: Some((pos, e)),
+                    compressed,
                 }
             }
         }
@@ -129,6 +137,7 @@ pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
         count,
         next_offset,
         bad: None,
+        compressed,
     }
 }
 
@@ -144,6 +153,43 @@ impl Records {
             count: checked.count,
             next_offset: checked.next_offset,
         }
+    }
+
+    /// Records of the batches [`check_batches`] found valid in `buf`, the
+    /// compressed ones decompressed, each to at most `max` bytes of
+    /// records; a batch that cannot be is reported with its position in
+    /// `buf`.
+    pub(crate) fn from_read(
+        mut buf: Vec<u8>,
+        from: u64,
+        checked: &Checked,
+        max: usize,
+    ) -> Result<Self, (usize, BatchError)> {
+        if !checked.compressed {
+            return Ok(Self::from_checked(buf, from, checked));
+        }
+        buf.truncate(checked.valid_len);
+        let buf = super::decompress_batches(buf, max)?;
+        let mut count = 0;
+        let mut rest = &buf[..];
+        while let Some(view) = BatchView::trusted(rest) {
+            rest = &rest[view.total_size()..];
+            if view.header.is_control() {
+                continue;
+            }
+            count += if view.header.base_offset >= from {
+                view.header.record_count as usize
+            } else {
+                view.records().filter(|r| r.offset() >= from).count()
+            };
+        }
+        Ok(Records {
+            aborted: Vec::new(),
+            from,
+            count,
+            next_offset: checked.next_offset,
+            buf,
+        })
     }
 
     /// No records; the next read starts at `offset`.

@@ -4,6 +4,7 @@ use super::header::{
     crc_of, BatchHeader, HeaderError, ATTR_LOG_APPEND_TIME, ATTR_NULLABLE_HEADER_VALUES,
 };
 use super::varint;
+use crate::compression::{CodecError, Compression};
 use crate::record::Header;
 
 /// Why a batch is not acceptable. Callers add the file and position.
@@ -18,6 +19,9 @@ pub(crate) enum BatchError {
     /// A record inside a CRC-valid batch does not parse: a writer bug or a
     /// hostile file.
     Record(&'static str),
+    /// The records of a CRC-valid compressed batch do not decompress, or
+    /// decompress past the bound, or need a codec this build lacks.
+    Codec(CodecError),
 }
 
 impl std::fmt::Display for BatchError {
@@ -32,6 +36,7 @@ impl std::fmt::Display for BatchError {
                 "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
             ),
             BatchError::Record(what) => write!(f, "malformed record: {what}"),
+            BatchError::Codec(e) => write!(f, "compressed records: {e}"),
         }
     }
 }
@@ -70,8 +75,42 @@ impl<'a> BatchView<'a> {
             header,
             records: &bytes[BatchHeader::SIZE..],
         };
+        // Compressed records are checked once decompressed
+        // (`compressed::decompress_into`).
+        if !view.is_compressed() {
+            view.check_records()?;
+        }
+        Ok(view)
+    }
+
+    /// An uncompressed batch at the front of `buf` whose CRC the caller
+    /// has just computed itself (a batch it decompressed): its header and
+    /// records are checked as [`Self::parse`] checks them, not its CRC.
+    pub(super) fn parse_fresh(buf: &'a [u8]) -> Result<Self, BatchError> {
+        let header = BatchHeader::decode_from(buf)?;
+        let bytes = buf
+            .get(..header.total_size())
+            .ok_or(BatchError::Truncated {
+                need: header.total_size(),
+                have: buf.len(),
+            })?;
+        let view = BatchView {
+            header,
+            records: &bytes[BatchHeader::SIZE..],
+        };
         view.check_records()?;
         Ok(view)
+    }
+
+    /// Whether the records section is compressed: [`Self::records`] then
+    /// needs the batch decompressed first (see `compressed`).
+    pub fn is_compressed(&self) -> bool {
+        self.header.compression() != Compression::None
+    }
+
+    /// The records section as stored: compressed, for a compressed batch.
+    pub fn records_section(&self) -> &'a [u8] {
+        self.records
     }
 
     /// The batch at the front of `buf`, already checked by [`Self::parse`]
@@ -113,13 +152,20 @@ impl<'a> BatchView<'a> {
         self.header.total_size()
     }
 
-    /// The batch's records in offset order.
+    /// The batch's records in offset order. Only for an uncompressed
+    /// batch (a compressed one is decompressed first).
     #[inline]
     pub fn records(&self) -> RecordIter<'a> {
+        debug_assert!(!self.is_compressed(), "records of a compressed batch");
         RecordIter {
             header: self.header,
             rest: self.records,
-            left: self.header.record_count,
+            // Never a walk over compressed bytes as if they were records.
+            left: if self.is_compressed() {
+                0
+            } else {
+                self.header.record_count
+            },
         }
     }
 }

@@ -3,9 +3,10 @@
 
 use super::offset_map::OffsetMap;
 use super::source::SegmentSource;
-use crate::batch::{retain_records, BatchView, RecordRef};
+use crate::batch::{compress_in_place, retain_records, BatchView, RecordRef};
 use crate::batch::{AbortedTxn, BatchHeader};
-use crate::error::Result;
+use crate::compression::{Compression, Levels};
+use crate::error::{Error, Result};
 use crate::index::{encode_file, IndexKind};
 use crate::segment::Indexes;
 use crate::storage::{CheckedStorage, NamedFile, Storage};
@@ -35,6 +36,11 @@ pub(crate) struct CleanConfig {
     pub delete_horizon_ms: i64,
     /// The segment's index spacing, as the partition writes it.
     pub index_interval_bytes: u32,
+    /// The codec rebuilt batches are stored in: the topic's, or (`None`,
+    /// a topic keeping what producers sent) each batch's own.
+    pub compression: Option<Compression>,
+    /// The levels of the topic's codecs.
+    pub levels: Levels,
 }
 
 /// The transactions a pass meets, segment after segment, oldest first:
@@ -147,7 +153,7 @@ pub(crate) fn clean_segment(
     // Bytes of the cleaned log already written to the file.
     let mut written = 0u64;
     let base = source.base_offset;
-    source.for_each_batch(&mut |batch, _| {
+    source.for_each_batch(&mut |batch, _, stored_codec| {
         let Some(view) = BatchView::trusted(batch) else {
             return Ok(ControlFlow::Continue(()));
         };
@@ -174,6 +180,13 @@ pub(crate) fn clean_segment(
             }
             kept
         };
+        if kept.is_some() && !h.is_control() {
+            // Rebuilt uncompressed: stored again in the topic's codec, or
+            // the one it came in.
+            let codec = config.compression.unwrap_or(stored_codec);
+            compress_in_place(&mut out, at, codec, config.levels, source.max_record_bytes)
+                .map_err(|e| Error::corrupt(source.path, 0, e.to_string()))?;
+        }
         if let Some(h) = kept {
             let position = written + at as u64;
             // Positions fit: the cleaned log is never longer than the
@@ -269,13 +282,14 @@ mod tests {
     ) -> Vec<(u64, Option<String>, Option<String>)> {
         let f = storage.open(path, false).unwrap();
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path,
             base_offset: base,
             len: f.len().unwrap(),
         };
         let mut out = Vec::new();
-        src.for_each_batch(&mut |b, _| {
+        src.for_each_batch(&mut |b, _, _| {
             for r in BatchView::parse(b).unwrap().records() {
                 let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8(b.to_vec()).unwrap());
                 out.push((r.offset(), s(r.key()), s(r.value())));
@@ -304,6 +318,7 @@ mod tests {
     ) -> Result<CleanStats> {
         let f = storage.open(path, false).unwrap();
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path,
             base_offset: base,
@@ -317,6 +332,8 @@ mod tests {
             &CleanConfig {
                 delete_horizon_ms,
                 index_interval_bytes: interval,
+                compression: None,
+                levels: Levels::default(),
             },
             &mut PassTransactions::new(&[]),
             &CleanedPaths {
@@ -337,6 +354,7 @@ mod tests {
         let p = write_segment(&storage, dir, end - 1, &[&[(None, Some("x"), 0)]]);
         let f = storage.open(&p, false).unwrap();
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: &p,
             base_offset: end - 1,
@@ -526,6 +544,7 @@ mod tests {
         let mut map = OffsetMap::new(1 << 20, 1000);
         let f = storage.open(&path, false).unwrap();
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: &path,
             base_offset: 1000,
@@ -545,7 +564,7 @@ mod tests {
         let seg =
             SegmentState::sealed(&crate::segment::Files::new(storage, 4), dir, 1000, 1200, 64);
         let got: Vec<_> = seg
-            .read(1000, 1 << 20, u64::MAX)
+            .read(1000, 1 << 20, u64::MAX, 1 << 20)
             .unwrap()
             .unwrap()
             .iter()
@@ -553,10 +572,12 @@ mod tests {
             .collect();
         assert_eq!(got, [1196, 1197, 1198, 1199]);
         // A read from inside a gap starts at the next record kept.
-        let first = seg.read(1010, 1, u64::MAX).unwrap().unwrap();
+        let first = seg.read(1010, 1, u64::MAX, 1 << 20).unwrap().unwrap();
         assert_eq!(first.iter().next().unwrap().offset(), 1196);
         assert_eq!(
-            seg.offset_for_timestamp(50, 1000).unwrap().map(|x| x.0),
+            seg.offset_for_timestamp(50, 1000, 1 << 20)
+                .unwrap()
+                .map(|x| x.0),
             Some(1196)
         );
     }

@@ -122,7 +122,7 @@ impl OffsetMap {
         aborted: &[AbortedTxn],
     ) -> Result<Filled> {
         let mut filled = Filled::Segment;
-        source.for_each_batch(&mut |batch, _| {
+        source.for_each_batch(&mut |batch, _, _| {
             let Some(view) = BatchView::trusted(batch) else {
                 return Ok(ControlFlow::Continue(()));
             };
@@ -225,6 +225,7 @@ mod tests {
             &[(Some("a"), 3), (Some("c"), 4), (None, 5)],
         ]);
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: Path::new("x"),
             base_offset: 0,
@@ -255,6 +256,7 @@ mod tests {
         f.set_len(0).unwrap();
         f.write_all_at(&cleaned, 0).unwrap();
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: Path::new("x"),
             base_offset: 10,

@@ -3,8 +3,10 @@
 //! cleaner looks at a record of it, so compaction never copies damage into
 //! a new file.
 
-use crate::batch::{check_batches, BatchHeader, BatchView};
+use crate::batch::{check_batches, decompress_into, BatchHeader, BatchView};
+use crate::compression::Compression;
 use crate::error::{Error, Result};
+use crate::segment::batch_error;
 use crate::storage::{NamedFile, StorageFile};
 use std::ops::ControlFlow;
 use std::path::Path;
@@ -15,7 +17,8 @@ const READ_WINDOW: usize = 1 << 20;
 
 /// What [`SegmentSource::for_each_batch`] calls with each checked batch's
 /// bytes and position: `Break` stops the walk.
-pub(crate) type BatchVisitor<'f> = dyn FnMut(&[u8], u64) -> Result<ControlFlow<()>> + 'f;
+pub(crate) type BatchVisitor<'f> =
+    dyn FnMut(&[u8], u64, Compression) -> Result<ControlFlow<()>> + 'f;
 
 /// The log file of a sealed segment: the first `len` bytes of `file`, a
 /// segment based at `base_offset`, named `path` in errors.
@@ -25,11 +28,16 @@ pub(crate) struct SegmentSource<'a> {
     pub path: &'a Path,
     pub base_offset: u64,
     pub len: u64,
+    /// What a compressed batch's records may decompress to (the
+    /// partition's `max_record_bytes`).
+    pub max_record_bytes: usize,
 }
 
 impl SegmentSource<'_> {
     /// Calls `f` with each batch's bytes (checked: [`BatchView::trusted`]
-    /// reads them) and its position in the file, in order, until `f`
+    /// reads them; a compressed batch decompressed, its records checked
+    /// too), its position in the file and the codec it was stored with,
+    /// in order, until `f`
     /// breaks or the log ends. Any damage is `Error::Corrupt` with its
     /// position: a sealed segment was synced before it was sealed, so there
     /// is no torn tail to forgive. Base offsets must not go backwards (a
@@ -37,6 +45,8 @@ impl SegmentSource<'_> {
     /// 32-bit relative offsets.
     pub fn for_each_batch(&self, f: &mut BatchVisitor<'_>) -> Result<()> {
         let mut buf = Vec::new();
+        // A compressed batch's records, decompressed.
+        let mut plain = Vec::new();
         let mut pos = 0u64;
         let mut expected = self.base_offset;
         while pos < self.len {
@@ -74,7 +84,20 @@ impl SegmentSource<'_> {
                 if h.last_offset() - self.base_offset > u64::from(u32::MAX) {
                     return Err(self.corrupt(pos + at as u64, "batch offsets overflow the segment"));
                 }
-                if f(&batch[..h.total_size()], pos + at as u64)?.is_break() {
+                let stored = &batch[..h.total_size()];
+                let codec = h.compression();
+                let plain = if codec == Compression::None {
+                    stored
+                } else {
+                    let view = BatchView::trusted(stored).ok_or_else(|| {
+                        self.corrupt(pos + at as u64, "batch changed after its check")
+                    })?;
+                    plain.clear();
+                    decompress_into(stored, &view, self.max_record_bytes, &mut plain)
+                        .map_err(|e| batch_error(self.path, pos + at as u64, e))?;
+                    &plain[..]
+                };
+                if f(plain, pos + at as u64, codec)?.is_break() {
                     return Ok(());
                 }
                 expected = h.next_offset();
@@ -132,7 +155,7 @@ mod tests {
 
     fn positions(src: &SegmentSource<'_>) -> Result<Vec<(u64, u64)>> {
         let mut seen = Vec::new();
-        src.for_each_batch(&mut |b, pos| {
+        src.for_each_batch(&mut |b, pos, _| {
             seen.push((BatchView::parse(b).unwrap().header.base_offset, pos));
             Ok(ControlFlow::Continue(()))
         })?;
@@ -144,6 +167,7 @@ mod tests {
         // Batches of 600 KiB cross the 1 MiB window; offsets have gaps.
         let (f, ends) = log(&[10, 11, 15, 40], 600 << 10);
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: Path::new("x"),
             base_offset: 10,
@@ -154,6 +178,7 @@ mod tests {
         // A batch larger than the window is read whole.
         let (f, ends) = log(&[0, 1], 3 << 20);
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: Path::new("x"),
             base_offset: 0,
@@ -166,6 +191,7 @@ mod tests {
     fn damage_is_corruption_at_its_position() {
         let (f, ends) = log(&[0, 1, 2], 100);
         let src = |len| SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: Path::new("x"),
             base_offset: 0,
@@ -192,6 +218,7 @@ mod tests {
     fn offsets_going_backwards_or_below_the_base_are_corruption() {
         let (f, ends) = log(&[5, 3], 10);
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: Path::new("x"),
             base_offset: 0,
@@ -203,6 +230,7 @@ mod tests {
             "{err}"
         );
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             base_offset: 6,
             ..src
         };
@@ -216,13 +244,14 @@ mod tests {
     fn a_break_stops_the_walk() {
         let (f, ends) = log(&[0, 1, 2], 10);
         let src = SegmentSource {
+            max_record_bytes: 1 << 20,
             file: &*f,
             path: Path::new("x"),
             base_offset: 0,
             len: ends[2],
         };
         let mut n = 0;
-        src.for_each_batch(&mut |_, _| {
+        src.for_each_batch(&mut |_, _, _| {
             n += 1;
             Ok(ControlFlow::Break(()))
         })

@@ -99,6 +99,7 @@ fn write(storage: &dyn Storage, segments: &[Vec<Vec<Rec>>]) -> (Vec<Seg>, Vec<Re
 
 fn source<'a>(f: &'a dyn crate::storage::StorageFile, seg: &'a Seg) -> SegmentSource<'a> {
     SegmentSource {
+        max_record_bytes: 1 << 20,
         file: f,
         path: &seg.path,
         base_offset: seg.base,
@@ -112,7 +113,7 @@ fn read_log(storage: &dyn Storage, segs: &[Seg]) -> Vec<Read> {
     for seg in segs {
         let f = storage.open(&seg.path, false).unwrap();
         source(&*f, seg)
-            .for_each_batch(&mut |bytes, _| {
+            .for_each_batch(&mut |bytes, _, _| {
                 let v = BatchView::parse(bytes).expect("every batch checks");
                 for r in v.records() {
                     let key = r.key().map(|k| k[0]);
@@ -214,7 +215,12 @@ proptest! {
         let storage = MemStorage::default();
         let (segs, all, batch_max) = write(&storage, &segments);
         let log_end = all.len() as u64;
-        let config = CleanConfig { delete_horizon_ms, index_interval_bytes };
+        let config = CleanConfig {
+            delete_horizon_ms,
+            index_interval_bytes,
+            compression: None,
+            levels: crate::compression::Levels::default(),
+        };
         let budget = keys_per_pass * (ENTRY_OVERHEAD_BYTES + 1);
         let mut dirty = 0;
         let mut passes = 0;

@@ -8,6 +8,7 @@
 use super::recovery::template;
 use super::*;
 use crate::batch::{AbortedTxn, BatchHeader};
+use crate::compression::{Compression, Levels};
 use crate::partition::{marker, producer_snapshot, SyncPolicy};
 use crate::segment::log_file_name;
 use crate::topic::properties;
@@ -107,6 +108,39 @@ fn apply(buf: &mut Vec<u8>, m: &Mutation, fields: &[usize]) {
 
 /// A log of a transactional batch and its commit marker, then another
 /// and its abort marker.
+/// A batch of text records compressed with each codec of this build, one
+/// after another.
+fn compressed_batches() -> Vec<u8> {
+    let mut log = Vec::new();
+    for (i, codec) in Compression::available().into_iter().enumerate() {
+        let mut b = BatchBuilder::new(usize::MAX, 256);
+        for n in 0..20 {
+            let v = format!(r#"{{"event":"order","n":{n}}}"#);
+            b.push(&Record::new(v.as_bytes()).key(&b"k"[..]), 1_000)
+                .unwrap();
+        }
+        let mut data = b
+            .finish(ProducerFields::NONE)
+            .compressed(codec, Levels::default())
+            .unwrap();
+        data.assign_base_offset(i as u64 * 20);
+        log.extend_from_slice(data.as_bytes());
+    }
+    log
+}
+
+/// Text compressed with `codec` (nothing, without its feature).
+fn compressed_text(codec: Compression) -> Vec<Vec<u8>> {
+    let text: String = (0..50)
+        .map(|n| format!(r#"{{"event":"order","n":{n}}}"#))
+        .collect();
+    let mut out = Vec::new();
+    match crate::compression::compress(codec, Levels::default(), text.as_bytes(), &mut out) {
+        Ok(()) => vec![out],
+        Err(_) => Vec::new(),
+    }
+}
+
 fn transactional_batches() -> Vec<u8> {
     use crate::batch::{ControlType, ATTR_TRANSACTIONAL};
     let mut log = Vec::new();
@@ -167,9 +201,19 @@ fn seeds(target: &str) -> (Vec<Vec<u8>>, Vec<usize>) {
         .collect();
     match target {
         "batch" => (
-            vec![log0, one_batch, file(&active), transactional_batches()],
+            vec![
+                log0,
+                one_batch,
+                file(&active),
+                transactional_batches(),
+                compressed_batches(),
+            ],
             batch_fields,
         ),
+        "codec_gzip" => (compressed_text(Compression::Gzip), vec![4, 9]),
+        "codec_snappy" => (compressed_text(Compression::Snappy), vec![0, 1]),
+        "codec_lz4" => (compressed_text(Compression::Lz4), vec![0, 4]),
+        "codec_zstd" => (compressed_text(Compression::Zstd), vec![4, 5]),
         "txn_index" => {
             let aborted = |producer_id, first_offset, last_offset| AbortedTxn {
                 producer_id,
@@ -300,6 +344,10 @@ const TARGETS: &[(&str, Target)] = &[
     ("index", index),
     ("topic_metadata", topic_metadata),
     ("offset_store", offset_store),
+    ("codec_gzip", |d| codec(Compression::Gzip, d)),
+    ("codec_snappy", |d| codec(Compression::Snappy, d)),
+    ("codec_lz4", |d| codec(Compression::Lz4, d)),
+    ("codec_zstd", |d| codec(Compression::Zstd, d)),
     ("group_membership", group_membership),
     ("producer_snapshot", producer_snapshot),
     ("transaction_state", transaction_state),
@@ -358,10 +406,18 @@ fn seeds_are_valid_encodings() {
     }
     let (batches, _) = seeds("batch");
     assert!(batches.iter().all(|b| BatchView::parse(b).is_ok()));
-    let markers = batches.last().unwrap();
+    let markers = &batches[3];
     let first = BatchView::parse(markers).unwrap().total_size();
     let control = BatchView::parse(&markers[first..]).unwrap();
     assert!(ControlMarker::decode(&control).is_ok(), "a marker seed");
+    let compressed = batches.last().unwrap();
+    let mut pos = 0;
+    let mut codecs = Vec::new();
+    while let Ok(view) = BatchView::parse(&compressed[pos..]) {
+        codecs.push(view.header.compression());
+        pos += view.total_size();
+    }
+    assert_eq!(codecs, Compression::available(), "a batch of each codec");
     let (index, _) = seeds("txn_index");
     assert_eq!(
         txn_index::decode(&index[0][16..], 100, 200).map(|e| e.len()),
@@ -399,6 +455,22 @@ fn topic_metadata_decoder() {
 #[test]
 fn offset_store_decoders() {
     fuzz("offset_store", cases());
+}
+
+#[test]
+fn codec_decoders() {
+    for (name, codec) in [
+        ("codec_gzip", Compression::Gzip),
+        ("codec_snappy", Compression::Snappy),
+        ("codec_lz4", Compression::Lz4),
+        ("codec_zstd", Compression::Zstd),
+    ] {
+        if codec.is_available() {
+            fuzz(name, cases());
+        } else {
+            eprintln!("{name}: skipped, this build lacks the `{codec}` feature");
+        }
+    }
 }
 
 #[test]

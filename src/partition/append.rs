@@ -8,6 +8,7 @@
 
 use super::{open, Partition, SyncPolicy, SyncTicket, TimestampType, Writer};
 use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
+use crate::compression::{Compression, Levels};
 use crate::error::{Error, Result};
 use crate::partition::producer_state::Verdict;
 use crate::partition::AppendInfo;
@@ -53,7 +54,41 @@ impl Partition {
         for r in records {
             builder.push(r, now)?;
         }
-        self.append_encoded(builder.finish(ProducerFields::NONE), now)
+        let batch = self.stored(
+            builder.finish(ProducerFields::NONE),
+            Compression::None,
+            None,
+        )?;
+        self.append_encoded(batch, now)
+    }
+
+    /// `batch` as the topic stores it: compressed with the topic's
+    /// `compression_type`, or, for `producer`, with `sent` (the producer's
+    /// codec, at its `levels`; the topic's levels otherwise). A batch
+    /// whose records take more than `max_record_bytes` is stored as it is,
+    /// so that every compressed batch decompresses within that bound.
+    pub(crate) fn stored(
+        &self,
+        batch: EncodedBatch,
+        sent: Compression,
+        levels: Option<Levels>,
+    ) -> Result<EncodedBatch> {
+        let config = &self.shared.config;
+        let (codec, levels) = match config.compression_type.codec() {
+            Some(codec) => (codec, None),
+            None => (sent, levels),
+        };
+        let records = batch.as_bytes().len() - BatchHeader::SIZE;
+        if codec == Compression::None || records > config.max_record_bytes as usize {
+            return Ok(batch);
+        }
+        let levels = levels.unwrap_or(Levels {
+            gzip: config.compression_gzip_level,
+            zstd: config.compression_zstd_level,
+        });
+        batch
+            .compressed(codec, levels)
+            .map_err(|e| Error::InvalidConfig(format!("{}: {e}", self.shared.dir.display())))
     }
 
     /// Appends one batch encoded by a [`BatchBuilder`]; the log assigns its

@@ -17,6 +17,7 @@ use super::{log_start, Partition};
 use crate::cleaner::{
     clean_segment, CleanConfig, CleanedPaths, Filled, OffsetMap, PassTransactions, SegmentSource,
 };
+use crate::compression::Levels;
 use crate::error::Result;
 use crate::segment::SegmentState;
 use crate::storage::CheckedStorage;
@@ -113,12 +114,15 @@ impl Partition {
             return Ok(CompactionReport::default());
         }
 
+        let max_records = s.config.max_record_bytes as usize;
         let mut map = OffsetMap::new(options.map_budget_bytes, first_dirty);
         for seg in cleanable
             .iter()
             .filter(|seg| seg.next_offset() > first_dirty)
         {
-            if with_source(seg, |source| map.add_segment(source, &aborted))? == Filled::Full {
+            if with_source(seg, max_records, |source| map.add_segment(source, &aborted))?
+                == Filled::Full
+            {
                 break;
             }
         }
@@ -130,12 +134,17 @@ impl Partition {
             delete_horizon_ms: now
                 .saturating_sub(options.delete_retention_ms.min(i64::MAX as u64) as i64),
             index_interval_bytes: s.config.index_interval_bytes,
+            compression: s.config.compression_type.codec(),
+            levels: Levels {
+                gzip: s.config.compression_gzip_level,
+                zstd: s.config.compression_zstd_level,
+            },
         };
         let mut done = CompactionReport::default();
         let mut txns = PassTransactions::new(&aborted);
         for seg in cleanable.iter().filter(|seg| seg.base_offset() < end) {
             let paths = Cleaned::of(seg);
-            let stats = with_source(seg, |source| {
+            let stats = with_source(seg, max_records, |source| {
                 clean_segment(
                     &*s.files.storage,
                     source,
@@ -208,6 +217,7 @@ impl Partition {
 /// Runs `f` on a sealed segment's log as the cleaner reads it.
 fn with_source<R>(
     seg: &SegmentState,
+    max_record_bytes: usize,
     f: impl FnOnce(&SegmentSource<'_>) -> Result<R>,
 ) -> Result<R> {
     let file = seg.file()?;
@@ -216,6 +226,7 @@ fn with_source<R>(
         path: seg.log_path(),
         base_offset: seg.base_offset(),
         len: seg.size()?,
+        max_record_bytes,
     })
 }
 

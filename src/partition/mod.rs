@@ -43,7 +43,7 @@ mod transactions;
 mod wait;
 
 pub use crate::segment::TimestampOffset;
-pub use crate::settings::{PartitionConfig, SyncPolicy, TimestampType};
+pub use crate::settings::{CompressionType, PartitionConfig, SyncPolicy, TimestampType};
 pub use compaction::{CompactionOptions, CompactionReport};
 pub use recovery::PartitionHealth;
 pub use retention::DeletedRecords;

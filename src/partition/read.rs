@@ -55,7 +55,7 @@ impl Partition {
                     end: hw,
                 });
             };
-            match seg.read(at, max_bytes, hw)? {
+            match seg.read(at, max_bytes, hw, s.config.max_record_bytes as usize)? {
                 Some(r) if !r.is_empty() => return Ok(r),
                 // Only whole batches with no record at or after `at` left
                 // (gaps, after compaction): go on after them.
@@ -107,7 +107,10 @@ impl Partition {
             if seg.max_timestamp()?.is_none_or(|m| m < timestamp_ms) {
                 continue;
             }
-            if let Some((offset, timestamp)) = seg.offset_for_timestamp(timestamp_ms, start)? {
+            let max_record_bytes = self.shared.config.max_record_bytes as usize;
+            if let Some((offset, timestamp)) =
+                seg.offset_for_timestamp(timestamp_ms, start, max_record_bytes)?
+            {
                 if offset < hw {
                     return Ok(Some(TimestampOffset { offset, timestamp }));
                 }
@@ -128,6 +131,10 @@ impl Partition {
     /// log to learn its size (within the log's budget of open files).
     pub fn segments(&self) -> Result<Vec<Segment>> {
         let segments = self.shared.segments.read().clone();
-        segments.into_iter().map(Segment::listed).collect()
+        let max_record_bytes = self.shared.config.max_record_bytes as usize;
+        segments
+            .into_iter()
+            .map(|s| Segment::listed(s, max_record_bytes))
+            .collect()
     }
 }

@@ -100,6 +100,7 @@ impl Partition {
             builder.push(r, now)?;
         }
         let batch = builder.finish_with(producer, crate::batch::ATTR_TRANSACTIONAL);
+        let batch = self.stored(batch, crate::compression::Compression::None, None)?;
         self.append_encoded(batch, now)
     }
 

@@ -4,7 +4,7 @@
 
 use super::delivery::{BatchSlot, FlushNow};
 use super::wakers::Wakers;
-use crate::batch::BatchBuilder;
+use crate::batch::{BatchBuilder, BatchHeader};
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampType};
 use crate::record::Record;
@@ -269,10 +269,15 @@ impl TopicEntry {
     ) -> Result<Placed> {
         let i = p as usize;
         let segment_bytes = self.segment_bytes;
+        // A batch's records stay within `max_record_bytes` too, so that a
+        // compressed batch always decompresses within that bound.
+        let max_records = self.max_record_bytes + BatchHeader::SIZE;
         if self.open[i].as_ref().is_some_and(|b| {
+            let grown = b.builder.encoded_len() + bytes + ESTIMATE_SLACK;
             b.count > 0
                 && (b.bytes + bytes > rules.batch_bytes
-                    || b.builder.encoded_len() + bytes + ESTIMATE_SLACK > segment_bytes)
+                    || grown > segment_bytes
+                    || grown > max_records)
         }) {
             self.close(queue, p);
         }

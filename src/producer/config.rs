@@ -1,6 +1,9 @@
 //! Producer options, with Kafka's names and (where they fit an in-process
 //! log) Kafka's defaults.
 
+use crate::compression::{
+    Compression, Levels, GZIP_DEFAULT_LEVEL, GZIP_LEVELS, ZSTD_DEFAULT_LEVEL, ZSTD_LEVELS,
+};
 use crate::error::{Error, Result};
 use crate::partitioner::{DefaultPartitioner, Partitioner};
 use std::fmt;
@@ -95,6 +98,19 @@ pub struct ProducerConfig {
     /// producer fenced (Kafka's `transaction.timeout.ms`, default 60 s), by
     /// the log's clock.
     pub transaction_timeout: Duration,
+    /// The codec batches are compressed with (Kafka's producer
+    /// `compression.type`, default [`Compression::None`]): on the
+    /// producer's thread, before the log's lock. A topic whose
+    /// `compression_type` names a codec stores its batches in that one
+    /// instead (compressed once, by the producer). Needs the codec's
+    /// cargo feature.
+    pub compression: Compression,
+    /// The gzip level (Kafka's `compression.gzip.level`, 1 to 9,
+    /// default 6).
+    pub compression_gzip_level: u32,
+    /// The zstd level (Kafka's `compression.zstd.level`, 1 to 22,
+    /// default 3).
+    pub compression_zstd_level: u32,
 }
 
 impl Default for ProducerConfig {
@@ -113,6 +129,9 @@ impl Default for ProducerConfig {
             retry_backoff: Duration::from_millis(100),
             transactional_id: None,
             transaction_timeout: Duration::from_secs(60),
+            compression: Compression::None,
+            compression_gzip_level: GZIP_DEFAULT_LEVEL,
+            compression_zstd_level: ZSTD_DEFAULT_LEVEL,
         }
     }
 }
@@ -132,6 +151,9 @@ impl fmt::Debug for ProducerConfig {
             .field("retry_backoff", &self.retry_backoff)
             .field("transactional_id", &self.transactional_id)
             .field("transaction_timeout", &self.transaction_timeout)
+            .field("compression", &self.compression)
+            .field("compression_gzip_level", &self.compression_gzip_level)
+            .field("compression_zstd_level", &self.compression_zstd_level)
             .finish_non_exhaustive()
     }
 }
@@ -215,6 +237,32 @@ impl ProducerConfig {
         self
     }
 
+    /// Sets [`Self::compression`].
+    pub fn compression(mut self, codec: Compression) -> Self {
+        self.compression = codec;
+        self
+    }
+
+    /// Sets [`Self::compression_gzip_level`].
+    pub fn compression_gzip_level(mut self, level: u32) -> Self {
+        self.compression_gzip_level = level;
+        self
+    }
+
+    /// Sets [`Self::compression_zstd_level`].
+    pub fn compression_zstd_level(mut self, level: u32) -> Self {
+        self.compression_zstd_level = level;
+        self
+    }
+
+    /// The codec levels it compresses at.
+    pub(crate) fn levels(&self) -> Levels {
+        Levels {
+            gzip: self.compression_gzip_level,
+            zstd: self.compression_zstd_level,
+        }
+    }
+
     /// Checks every value is in its range.
     pub fn validate(&self) -> Result<()> {
         if self.transactional_id.is_some() && !self.idempotence {
@@ -237,6 +285,25 @@ impl ProducerConfig {
             return Err(Error::InvalidConfig(
                 "sticky_partition_bytes must be positive".into(),
             ));
+        }
+        self.compression.check_available()?;
+        for (name, level, range) in [
+            (
+                "compression_gzip_level",
+                self.compression_gzip_level,
+                GZIP_LEVELS,
+            ),
+            (
+                "compression_zstd_level",
+                self.compression_zstd_level,
+                ZSTD_LEVELS,
+            ),
+        ] {
+            if !range.contains(&level) {
+                return Err(Error::InvalidConfig(format!(
+                    "{name} must be in {range:?}, got {level}"
+                )));
+            }
         }
         if self.producer_id.is_some_and(|id| id < 0) {
             return Err(Error::InvalidConfig(

@@ -52,6 +52,7 @@ mod transaction;
 mod wakers;
 mod write;
 
+pub use crate::compression::Compression;
 pub use crate::partitioner::{
     kafka_partition_for_key, murmur2, DefaultPartitioner, Partitioner, RandomPartitioner,
     RoundRobinPartitioner,

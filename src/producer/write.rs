@@ -73,11 +73,23 @@ impl Shared {
             }
             None => ProducerFields::NONE,
         };
-        let mut batch = if transactional {
+        let batch = if transactional {
             b.builder
                 .finish_with(fields, crate::batch::ATTR_TRANSACTIONAL)
         } else {
             b.builder.finish(fields)
+        };
+        // Compressed here, on the producer's thread, outside the log's lock.
+        let compressed =
+            b.partition
+                .stored(batch, self.config.compression, Some(self.config.levels()));
+        let mut batch = match compressed {
+            Ok(batch) => batch,
+            Err(e) => {
+                b.slot.failed_if_pending(e.clone());
+                self.account(b.bytes, 1, Some(e));
+                return None;
+            }
         };
         let mut attempt = 0;
         let result = loop {

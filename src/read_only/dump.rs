@@ -3,13 +3,18 @@
 //! the entries of an index, as Kafka's `kafka-dump-log` prints them.
 //! Read-only: the file is opened for reading, with positioned reads.
 
-use crate::batch::{BatchView, ControlMarker, ControlType};
+use crate::batch::{decompress_into, BatchView, ControlMarker, ControlType};
+use crate::compression::Compression;
 use crate::error::{Error, Result};
 use crate::index::{entry_at, entry_count, OffsetEntry, TimeEntry, TRAILER_SIZE};
 use crate::record::RecordRef;
 use crate::segment::{parse_log_file_name, txn_index, BatchReader, Step};
 use crate::storage::{FsStorage, NamedFile, Storage};
 use std::path::Path;
+
+/// The most a compressed batch's records are decompressed to for a dump:
+/// a file dumped on its own has no topic setting to bound it by.
+const DUMP_MAX_RECORDS_BYTES: usize = 64 << 20;
 
 /// One batch of a segment log, as [`dump_file`] finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub struct BatchInfo {
     pub valid: bool,
     /// Its attribute bits (`docs/FORMAT.md`).
     pub attributes: u16,
+    /// The codec its records are compressed with (attribute bits 0-2).
+    pub compression: Compression,
     /// A transactional batch (attribute bit 4).
     pub transactional: bool,
     /// For a control batch: the transaction marker it carries
@@ -174,6 +181,7 @@ fn dump_log(
             crc: h.crc,
             valid: view.is_ok(),
             attributes: h.attributes,
+            compression: h.compression(),
             transactional: h.is_transactional(),
             control,
             producer_id: h.producer_id,
@@ -183,8 +191,25 @@ fn dump_log(
             max_timestamp: h.max_timestamp,
         }));
         if let (true, Ok(view)) = (records, &view) {
-            for r in view.records() {
-                f(DumpItem::Record(r));
+            if view.is_compressed() {
+                let mut plain = Vec::new();
+                match decompress_into(bytes, view, DUMP_MAX_RECORDS_BYTES, &mut plain) {
+                    Ok(()) => {
+                        if let Some(plain) = BatchView::trusted(&plain) {
+                            for r in plain.records() {
+                                f(DumpItem::Record(r));
+                            }
+                        }
+                    }
+                    Err(e) => f(DumpItem::Damage {
+                        position,
+                        reason: e.to_string(),
+                    }),
+                }
+            } else {
+                for r in view.records() {
+                    f(DumpItem::Record(r));
+                }
             }
         }
         reader.advance(&h);

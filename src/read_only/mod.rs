@@ -141,12 +141,20 @@ impl ReadOnlyLog {
                 unknown(topic)
             });
         }
+        // What its compressed batches may decompress to: the topic's
+        // max.message.bytes (the default, should its settings not read).
+        let max_record_bytes = self
+            .topic_config(topic)
+            .map_or(TopicConfig::default().max_record_bytes, |c| {
+                c.max_record_bytes
+            });
         Ok(ReadOnlyPartition::new(
             self.storage.clone(),
             dir,
             topic,
             partition,
             self.poll_interval,
+            max_record_bytes as usize,
         ))
     }
 

@@ -19,12 +19,13 @@
 //! of batch headers to its first batch; sealed segments have the owner's
 //! offset index for that.
 
-use crate::batch::{check_batches, BatchHeader, Records};
+use crate::batch::{check_batches, decompress_into, BatchHeader, BatchView, Records};
 use crate::error::{Error, Result};
 use crate::index::{entries_len, IndexKind, OffsetIndex};
 use crate::partition::log_start;
 use crate::segment::{
-    check_batch, log_file_name, parse_log_file_name, BatchReader, Files, Mode, SegmentState, Step,
+    batch_error, check_batch, log_file_name, parse_log_file_name, BatchReader, Files, Mode,
+    SegmentState, Step,
 };
 use crate::storage::{CheckedStorage, FileBudget, NamedFile, Storage, StorageFile};
 use parking_lot::Mutex;
@@ -80,6 +81,8 @@ pub struct ReadOnlyPartition {
     partition: u32,
     poll_interval: Duration,
     tail: Mutex<Option<Tail>>,
+    /// What a compressed batch's records may decompress to.
+    max_record_bytes: usize,
 }
 
 impl fmt::Debug for ReadOnlyPartition {
@@ -99,6 +102,7 @@ impl ReadOnlyPartition {
         topic: &str,
         partition: u32,
         poll_interval: Duration,
+        max_record_bytes: usize,
     ) -> Self {
         ReadOnlyPartition {
             storage,
@@ -107,6 +111,7 @@ impl ReadOnlyPartition {
             partition,
             poll_interval,
             tail: Mutex::new(None),
+            max_record_bytes,
         }
     }
 
@@ -313,7 +318,9 @@ impl ReadOnlyPartition {
                 return Err(Error::corrupt(&path, first, e.to_string()));
             }
         }
-        Ok(Some(Records::from_checked(buf, at, &checked)))
+        Records::from_read(buf, at, &checked, self.max_record_bytes)
+            .map(Some)
+            .map_err(|(pos, e)| batch_error(&path, first + pos as u64, e))
     }
 
     /// Checks every segment as [`Segment::verify`](crate::Segment::verify)
@@ -385,8 +392,18 @@ impl ReadOnlyPartition {
             while let Step::Batch(h) = reader.peek()? {
                 if h.max_timestamp >= timestamp_ms && !h.is_control() && h.last_offset() >= start {
                     let pos = reader.pos;
-                    let view = crate::batch::BatchView::parse(reader.batch(&h)?)
-                        .map_err(|e| Error::corrupt(&path, pos, e.to_string()))?;
+                    let bytes = reader.batch(&h)?;
+                    let view = BatchView::parse(bytes).map_err(|e| batch_error(&path, pos, e))?;
+                    let mut plain = Vec::new();
+                    let view = if view.is_compressed() {
+                        decompress_into(bytes, &view, self.max_record_bytes, &mut plain)
+                            .map_err(|e| batch_error(&path, pos, e))?;
+                        BatchView::trusted(&plain).ok_or_else(|| {
+                            Error::corrupt(&path, pos, "decompressed batch does not read")
+                        })?
+                    } else {
+                        view
+                    };
                     let found = view
                         .records()
                         .find(|r| r.timestamp() >= timestamp_ms && r.offset() >= start)

@@ -33,6 +33,7 @@ pub use verify::{BadBatch, IndexMismatch, SegmentIndex, SegmentReport};
 pub use view::{BatchLocation, Segment, SegmentFiles, TimestampOffset};
 
 pub(crate) use index_builder::Indexes;
+pub(crate) use read::batch_error;
 pub(crate) use reader::{BatchReader, Step};
 pub(crate) use scan::{check_batch, scan, Mode};
 pub(crate) use writer::SegmentWriter;

@@ -9,11 +9,28 @@
 
 use super::reader::{BatchReader, Step};
 use super::SegmentState;
-use crate::batch::{check_batches, read_buffer, BatchHeader, BatchView, Records};
+use crate::batch::{
+    check_batches, decompress_into, read_buffer, BatchError, BatchHeader, BatchView, Records,
+};
 use crate::error::{Error, Result};
 use crate::index::{OffsetEntry, OffsetIndex, TimeIndex};
 use crate::storage::NamedFile;
 use std::ops::ControlFlow;
+
+/// A batch that failed a check once read, in the log at `path`, `pos`:
+/// [`Error::Corrupt`], or, for one compressed with a codec this build
+/// lacks, [`Error::CompressionUnavailable`].
+pub(crate) fn batch_error(path: &std::path::Path, pos: u64, e: BatchError) -> Error {
+    match e {
+        BatchError::Codec(crate::compression::CodecError::Unavailable(codec)) => {
+            Error::CompressionUnavailable {
+                codec,
+                path: path.to_path_buf(),
+            }
+        }
+        e => Error::corrupt(path, pos, e.to_string()),
+    }
+}
 
 /// Bytes read per step while looking for a batch from an index entry: an
 /// index interval plus room for the batch header found after it.
@@ -22,9 +39,16 @@ const LOCATE_WINDOW: usize = 8 << 10;
 impl SegmentState {
     /// Whole batches from the one holding the first offset `>= from`, about
     /// `max_bytes` of them but never less than that one batch, and none
-    /// starting at or past `until`. `None` if the segment has no visible
-    /// record at or after `from`.
-    pub fn read(&self, from: u64, max_bytes: usize, until: u64) -> Result<Option<Records>> {
+    /// starting at or past `until`, compressed ones decompressed (their
+    /// records to at most `max_record_bytes` each). `None` if the segment
+    /// has no visible record at or after `from`.
+    pub fn read(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        until: u64,
+        max_record_bytes: usize,
+    ) -> Result<Option<Records>> {
         let Some((pos, first)) = self.locate(from)? else {
             return Ok(None);
         };
@@ -59,7 +83,16 @@ impl SegmentState {
                 ));
             }
         }
-        Ok(Some(Records::from_checked(buf, from, &checked)))
+        Records::from_read(buf, from, &checked, max_record_bytes)
+            .map(Some)
+            .map_err(|(at, e)| self.batch_error(pos + at as u64, e))
+    }
+
+    /// A batch that failed a check once read: [`Error::Corrupt`] at `pos`,
+    /// or, for one compressed with a codec this build lacks,
+    /// [`Error::CompressionUnavailable`].
+    pub(crate) fn batch_error(&self, pos: u64, e: BatchError) -> Error {
+        batch_error(self.log_path(), pos, e)
     }
 
     /// The visible batch holding the first offset `>= from`: its position
@@ -78,8 +111,14 @@ impl SegmentState {
     }
 
     /// The first record at or after offset `from` whose timestamp is
-    /// `>= target`: its offset and timestamp.
-    pub fn offset_for_timestamp(&self, target: i64, from: u64) -> Result<Option<(u64, i64)>> {
+    /// `>= target`: its offset and timestamp. A compressed batch holding
+    /// it is decompressed (its records to at most `max_record_bytes`).
+    pub fn offset_for_timestamp(
+        &self,
+        target: i64,
+        from: u64,
+        max_record_bytes: usize,
+    ) -> Result<Option<(u64, i64)>> {
         let entry = self.with_indexes(|i| {
             TimeIndex::lookup(&i.time, target).and_then(|rel| OffsetIndex::lookup(&i.offset, rel))
         })?;
@@ -90,8 +129,17 @@ impl SegmentState {
             let pos = reader.pos;
             let bytes = reader.batch(h)?;
             // Not I/O: damage, which carries its position.
-            let view = BatchView::parse(bytes)
-                .map_err(|e| Error::corrupt(self.log_path(), pos, e.to_string()))?;
+            let view = BatchView::parse(bytes).map_err(|e| self.batch_error(pos, e))?;
+            let mut plain = Vec::new();
+            let view = if view.is_compressed() {
+                decompress_into(bytes, &view, max_record_bytes, &mut plain)
+                    .map_err(|e| self.batch_error(pos, e))?;
+                BatchView::trusted(&plain).ok_or_else(|| {
+                    Error::corrupt(self.log_path(), pos, "decompressed batch does not read")
+                })?
+            } else {
+                view
+            };
             let hit = view
                 .records()
                 .find(|r| r.offset() >= from && r.timestamp() >= target);

@@ -109,6 +109,9 @@ pub struct SegmentFiles {
 pub struct Segment {
     state: Arc<SegmentState>,
     listed: Listing,
+    /// The partition's `max_record_bytes`: what a compressed batch's
+    /// records may decompress to.
+    max_record_bytes: usize,
 }
 
 impl fmt::Debug for Segment {
@@ -125,9 +128,13 @@ impl fmt::Debug for Segment {
 
 impl Segment {
     /// A handle on `state` as it is now.
-    pub(crate) fn listed(state: Arc<SegmentState>) -> Result<Segment> {
+    pub(crate) fn listed(state: Arc<SegmentState>, max_record_bytes: usize) -> Result<Segment> {
         let listed = state.listing()?;
-        Ok(Segment { state, listed })
+        Ok(Segment {
+            state,
+            listed,
+            max_record_bytes,
+        })
     }
 
     /// Offset of the segment's first record; also its file names.
@@ -214,7 +221,7 @@ impl Segment {
         }
         let mut at = from;
         while at < end {
-            match self.state.read(at, max_bytes, end)? {
+            match self.state.read(at, max_bytes, end, self.max_record_bytes)? {
                 Some(r) if !r.is_empty() => return Ok(r),
                 // Whole batches with no record at or after `at` (gaps left
                 // by compaction): go on after them.
@@ -250,9 +257,11 @@ impl Segment {
     /// timestamp_ms`, found through the time index (then the offset index
     /// and the batches from there); `None` if it holds no such record.
     pub fn offset_for_timestamp(&self, timestamp_ms: i64) -> Result<Option<TimestampOffset>> {
-        let found = self
-            .state
-            .offset_for_timestamp(timestamp_ms, self.base_offset())?;
+        let found = self.state.offset_for_timestamp(
+            timestamp_ms,
+            self.base_offset(),
+            self.max_record_bytes,
+        )?;
         Ok(found
             .filter(|&(offset, _)| offset < self.next_offset())
             .map(|(offset, timestamp)| TimestampOffset { offset, timestamp }))
@@ -339,7 +348,7 @@ mod tests {
         // Written and visible (a weaker sync policy), not synced.
         append(&mut w, 2);
         w.publish();
-        let listed = Segment::listed(w.state().clone()).unwrap();
+        let listed = Segment::listed(w.state().clone(), 1 << 20).unwrap();
         assert!(listed.is_active());
         assert_eq!((listed.next_offset(), listed.record_count()), (3, Some(3)));
         let mut out = Vec::new();

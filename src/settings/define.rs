@@ -64,6 +64,15 @@ macro_rules! define_settings {
         $crate::settings::decode($f, $key, ::core::option::Option::Some($default))?
     };
 
+    (@usable inherited $value:expr) => {
+        if let ::core::option::Option::Some(v) = &$value {
+            $crate::settings::values::PropertyValue::usable(v)?;
+        }
+    };
+    (@usable $scope:ident $value:expr) => {
+        $crate::settings::values::PropertyValue::usable(&$value)?;
+    };
+
     (@hand_down inherited $topic:expr, $log:expr) => {
         ::core::option::Option::unwrap_or($topic, $log)
     };
@@ -137,6 +146,7 @@ macro_rules! define_settings {
             /// the setting, its range and the value).
             pub fn validate(&self) -> $crate::error::Result<()> {
                 $($($crate::settings::check(stringify!($pname), &self.$pname, $prange)?;)?)*
+                $($crate::settings::values::PropertyValue::usable(&self.$pname)?;)*
                 Ok(())
             }
         }
@@ -169,6 +179,7 @@ macro_rules! define_settings {
             /// the setting, its range and the value).
             pub fn validate(&self) -> $crate::error::Result<()> {
                 $($($crate::settings::check(stringify!($name), &self.$name, $range)?;)?)*
+                $($crate::settings::define::define_settings!(@usable $scope self.$name);)*
                 Ok(())
             }
 

@@ -17,10 +17,10 @@ mod define;
 mod table;
 #[cfg(test)]
 mod tests;
-mod values;
+pub(crate) mod values;
 
 pub use table::{PartitionConfig, TopicConfig};
-pub use values::{CleanupPolicy, SyncPolicy, TimestampType};
+pub use values::{CleanupPolicy, CompressionType, SyncPolicy, TimestampType};
 
 use crate::error::{Error, Result};
 use crate::properties::Fields;

@@ -4,7 +4,8 @@
 //! [`define_settings!`](super::define) for the form of an entry.
 
 use super::define::define_settings;
-use super::values::{CleanupPolicy, SyncPolicy, TimestampType};
+use super::values::{CleanupPolicy, CompressionType, SyncPolicy, TimestampType};
+use crate::compression::{GZIP_DEFAULT_LEVEL, GZIP_LEVELS, ZSTD_DEFAULT_LEVEL, ZSTD_LEVELS};
 use crate::error::{Error, Result};
 
 /// The largest `segment_bytes`: file positions in the index are 32-bit, and
@@ -165,6 +166,36 @@ define_settings! {
         scope: partition,
         default: TimestampType::CreateTime,
         key: "message.timestamp.type",
+    }
+
+    /// How batches are stored compressed (Kafka's `compression.type`,
+    /// default [`CompressionType::Producer`]: as the producer sent them).
+    /// A codec needs its cargo feature.
+    compression_type: CompressionType {
+        scope: partition,
+        default: CompressionType::Producer,
+        key: "compression.type",
+        absent_before: "compression",
+    }
+
+    /// The gzip level the log compresses batches at (Kafka's
+    /// `compression.gzip.level`, 1 to 9, default 6).
+    compression_gzip_level: u32 {
+        scope: partition,
+        default: GZIP_DEFAULT_LEVEL,
+        key: "compression.gzip.level",
+        absent_before: "compression",
+        range: GZIP_LEVELS,
+    }
+
+    /// The zstd level the log compresses batches at (Kafka's
+    /// `compression.zstd.level`, 1 to 22, default 3).
+    compression_zstd_level: u32 {
+        scope: partition,
+        default: ZSTD_DEFAULT_LEVEL,
+        key: "compression.zstd.level",
+        absent_before: "compression",
+        range: ZSTD_LEVELS,
     }
 
     /// When appends are synced (default [`SyncPolicy::Always`]). A

@@ -123,9 +123,25 @@ fn files_written_before_the_table_read_the_same_and_are_written_the_same() {
         assert_eq!(stored.name, "orders");
         assert_eq!(stored.id, Some(id()));
         assert_eq!(stored.config, config);
-        assert_eq!(encode_file("orders", id(), &config), file);
+        // Written the same, but for the keys added since (compression's,
+        // which files without them read as their defaults) and the crc.
+        let lines = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| !l.starts_with("crc=") && !l.starts_with("compression."))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(lines(&encode_file("orders", id(), &config)), lines(file));
     }
 }
+
+/// The keys added after the table, in the order they are written (just
+/// before `sync`): files without them read as their defaults.
+const ADDED_KEYS: [&str; 3] = [
+    "compression.type",
+    "compression.gzip.level",
+    "compression.zstd.level",
+];
 
 #[test]
 fn the_keys_are_those_written_before_in_the_same_order() {
@@ -134,7 +150,10 @@ fn the_keys_are_those_written_before_in_the_same_order() {
         .filter_map(|l| l.split_once('=').map(|(k, _)| k))
         .filter(|k| !["format", "name", "topic.id", "crc"].contains(k))
         .collect();
-    assert_eq!(keys, TopicConfig::KEYS);
+    let mut expected = keys.clone();
+    let sync = expected.iter().position(|k| *k == "sync").unwrap();
+    expected.splice(sync..sync, ADDED_KEYS);
+    assert_eq!(expected, TopicConfig::KEYS);
 }
 
 /// For each key, a configuration differing from the default in that
@@ -180,6 +199,14 @@ fn one_setting_changed() -> Vec<(&'static str, TopicConfig)> {
             "message.timestamp.type",
             d().timestamp_type(TimestampType::LogAppendTime),
         ),
+        (
+            "compression.type",
+            d().compression_type(CompressionType::Uncompressed),
+        ),
+        ("compression.gzip.level", d().compression_gzip_level(1)),
+        ("compression.gzip.level", d().compression_gzip_level(9)),
+        ("compression.zstd.level", d().compression_zstd_level(1)),
+        ("compression.zstd.level", d().compression_zstd_level(22)),
         ("sync", d().sync(SyncPolicy::Always)),
         ("sync", d().sync(SyncPolicy::Os)),
         ("sync", d().sync(SyncPolicy::Interval { ms: 0, bytes: 0 })),
@@ -246,6 +273,10 @@ fn out_of_range_values_are_typed_errors() {
         ),
         ("max_record_bytes", d().max_record_bytes(0)),
         ("max_record_bytes", d().max_record_bytes(u32::MAX)),
+        ("compression_gzip_level", d().compression_gzip_level(0)),
+        ("compression_gzip_level", d().compression_gzip_level(10)),
+        ("compression_zstd_level", d().compression_zstd_level(0)),
+        ("compression_zstd_level", d().compression_zstd_level(23)),
     ];
     for (name, config) in topics {
         match config.validate() {
@@ -366,4 +397,30 @@ fn a_setting_is_set_by_its_kafka_key() {
             "{k}={v}: {e}"
         );
     }
+}
+
+#[test]
+fn a_codec_this_build_lacks_is_refused_and_every_other_round_trips() {
+    for codec in crate::compression::Compression::ALL {
+        let config = TopicConfig::default().compression_type(CompressionType::from(codec));
+        if codec.is_available() {
+            config.validate().unwrap();
+            let text = encode_file("orders", id(), &config);
+            let back = decode_file(text.as_bytes(), Path::new("t")).unwrap();
+            assert_eq!(back.config, config, "{codec}");
+        } else {
+            match config.validate() {
+                Err(Error::InvalidConfig(msg)) => {
+                    assert!(msg.contains(&format!("`{codec}` feature")), "{msg}")
+                }
+                other => panic!("{codec}: {other:?}"),
+            }
+        }
+    }
+    let producer = TopicConfig::default().compression_type(CompressionType::Producer);
+    let text = encode_file("orders", id(), &producer);
+    assert!(text.contains("compression.type=producer\n"), "{text}");
+    assert!(TopicConfig::default()
+        .with_property("compression.type", "brotli")
+        .is_err());
 }

@@ -1,6 +1,8 @@
 //! The types of the settings that are not plain numbers, and the text each
 //! value of a setting is written as in `topic.properties`.
 
+use crate::compression::Compression;
+
 /// A setting's value as `topic.properties` writes it: `to_property` and
 /// `from_property` are exact inverses on every value, and the text of a
 /// value never changes (files written by every earlier version read).
@@ -11,6 +13,11 @@ pub(crate) trait PropertyValue: Sized {
     fn to_property(&self) -> String;
     /// The value of `text`, `None` if it is not one.
     fn from_property(text: &str) -> Option<Self>;
+    /// [`crate::Error::InvalidConfig`] if this build cannot honour the
+    /// value (a codec whose feature is off); ranges are checked apart.
+    fn usable(&self) -> crate::Result<()> {
+        Ok(())
+    }
 }
 
 /// A setting checked against a range: the part of the value the range is
@@ -83,6 +90,80 @@ macro_rules! words {
             }
         }
     };
+}
+
+/// How a topic's batches are compressed (Kafka's topic-level
+/// `compression.type`): as the producer sent them, or in one codec
+/// whatever it sent (the log then recompresses what arrives otherwise).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CompressionType {
+    /// Keep each batch as its producer compressed it (the default).
+    /// Appends through [`Partition::append`](crate::Partition::append)
+    /// are then stored uncompressed.
+    #[default]
+    Producer,
+    /// Store every batch uncompressed.
+    Uncompressed,
+    /// Store every batch gzip-compressed (level: `compression_gzip_level`).
+    Gzip,
+    /// Store every batch Snappy-compressed.
+    Snappy,
+    /// Store every batch LZ4-compressed.
+    Lz4,
+    /// Store every batch zstd-compressed (level: `compression_zstd_level`).
+    Zstd,
+}
+
+impl CompressionType {
+    /// The codec it stores batches in; `None` for [`Self::Producer`].
+    pub fn codec(self) -> Option<Compression> {
+        Some(match self {
+            CompressionType::Producer => return None,
+            CompressionType::Uncompressed => Compression::None,
+            CompressionType::Gzip => Compression::Gzip,
+            CompressionType::Snappy => Compression::Snappy,
+            CompressionType::Lz4 => Compression::Lz4,
+            CompressionType::Zstd => Compression::Zstd,
+        })
+    }
+}
+
+impl From<Compression> for CompressionType {
+    fn from(codec: Compression) -> Self {
+        match codec {
+            Compression::None => CompressionType::Uncompressed,
+            Compression::Gzip => CompressionType::Gzip,
+            Compression::Snappy => CompressionType::Snappy,
+            Compression::Lz4 => CompressionType::Lz4,
+            Compression::Zstd => CompressionType::Zstd,
+        }
+    }
+}
+
+impl PropertyValue for CompressionType {
+    const FORM: &'static str = "one of producer uncompressed gzip snappy lz4 zstd";
+    fn to_property(&self) -> String {
+        match self.codec() {
+            None => "producer".into(),
+            Some(Compression::None) => "uncompressed".into(),
+            Some(c) => c.name().into(),
+        }
+    }
+    fn from_property(text: &str) -> Option<Self> {
+        match text {
+            "producer" => Some(CompressionType::Producer),
+            "uncompressed" => Some(CompressionType::Uncompressed),
+            _ => text
+                .parse::<Compression>()
+                .ok()
+                .filter(|c| *c != Compression::None)
+                .map(CompressionType::from),
+        }
+    }
+    fn usable(&self) -> crate::Result<()> {
+        self.codec().map_or(Ok(()), Compression::check_available)
+    }
 }
 
 /// When appended bytes are made durable with `fdatasync`.

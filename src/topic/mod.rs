@@ -6,7 +6,8 @@ mod id;
 pub(crate) mod name;
 pub(crate) mod properties;
 
-pub use crate::settings::{CleanupPolicy, TopicConfig};
+pub use crate::compression::Compression;
+pub use crate::settings::{CleanupPolicy, CompressionType, TopicConfig};
 pub(crate) use files::{parse_partition_dir, TopicFiles};
 pub use id::{ParseTopicIdError, TopicId};
 
