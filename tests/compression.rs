@@ -107,7 +107,9 @@ fn stored_codecs(log: &Log, topic: &str) -> Vec<Compression> {
 }
 
 fn produce_events(log: &Log, topic: &str, config: ProducerConfig, n: u64) {
-    let producer = log.producer_with(config.linger(Duration::from_millis(50))).unwrap();
+    let producer = log
+        .producer_with(config.linger(Duration::from_millis(50)))
+        .unwrap();
     for i in 0..n {
         let value = event(i);
         let key = format!("k{}", i % 50);
@@ -141,7 +143,12 @@ fn a_producer_compresses_and_everything_reads_back() {
             let topic = format!("events-{codec}");
             log.create_topic(&topic, TopicConfig::default().segment_bytes(64 << 10))
                 .unwrap();
-            produce_events(log, &topic, ProducerConfig::default().compression(codec), 3000);
+            produce_events(
+                log,
+                &topic,
+                ProducerConfig::default().compression(codec),
+                3000,
+            );
             let rows = read_all(log, &topic, IsolationLevel::ReadUncommitted);
             check_events(&rows, 3000);
             let p = log.topic(&topic).unwrap().partition(0).unwrap();
@@ -151,11 +158,16 @@ fn a_producer_compresses_and_everything_reads_back() {
                 assert_eq!(r.iter().next().unwrap().offset(), from, "{what} {codec}");
             }
             // By timestamp.
-            let at = p.offset_for_timestamp(1_700_000_000_000 + 1234 * 10).unwrap();
+            let at = p
+                .offset_for_timestamp(1_700_000_000_000 + 1234 * 10)
+                .unwrap();
             assert_eq!(at.unwrap().offset, 1234, "{what} {codec}");
             let Some(dir) = dir else { return };
             let stored = stored_codecs(log, &topic);
-            assert!(!stored.is_empty() && stored.iter().all(|c| *c == codec), "{stored:?}");
+            assert!(
+                !stored.is_empty() && stored.iter().all(|c| *c == codec),
+                "{stored:?}"
+            );
             let payload: usize = (0..3000).map(|i| event(i).len()).sum();
             let disk: u64 = p.segments().unwrap().iter().map(|s| s.size_bytes()).sum();
             assert!(
@@ -163,7 +175,10 @@ fn a_producer_compresses_and_everything_reads_back() {
                 "{codec}: {disk} bytes on disk for {payload} of payload"
             );
             // Read-only, beside the owner.
-            let reader = Log::open_read_only(dir).unwrap().partition(&topic, 0).unwrap();
+            let reader = Log::open_read_only(dir)
+                .unwrap()
+                .partition(&topic, 0)
+                .unwrap();
             let mut seen = 0;
             let mut at = 0;
             while at < 3000 {
@@ -194,7 +209,10 @@ fn a_topic_codec_stores_every_batch_in_it() {
         let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v.as_bytes())).collect();
         p.append(&records).unwrap();
         // Another codec from the producer still lands in the topic's.
-        let other = codecs().into_iter().find(|c| *c != codec).unwrap_or(Compression::None);
+        let other = codecs()
+            .into_iter()
+            .find(|c| *c != codec)
+            .unwrap_or(Compression::None);
         let producer = log
             .producer_with(ProducerConfig::default().compression(other))
             .unwrap();
@@ -276,7 +294,10 @@ fn compaction_keeps_the_latest_of_each_key_in_the_topic_codec() {
                     ..CompactionOptions::default()
                 })
                 .unwrap();
-            assert!(report.records_out < report.records_in, "{what} {codec}: {report:?}");
+            assert!(
+                report.records_out < report.records_in,
+                "{what} {codec}: {report:?}"
+            );
             let rows = read_all(log, &topic, IsolationLevel::ReadUncommitted);
             let mut last: BTreeMap<String, (u64, String)> = BTreeMap::new();
             for (offset, key, value, _, _) in rows {
@@ -320,10 +341,11 @@ fn transactions_and_idempotence_work_compressed() {
             }
             let committed = read_all(log, &topic, IsolationLevel::ReadCommitted);
             assert_eq!(committed.len(), 100, "{what} {codec}");
-            assert!(committed
-                .iter()
-                .all(|r| r.2.starts_with(br#"{"event":"order_placed","order_id":"ord-000000"#)
-                    || r.2.starts_with(br#"{"event":"order_placed","order_id":"ord-000002"#)));
+            assert!(committed.iter().all(|r| r
+                .2
+                .starts_with(br#"{"event":"order_placed","order_id":"ord-000000"#)
+                || r.2
+                    .starts_with(br#"{"event":"order_placed","order_id":"ord-000002"#)));
             let all = read_all(log, &topic, IsolationLevel::ReadUncommitted);
             assert_eq!(all.len(), 150);
             // A consumer group reads the committed ones.
@@ -392,10 +414,19 @@ fn mark_compressed(log_file: &Path, codec: u16) {
 fn records_that_do_not_decompress_are_typed_errors_never_data() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
-    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+    for codec in [
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ] {
         let log = Log::open(&dir).unwrap();
         let topic = format!("hostile-{codec}");
-        let p = log.create_topic(&topic, TopicConfig::default()).unwrap().partition(0).unwrap();
+        let p = log
+            .create_topic(&topic, TopicConfig::default())
+            .unwrap()
+            .partition(0)
+            .unwrap();
         p.append(&[Record::new(event(1).as_bytes())]).unwrap();
         let file = p.segments().unwrap()[0].files().log;
         drop(p);
@@ -404,7 +435,13 @@ fn records_that_do_not_decompress_are_typed_errors_never_data() {
         mark_compressed(&file, id);
         // Recovery reads the header and CRC only: the log opens.
         let log = Log::open(&dir).unwrap();
-        let e = log.topic(&topic).unwrap().partition(0).unwrap().read(0, 4096).unwrap_err();
+        let e = log
+            .topic(&topic)
+            .unwrap()
+            .partition(0)
+            .unwrap()
+            .read(0, 4096)
+            .unwrap_err();
         match &e {
             Error::CompressionUnavailable { codec: c, path } => {
                 assert!(!codec.is_available());
@@ -440,7 +477,13 @@ fn records_decompressing_past_max_message_bytes_are_refused() {
     log.alter_topic_config("t", lowered).unwrap();
     log.close().unwrap();
     let log = Log::open(&dir).unwrap();
-    let e = log.topic("t").unwrap().partition(0).unwrap().read(0, 1 << 20).unwrap_err();
+    let e = log
+        .topic("t")
+        .unwrap()
+        .partition(0)
+        .unwrap()
+        .read(0, 1 << 20)
+        .unwrap_err();
     match e {
         Error::Corrupt { reason, .. } => {
             assert!(reason.contains("more than 1024 bytes"), "{reason}")

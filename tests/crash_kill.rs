@@ -51,6 +51,7 @@ const SMALL_SEGMENT_BYTES: u64 = 32 << 10;
 
 fn config(segment_bytes: u64) -> PartitionConfig {
     PartitionConfig::default()
+        .compression_type(test_compression())
         .segment_bytes(segment_bytes)
         .index_interval_bytes(1024)
         .sync(SyncPolicy::Always)

@@ -5,6 +5,8 @@
 //! `src/partition/idempotence_tests.rs`, where batches can carry producer
 //! fields.)
 
+mod common;
+
 use samsa_log::partition::PartitionConfig;
 use samsa_log::{Partition, Record};
 use std::fs;
@@ -35,7 +37,9 @@ fn fill(p: &Partition, n: usize) {
 }
 
 fn config() -> PartitionConfig {
-    PartitionConfig::default().segment_bytes(1024)
+    PartitionConfig::default()
+        .segment_bytes(1024)
+        .compression_type(common::test_compression())
 }
 
 #[test]

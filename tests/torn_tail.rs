@@ -47,7 +47,9 @@ fn fixture(config: PartitionConfig) -> Fixture {
 fn config() -> PartitionConfig {
     // Syncing is not what is under test here; Os keeps the many reopens fast
     // (open still syncs what it recovered).
-    PartitionConfig::default().sync(SyncPolicy::Os)
+    PartitionConfig::default()
+        .sync(SyncPolicy::Os)
+        .compression_type(test_compression())
 }
 
 /// Reopens a damaged copy and checks: the high watermark is `intact_hw`,

@@ -6,6 +6,8 @@
 //! error; a transaction a crash left open is aborted at the next open. On
 //! disk and in memory.
 
+mod common;
+
 use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
 use samsa_log::group::OffsetAndMetadata;
 use samsa_log::producer::ProducerConfig;
@@ -61,7 +63,7 @@ fn committed(log: &Log, topic: &str) -> Vec<String> {
 #[test]
 fn a_commit_shows_every_record_at_once_and_an_abort_none() {
     on_both(|what, log| {
-        log.create_topic("out", TopicConfig::default().partitions(3))
+        log.create_topic("out", topic_config().partitions(3))
             .unwrap();
         let p = transactional(&log, "tx");
         p.begin_transaction().unwrap();
@@ -88,8 +90,8 @@ fn a_commit_shows_every_record_at_once_and_an_abort_none() {
 #[test]
 fn offsets_sent_to_a_transaction_commit_with_it_and_only_then() {
     on_both(|what, log| {
-        log.create_topic("in", TopicConfig::default()).unwrap();
-        log.create_topic("out", TopicConfig::default()).unwrap();
+        log.create_topic("in", topic_config()).unwrap();
+        log.create_topic("out", topic_config()).unwrap();
         let input = log.topic("in").unwrap().partition(0).unwrap();
         input
             .append(&[Record::new(b"x"), Record::new(b"y")])
@@ -123,7 +125,7 @@ fn offsets_sent_to_a_transaction_commit_with_it_and_only_then() {
 #[test]
 fn a_newer_producer_of_the_id_fences_the_older_one() {
     on_both(|what, log| {
-        log.create_topic("out", TopicConfig::default()).unwrap();
+        log.create_topic("out", topic_config()).unwrap();
         let zombie = transactional(&log, "tx");
         zombie.begin_transaction().unwrap();
         let _ = zombie.send("out", Record::new("zombie")).unwrap();
@@ -144,7 +146,7 @@ fn a_newer_producer_of_the_id_fences_the_older_one() {
 #[test]
 fn calls_out_of_order_are_typed_errors() {
     let log = Log::in_memory();
-    log.create_topic("out", TopicConfig::default()).unwrap();
+    log.create_topic("out", topic_config()).unwrap();
     let p = log
         .producer_with(ProducerConfig::default().transactional_id("tx"))
         .unwrap();
@@ -174,7 +176,7 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_open() {
     let tmp = tempfile::tempdir().unwrap();
     {
         let log = Log::open(tmp.path()).unwrap();
-        log.create_topic("out", TopicConfig::default().partitions(2))
+        log.create_topic("out", topic_config().partitions(2))
             .unwrap();
         let p = transactional(&log, "tx");
         p.begin_transaction().unwrap();
@@ -214,9 +216,9 @@ fn a_transaction_left_open_by_a_crash_is_aborted_at_open() {
 #[test]
 fn offsets_of_partitions_a_member_lost_are_refused_kip_447() {
     let log = Log::in_memory();
-    log.create_topic("in", TopicConfig::default().partitions(2))
+    log.create_topic("in", topic_config().partitions(2))
         .unwrap();
-    log.create_topic("out", TopicConfig::default()).unwrap();
+    log.create_topic("out", topic_config()).unwrap();
     let member = |log: &Log| {
         let mut c = log
             .consumer(ConsumerConfig::new("g").enable_auto_commit(false))
@@ -265,7 +267,7 @@ fn offsets_of_partitions_a_member_lost_are_refused_kip_447() {
 #[test]
 fn read_committed_lag_and_latest_stop_at_the_last_stable_offset() {
     on_both(|what, log| {
-        log.create_topic("t", TopicConfig::default()).unwrap();
+        log.create_topic("t", topic_config()).unwrap();
         let plain = log.producer();
         let _ = plain.send("t", Record::new("before")).unwrap();
         plain.flush().unwrap();
@@ -346,4 +348,10 @@ fn read_committed_lag_and_latest_stop_at_the_last_stable_offset() {
         assert_eq!(partition.last_stable_offset(), 6, "{what}");
         assert_eq!(lag(IsolationLevel::ReadCommitted).lag, 6, "{what}");
     });
+}
+
+/// Topics as the suite runs them: stored in `SAMSA_TEST_COMPRESSION`'s
+/// codec, if set.
+fn topic_config() -> TopicConfig {
+    TopicConfig::default().compression_type(common::test_compression())
 }

@@ -18,12 +18,13 @@
 //!   reopening recovers everything acknowledged, as the power-loss suite
 //!   checks it, and new appends continue.
 
-use super::power_loss_tests::{check, check_continues, env, open, run, tail, Model};
+use super::power_loss_tests::{a_codec, check, check_continues, env, open, run, tail, Model};
 use super::Log;
 use crate::error::Error;
 use crate::partition::SyncPolicy;
 use crate::record::Record;
 use crate::storage::sim::{Damage, Fault, OpClass, SimDisk};
+use crate::topic::CompressionType;
 use std::io::ErrorKind;
 
 /// The partition directory named by the trace's failed fsync, if it was a
@@ -71,10 +72,10 @@ struct Seen {
     records_checked: u64,
 }
 
-fn one_fault(fault: Fault, seeds: u64) -> Seen {
+fn one_fault(fault: Fault, seeds: u64, compression: CompressionType) -> Seen {
     let disk = SimDisk::new();
     disk.inject(fault);
-    let mut m = Model::default();
+    let mut m = Model::compressed(compression);
     let ctx = |what: String| {
         format!(
             "{fault:?}: {what}\nlast operations:\n{}",
@@ -190,9 +191,14 @@ fn one_fault(fault: Fault, seeds: u64) -> Seen {
 }
 
 fn every_fault(on: OpClass, kinds: &[ErrorKind]) {
+    every_fault_with(on, kinds, CompressionType::Producer);
+}
+
+fn every_fault_with(on: OpClass, kinds: &[ErrorKind], compression: CompressionType) {
     let disk = SimDisk::new();
+    let mut clean = Model::compressed(compression);
     open(&disk, SyncPolicy::Always)
-        .and_then(|log| run(&log, &mut Model::default()))
+        .and_then(|log| run(&log, &mut clean))
         .expect("the workload runs on a healthy disk");
     let total = disk.ops_of(on);
     let seeds = env("SAMSA_POWER_LOSS_VARIANTS", 4) / 2;
@@ -208,6 +214,7 @@ fn every_fault(on: OpClass, kinds: &[ErrorKind]) {
                         persist,
                     },
                     seeds,
+                    compression,
                 );
                 runs += 1;
                 hits += u64::from(seen.hit);
@@ -217,7 +224,7 @@ fn every_fault(on: OpClass, kinds: &[ErrorKind]) {
         }
     }
     eprintln!(
-        "io_faults {on:?} {kinds:?}: operations={total} fault_runs={runs} \
+        "io_faults {on:?} {kinds:?} {compression:?}: operations={total} fault_runs={runs} \
          surfaced_as_errors={hits} recovered_in_process_after_failed_fsync={recovered} \
          records_checked={records} violations=0"
     );
@@ -236,6 +243,14 @@ fn eio_and_enospc_on_every_write_lose_nothing_acknowledged() {
 #[test]
 fn a_failed_fsync_is_recovered_in_process_and_loses_nothing_acknowledged() {
     every_fault(OpClass::Sync, &[ErrorKind::Other]);
+}
+
+#[test]
+fn io_errors_under_compressed_batches_lose_nothing_acknowledged() {
+    if let Some(codec) = a_codec() {
+        every_fault_with(OpClass::Write, &[ErrorKind::StorageFull], codec);
+        every_fault_with(OpClass::Sync, &[ErrorKind::Other], codec);
+    }
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::partition::SyncPolicy;
 use crate::record::Record;
 use crate::storage::sim::{Damage, SimDisk};
 use crate::storage::Storage;
-use crate::topic::TopicConfig;
+use crate::topic::{CompressionType, TopicConfig};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,6 +57,8 @@ pub(super) struct Model {
     scratch_created: bool,
     scratch_delete_tried: bool,
     scratch_deleted: bool,
+    /// The codec `events` stores its batches in.
+    pub(super) compression: CompressionType,
     /// A member of `members` joined, was assigned partitions and left,
     /// acknowledged: the group's generation then.
     member_left: Option<u32>,
@@ -67,6 +69,16 @@ pub(super) struct Model {
     /// Per partition of `events`: the log start offset after the last
     /// acknowledged `delete_records` or retention pass.
     started: [u64; 2],
+}
+
+impl Model {
+    /// A model of the workload with `events` stored in `compression`.
+    pub(super) fn compressed(compression: CompressionType) -> Model {
+        Model {
+            compression,
+            ..Model::default()
+        }
+    }
 }
 
 fn builder(sync: SyncPolicy) -> LogBuilder {
@@ -145,7 +157,8 @@ pub(super) fn run(log: &Log, m: &mut Model) -> Result<()> {
         TopicConfig::default()
             .partitions(2)
             .segment_bytes(1024)
-            .retention_bytes(Some(2048)),
+            .retention_bytes(Some(2048))
+            .compression_type(m.compression),
     )?;
     m.events_created = true;
     for i in 0..6 {
@@ -339,8 +352,25 @@ struct Figures {
     records: usize,
 }
 
+/// The first codec this build has, for the suites' compressed runs
+/// (`None`, printed, without one).
+pub(super) fn a_codec() -> Option<CompressionType> {
+    let codec = crate::compression::Compression::available()
+        .into_iter()
+        .find(|c| *c != crate::compression::Compression::None);
+    if codec.is_none() {
+        eprintln!("compressed run skipped: no codec feature in this build");
+    }
+    codec.map(CompressionType::from)
+}
+
 fn every_crash_point(sync: SyncPolicy) -> Figures {
-    let mut clean = Model::default();
+    every_crash_point_with(sync, CompressionType::Producer)
+}
+
+fn every_crash_point_with(sync: SyncPolicy, compression: CompressionType) -> Figures {
+    let model = || Model::compressed(compression);
+    let mut clean = model();
     let disk = SimDisk::new();
     workload(&disk, sync, &mut clean).expect("the workload runs on a healthy disk");
     let total = disk.ops();
@@ -356,7 +386,7 @@ fn every_crash_point(sync: SyncPolicy) -> Figures {
     for k in (0..=total).filter(|k| only.is_none_or(|o| o == *k)) {
         let disk = SimDisk::new();
         disk.cut_power_at(k);
-        let mut m = Model::default();
+        let mut m = model();
         let ran = workload(&disk, sync, &mut m);
         assert_eq!(ran.is_ok(), k == total, "crash point {k} of {total}");
         figures.points += 1;
@@ -400,6 +430,14 @@ pub(super) fn tail(trace: &str, lines: usize) -> String {
 fn power_loss_at_every_operation_loses_nothing_acknowledged() {
     let f = every_crash_point(SyncPolicy::Always);
     assert!(f.points > 50 && f.records > 0, "{f:?}");
+}
+
+#[test]
+fn power_loss_with_compressed_batches_loses_nothing_acknowledged() {
+    if let Some(codec) = a_codec() {
+        let f = every_crash_point_with(SyncPolicy::Always, codec);
+        assert!(f.points > 50 && f.records > 0, "{f:?}");
+    }
 }
 
 #[test]

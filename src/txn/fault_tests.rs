@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 use crate::group::{ConsumerGroupMetadata, OffsetAndMetadata};
 use crate::log::Log;
 use crate::partition::SyncPolicy;
-use crate::producer::ProducerConfig;
+use crate::producer::{Compression, ProducerConfig};
 use crate::record::Record;
 use crate::storage::sim::{Damage, Fault, OpClass, SimDisk};
 use crate::topic::TopicConfig;
@@ -41,8 +41,9 @@ fn open(disk: &SimDisk) -> Result<Log> {
     )
 }
 
-/// The topics, the input and an initialised transactional producer.
-fn setup(disk: &SimDisk) -> Result<(Log, Producer)> {
+/// The topics, the input and an initialised transactional producer
+/// compressing with `codec`.
+fn setup(disk: &SimDisk, codec: Compression) -> Result<(Log, Producer)> {
     let log = open(disk)?;
     log.create_topic("t", TopicConfig::default().partitions(2))?;
     log.create_topic("in", TopicConfig::default())?;
@@ -56,7 +57,8 @@ fn setup(disk: &SimDisk) -> Result<(Log, Producer)> {
         ProducerConfig::default()
             .transactional_id("pl")
             .linger(Duration::ZERO)
-            .retries(0),
+            .retries(0)
+            .compression(codec),
     )?;
     producer.init_transactions()?;
     Ok((log, producer))
@@ -118,8 +120,27 @@ fn check(log: &Log, ctx: &str) -> u64 {
     n
 }
 
+/// The codecs the suites run with: none, and one this build has.
+fn codecs() -> Vec<Compression> {
+    let mut codecs = vec![Compression::None];
+    match Compression::available()
+        .into_iter()
+        .find(|c| *c != Compression::None)
+    {
+        Some(c) => codecs.push(c),
+        None => eprintln!("compressed run skipped: no codec feature in this build"),
+    }
+    codecs
+}
+
 #[test]
 fn after_a_power_cut_at_every_io_each_transaction_is_all_or_nothing() {
+    for codec in codecs() {
+        power_cut_at_every_io(codec);
+    }
+}
+
+fn power_cut_at_every_io(codec: Compression) {
     // Returns the disk and how many transactions were acknowledged.
     let run = |cut: Option<u64>| -> (SimDisk, u64) {
         let disk = SimDisk::new();
@@ -128,7 +149,7 @@ fn after_a_power_cut_at_every_io_each_transaction_is_all_or_nothing() {
         }
         let mut acked = 0;
         let mut work = || -> Result<()> {
-            let (log, producer) = setup(&disk)?;
+            let (log, producer) = setup(&disk, codec)?;
             for k in 0..TXNS {
                 fill(&producer, k)?;
                 producer.commit_transaction()?;
@@ -198,9 +219,15 @@ fn run_to_commit(producer: &Producer, k: u64, ctx: &str) -> Vec<Error> {
 
 #[test]
 fn after_an_io_error_at_any_write_or_sync_transactions_commit_whole_in_process() {
+    for codec in codecs() {
+        io_error_at_any_write_or_sync(codec);
+    }
+}
+
+fn io_error_at_any_write_or_sync(codec: Compression) {
     // The operations of a fault-free run, by class.
     let disk = SimDisk::new();
-    let (log, producer) = setup(&disk).unwrap();
+    let (log, producer) = setup(&disk, codec).unwrap();
     let (writes_before, syncs_before) = (disk.ops_of(OpClass::Write), disk.ops_of(OpClass::Sync));
     for k in 0..TXNS {
         fill(&producer, k).unwrap();
@@ -231,9 +258,9 @@ fn after_an_io_error_at_any_write_or_sync_transactions_commit_whole_in_process()
     let mut met = 0;
     for fault in faults {
         let disk = SimDisk::new();
-        let (log, producer) = setup(&disk).unwrap();
+        let (log, producer) = setup(&disk, codec).unwrap();
         disk.inject(fault);
-        let ctx = format!("{fault:?}");
+        let ctx = format!("{fault:?} {codec}");
         let mut errors = Vec::new();
         for k in 0..TXNS {
             errors.extend(run_to_commit(&producer, k, &ctx));

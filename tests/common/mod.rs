@@ -4,7 +4,8 @@
 //! Each test binary uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use samsa_log::partition::AppendInfo;
+use samsa_log::partition::{AppendInfo, CompressionType};
+use samsa_log::producer::Compression;
 use samsa_log::record::{Header, RecordRef};
 use samsa_log::{Partition, Result};
 use std::fs;
@@ -602,4 +603,24 @@ pub fn sleep(d: std::time::Duration) -> impl std::future::Future<Output = ()> {
         }
         Poll::Pending
     })
+}
+
+/// The codec the reliability suites store their batches in: the one named
+/// by `SAMSA_TEST_COMPRESSION` (`gzip`, `snappy`, `lz4`, `zstd`, with its
+/// feature on), else `producer` (as sent: uncompressed). CI runs the
+/// suites both ways.
+pub fn test_compression() -> CompressionType {
+    match std::env::var("SAMSA_TEST_COMPRESSION") {
+        Ok(name) if !name.is_empty() => {
+            let codec: Compression = name
+                .parse()
+                .unwrap_or_else(|e| panic!("SAMSA_TEST_COMPRESSION={name}: {e}"));
+            assert!(
+                codec.is_available(),
+                "SAMSA_TEST_COMPRESSION={name} needs the `{codec}` feature"
+            );
+            CompressionType::from(codec)
+        }
+        _ => CompressionType::Producer,
+    }
 }
