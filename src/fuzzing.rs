@@ -300,7 +300,7 @@ fn check_log_bytes(data: &[u8]) {
         if let Some((at, _)) = &checked.bad {
             assert_eq!(*at, checked.valid_len);
         }
-        let Ok(records) = Records::from_read(data.to_vec(), from, &checked, FUZZ_MAX_RECORDS)
+        let Ok(records) = Records::from_read(data.to_vec(), from, &checked, FUZZ_MAX_RECORDS, 4096)
         else {
             // A compressed batch whose records do not decompress.
             assert!(checked.compressed);

@@ -23,6 +23,20 @@ pub(crate) fn decompress_into(
     max: usize,
     out: &mut Vec<u8>,
 ) -> Result<(), BatchError> {
+    decompress_batch(batch, view, max, out, true)
+}
+
+/// [`decompress_into`]; without `crc`, the copy keeps the stored batch's
+/// CRC field (a copy only ever read through [`BatchView::trusted`], as a
+/// read's `Records` are, needs no CRC of its own: the stored bytes were
+/// checked against theirs).
+fn decompress_batch(
+    batch: &[u8],
+    view: &BatchView<'_>,
+    max: usize,
+    out: &mut Vec<u8>,
+    crc: bool,
+) -> Result<(), BatchError> {
     let start = out.len();
     out.extend_from_slice(&batch[..BatchHeader::SIZE]);
     let result = (|| {
@@ -37,8 +51,10 @@ pub(crate) fn decompress_into(
         };
         let bytes = &mut out[start..];
         header.encode_into(bytes);
-        let crc = crc_of(bytes);
-        bytes[CRC_HEAD_END..CRC_TAIL_START].copy_from_slice(&crc.to_le_bytes());
+        if crc {
+            let crc = crc_of(bytes);
+            bytes[CRC_HEAD_END..CRC_TAIL_START].copy_from_slice(&crc.to_le_bytes());
+        }
         BatchView::parse_fresh(bytes).map(drop)
     })();
     if result.is_err() {
@@ -48,10 +64,15 @@ pub(crate) fn decompress_into(
 }
 
 /// The checked batches in `buf` with every compressed one decompressed
-/// (see [`decompress_into`]), each to at most `max` bytes of records:
+/// (see [`decompress_into`]), each to at most `max` bytes of records, and
+/// no more batches once the copy holds `budget` bytes (at least one):
 /// `buf` itself when none is compressed. A batch that cannot be is
 /// reported with its position in `buf`.
-pub(crate) fn decompress_batches(buf: Vec<u8>, max: usize) -> Result<Vec<u8>, (usize, BatchError)> {
+pub(crate) fn decompress_batches(
+    buf: Vec<u8>,
+    max: usize,
+    budget: usize,
+) -> Result<Vec<u8>, (usize, BatchError)> {
     let mut pos = 0;
     let mut any = false;
     while let Some(view) = BatchView::trusted(&buf[pos..]) {
@@ -64,18 +85,38 @@ pub(crate) fn decompress_batches(buf: Vec<u8>, max: usize) -> Result<Vec<u8>, (u
     if !any {
         return Ok(buf);
     }
-    let mut out = super::read_buffer(0);
-    out.clear();
+    // Sized once, from what the batches' framing claims (each claim
+    // bounded by `max`), so the copy never grows by reallocation.
+    let mut size = pos;
+    let mut at = pos;
+    while let Some(view) = BatchView::trusted(&buf[at..]) {
+        if size >= budget {
+            break;
+        }
+        let codec = view.header.compression();
+        let claim = compression::decompressed_len_hint(codec, view.records_section());
+        size += BatchHeader::SIZE + claim.unwrap_or(0).min(max);
+        at += view.total_size();
+    }
+    let mut out = super::spare_buffer(size);
     out.extend_from_slice(&buf[..pos]);
     while let Some(view) = BatchView::trusted(&buf[pos..]) {
+        // A read's records stay within its budget (the first batch
+        // whatever its size): a compressed read is bounded by what it
+        // returns, not by what it read.
+        if !out.is_empty() && out.len() >= budget {
+            break;
+        }
         let size = view.total_size();
         if view.is_compressed() {
-            decompress_into(&buf[pos..], &view, max, &mut out).map_err(|e| (pos, e))?;
+            decompress_batch(&buf[pos..], &view, max, &mut out, false).map_err(|e| (pos, e))?;
         } else {
             out.extend_from_slice(&buf[pos..pos + size]);
         }
         pos += size;
     }
+    // What was read goes back for the next read.
+    super::give_back(buf);
     Ok(out)
 }
 

@@ -3,7 +3,7 @@
 use super::control::AbortedTxn;
 use super::header::BatchHeader;
 use super::view::{read_record, BatchError, BatchView, RecordIter, RecordRef};
-use std::cell::Cell;
+use std::cell::RefCell;
 
 /// Read buffers of at most this capacity are kept for reuse when their
 /// [`Records`] is dropped; larger ones (a read of one huge batch) are freed.
@@ -12,22 +12,75 @@ use std::cell::Cell;
 const SPARE_MAX_BYTES: usize = 4 << 20;
 
 thread_local! {
-    /// The buffer of the last [`Records`] dropped on this thread, its bytes
-    /// still initialised, so that the next read on the thread needs neither
-    /// an allocation nor a zero-fill (at most one buffer per thread).
-    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+    /// Buffers of reads dropped on this thread, their bytes still
+    /// initialised, so that the next reads on the thread need neither an
+    /// allocation nor a zero-fill. Two: a read of compressed batches uses
+    /// one for what it read and one for the records decompressed.
+    static SPARE: RefCell<[Vec<u8>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
 }
 
-/// A buffer of `len` bytes for a read to fill: the thread's spare buffer
-/// if it is large enough (its old contents are left for the read to
-/// overwrite), a new zero-filled one otherwise.
+/// A spare buffer of at least `capacity` if there is one (the smaller of
+/// two that are), else the larger spare; empty if there is none.
+fn take_spare(capacity: usize) -> Vec<u8> {
+    SPARE
+        .try_with(|spare| {
+            let mut s = spare.borrow_mut();
+            let fits = |i: usize| s[i].capacity() >= capacity;
+            let i = match (fits(0), fits(1)) {
+                (true, true) | (false, false) => {
+                    // The smaller of two that fit; the larger of two that
+                    // do not.
+                    let smaller = usize::from(s[1].capacity() < s[0].capacity());
+                    if fits(0) {
+                        smaller
+                    } else {
+                        1 - smaller
+                    }
+                }
+                (true, false) => 0,
+                (false, true) => 1,
+            };
+            std::mem::take(&mut s[i])
+        })
+        .unwrap_or_default()
+}
+
+/// Keeps `buf` for a later read on this thread, in place of the smaller
+/// spare if it is larger, unless it is too large to keep.
+pub(crate) fn give_back(buf: Vec<u8>) {
+    if buf.capacity() > SPARE_MAX_BYTES || buf.capacity() == 0 {
+        return;
+    }
+    // `try_with` fails only while the thread exits: the buffer is freed.
+    let _ = SPARE.try_with(|spare| {
+        let mut s = spare.borrow_mut();
+        let smaller = usize::from(s[1].capacity() < s[0].capacity());
+        if s[smaller].capacity() < buf.capacity() {
+            s[smaller] = buf;
+        }
+    });
+}
+
+/// A buffer of `len` bytes for a read to fill: a spare buffer if one is
+/// large enough (its old contents are left for the read to overwrite), a
+/// new zero-filled one otherwise.
 pub(crate) fn read_buffer(len: usize) -> Vec<u8> {
-    let mut buf = SPARE.try_with(Cell::take).unwrap_or_default();
+    let mut buf = take_spare(len);
     if buf.capacity() < len {
+        give_back(buf);
         return vec![0u8; len];
     }
     // Only bytes past the spare's length are zero-filled.
     buf.resize(len, 0);
+    buf
+}
+
+/// An empty buffer with room for `capacity` bytes: a spare one if there
+/// is one.
+pub(crate) fn spare_buffer(capacity: usize) -> Vec<u8> {
+    let mut buf = take_spare(capacity);
+    buf.clear();
+    buf.reserve(capacity);
     buf
 }
 
@@ -157,23 +210,31 @@ impl Records {
 
     /// Records of the batches [`check_batches`] found valid in `buf`, the
     /// compressed ones decompressed, each to at most `max` bytes of
-    /// records; a batch that cannot be is reported with its position in
-    /// `buf`.
+    /// records, and only as many as make about `budget` bytes (the read's
+    /// `max_bytes`; at least one batch); a batch that cannot be is
+    /// reported with its position in `buf`.
     pub(crate) fn from_read(
         mut buf: Vec<u8>,
         from: u64,
         checked: &Checked,
         max: usize,
+        budget: usize,
     ) -> Result<Self, (usize, BatchError)> {
         if !checked.compressed {
             return Ok(Self::from_checked(buf, from, checked));
         }
         buf.truncate(checked.valid_len);
-        let buf = super::decompress_batches(buf, max)?;
+        // As many bytes of records as an uncompressed read returns: the
+        // copy reuses the thread's spare buffer, where larger ones cost
+        // fresh pages at every read (measured: slower overall, though
+        // the next read then reads less again).
+        let buf = super::decompress_batches(buf, max, budget)?;
         let mut count = 0;
+        let mut next_offset = from;
         let mut rest = &buf[..];
         while let Some(view) = BatchView::trusted(rest) {
             rest = &rest[view.total_size()..];
+            next_offset = next_offset.max(view.header.next_offset());
             if view.header.is_control() {
                 continue;
             }
@@ -187,7 +248,7 @@ impl Records {
             aborted: Vec::new(),
             from,
             count,
-            next_offset: checked.next_offset,
+            next_offset,
             buf,
         })
     }
@@ -299,20 +360,7 @@ impl Drop for Records {
     // Hands the buffer to the next read on this thread (see
     // `read_buffer`), unless it is too large to keep.
     fn drop(&mut self) {
-        if self.buf.capacity() > SPARE_MAX_BYTES {
-            return;
-        }
-        let buf = std::mem::take(&mut self.buf);
-        // Keep the larger of the two; `try_with` fails only while the
-        // thread exits, and then the buffer is simply freed.
-        let _ = SPARE.try_with(|spare| {
-            let other = spare.take();
-            spare.set(if other.capacity() > buf.capacity() {
-                other
-            } else {
-                buf
-            });
-        });
+        give_back(std::mem::take(&mut self.buf));
     }
 }
 

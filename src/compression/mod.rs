@@ -254,5 +254,41 @@ pub(crate) fn decompress(
     }
 }
 
+/// How many bytes `input`, compressed with `codec`, claims to decompress
+/// to, if its framing says (a hint to size a buffer; the decompression
+/// itself checks it).
+#[cfg_attr(
+    not(any(
+        feature = "gzip",
+        feature = "snappy",
+        feature = "lz4",
+        feature = "zstd"
+    )),
+    allow(unused_variables)
+)]
+pub(crate) fn decompressed_len_hint(codec: Compression, input: &[u8]) -> Option<usize> {
+    match codec {
+        Compression::None => Some(input.len()),
+        // gzip's trailer: the length modulo 2^32.
+        #[cfg(feature = "gzip")]
+        Compression::Gzip => input.len().checked_sub(4).map(|at| {
+            u32::from_le_bytes([input[at], input[at + 1], input[at + 2], input[at + 3]]) as usize
+        }),
+        #[cfg(feature = "snappy")]
+        Compression::Snappy => snap::raw::decompress_len(input).ok(),
+        #[cfg(feature = "lz4")]
+        Compression::Lz4 => input
+            .get(..4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize),
+        #[cfg(feature = "zstd")]
+        Compression::Zstd => ::zstd::zstd_safe::get_frame_content_size(input)
+            .ok()
+            .flatten()
+            .and_then(|n| usize::try_from(n).ok()),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -318,7 +318,7 @@ impl ReadOnlyPartition {
                 return Err(Error::corrupt(&path, first, e.to_string()));
             }
         }
-        Records::from_read(buf, at, &checked, self.max_record_bytes)
+        Records::from_read(buf, at, &checked, self.max_record_bytes, max_bytes)
             .map(Some)
             .map_err(|(pos, e)| batch_error(&path, first + pos as u64, e))
     }

@@ -83,7 +83,7 @@ impl SegmentState {
                 ));
             }
         }
-        Records::from_read(buf, from, &checked, max_record_bytes)
+        Records::from_read(buf, from, &checked, max_record_bytes, max_bytes)
             .map(Some)
             .map_err(|(at, e)| self.batch_error(pos + at as u64, e))
     }
