@@ -36,11 +36,12 @@ impl Dump {
         dump_file(&self.file, self.print_data_log, &mut |item| {
             let line = match item {
                 DumpItem::Batch(b) => format!(
-                    "baseOffset: {} lastOffset: {} count: {} baseSequence: {} producerId: {} producerEpoch: {} isTransactional: {} isControl: {}{} position: {} CreateTime: {} size: {} attributes: {} crc: {} isvalid: {}",
+                    "baseOffset: {} lastOffset: {} count: {} baseSequence: {} producerId: {} producerEpoch: {} isTransactional: {} isControl: {}{} position: {} CreateTime: {} size: {} attributes: {} compresscodec: {} crc: {} isvalid: {}",
                     b.base_offset, b.last_offset, b.record_count, b.base_sequence, b.producer_id,
                     b.producer_epoch, b.transactional, b.control.is_some(),
                     b.control.map_or(String::new(), |c| format!(" endTxnMarker: {c}")),
-                    b.position, b.max_timestamp, b.size_bytes, b.attributes, b.crc, b.valid
+                    b.position, b.max_timestamp, b.size_bytes, b.attributes, b.compression,
+                    b.crc, b.valid
                 ),
                 DumpItem::Record(r) => {
                     let headers: Vec<&str> = r.headers().map(|h| h.key).collect();

@@ -3,6 +3,7 @@
 
 use crate::Failure;
 use clap::Args;
+use samsa_log::producer::{Compression, ProducerConfig};
 use samsa_log::record::Header;
 use samsa_log::{Log, Record};
 use std::io::{BufRead, Write};
@@ -25,6 +26,11 @@ pub struct Produce {
     /// as Kafka's default).
     #[arg(long, short = 'p')]
     partition: Option<u32>,
+    /// Compress batches with this codec (none, gzip, snappy, lz4, zstd),
+    /// as kafka-console-producer's --compression-codec; a topic whose
+    /// compression.type names a codec stores its own.
+    #[arg(long, value_name = "CODEC", default_value = "none")]
+    compression: Compression,
 }
 
 impl Produce {
@@ -45,7 +51,8 @@ impl Produce {
             None => Box::new(std::io::stdin().lock()),
         };
         log.topic(&self.topic)?;
-        let producer = log.producer();
+        let producer =
+            log.producer_with(ProducerConfig::default().compression(self.compression))?;
         let mut sent = 0u64;
         for line in input.lines() {
             let line = line?;

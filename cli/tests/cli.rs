@@ -548,3 +548,30 @@ fn consume_from_a_timestamp_and_as_a_group_member() {
     assert_eq!(lag[0]["committed_offset"], 10);
     assert_eq!(lag[0]["lag"], 0);
 }
+
+#[test]
+fn produce_compressed_then_dump_and_consume_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = samsa(
+        dir,
+        &["topics", "create", "z", "-c", "compression.type=producer"],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let lines: String = (0..100)
+        .map(|i| format!(r#"{{"n":{i},"event":"x"}}"#) + "\n")
+        .collect();
+    let o = samsa_with_stdin(dir, &["produce", "z", "--compression", "lz4"], &lines);
+    assert!(o.status.success(), "{o:?}");
+    let segment = dir.join("topics/z/0/00000000000000000000.log");
+    let dump = stdout(&samsa(
+        dir,
+        &["dump", segment.to_str().unwrap(), "--print-data-log"],
+    ));
+    assert!(dump.contains("compresscodec: lz4"), "{dump}");
+    assert!(dump.contains(r#"payload: {"n":99,"event":"x"}"#), "{dump}");
+    let read = stdout(&samsa(dir, &["consume", "z", "--from", "earliest"]));
+    assert_eq!(read, lines);
+    let bad = samsa_with_stdin(dir, &["produce", "z", "--compression", "brotli"], "x\n");
+    assert_eq!(bad.status.code(), Some(2), "clap refuses an unknown codec");
+}
