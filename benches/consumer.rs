@@ -57,6 +57,7 @@ use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig};
 use samsa_log::partition::SyncPolicy;
 use samsa_log::producer::ProducerConfig;
 use samsa_log::read_only::ReadOnlyPartition;
+use samsa_log::record::Records;
 use samsa_log::topic::TopicConfig;
 use samsa_log::{Consumer, Log, Partition, Record};
 use std::collections::BTreeSet;
@@ -133,25 +134,22 @@ fn consume_all(log: &Log, topic: &str, total: u64, take: Take) -> (u64, u64) {
 /// Reads a partition from offset 0 to its high watermark in 1 MiB reads,
 /// touching every value; returns (records, checksum).
 fn partition_read_all(p: &Partition) -> (u64, u64) {
-    let end = p.high_watermark();
-    let (mut at, mut count, mut sum) = (0u64, 0u64, 0u64);
-    while at < end {
-        let records = p.read(at, 1 << 20).expect("read");
-        for r in &records {
-            count += 1;
-            sum += touch(r.value().unwrap_or_default());
-        }
-        at = records.next_offset();
-    }
-    (count, sum)
+    read_all_with(p.high_watermark(), |at| p.read(at, 1 << 20).expect("read"))
 }
 
 /// [`partition_read_all`] through a read-only open beside the owner.
 fn read_only_read_all(p: &ReadOnlyPartition) -> (u64, u64) {
-    let end = p.end_offset().expect("end");
+    read_all_with(p.end_offset().expect("end"), |at| {
+        p.read(at, 1 << 20).expect("read")
+    })
+}
+
+/// Reads from 0 to `end` with `read`, touching every value; returns
+/// (records, checksum).
+fn read_all_with(end: u64, read: impl Fn(u64) -> Records) -> (u64, u64) {
     let (mut at, mut count, mut sum) = (0u64, 0u64, 0u64);
     while at < end {
-        let records = p.read(at, 1 << 20).expect("read");
+        let records = read(at);
         for r in &records {
             count += 1;
             sum += touch(r.value().unwrap_or_default());

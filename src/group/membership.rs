@@ -30,7 +30,6 @@
 
 use super::coordinator::{Coordinator, GroupDescription, GroupState, MemberDescription};
 use crate::error::Result;
-use crate::record::Record;
 use crate::registry::Registry;
 use byteorder::{ByteOrder, LittleEndian as LE};
 use parking_lot::Mutex;
@@ -97,13 +96,7 @@ impl Recorder {
             .iter()
             .map(|(g, d)| (encode_key(g), d.as_ref().map(|d| encode_value(d, now))))
             .collect();
-        let records: Vec<Record<'_>> = encoded
-            .iter()
-            .map(|(k, v)| match v {
-                Some(v) => Record::new(v).key(k),
-                None => Record::tombstone(k),
-            })
-            .collect();
+        let records = super::keyed_records(&encoded);
         let written = registry
             .state_topic(TOPIC)
             .and_then(|t| t.partition(0))
@@ -313,6 +306,7 @@ fn opt_(b: &mut &[u8]) -> Option<Option<String>> {
 mod tests {
     use super::*;
     use crate::consumer::ConsumerConfig;
+    use crate::record::Record;
     use crate::topic::TopicConfig;
     use crate::Log;
 

@@ -22,6 +22,7 @@ pub use crate::offset::Offset;
 pub use admin::{ConsumerGroup, OffsetChange, PartitionLag};
 
 use crate::error::Result;
+use crate::record::Record;
 use crate::registry::Registry;
 use committer::Committer;
 use coordinator::Coordinator;
@@ -87,3 +88,15 @@ pub use coordinator::{GroupDescription, GroupState, MemberDescription};
 pub use membership::RecordedGroup;
 pub use metadata::ConsumerGroupMetadata;
 pub use offsets::OffsetAndMetadata;
+
+/// The records a state topic's write appends: under each key its value,
+/// or, for none, a tombstone (which deletes the key).
+pub(crate) fn keyed_records(encoded: &[(Vec<u8>, Option<Vec<u8>>)]) -> Vec<Record<'_>> {
+    encoded
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => Record::new(v).key(k),
+            None => Record::tombstone(k),
+        })
+        .collect()
+}

@@ -11,7 +11,6 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::record::Record;
 use crate::registry::Registry;
 use byteorder::{ByteOrder, LittleEndian as LE};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -364,13 +363,7 @@ impl OffsetStore {
                 )
             })
             .collect();
-        let records: Vec<Record<'_>> = encoded
-            .iter()
-            .map(|(k, v)| match v {
-                Some(v) => Record::new(v).key(k),
-                None => Record::tombstone(k),
-            })
-            .collect();
+        let records = super::keyed_records(&encoded);
         topic.partition(0)?.append_records(&records)?;
         let mut map = self.offsets.write();
         for ((t, p), o) in offsets {
