@@ -492,3 +492,45 @@ fn records_decompressing_past_max_message_bytes_are_refused() {
     }
     log.close().unwrap();
 }
+
+#[test]
+fn batches_past_max_message_bytes_stay_uncompressed_and_producer_batches_fit_it() {
+    for codec in codecs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let log = Log::open(tmp.path().join("log")).unwrap();
+        // One append of about 22 KB into a topic of 4 KB records at most:
+        // stored as it is, whatever the topic's codec.
+        let config = TopicConfig::default()
+            .max_record_bytes(4096)
+            .compression_type(CompressionType::from(codec));
+        let p = log
+            .create_topic("big", config)
+            .unwrap()
+            .partition(0)
+            .unwrap();
+        let values: Vec<String> = (0..100).map(event).collect();
+        let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v.as_bytes())).collect();
+        p.append(&records).unwrap();
+        assert_eq!(stored_codecs(&log, "big"), [Compression::None], "{codec}");
+        // A compressing producer cuts its batches at the same bound: every
+        // one compressed, each decompressing within it.
+        let t = log
+            .create_topic("small", TopicConfig::default().max_record_bytes(4096))
+            .unwrap();
+        produce_events(
+            &log,
+            "small",
+            ProducerConfig::default().compression(codec),
+            500,
+        );
+        let stored = stored_codecs(&log, "small");
+        assert!(stored.len() >= 20, "{codec}: {} batches", stored.len());
+        assert!(stored.iter().all(|c| *c == codec), "{codec}: {stored:?}");
+        check_events(
+            &read_all(&log, "small", IsolationLevel::ReadUncommitted),
+            500,
+        );
+        drop((p, t));
+        log.close().unwrap();
+    }
+}
