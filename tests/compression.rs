@@ -534,3 +534,77 @@ fn batches_past_max_message_bytes_stay_uncompressed_and_producer_batches_fit_it(
         log.close().unwrap();
     }
 }
+
+#[test]
+fn compaction_never_makes_a_segment_longer_than_it_was() {
+    let Some(codec) = codecs().into_iter().next() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    let log = Log::open(&dir).unwrap();
+    let config = TopicConfig::default()
+        .cleanup_policy(CleanupPolicy::Compact)
+        .segment_bytes(4096)
+        .compression_type(CompressionType::from(codec));
+    let p = log.create_topic("c", config).unwrap().partition(0).unwrap();
+    for round in 0..10u64 {
+        let values: Vec<(String, String)> = (0..30)
+            .map(|k| (format!("k{}", k + (round % 2) * 30), event(round * 100 + k)))
+            .collect();
+        let records: Vec<Record<'_>> = values
+            .iter()
+            .map(|(k, v)| Record::new(v.as_bytes()).key(k.as_bytes()))
+            .collect();
+        p.append(&records).unwrap();
+    }
+    drop(p);
+    // The topic switched to uncompressed: rebuilt batches stay in the
+    // codec they came in, rather than grow.
+    let plain = log
+        .topic("c")
+        .unwrap()
+        .config()
+        .compression_type(CompressionType::Uncompressed);
+    log.alter_topic_config("c", plain).unwrap();
+    log.close().unwrap();
+    let log = Log::open(&dir).unwrap();
+    let p = log.topic("c").unwrap().partition(0).unwrap();
+    let before: Vec<u64> = p
+        .segments()
+        .unwrap()
+        .iter()
+        .map(|s| s.size_bytes())
+        .collect();
+    let report = p
+        .compact(CompactionOptions {
+            delete_retention_ms: 0,
+            min_cleanable_dirty_ratio: 0.0,
+            ..CompactionOptions::default()
+        })
+        .unwrap();
+    assert!(report.records_out < report.records_in, "{report:?}");
+    let after: Vec<u64> = p
+        .segments()
+        .unwrap()
+        .iter()
+        .map(|s| s.size_bytes())
+        .collect();
+    for (b, a) in before.iter().zip(&after) {
+        assert!(a <= b, "a segment grew from {b} to {a} bytes");
+    }
+    assert!(stored_codecs(&log, "c").iter().all(|c| *c == codec));
+    // Every key's latest value is still its last.
+    let mut last = BTreeMap::new();
+    for (_, key, value, _, _) in read_all(&log, "c", IsolationLevel::ReadUncommitted) {
+        last.insert(key.unwrap(), value);
+    }
+    assert_eq!(last.len(), 60);
+    for (k, v) in &last {
+        let k: u64 = String::from_utf8_lossy(&k[1..]).parse().unwrap();
+        let round = if k < 30 { 8 } else { 9 };
+        assert_eq!(v, event(round * 100 + k % 30).as_bytes());
+    }
+    drop(p);
+    log.close().unwrap();
+}

@@ -2,7 +2,7 @@
 //! offset map supersedes, with its offset and time indexes, to new files.
 
 use super::offset_map::OffsetMap;
-use super::source::SegmentSource;
+use super::source::{SegmentSource, Stored};
 use crate::batch::{compress_in_place, retain_records, BatchView, RecordRef};
 use crate::batch::{AbortedTxn, BatchHeader};
 use crate::compression::{Compression, Levels};
@@ -153,7 +153,7 @@ pub(crate) fn clean_segment(
     // Bytes of the cleaned log already written to the file.
     let mut written = 0u64;
     let base = source.base_offset;
-    source.for_each_batch(&mut |batch, _, stored_codec| {
+    source.for_each_batch(&mut |batch, _, stored| {
         let Some(view) = BatchView::trusted(batch) else {
             return Ok(ControlFlow::Continue(()));
         };
@@ -181,11 +181,7 @@ pub(crate) fn clean_segment(
             kept
         };
         if kept.is_some() && !h.is_control() {
-            // Rebuilt uncompressed: stored again in the topic's codec, or
-            // the one it came in.
-            let codec = config.compression.unwrap_or(stored_codec);
-            compress_in_place(&mut out, at, codec, config.levels, source.max_record_bytes)
-                .map_err(|e| Error::corrupt(source.path, 0, e.to_string()))?;
+            store_rebuilt(&mut out, at, stored, config, source)?;
         }
         if let Some(h) = kept {
             let position = written + at as u64;
@@ -217,6 +213,34 @@ pub(crate) fn clean_segment(
         f.fdatasync()?;
     }
     Ok(stats)
+}
+
+/// Stores the batch rebuilt uncompressed at `out[at..]` in the topic's
+/// codec or, for a topic keeping what producers sent, the one it came in;
+/// and in the one it came in, too, if the topic's would make it larger
+/// than it was (a topic switched to a weaker codec, or to none): a
+/// cleaned segment is never longer than its source, so its positions fit
+/// the index's 32 bits and the segment its size.
+fn store_rebuilt(
+    out: &mut Vec<u8>,
+    at: usize,
+    stored: Stored,
+    config: &CleanConfig,
+    source: &SegmentSource<'_>,
+) -> Result<()> {
+    let codec = config.compression.unwrap_or(stored.codec);
+    let plain = (codec != stored.codec).then(|| out[at..].to_vec());
+    let compress = |out: &mut Vec<u8>, codec| {
+        compress_in_place(out, at, codec, config.levels, source.max_record_bytes)
+            .map_err(|e| Error::corrupt(source.path, 0, e.to_string()))
+    };
+    compress(out, codec)?;
+    if let Some(plain) = plain.filter(|_| out.len() - at > stored.size) {
+        out.truncate(at);
+        out.extend_from_slice(&plain);
+        compress(out, stored.codec)?;
+    }
+    Ok(())
 }
 
 /// Opens `path` empty, creating it or cutting a leftover to nothing.

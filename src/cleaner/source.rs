@@ -16,9 +16,17 @@ use std::path::Path;
 const READ_WINDOW: usize = 1 << 20;
 
 /// What [`SegmentSource::for_each_batch`] calls with each checked batch's
-/// bytes and position: `Break` stops the walk.
-pub(crate) type BatchVisitor<'f> =
-    dyn FnMut(&[u8], u64, Compression) -> Result<ControlFlow<()>> + 'f;
+/// bytes (decompressed), position and stored form: `Break` stops the walk.
+pub(crate) type BatchVisitor<'f> = dyn FnMut(&[u8], u64, Stored) -> Result<ControlFlow<()>> + 'f;
+
+/// How a batch is stored in the segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stored {
+    /// The codec of its records.
+    pub codec: Compression,
+    /// Its bytes in the file.
+    pub size: usize,
+}
 
 /// The log file of a sealed segment: the first `len` bytes of `file`, a
 /// segment based at `base_offset`, named `path` in errors.
@@ -84,20 +92,24 @@ impl SegmentSource<'_> {
                 if h.last_offset() - self.base_offset > u64::from(u32::MAX) {
                     return Err(self.corrupt(pos + at as u64, "batch offsets overflow the segment"));
                 }
-                let stored = &batch[..h.total_size()];
+                let raw = &batch[..h.total_size()];
                 let codec = h.compression();
                 let plain = if codec == Compression::None {
-                    stored
+                    raw
                 } else {
-                    let view = BatchView::trusted(stored).ok_or_else(|| {
+                    let view = BatchView::trusted(raw).ok_or_else(|| {
                         self.corrupt(pos + at as u64, "batch changed after its check")
                     })?;
                     plain.clear();
-                    decompress_into(stored, &view, self.max_record_bytes, &mut plain)
+                    decompress_into(raw, &view, self.max_record_bytes, &mut plain)
                         .map_err(|e| batch_error(self.path, pos + at as u64, e))?;
                     &plain[..]
                 };
-                if f(plain, pos + at as u64, codec)?.is_break() {
+                let stored = Stored {
+                    codec,
+                    size: h.total_size(),
+                };
+                if f(plain, pos + at as u64, stored)?.is_break() {
                     return Ok(());
                 }
                 expected = h.next_offset();
