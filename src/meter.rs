@@ -27,6 +27,7 @@ struct Handles {
     sync_records: metrics::Histogram,
     log_start: metrics::Gauge,
     log_end: metrics::Gauge,
+    size: metrics::Gauge,
     removed_bytes: metrics::Counter,
 }
 
@@ -60,12 +61,22 @@ impl PartitionMeters {
                     sync_records: metrics::histogram!("samsa_log_flush_records", &l),
                     log_start: metrics::gauge!("samsa_log_start_offset", &l),
                     log_end: metrics::gauge!("samsa_log_end_offset", &l),
+                    size: metrics::gauge!("samsa_log_size_bytes", &l),
                     removed_bytes: metrics::counter!("samsa_log_removed_bytes_total", &l),
                 },
             }
         }
         #[cfg(not(feature = "metrics"))]
         PartitionMeters {}
+    }
+
+    /// The partition opened with `size` bytes of segment logs (called only
+    /// with the feature: finding the size stats every segment).
+    #[cfg(feature = "metrics")]
+    pub fn opened(&self, size: u64, start: u64, end: u64) {
+        self.m.size.set(size as f64);
+        self.m.log_start.set(start as f64);
+        self.m.log_end.set(end as f64);
     }
 
     /// A batch of `records` in `bytes` was appended; the log ends at `end`.
@@ -75,6 +86,7 @@ impl PartitionMeters {
         {
             self.m.records_in.increment(u64::from(records));
             self.m.bytes_in.increment(bytes as u64);
+            self.m.size.increment(bytes as f64);
             self.m.log_end.set(end as f64);
         }
     }
@@ -120,6 +132,7 @@ impl PartitionMeters {
         #[cfg(feature = "metrics")]
         {
             self.m.removed_bytes.increment(bytes);
+            self.m.size.decrement(bytes as f64);
             self.m.log_start.set(start as f64);
         }
     }

@@ -150,8 +150,24 @@ fn operators_can_watch_the_log_through_their_recorder() {
         "each record made durable by exactly one sync"
     );
 
+    let on_disk = |p: &samsa_log::Partition| -> f64 {
+        p.segments()
+            .unwrap()
+            .iter()
+            .map(|s| s.size_bytes())
+            .sum::<u64>() as f64
+    };
+    assert_eq!(
+        keeper.gauge(&format!("samsa_log_size_bytes{tp}")),
+        on_disk(&p)
+    );
     log.maintain().unwrap();
     assert!(keeper.counter(&format!("samsa_log_removed_bytes_total{tp}")) > 0);
+    assert_eq!(
+        keeper.gauge(&format!("samsa_log_size_bytes{tp}")),
+        on_disk(&p),
+        "retention's bytes are gone from the size"
+    );
     let start = p.log_start_offset();
     assert!(start > 0);
     assert_eq!(
@@ -178,4 +194,22 @@ fn operators_can_watch_the_log_through_their_recorder() {
     let lag = keeper.gauge("samsa_consumer_records_lag{group=g,partition=0,topic=t}");
     assert_eq!(lag, (50 - start - 10) as f64);
     assert_eq!(keeper.counter("samsa_group_rebalances_total{group=g}"), 1);
+    c.close().unwrap();
+
+    // A reopened log starts its gauges from what it finds.
+    let size = on_disk(&p);
+    drop(p);
+    log.close().unwrap();
+    let log = Log::builder()
+        .sync(SyncPolicy::Always)
+        .maintenance_interval(None)
+        .open(tmp.path())
+        .unwrap();
+    assert_eq!(keeper.gauge(&format!("samsa_log_size_bytes{tp}")), size);
+    assert_eq!(
+        keeper.gauge(&format!("samsa_log_start_offset{tp}")),
+        start as f64
+    );
+    assert_eq!(keeper.gauge(&format!("samsa_log_end_offset{tp}")), 50.0);
+    log.close().unwrap();
 }

@@ -346,6 +346,15 @@ impl Partition {
         let foreign = std::mem::take(&mut opened.foreign);
         let loaded = Loaded::from(opened, &*files.storage, dir, clock.now_ms())?;
         let next = loaded.writer.next_offset;
+        let meters = crate::meter::PartitionMeters::new(dir);
+        #[cfg(feature = "metrics")]
+        {
+            let mut size = 0;
+            for seg in &loaded.segments {
+                size += seg.size_unopened()?;
+            }
+            meters.opened(size, loaded.start, next);
+        }
         let first_unstable = loaded
             .writer
             .producers
@@ -375,7 +384,7 @@ impl Partition {
                 maintenance: Mutex::new(()),
                 first_unstable: AtomicU64::new(first_unstable),
                 aborted: RwLock::new(loaded.aborted),
-                meters: crate::meter::PartitionMeters::new(dir),
+                meters,
             }),
         })
     }
