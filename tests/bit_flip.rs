@@ -19,7 +19,9 @@ const SEED: u64 = 0xb17_f11b;
 const SEALED_SEGMENT_BYTES: u64 = 16 << 10;
 
 fn config() -> PartitionConfig {
-    PartitionConfig::default().sync(SyncPolicy::Os)
+    PartitionConfig::default()
+        .sync(SyncPolicy::Os)
+        .compression_type(test_compression())
 }
 
 /// A log of `batches` appends (1 to 3 records each), closed cleanly or

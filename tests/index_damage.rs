@@ -22,6 +22,7 @@ fn config() -> PartitionConfig {
         .segment_bytes(16 << 10)
         .index_interval_bytes(256)
         .sync(SyncPolicy::Os)
+        .compression_type(test_compression())
 }
 
 /// A closed log of several sealed segments and a well-filled active one.

@@ -545,7 +545,8 @@ fn create_topic(dir: &Path) {
             .segment_bytes(SEGMENT_BYTES)
             .index_interval_bytes(1024)
             .retention_ms(None)
-            .sync(SyncPolicy::Always),
+            .sync(SyncPolicy::Always)
+            .compression_type(test_compression()),
     )
     .unwrap();
     log.close().unwrap();
