@@ -63,6 +63,24 @@ fn decompress_batch(
     result
 }
 
+/// `view`, the checked batch at the front of `batch`, with records to
+/// iterate: itself, or for a compressed batch its decompressed copy in
+/// `scratch` (records to at most `max` bytes).
+pub(crate) fn readable<'a>(
+    batch: &'a [u8],
+    view: BatchView<'a>,
+    max: usize,
+    scratch: &'a mut Vec<u8>,
+) -> Result<BatchView<'a>, BatchError> {
+    if !view.is_compressed() {
+        return Ok(view);
+    }
+    scratch.clear();
+    decompress_into(batch, &view, max, scratch)?;
+    // Just checked by `decompress_into`.
+    BatchView::trusted(scratch).ok_or(BatchError::Record("decompressed batch does not read"))
+}
+
 /// The checked batches in `buf` with every compressed one decompressed
 /// (see [`decompress_into`]), each to at most `max` bytes of records, and
 /// no more batches once the copy holds `budget` bytes (at least one):

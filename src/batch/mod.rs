@@ -14,7 +14,7 @@ mod view;
 #[cfg(test)]
 pub(crate) use builder::write_crc;
 pub(crate) use builder::{retain_records, BatchBuilder, EncodedBatch, ProducerFields};
-pub(crate) use compressed::{compress_in_place, decompress_batches, decompress_into};
+pub(crate) use compressed::{compress_in_place, decompress_batches, decompress_into, readable};
 pub(crate) use control::{AbortedTxn, ControlMarker, ControlType};
 #[cfg(test)]
 pub(crate) use header::ATTR_CONTROL;

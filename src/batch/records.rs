@@ -229,21 +229,7 @@ impl Records {
         // fresh pages at every read (measured: slower overall, though
         // the next read then reads less again).
         let buf = super::decompress_batches(buf, max, budget)?;
-        let mut count = 0;
-        let mut next_offset = from;
-        let mut rest = &buf[..];
-        while let Some(view) = BatchView::trusted(rest) {
-            rest = &rest[view.total_size()..];
-            next_offset = next_offset.max(view.header.next_offset());
-            if view.header.is_control() {
-                continue;
-            }
-            count += if view.header.base_offset >= from {
-                view.header.record_count as usize
-            } else {
-                view.records().filter(|r| r.offset() >= from).count()
-            };
-        }
+        let (count, next_offset) = count_visible(&buf, from, &[]);
         Ok(Records {
             aborted: Vec::new(),
             from,
@@ -281,16 +267,7 @@ impl Records {
             return self;
         }
         self.aborted = aborted;
-        let mut count = 0;
-        let mut rest = &self.buf[..];
-        while let Some(view) = BatchView::trusted(rest) {
-            rest = &rest[view.total_size()..];
-            if is_hidden(&view.header, &self.aborted) {
-                continue;
-            }
-            count += view.records().filter(|r| r.offset() >= self.from).count();
-        }
-        self.count = count;
+        self.count = count_visible(&self.buf, self.from, &self.aborted).0;
         self
     }
 
@@ -385,6 +362,27 @@ pub struct RecordsIter<'a> {
 /// Whether a reader skips this batch: a control batch (a transaction
 /// marker), or one of an aborted transaction.
 #[inline]
+/// The records at or after `from` a reader sees in the checked batches of
+/// `buf` (none of markers, nor of `aborted` transactions), and the offset
+/// after the last batch (`from` if there is none).
+fn count_visible(buf: &[u8], from: u64, aborted: &[AbortedTxn]) -> (usize, u64) {
+    let (mut count, mut next_offset) = (0, from);
+    let mut rest = buf;
+    while let Some(view) = BatchView::trusted(rest) {
+        rest = &rest[view.total_size()..];
+        next_offset = next_offset.max(view.header.next_offset());
+        if is_hidden(&view.header, aborted) {
+            continue;
+        }
+        count += if view.header.base_offset >= from {
+            view.header.record_count as usize
+        } else {
+            view.records().filter(|r| r.offset() >= from).count()
+        };
+    }
+    (count, next_offset)
+}
+
 fn is_hidden(h: &BatchHeader, aborted: &[AbortedTxn]) -> bool {
     h.is_control() || (!aborted.is_empty() && aborted.iter().any(|a| a.covers(h)))
 }

@@ -194,10 +194,8 @@ fn walk_batches(log: &[u8]) -> Walk {
             // Recovery reads headers only; the records' timestamps are
             // known once decompressed, if they decompress at all.
             let mut plain = Vec::new();
-            let honest = crate::batch::decompress_into(&log[pos..], &view, 1 << 20, &mut plain)
-                .ok()
-                .and_then(|()| BatchView::trusted(&plain))
-                .is_some_and(|p| p.records().all(|r| r.timestamp() <= h.max_timestamp));
+            let honest = crate::batch::readable(&log[pos..], view, 1 << 20, &mut plain)
+                .is_ok_and(|p| p.records().all(|r| r.timestamp() <= h.max_timestamp));
             w.honest_timestamps &= honest;
         } else {
             w.honest_timestamps &= view.records().all(|r| r.timestamp() <= h.max_timestamp);

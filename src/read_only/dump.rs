@@ -3,7 +3,7 @@
 //! the entries of an index, as Kafka's `kafka-dump-log` prints them.
 //! Read-only: the file is opened for reading, with positioned reads.
 
-use crate::batch::{decompress_into, BatchView, ControlMarker, ControlType};
+use crate::batch::{readable, BatchView, ControlMarker, ControlType};
 use crate::compression::Compression;
 use crate::error::{Error, Result};
 use crate::index::{entry_at, entry_count, OffsetEntry, TimeEntry, TRAILER_SIZE};
@@ -190,26 +190,14 @@ fn dump_log(
             base_timestamp: h.base_timestamp,
             max_timestamp: h.max_timestamp,
         }));
-        if let (true, Ok(view)) = (records, &view) {
-            if view.is_compressed() {
-                let mut plain = Vec::new();
-                match decompress_into(bytes, view, DUMP_MAX_RECORDS_BYTES, &mut plain) {
-                    Ok(()) => {
-                        if let Some(plain) = BatchView::trusted(&plain) {
-                            for r in plain.records() {
-                                f(DumpItem::Record(r));
-                            }
-                        }
-                    }
-                    Err(e) => f(DumpItem::Damage {
-                        position,
-                        reason: e.to_string(),
-                    }),
-                }
-            } else {
-                for r in view.records() {
-                    f(DumpItem::Record(r));
-                }
+        if let (true, Ok(view)) = (records, view) {
+            let mut plain = Vec::new();
+            match readable(bytes, view, DUMP_MAX_RECORDS_BYTES, &mut plain) {
+                Ok(view) => view.records().for_each(|r| f(DumpItem::Record(r))),
+                Err(e) => f(DumpItem::Damage {
+                    position,
+                    reason: e.to_string(),
+                }),
             }
         }
         reader.advance(&h);

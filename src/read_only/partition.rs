@@ -19,7 +19,7 @@
 //! of batch headers to its first batch; sealed segments have the owner's
 //! offset index for that.
 
-use crate::batch::{check_batches, decompress_into, BatchHeader, BatchView, Records};
+use crate::batch::{check_batches, readable, BatchHeader, BatchView, Records};
 use crate::error::{Error, Result};
 use crate::index::{entries_len, IndexKind, OffsetIndex};
 use crate::partition::log_start;
@@ -393,17 +393,10 @@ impl ReadOnlyPartition {
                 if h.max_timestamp >= timestamp_ms && !h.is_control() && h.last_offset() >= start {
                     let pos = reader.pos;
                     let bytes = reader.batch(&h)?;
-                    let view = BatchView::parse(bytes).map_err(|e| batch_error(&path, pos, e))?;
                     let mut plain = Vec::new();
-                    let view = if view.is_compressed() {
-                        decompress_into(bytes, &view, self.max_record_bytes, &mut plain)
-                            .map_err(|e| batch_error(&path, pos, e))?;
-                        BatchView::trusted(&plain).ok_or_else(|| {
-                            Error::corrupt(&path, pos, "decompressed batch does not read")
-                        })?
-                    } else {
-                        view
-                    };
+                    let view = BatchView::parse(bytes)
+                        .and_then(|view| readable(bytes, view, self.max_record_bytes, &mut plain))
+                        .map_err(|e| batch_error(&path, pos, e))?;
                     let found = view
                         .records()
                         .find(|r| r.timestamp() >= timestamp_ms && r.offset() >= start)

@@ -10,7 +10,7 @@
 use super::reader::{BatchReader, Step};
 use super::SegmentState;
 use crate::batch::{
-    check_batches, decompress_into, read_buffer, BatchError, BatchHeader, BatchView, Records,
+    check_batches, read_buffer, readable, BatchError, BatchHeader, BatchView, Records,
 };
 use crate::error::{Error, Result};
 use crate::index::{OffsetEntry, OffsetIndex, TimeIndex};
@@ -129,17 +129,10 @@ impl SegmentState {
             let pos = reader.pos;
             let bytes = reader.batch(h)?;
             // Not I/O: damage, which carries its position.
-            let view = BatchView::parse(bytes).map_err(|e| self.batch_error(pos, e))?;
             let mut plain = Vec::new();
-            let view = if view.is_compressed() {
-                decompress_into(bytes, &view, max_record_bytes, &mut plain)
-                    .map_err(|e| self.batch_error(pos, e))?;
-                BatchView::trusted(&plain).ok_or_else(|| {
-                    Error::corrupt(self.log_path(), pos, "decompressed batch does not read")
-                })?
-            } else {
-                view
-            };
+            let view = BatchView::parse(bytes)
+                .and_then(|view| readable(bytes, view, max_record_bytes, &mut plain))
+                .map_err(|e| self.batch_error(pos, e))?;
             let hit = view
                 .records()
                 .find(|r| r.offset() >= from && r.timestamp() >= target);
