@@ -9,6 +9,7 @@ use super::builder::EncodedBatch;
 use super::header::{
     crc_of, BatchHeader, ATTR_COMPRESSION, CRC_HEAD_END, CRC_TAIL_START, LOG_OVERHEAD,
 };
+use super::read_bytes::ReadBytes;
 use super::view::{BatchError, BatchView};
 use crate::compression::{self, CodecError, Compression, Levels};
 
@@ -87,10 +88,10 @@ pub(crate) fn readable<'a>(
 /// `buf` itself when none is compressed. A batch that cannot be is
 /// reported with its position in `buf`.
 pub(crate) fn decompress_batches(
-    buf: Vec<u8>,
+    buf: ReadBytes,
     max: usize,
     budget: usize,
-) -> Result<Vec<u8>, (usize, BatchError)> {
+) -> Result<ReadBytes, (usize, BatchError)> {
     let mut pos = 0;
     let mut any = false;
     while let Some(view) = BatchView::trusted(&buf[pos..]) {
@@ -133,9 +134,8 @@ pub(crate) fn decompress_batches(
         }
         pos += size;
     }
-    // What was read goes back for the next read.
-    super::give_back(buf);
-    Ok(out)
+    // What was read goes back for the next read (dropped).
+    Ok(out.into())
 }
 
 impl EncodedBatch {

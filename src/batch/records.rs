@@ -2,6 +2,7 @@
 
 use super::control::AbortedTxn;
 use super::header::BatchHeader;
+use super::read_bytes::ReadBytes;
 use super::view::{read_record, BatchError, BatchView, RecordIter, RecordRef};
 use std::cell::RefCell;
 
@@ -95,7 +96,7 @@ pub struct Records {
     /// Aborted transactions whose batches this read leaves out (a
     /// `read_committed` read); empty otherwise.
     aborted: Vec<AbortedTxn>,
-    buf: Vec<u8>,
+    buf: ReadBytes,
     from: u64,
     count: usize,
     next_offset: u64,
@@ -197,7 +198,8 @@ pub(crate) fn check_batches(buf: &[u8], from: u64, until: u64) -> Checked {
 impl Records {
     /// Records of the first `checked.valid_len` bytes of `buf`, which
     /// [`check_batches`] found valid.
-    pub(crate) fn from_checked(mut buf: Vec<u8>, from: u64, checked: &Checked) -> Self {
+    pub(crate) fn from_checked(buf: impl Into<ReadBytes>, from: u64, checked: &Checked) -> Self {
+        let mut buf = buf.into();
         buf.truncate(checked.valid_len);
         Records {
             aborted: Vec::new(),
@@ -214,7 +216,7 @@ impl Records {
     /// `max_bytes`; at least one batch); a batch that cannot be is
     /// reported with its position in `buf`.
     pub(crate) fn from_read(
-        mut buf: Vec<u8>,
+        buf: impl Into<ReadBytes>,
         from: u64,
         checked: &Checked,
         max: usize,
@@ -223,12 +225,13 @@ impl Records {
         if !checked.compressed {
             return Ok(Self::from_checked(buf, from, checked));
         }
+        let mut buf = buf.into();
         buf.truncate(checked.valid_len);
         // As many bytes of records as an uncompressed read returns: the
         // copy reuses the thread's spare buffer, where larger ones cost
         // fresh pages at every read (measured: slower overall, though
         // the next read then reads less again).
-        let buf = super::decompress_batches(buf, max, budget)?;
+        let buf = super::compressed::decompress_batches(buf, max, budget)?;
         let (count, next_offset) = count_visible(&buf, from, &[]);
         Ok(Records {
             aborted: Vec::new(),
@@ -243,7 +246,7 @@ impl Records {
     pub(crate) fn empty(offset: u64) -> Self {
         Records {
             aborted: Vec::new(),
-            buf: Vec::new(),
+            buf: ReadBytes::default(),
             from: offset,
             count: 0,
             next_offset: offset,
@@ -291,6 +294,12 @@ impl Records {
     pub fn size_bytes(&self) -> usize {
         self.buf.len()
     }
+
+    /// Whether the records borrow a sealed segment's map (no copy).
+    #[cfg(test)]
+    pub(crate) fn is_borrowed(&self) -> bool {
+        matches!(self.buf, ReadBytes::Mapped(..))
+    }
 }
 
 /// Where an iteration over a [`Records`] stands, kept apart from it (so
@@ -330,14 +339,6 @@ impl Records {
                 view.header.record_count,
             ));
         }
-    }
-}
-
-impl Drop for Records {
-    // Hands the buffer to the next read on this thread (see
-    // `read_buffer`), unless it is too large to keep.
-    fn drop(&mut self) {
-        give_back(std::mem::take(&mut self.buf));
     }
 }
 

@@ -100,7 +100,8 @@ impl LogBuilder {
     /// process's soft descriptor limit if that is lower, at least 16):
     /// every partition's active segment
     /// and every sealed segment read since holds its log file open (and a
-    /// sealed one two read-only maps of its indexes) until the budget
+    /// sealed one up to three read-only maps: its two indexes and, on
+    /// disk, its log, which reads borrow instead of copying) until the budget
     /// needs room; then the least recently used are closed, to be opened
     /// again when next used. So a log of any number of partitions and
     /// segments fits under the process's descriptor limit beside the

@@ -1,5 +1,5 @@
 //! What a segment keeps open: its log file and, once sealed, its mapped
-//! indexes, counted against the log's descriptor budget
+//! indexes and (on disk) its mapped log, counted against the log's descriptor budget
 //! (`storage::budget`). Opened on first use, closed again when the budget
 //! needs room (the next use opens them again by name), kept for good
 //! ("pinned") once the files are about to be removed or replaced while a
@@ -8,7 +8,9 @@
 
 use super::{Indexes, SegmentState};
 use crate::error::Result;
-use crate::storage::{CheckedStorage, Evictable, FileBudget, NamedFile, Slot, StorageFile};
+use crate::storage::{
+    CheckedStorage, Evictable, FileBudget, NamedFile, SharedBytes, Slot, StorageFile,
+};
 use parking_lot::Mutex;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +32,9 @@ struct Resident {
     /// A sealed segment's indexes, mapped (or rebuilt in memory); `None`
     /// until first needed.
     maps: Option<Arc<Indexes>>,
+    /// A sealed segment's log, mapped for reads that borrow instead of
+    /// copying; `None` until first read, or where the storage maps nothing.
+    log_map: Option<SharedBytes>,
     _slot: Slot,
 }
 
@@ -121,6 +126,7 @@ impl SegmentState {
         *r = Some(Resident {
             file: file.clone(),
             maps: None,
+            log_map: None,
             _slot: slot,
         });
         file
@@ -144,6 +150,40 @@ impl SegmentState {
         }
         // Closed again meanwhile: used this once, loaded again next time.
         Ok(loaded)
+    }
+
+    /// A sealed segment's log mapped whole, kept with the open file: `None`
+    /// for the active segment, where the storage maps nothing (in memory,
+    /// read-only beside an owner), or when the map fails (address space,
+    /// `vm.max_map_count`): reads then copy, and the next one maps again.
+    pub(super) fn log_map(&self) -> Option<SharedBytes> {
+        if !self.is_sealed() {
+            return None;
+        }
+        let file = self.file().ok()?;
+        if let Some(Resident {
+            log_map: Some(m), ..
+        }) = &*self.handle.resident.lock()
+        {
+            return Some(m.clone());
+        }
+        let map = match file.map_sealed() {
+            Ok(map) => map?,
+            Err(_e) => {
+                crate::observe::debug!(
+                    path = %self.log_path.display(),
+                    error = %_e,
+                    "segment read without a map: mapping its log failed"
+                );
+                return None;
+            }
+        };
+        if let Some(r) = &mut *self.handle.resident.lock() {
+            // The same open file: closed and opened again meanwhile, it
+            // would be another map of the same bytes, which is as good.
+            return Some(r.log_map.get_or_insert(map).clone());
+        }
+        Some(map)
     }
 
     /// Closes its files now (the partition is closed or deleted), pinned
@@ -176,9 +216,94 @@ impl SegmentState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::{BatchBuilder, BatchHeader, ProducerFields};
+    use crate::record::Record;
     use crate::segment::{Files, SegmentWriter};
-    use crate::storage::MemStorage;
+    use crate::storage::{FsStorage, MemStorage, Storage};
     use std::path::Path;
+
+    /// Segments of `n` batches of 10 records each, all sealed but the last.
+    fn segments(files: &Files, dir: &Path, count: u64, n: u64) -> Vec<Arc<SegmentState>> {
+        files.storage.create_dir_all(dir).unwrap();
+        (0..count)
+            .map(|i| {
+                let base = i * n * 10;
+                let mut w = SegmentWriter::create(files, dir, base, 4096).unwrap();
+                for b in 0..n {
+                    let mut builder = BatchBuilder::new(1 << 20, 0);
+                    for r in 0..10 {
+                        let v = format!("record {}", base + b * 10 + r);
+                        builder.push(&Record::new(v.as_bytes()), 1).unwrap();
+                    }
+                    let bytes = builder
+                        .finish(ProducerFields::NONE)
+                        .into_bytes_at(base + b * 10);
+                    let h = BatchHeader::decode_from(&bytes).unwrap();
+                    w.append(&bytes, &h).unwrap();
+                    w.state().publish(w.written());
+                }
+                if i + 1 == count {
+                    w.state().clone()
+                } else {
+                    w.persist().unwrap()
+                }
+            })
+            .collect()
+    }
+
+    fn values(r: &crate::batch::Records) -> Vec<String> {
+        r.iter()
+            .map(|r| String::from_utf8(r.value().unwrap().to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn sealed_segments_on_disk_are_read_through_their_map_which_outlives_the_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let storage: Arc<dyn Storage> = Arc::new(FsStorage);
+        // Room for one open segment: every read below closes another's.
+        let files = Files::new(storage, 1);
+        let segs = segments(&files, tmp.path(), 3, 4);
+        let first = segs[0]
+            .read(5, 1 << 20, u64::MAX, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert!(
+            first.is_borrowed(),
+            "a sealed segment's read borrows its map"
+        );
+        assert_eq!(first.len(), 35);
+        assert_eq!(values(&first)[0], "record 5");
+        // The active segment is copied: it still grows, and a failed sync
+        // may cut it back.
+        let last = segs[2]
+            .read(80, 1 << 20, u64::MAX, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert!(!last.is_borrowed());
+        assert_eq!(values(&last)[0], "record 80");
+        // Closed by the budget and removed: the map a read holds stays.
+        assert!(segs[0].handle.resident.lock().is_none());
+        std::fs::remove_file(segs[0].log_path()).unwrap();
+        let expected: Vec<String> = (5..40).map(|i| format!("record {i}")).collect();
+        assert_eq!(values(&first), expected);
+        // The next read of a closed segment maps it again.
+        let second = segs[1].read(40, 100, u64::MAX, 1 << 20).unwrap().unwrap();
+        assert!(second.is_borrowed());
+        assert_eq!(values(&second)[..2], ["record 40", "record 41"]);
+    }
+
+    #[test]
+    fn in_memory_sealed_segments_are_copied() {
+        let files = Files::new(Arc::new(MemStorage::default()), 4);
+        let segs = segments(&files, Path::new("/p"), 2, 2);
+        let r = segs[0]
+            .read(0, 1 << 20, u64::MAX, 1 << 20)
+            .unwrap()
+            .unwrap();
+        assert!(!r.is_borrowed());
+        assert_eq!(values(&r).len(), 20);
+    }
 
     #[test]
     fn segments_stay_within_the_budget() {

@@ -10,7 +10,7 @@
 use super::reader::{BatchReader, Step};
 use super::SegmentState;
 use crate::batch::{
-    check_batches, read_buffer, readable, BatchError, BatchHeader, BatchView, Records,
+    check_batches, read_buffer, readable, BatchError, BatchHeader, BatchView, ReadBytes, Records,
 };
 use crate::error::{Error, Result};
 use crate::index::{OffsetEntry, OffsetIndex, TimeIndex};
@@ -68,9 +68,16 @@ impl SegmentState {
             }
         }
         // The length is bounded by the visible bytes of the file, never by
-        // a length field alone. The buffer is the thread's last one, reused.
-        let mut buf = read_buffer((end - pos) as usize);
-        self.log_file()?.read_at(&mut buf, pos)?;
+        // a length field alone. A sealed segment's bytes are borrowed from
+        // its map; others are copied into the thread's last buffer, reused.
+        let buf = match self.mapped_range(pos, end) {
+            Some(bytes) => bytes,
+            None => {
+                let mut buf = read_buffer((end - pos) as usize);
+                self.log_file()?.read_at(&mut buf, pos)?;
+                ReadBytes::from(buf)
+            }
+        };
         let checked = check_batches(&buf, from, until);
         if let Some((at, e)) = &checked.bad {
             // Return the good batches before the damage; the next read
@@ -86,6 +93,13 @@ impl SegmentState {
         Records::from_read(buf, from, &checked, max_record_bytes, max_bytes)
             .map(Some)
             .map_err(|(at, e)| self.batch_error(pos + at as u64, e))
+    }
+
+    /// Bytes `pos..end` of a sealed segment's mapped log; `None` if the
+    /// segment is not mapped (see `log_map`).
+    fn mapped_range(&self, pos: u64, end: u64) -> Option<ReadBytes> {
+        let range = usize::try_from(pos).ok()?..usize::try_from(end).ok()?;
+        ReadBytes::mapped(self.log_map()?, range)
     }
 
     /// A batch that failed a check once read: [`Error::Corrupt`] at `pos`,

@@ -169,4 +169,8 @@ impl StorageFile for FsFile {
         SharedBytes::map_immutable_file(&self.file)
             .map_err(|e| io::Error::new(e.kind(), format!("map {}: {e}", self.path.display())))
     }
+
+    fn map_sealed(&self) -> io::Result<Option<SharedBytes>> {
+        self.map_immutable().map(Some)
+    }
 }

@@ -4,9 +4,11 @@
 //! file that cannot be allocated on a full disk, raises SIGBUS when touched.
 //! So samsa maps only files that can never shrink or change while mapped:
 //! sealed index files, which are written whole, synced, and afterwards only
-//! ever replaced by rename or removed (both leave the mapped inode intact),
-//! under a directory lock that keeps other samsa instances away. Nothing is
-//! ever written through a map.
+//! ever replaced by rename or removed, and sealed segments' logs, which are
+//! trimmed and synced before the segment is sealed and afterwards likewise
+//! only replaced by rename (compaction) or removed (retention); both leave
+//! the mapped inode intact. All under a directory lock that keeps other
+//! samsa instances away. Nothing is ever written through a map.
 #![allow(unsafe_code)]
 
 use std::fs::File;
@@ -33,10 +35,15 @@ impl SharedBytes {
         }
         // SAFETY: memmap2 requires that the mapped file is not modified or
         // truncated for the life of the map. Callers map only sealed index
-        // files: samsa never writes or truncates a sealed index in place (it
-        // replaces one by rename), the directory lock keeps other samsa
-        // instances out, and removal or rename leaves this inode's pages
-        // valid. The map is read-only, so no page is ever allocated through it.
+        // files and sealed segments' logs: samsa never writes or truncates
+        // either in place (it replaces one by rename; a log is trimmed
+        // before its segment is sealed, and recovery truncates only at open,
+        // before any read), the directory lock keeps other samsa instances
+        // out, and removal or rename leaves this inode's pages valid. The
+        // map is read-only, so no page is ever allocated through it. A
+        // process outside samsa changing the file breaks samsa's contract
+        // (its readers bound every slice they take, so such bytes fail a
+        // CRC or end an iteration, never index out of bounds).
         let map = unsafe { memmap2::Mmap::map(file)? };
         Ok(SharedBytes::Mapped(Arc::new(map)))
     }

@@ -92,6 +92,15 @@ pub(crate) trait StorageFile: Send + Sync + fmt::Debug {
     /// A read-only view of the whole file. Only for files that never shrink
     /// or change again (sealed index files): see [`SharedBytes`].
     fn map_immutable(&self) -> io::Result<SharedBytes>;
+    /// A read-only map of a sealed segment's log, which reads borrow
+    /// instead of copying; only for a file that never shrinks or changes
+    /// again (see [`SharedBytes`]). `None` where a map would cost a copy
+    /// (in memory) or where reads must go through
+    /// [`Self::read_exact_at`] (a storage that injects faults, a log open
+    /// read-only beside an owner that may still truncate its files).
+    fn map_sealed(&self) -> io::Result<Option<SharedBytes>> {
+        Ok(None)
+    }
 }
 
 /// Holds a directory lock until dropped.
