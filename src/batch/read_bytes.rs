@@ -20,6 +20,7 @@ impl ReadBytes {
     /// `range` of `map`; `None` if the map does not hold it.
     pub(crate) fn mapped(map: SharedBytes, range: Range<usize>) -> Option<ReadBytes> {
         map.get(range.clone())?;
+        map.populate(range.clone());
         Some(ReadBytes::Mapped(map, range))
     }
 
