@@ -113,7 +113,15 @@ impl BatchBuilder {
     /// A builder whose records may each take at most `max_record_bytes`,
     /// with room for `capacity` bytes of records before it reallocates.
     pub fn new(max_record_bytes: usize, capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(BatchHeader::SIZE + capacity);
+        Self::in_buffer(Vec::new(), max_record_bytes, capacity)
+    }
+
+    /// [`Self::new`], encoding into `buf` (emptied first): a buffer of an
+    /// earlier batch, so that a batch costs no allocation and no fresh
+    /// pages (see [`EncodedBatch::into_buffer`]).
+    pub fn in_buffer(mut buf: Vec<u8>, max_record_bytes: usize, capacity: usize) -> Self {
+        buf.clear();
+        buf.reserve(BatchHeader::SIZE + capacity);
         buf.resize(BatchHeader::SIZE, 0);
         BatchBuilder {
             buf,
@@ -339,6 +347,11 @@ impl EncodedBatch {
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
+    }
+
+    /// The buffer, for the next batch to be encoded in.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.bytes
     }
 
     /// The bytes, with the base offset assigned.

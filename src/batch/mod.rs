@@ -23,7 +23,7 @@ pub(crate) use header::ATTR_CONTROL;
 pub(crate) use header::ATTR_NULLABLE_HEADER_VALUES;
 pub(crate) use header::{BatchHeader, HeaderError, ATTR_TRANSACTIONAL, MAGIC};
 pub(crate) use read_bytes::ReadBytes;
-pub(crate) use records::{check_batches, read_buffer, spare_buffer, RecordsCursor};
+pub(crate) use records::{check_batches, give_back, read_buffer, spare_buffer, RecordsCursor};
 pub use records::{Records, RecordsIter};
 pub(crate) use view::{BatchError, BatchView, HeadersShown};
 pub use view::{Headers, RecordRef};

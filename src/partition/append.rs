@@ -7,7 +7,9 @@
 //! the first one after open.
 
 use super::{open, Partition, SyncPolicy, SyncTicket, TimestampType, Writer};
-use crate::batch::{BatchBuilder, BatchHeader, EncodedBatch, ProducerFields};
+use crate::batch::{
+    give_back, spare_buffer, BatchBuilder, BatchHeader, EncodedBatch, ProducerFields,
+};
 use crate::compression::{Compression, Levels};
 use crate::error::{Error, Result};
 use crate::partition::producer_state::Verdict;
@@ -50,16 +52,27 @@ impl Partition {
             .len()
             .saturating_mul(estimated_size(&records[0]))
             .min(self.shared.config.segment_bytes as usize);
-        let mut builder = BatchBuilder::new(self.shared.config.max_record_bytes as usize, estimate);
+        // Encoded in a buffer of the thread's earlier batches or reads:
+        // a fresh one costs an allocation and, at this size, fresh pages.
+        let mut builder = BatchBuilder::in_buffer(
+            spare_buffer(BatchHeader::SIZE + estimate),
+            self.shared.config.max_record_bytes as usize,
+            estimate,
+        );
         for r in records {
             builder.push(r, now)?;
         }
-        let batch = self.stored(
+        let mut batch = self.stored(
             builder.finish(ProducerFields::NONE),
             Compression::None,
             None,
         )?;
-        self.append_encoded(batch, now)
+        let (info, sync) = self.write_encoded(&mut batch, now)?;
+        give_back(batch.into_buffer());
+        if let Some(target) = sync {
+            self.sync_through(target)?;
+        }
+        Ok(info)
     }
 
     /// `batch` as the topic stores it: compressed with the topic's
