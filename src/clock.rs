@@ -83,7 +83,7 @@ pub(crate) fn now_ms() -> i64 {
     }
     t.tv_sec
         .saturating_mul(1000)
-        .saturating_add(i64::from(t.tv_nsec) / 1_000_000)
+        .saturating_add(t.tv_nsec / 1_000_000)
 }
 
 /// Now, in milliseconds since the Unix epoch (0 if the clock is before it).

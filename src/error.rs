@@ -301,6 +301,22 @@ pub enum Error {
         /// The directory of what was closed.
         path: PathBuf,
     },
+
+    /// A call to a Kafka cluster failed: returned by the implementations
+    /// of the [`client`](crate::client) traits for Kafka (the
+    /// `samsa-kafka` crate), never by samsa itself. Failures with a samsa
+    /// counterpart (an unknown topic, a topic that exists) come as that
+    /// variant instead.
+    #[error("Kafka {operation} of {target} failed: {reason}")]
+    Kafka {
+        /// What was asked (`"send"`, `"commit"`, `"create_topic"`, ...).
+        operation: &'static str,
+        /// What it was asked of: a topic, a partition, a group or the
+        /// cluster's bootstrap servers.
+        target: String,
+        /// The client's error, as it reports it (its code and text).
+        reason: String,
+    },
 }
 
 impl Error {

@@ -86,6 +86,7 @@
 mod assignor;
 mod batch;
 mod cleaner;
+pub mod client;
 pub mod clock;
 pub(crate) mod compression;
 pub mod consumer;
