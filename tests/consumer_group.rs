@@ -764,3 +764,46 @@ fn subscribing_to_a_missing_topic_is_an_error_unless_allowed() {
         assert_eq!(got, 3, "{what}: the late topic's records");
     });
 }
+
+#[test]
+fn alter_offsets_sets_each_partition_and_refuses_an_active_group() {
+    on_both(|_, log| {
+        log.create_topic("t", TopicConfig::default().partitions(2))
+            .unwrap();
+        produce(&log, "t", 10);
+        let g = log.group("moved");
+        g.alter_offsets(&[("t", 0, 3), ("t", 1, 1)]).unwrap();
+        assert_eq!(g.committed("t", 0).map(|o| o.offset), Some(3));
+        assert_eq!(g.committed("t", 1).map(|o| o.offset), Some(1));
+        // A partition that does not exist: an error, and nothing set.
+        assert!(matches!(
+            g.alter_offsets(&[("t", 0, 9), ("t", 2, 0)]),
+            Err(Error::UnknownPartition { partition: 2, .. })
+        ));
+        assert_eq!(g.committed("t", 0).map(|o| o.offset), Some(3));
+        assert!(matches!(
+            g.alter_offsets(&[("nowhere", 0, 0)]),
+            Err(Error::UnknownTopic { .. })
+        ));
+        // A member reads from the offsets set.
+        let mut c = log.consumer(group("moved")).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        let ends: Vec<u64> = log
+            .topic("t")
+            .unwrap()
+            .partitions()
+            .iter()
+            .map(|p| p.high_watermark())
+            .collect();
+        let got = drain(&mut c, 10);
+        assert_eq!(got.len() as u64, ends[0] - 3 + ends[1] - 1, "{got:?}");
+        assert!(got
+            .iter()
+            .all(|(_, p, o)| (*p == 0 && *o >= 3) || (*p == 1 && *o >= 1)));
+        // While it is a member, the group's offsets are its to commit.
+        assert!(matches!(
+            g.alter_offsets(&[("t", 0, 0)]),
+            Err(Error::GroupNotEmpty { .. })
+        ));
+    });
+}

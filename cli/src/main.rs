@@ -8,13 +8,16 @@
 //! samsa --dir DIR consume orders --follow --format json
 //! samsa --dir DIR groups list
 //! samsa --dir DIR groups describe billing       # committed offsets and lag
+//! samsa --dir DIR export orders --bootstrap-servers kafka:9092 --group billing
+//! samsa --dir DIR import orders --bootstrap-servers kafka:9092 --group billing
 //! ```
 //!
 //! Commands that only read open the log read-only, beside its owner.
 //! Those that change it (`topics create | delete | add-partitions`,
-//! `produce`, `groups reset-offsets --execute | delete`) open it as its
-//! owner, and so fail while a service holds it (`locked by another
-//! owner`), as they should.
+//! `produce`, `groups reset-offsets --execute | delete`, `import`; and
+//! `export`, which reads through a consumer, as only an owner can) open
+//! it as its owner, and so fail while a service holds it (`locked by
+//! another owner`), as they should.
 //!
 //! Listings print aligned tables for people, or with `--json` one JSON
 //! value for scripts. An error is one line on stderr and exit status 1.
@@ -25,6 +28,7 @@ mod inspect;
 mod produce;
 mod table;
 mod topics;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 use samsa_log::read_only::ReadOnlyLog;
@@ -65,6 +69,11 @@ enum Command {
     /// Check every batch's CRC and every index against its data; exit
     /// status 2 and a report naming each damaged file if any is.
     Verify(inspect::Verify),
+    /// Copy a topic and its groups' offsets to a Kafka cluster; resumable.
+    Export(transfer::Transfer),
+    /// Copy a topic and its groups' offsets from a Kafka cluster into the
+    /// log; resumable.
+    Import(transfer::Transfer),
 }
 
 /// What a command failed with: printed as one line.
@@ -96,6 +105,16 @@ fn run(cli: Cli) -> Result<bool, Failure> {
         Command::Groups(c) => c.run(&dir()?, &mut out)?,
         Command::Dump(c) => c.run(&mut out)?,
         Command::Verify(c) => return c.run(&dir()?, &mut out),
+        Command::Export(c) => {
+            let log = owned(&dir()?)?;
+            c.run(&log, transfer::Direction::Export, &mut out)?;
+            log.close()?;
+        }
+        Command::Import(c) => {
+            let log = owned(&dir()?)?;
+            c.run(&log, transfer::Direction::Import, &mut out)?;
+            log.close()?;
+        }
     }
     Ok(true)
 }

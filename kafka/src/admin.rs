@@ -148,4 +148,35 @@ impl AdminClient for KafkaAdmin {
         }
         Ok(out)
     }
+
+    fn end_offsets(&self, topic: &str) -> Result<Vec<u64>> {
+        let count = self.partition_count(topic)?;
+        (0..count)
+            .map(|p| {
+                let (_, high) = self
+                    .meta
+                    .fetch_watermarks(topic, p as i32, REQUEST_TIMEOUT)
+                    .context("fetch watermarks", &format!("{topic}/{p}"))?;
+                Ok(high.max(0) as u64)
+            })
+            .collect()
+    }
+
+    fn alter_group_offsets(&self, group: &str, offsets: &[(&str, u32, u64)]) -> Result<()> {
+        // A consumer of the group that never joins it commits for it, as
+        // Kafka allows while the group has no active member.
+        let writer: BaseConsumer = self
+            .kafka
+            .client(&[("group.id", group.to_owned())])
+            .create()
+            .context("create admin", group)?;
+        let mut tpl = TopicPartitionList::new();
+        for &(t, p, o) in offsets {
+            tpl.add_partition_offset(t, p as i32, KOffset::Offset(o as i64))
+                .context("alter group offsets", &format!("{t}/{p}"))?;
+        }
+        writer
+            .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+            .context("alter group offsets", group)
+    }
 }

@@ -32,15 +32,20 @@
 //! `Error::Kafka` naming the operation and its target.
 
 mod admin;
+mod checkpoint;
 mod config;
 mod consumer;
 mod error;
 mod producer;
+mod transfer;
 
 pub use admin::KafkaAdmin;
 pub use config::KafkaConfig;
 pub use consumer::KafkaConsumer;
 pub use producer::{KafkaDelivery, KafkaProducer};
+pub use transfer::{
+    copy_topic, export_topic, import_topic, TransferPlan, TransferProgress, TransferReport,
+};
 
 pub use samsa_log::client::{
     AdminClient, ConsumerClient, PartitionListener, PendingDelivery, ProducerClient,

@@ -157,4 +157,12 @@ pub trait AdminClient {
 
     /// The lag of `group` on every partition it committed an offset of.
     fn group_lag(&self, group: &str) -> Result<Vec<PartitionLag>>;
+
+    /// Each partition's end (its high watermark: the offset the next
+    /// record appended gets), in partition order.
+    fn end_offsets(&self, topic: &str) -> Result<Vec<u64>>;
+
+    /// Sets `group`'s committed offsets of these partitions (Kafka's
+    /// `alterConsumerGroupOffsets`); the group must have no active member.
+    fn alter_group_offsets(&self, group: &str, offsets: &[(&str, u32, u64)]) -> Result<()>;
 }

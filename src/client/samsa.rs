@@ -123,4 +123,17 @@ impl AdminClient for Log {
     fn group_lag(&self, group: &str) -> Result<Vec<PartitionLag>> {
         self.group(group).lag()
     }
+
+    fn end_offsets(&self, topic: &str) -> Result<Vec<u64>> {
+        Ok(self
+            .topic(topic)?
+            .partitions()
+            .iter()
+            .map(|p| p.high_watermark())
+            .collect())
+    }
+
+    fn alter_group_offsets(&self, group: &str, offsets: &[(&str, u32, u64)]) -> Result<()> {
+        self.group(group).alter_offsets(offsets)
+    }
 }

@@ -217,6 +217,35 @@ impl ConsumerGroup {
         Ok(plan)
     }
 
+    /// Sets the group's committed offsets of these partitions, each to its
+    /// own offset (Kafka's `Admin::alterConsumerGroupOffsets`): how a
+    /// group's position is carried over when its topic is copied to
+    /// another log. Only for a group without active members
+    /// ([`Error::GroupNotEmpty`] otherwise, as in Kafka); a partition that
+    /// does not exist is [`Error::UnknownPartition`] (or
+    /// [`Error::UnknownTopic`]), and nothing is committed then.
+    pub fn alter_offsets(&self, offsets: &[(&str, u32, u64)]) -> Result<()> {
+        self.refuse_if_active()?;
+        let mut commits = Vec::with_capacity(offsets.len());
+        for &(topic, partition, offset) in offsets {
+            let t = self.groups.registry.topic(topic)?;
+            if partition >= t.partition_count() {
+                return Err(Error::UnknownPartition {
+                    topic: topic.to_owned(),
+                    partition,
+                    partitions: t.partition_count(),
+                });
+            }
+            commits.push((
+                (topic.to_owned(), partition),
+                Some(OffsetAndMetadata::new(offset)),
+            ));
+        }
+        self.groups
+            .offsets
+            .commit(&self.groups.registry, &self.id, &commits)
+    }
+
     /// Moves the group's committed offsets on every partition of `topic`
     /// (Kafka's `kafka-consumer-groups --reset-offsets --execute`) and
     /// returns what moved. Only for a group without active members:

@@ -150,6 +150,16 @@ impl AdminClient for MockKafka {
     fn group_lag(&self, group: &str) -> samsa_log::Result<Vec<samsa_log::group::PartitionLag>> {
         self.admin.group_lag(group)
     }
+    fn end_offsets(&self, topic: &str) -> samsa_log::Result<Vec<u64>> {
+        self.admin.end_offsets(topic)
+    }
+    fn alter_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[(&str, u32, u64)],
+    ) -> samsa_log::Result<()> {
+        self.admin.alter_group_offsets(group, offsets)
+    }
 }
 
 impl Backend for MockKafka {
