@@ -8,27 +8,11 @@ use samsa_log::group::OffsetAndMetadata;
 use samsa_log::record::Header;
 use samsa_log::topic::TopicConfig;
 use samsa_log::{Log, Record};
+mod common;
+
+use common::{samsa, stdout};
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn samsa(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_samsa"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
 
 /// A live log: `orders` (2 partitions, 10 records, one with headers and a
 /// binary value), `empty`, and group `billing` with a committed offset.

@@ -5,26 +5,9 @@ use rdkafka::mocking::MockCluster;
 use samsa_log::topic::TopicConfig;
 use samsa_log::{Log, Record};
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn samsa(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_samsa"))
-        .arg("--dir")
-        .arg(dir)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        o.status,
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
+use common::{samsa, stdout};
 
 #[test]
 fn a_topic_goes_to_kafka_and_back_with_its_group_offsets() {
@@ -52,19 +35,22 @@ fn a_topic_goes_to_kafka_and_back_with_its_group_offsets() {
     let servers = cluster.bootstrap_servers();
     let cp = tmp.path().join("cp");
     let cp = cp.to_str().unwrap();
-    let out = stdout(&samsa(
-        &from,
-        &[
-            "export",
-            "orders",
-            "--bootstrap-servers",
-            &servers,
-            "-g",
-            "billing",
-            "--checkpoint",
-            cp,
-        ],
-    ));
+    let copy = |dir: &Path, command: &str, checkpoint: &str| {
+        stdout(&samsa(
+            dir,
+            &[
+                command,
+                "orders",
+                "--bootstrap-servers",
+                &servers,
+                "-g",
+                "billing",
+                "--checkpoint",
+                checkpoint,
+            ],
+        ))
+    };
+    let out = copy(&from, "export", cp);
     assert!(out.contains("exported orders: 30 records sent"), "{out}");
     assert!(
         out.contains("group billing partition 0: offset 5 -> 5"),
@@ -75,35 +61,11 @@ fn a_topic_goes_to_kafka_and_back_with_its_group_offsets() {
         "{out}"
     );
     // Run again: the checkpoint says it is done.
-    let out = stdout(&samsa(
-        &from,
-        &[
-            "export",
-            "orders",
-            "--bootstrap-servers",
-            &servers,
-            "-g",
-            "billing",
-            "--checkpoint",
-            cp,
-        ],
-    ));
+    let out = copy(&from, "export", cp);
     assert!(out.contains("exported orders: 0 records sent"), "{out}");
 
     let cp2 = tmp.path().join("cp2");
-    let out = stdout(&samsa(
-        &to,
-        &[
-            "import",
-            "orders",
-            "--bootstrap-servers",
-            &servers,
-            "-g",
-            "billing",
-            "--checkpoint",
-            cp2.to_str().unwrap(),
-        ],
-    ));
+    let out = copy(&to, "import", cp2.to_str().unwrap());
     assert!(out.contains("imported orders: 30 records sent"), "{out}");
     let log = Log::open(&to).unwrap();
     let t = log.topic("orders").unwrap();

@@ -455,11 +455,11 @@ macro_rules! fidelity {
         mod $case {
             #[test]
             fn samsa_in_memory() {
-                super::$case(&super::backends::SamsaMemory::new());
+                super::$case(&super::backends::Samsa::in_memory());
             }
             #[test]
             fn samsa_on_disk() {
-                super::$case(&super::backends::SamsaDisk::new());
+                super::$case(&super::backends::Samsa::on_disk());
             }
             #[test]
             fn kafka_mock_cluster() {
@@ -471,11 +471,11 @@ macro_rules! fidelity {
         mod $case {
             #[test]
             fn samsa_in_memory() {
-                super::$case(&super::backends::SamsaMemory::new());
+                super::$case(&super::backends::Samsa::in_memory());
             }
             #[test]
             fn samsa_on_disk() {
-                super::$case(&super::backends::SamsaDisk::new());
+                super::$case(&super::backends::Samsa::on_disk());
             }
             #[test]
             fn kafka_mock_cluster() {

@@ -24,71 +24,44 @@ pub trait Backend {
     fn disturb_produce(&self) {}
 }
 
-/// samsa, in memory.
-pub struct SamsaMemory {
+/// samsa, in memory or on disk.
+pub struct Samsa {
     log: Log,
+    name: &'static str,
+    _dir: Option<tempfile::TempDir>,
 }
 
-impl SamsaMemory {
-    pub fn new() -> Self {
-        SamsaMemory {
+impl Samsa {
+    pub fn in_memory() -> Self {
+        Samsa {
             log: Log::in_memory(),
+            name: "samsa in memory",
+            _dir: None,
         }
     }
-}
 
-/// samsa consumers poll in the calling thread; a short heartbeat keeps
-/// rebalances as quick as the broker's in these tests.
-fn samsa_consumer(log: &Log, config: ConsumerConfig) -> Consumer {
-    log.consumer(config).expect("consumer")
-}
-
-impl Backend for SamsaMemory {
-    type P = Producer;
-    type C = Consumer;
-    type A = Log;
-    fn name(&self) -> &'static str {
-        "samsa in memory"
-    }
-    fn producer(&self, config: ProducerConfig) -> Producer {
-        self.log.producer_with(config).expect("producer")
-    }
-    fn consumer(&self, config: ConsumerConfig) -> Consumer {
-        samsa_consumer(&self.log, config)
-    }
-    fn admin(&self) -> &Log {
-        &self.log
-    }
-}
-
-/// samsa, on disk.
-pub struct SamsaDisk {
-    log: Log,
-    _dir: tempfile::TempDir,
-}
-
-impl SamsaDisk {
-    pub fn new() -> Self {
+    pub fn on_disk() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        SamsaDisk {
+        Samsa {
             log: Log::open(dir.path()).expect("open"),
-            _dir: dir,
+            name: "samsa on disk",
+            _dir: Some(dir),
         }
     }
 }
 
-impl Backend for SamsaDisk {
+impl Backend for Samsa {
     type P = Producer;
     type C = Consumer;
     type A = Log;
     fn name(&self) -> &'static str {
-        "samsa on disk"
+        self.name
     }
     fn producer(&self, config: ProducerConfig) -> Producer {
         self.log.producer_with(config).expect("producer")
     }
     fn consumer(&self, config: ConsumerConfig) -> Consumer {
-        samsa_consumer(&self.log, config)
+        self.log.consumer(config).expect("consumer")
     }
     fn admin(&self) -> &Log {
         &self.log
