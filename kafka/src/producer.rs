@@ -5,9 +5,10 @@ use crate::error::{self, Context};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders, Timestamp};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use samsa_log::client::{PendingDelivery, ProducerClient};
+use samsa_log::client::{AsyncProducerClient, PendingDelivery, ProducerClient};
 use samsa_log::producer::{ProducerConfig, RecordMetadata};
 use samsa_log::{Record, Result};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,44 @@ impl KafkaProducer {
     }
 }
 
+/// `record` as rdkafka sends it to `topic`.
+fn future_record<'a>(topic: &'a str, record: &'a Record<'_>) -> FutureRecord<'a, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new();
+    for h in record.header_list() {
+        headers = headers.insert(Header {
+            key: h.key,
+            value: h.value,
+        });
+    }
+    let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
+    if let Some(k) = record.key_bytes() {
+        r = r.key(k);
+    }
+    if let Some(v) = record.value_bytes() {
+        r = r.payload(v);
+    }
+    if let Some(p) = record.partition_number() {
+        r = r.partition(i32::try_from(p).unwrap_or(i32::MAX));
+    }
+    if let Some(ts) = record.timestamp_ms() {
+        r = r.timestamp(ts);
+    }
+    r
+}
+
+/// Where Kafka says a record landed.
+fn metadata(topic: Arc<str>, d: &rdkafka::producer::future_producer::Delivery) -> RecordMetadata {
+    RecordMetadata {
+        topic,
+        partition: u32::try_from(d.partition).unwrap_or_default(),
+        offset: u64::try_from(d.offset).unwrap_or(RecordMetadata::NO_OFFSET),
+        timestamp: match d.timestamp {
+            Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => t,
+            Timestamp::NotAvailable => -1,
+        },
+    }
+}
+
 /// A record's delivery by Kafka.
 pub struct KafkaDelivery {
     future: DeliveryFuture,
@@ -66,26 +105,7 @@ impl ProducerClient for KafkaProducer {
     type Delivery = KafkaDelivery;
 
     fn send(&self, topic: &str, record: Record<'_>) -> Result<KafkaDelivery> {
-        let mut headers = OwnedHeaders::new();
-        for h in record.header_list() {
-            headers = headers.insert(Header {
-                key: h.key,
-                value: h.value,
-            });
-        }
-        let mut r: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).headers(headers);
-        if let Some(k) = record.key_bytes() {
-            r = r.key(k);
-        }
-        if let Some(v) = record.value_bytes() {
-            r = r.payload(v);
-        }
-        if let Some(p) = record.partition_number() {
-            r = r.partition(i32::try_from(p).unwrap_or(i32::MAX));
-        }
-        if let Some(ts) = record.timestamp_ms() {
-            r = r.timestamp(ts);
-        }
+        let mut r = future_record(topic, &record);
         let deadline = Instant::now() + self.max_block;
         loop {
             match self.inner.send_result(r) {
@@ -119,21 +139,47 @@ impl PendingDelivery for KafkaDelivery {
     fn wait(self) -> Result<RecordMetadata> {
         let topic = self.topic;
         match futures_executor::block_on(self.future) {
-            Ok(Ok(d)) => Ok(RecordMetadata {
-                topic,
-                partition: u32::try_from(d.partition).unwrap_or_default(),
-                offset: u64::try_from(d.offset).unwrap_or(RecordMetadata::NO_OFFSET),
-                timestamp: match d.timestamp {
-                    Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => t,
-                    Timestamp::NotAvailable => -1,
-                },
-            }),
+            Ok(Ok(d)) => Ok(metadata(topic, &d)),
             Ok(Err((e, _))) => Err(error::from_kafka("send", &topic, e)),
             Err(_) => Err(error::kafka(
                 "send",
                 &topic,
                 "the producer was dropped before the delivery was reported",
             )),
+        }
+    }
+}
+
+impl AsyncProducerClient for KafkaProducer {
+    async fn deliver<'a>(&'a self, topic: &'a str, record: Record<'a>) -> Result<RecordMetadata> {
+        // rdkafka's own async send: it waits for room in a full queue (up
+        // to `max_block`) and for the delivery without blocking.
+        let r = future_record(topic, &record);
+        match self.inner.send(r, self.max_block).await {
+            Ok(d) => Ok(metadata(topic.into(), &d)),
+            Err((e, _)) => Err(error::from_kafka("send", topic, e)),
+        }
+    }
+
+    fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + '_ {
+        // rdkafka's flush blocks: it runs on a thread of its own, and the
+        // future waits for that thread's answer.
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let inner = self.inner.clone();
+        let servers = self.servers.clone();
+        let spawned = std::thread::Builder::new()
+            .name("samsa-kafka-flush".into())
+            .spawn(move || {
+                let _ = tx.send(
+                    inner
+                        .flush(Duration::from_secs(60))
+                        .context("flush", &servers),
+                );
+            });
+        async move {
+            spawned.map_err(|e| error::kafka("flush", "", e.to_string()))?;
+            rx.await
+                .map_err(|_| error::kafka("flush", "", "the flush thread stopped"))?
         }
     }
 }

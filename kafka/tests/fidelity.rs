@@ -8,7 +8,8 @@ mod backends;
 
 use backends::Backend;
 use samsa_log::client::{
-    AdminClient, ConsumerClient, PartitionListener, PendingDelivery, ProducerClient,
+    AdminClient, AsyncProducerClient, ConsumerClient, PartitionListener, PendingDelivery,
+    ProducerClient,
 };
 use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, Offset};
 use samsa_log::producer::{kafka_partition_for_key, ProducerConfig};
@@ -399,6 +400,30 @@ fn idempotent_sends_land_once<B: Backend>(b: &B) {
     );
 }
 
+/// The async producer delivers as the blocking one does: each record
+/// where it was sent, in order, and a flush resolves once all are in.
+fn async_producer_delivers<B: Backend>(b: &B) {
+    b.admin().create_topic("async", 2).expect("create");
+    let p = b.producer(ProducerConfig::default());
+    let offsets = futures_executor::block_on(async {
+        let mut offsets = Vec::new();
+        for i in 0..20u32 {
+            let v = format!("a{i}");
+            let md = p
+                .deliver("async", Record::new(v.as_bytes()).partition(i % 2))
+                .await
+                .expect("delivery");
+            assert_eq!(md.partition, i % 2);
+            offsets.push(md.offset);
+        }
+        p.flush_async().await.expect("flush");
+        offsets
+    });
+    let evens: Vec<u64> = offsets.iter().step_by(2).copied().collect();
+    assert_eq!(evens, (0..10).collect::<Vec<u64>>(), "{}", b.name());
+    assert_eq!(b.admin().end_offsets("async").expect("ends"), [10, 10]);
+}
+
 /// A paused partition returns nothing until resumed.
 fn pause_and_resume<B: Backend>(b: &B) {
     b.admin().create_topic("paused", 2).expect("create");
@@ -498,6 +523,7 @@ fidelity!(
     rebalance_as_members_join_and_leave,
     reset_policies,
     idempotent_sends_land_once,
+    async_producer_delivers,
     pause_and_resume,
     topics_admin,
 );

@@ -1,8 +1,8 @@
 //! One client interface for samsa and for Kafka: what an application does
 //! with a Kafka-style log, as traits.
 //!
-//! Code written against [`ProducerClient`], [`ConsumerClient`] and
-//! [`AdminClient`] runs on samsa's own [`Producer`](crate::Producer),
+//! Code written against [`ProducerClient`] (or, in async code,
+//! [`AsyncProducerClient`]), [`ConsumerClient`] and [`AdminClient`] runs on samsa's own [`Producer`](crate::Producer),
 //! [`Consumer`](crate::Consumer) and [`Log`](crate::Log), which implement
 //! them, and on a Kafka cluster through the `samsa-kafka` crate (rdkafka),
 //! which implements them too: an application moves from one to the other
@@ -54,6 +54,7 @@ use crate::group::PartitionLag;
 use crate::offset::Offset;
 use crate::producer::RecordMetadata;
 use crate::record::{OwnedRecord, Record};
+use std::future::Future;
 use std::time::Duration;
 
 /// Producing: Kafka's `Producer` (`send`, `flush`).
@@ -70,6 +71,23 @@ pub trait ProducerClient {
     /// Returns once every record sent before the call is delivered or
     /// failed.
     fn flush(&self) -> Result<()>;
+}
+
+/// The async form of [`ProducerClient`], for async code: no call blocks
+/// the executor's thread (waiting for room in a full buffer included).
+pub trait AsyncProducerClient {
+    /// Sends `record` to `topic` (as [`ProducerClient::send`]) and resolves
+    /// once it is delivered: where it landed, or why it did not (Kafka's
+    /// `send(record).get()` without the blocking).
+    fn deliver<'a>(
+        &'a self,
+        topic: &'a str,
+        record: Record<'a>,
+    ) -> impl Future<Output = Result<RecordMetadata>> + Send + 'a;
+
+    /// Resolves once every record sent before the call is delivered or
+    /// failed.
+    fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + '_;
 }
 
 /// A sent record's delivery (Kafka's `Future<RecordMetadata>`).

@@ -1,7 +1,10 @@
 //! samsa's own types behind the client traits: [`Producer`], [`Delivery`],
 //! [`Consumer`] and [`Log`].
 
-use super::{AdminClient, ConsumerClient, PartitionListener, PendingDelivery, ProducerClient};
+use super::{
+    AdminClient, AsyncProducerClient, ConsumerClient, PartitionListener, PendingDelivery,
+    ProducerClient,
+};
 use crate::consumer::{Consumer, RebalanceListener};
 use crate::error::Result;
 use crate::group::{OffsetAndMetadata, PartitionLag};
@@ -10,6 +13,7 @@ use crate::offset::Offset;
 use crate::producer::{Delivery, Producer, RecordMetadata};
 use crate::record::{OwnedRecord, Record};
 use crate::topic::TopicConfig;
+use std::future::Future;
 use std::time::Duration;
 
 impl ProducerClient for Producer {
@@ -21,6 +25,16 @@ impl ProducerClient for Producer {
 
     fn flush(&self) -> Result<()> {
         Producer::flush(self)
+    }
+}
+
+impl AsyncProducerClient for Producer {
+    async fn deliver<'a>(&'a self, topic: &'a str, record: Record<'a>) -> Result<RecordMetadata> {
+        self.send_async(topic, record).await?.await
+    }
+
+    fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + '_ {
+        Producer::flush_async(self)
     }
 }
 
