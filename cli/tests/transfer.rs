@@ -112,3 +112,62 @@ fn a_topic_goes_to_kafka_and_back_with_its_group_offsets() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("NAME=VALUE"));
 }
+
+#[test]
+fn every_topic_goes_with_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (from, to) = (tmp.path().join("from"), tmp.path().join("to"));
+    {
+        let log = Log::open(&from).unwrap();
+        for (topic, n) in [("a", 3u32), ("b", 4)] {
+            log.create_topic(topic, TopicConfig::default()).unwrap();
+            let p = log.producer();
+            for i in 0..n {
+                let _delivered_by_close =
+                    p.send(topic, Record::new(format!("{topic}{i}"))).unwrap();
+            }
+            p.close().unwrap();
+        }
+        log.close().unwrap();
+    }
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("a", 1, 1).unwrap();
+    cluster.create_topic("b", 1, 1).unwrap();
+    let servers = cluster.bootstrap_servers();
+    let cps = tmp.path().join("checkpoints");
+    std::fs::create_dir(&cps).unwrap();
+    let cps = cps.to_str().unwrap();
+    let out = stdout(&samsa(
+        &from,
+        &[
+            "export",
+            "--all",
+            "--bootstrap-servers",
+            &servers,
+            "--checkpoint",
+            cps,
+        ],
+    ));
+    assert!(out.contains("exported a: 3 records sent"), "{out}");
+    assert!(out.contains("exported b: 4 records sent"), "{out}");
+    assert!(Path::new(cps).join("a.export").exists());
+    let out = stdout(&samsa(
+        &to,
+        &[
+            "import",
+            "--all",
+            "--bootstrap-servers",
+            &servers,
+            "--checkpoint",
+            cps,
+        ],
+    ));
+    assert!(out.contains("imported a: 3 records sent"), "{out}");
+    assert!(out.contains("imported b: 4 records sent"), "{out}");
+    // A topic and --all together are refused.
+    let both = samsa(
+        &to,
+        &["export", "a", "--all", "--bootstrap-servers", &servers],
+    );
+    assert_eq!(both.status.code(), Some(2), "clap's usage error");
+}

@@ -86,6 +86,13 @@ impl AdminClient for KafkaAdmin {
         Ok(())
     }
 
+    fn list_topics(&self) -> Result<Vec<String>> {
+        let mut topics: Vec<String> = self.all_partitions()?.into_iter().map(|(t, _)| t).collect();
+        topics.sort();
+        topics.dedup();
+        Ok(topics)
+    }
+
     fn partition_count(&self, topic: &str) -> Result<u32> {
         let md = self
             .meta

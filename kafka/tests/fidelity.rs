@@ -454,6 +454,13 @@ fn pause_and_resume<B: Backend>(b: &B) {
 fn topics_admin<B: Backend>(b: &B) {
     b.admin().create_topic("admin", 3).expect("create");
     assert_eq!(b.admin().partition_count("admin").expect("count"), 3);
+    b.admin().create_topic("admin-2", 1).expect("create");
+    assert_eq!(
+        b.admin().list_topics().expect("topics"),
+        ["admin", "admin-2"],
+        "{}: sorted, internal topics left out",
+        b.name()
+    );
     assert!(
         matches!(
             b.admin().create_topic("admin", 3),

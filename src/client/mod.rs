@@ -167,6 +167,10 @@ pub trait AdminClient {
     /// defaults.
     fn create_topic(&self, topic: &str, partitions: u32) -> Result<()>;
 
+    /// The topics applications use, sorted (internal ones, named
+    /// `__...`, left out).
+    fn list_topics(&self) -> Result<Vec<String>>;
+
     /// How many partitions `topic` has.
     fn partition_count(&self, topic: &str) -> Result<u32>;
 

@@ -121,6 +121,14 @@ impl AdminClient for Log {
         Log::create_topic(self, topic, TopicConfig::default().partitions(partitions)).map(drop)
     }
 
+    fn list_topics(&self) -> Result<Vec<String>> {
+        Ok(self
+            .topics()
+            .into_iter()
+            .filter(|t| !t.starts_with("__"))
+            .collect())
+    }
+
     fn partition_count(&self, topic: &str) -> Result<u32> {
         Ok(self.topic(topic)?.partition_count())
     }

@@ -114,6 +114,9 @@ impl AdminClient for MockKafka {
                 reason: e.to_string(),
             })
     }
+    fn list_topics(&self) -> samsa_log::Result<Vec<String>> {
+        self.admin.list_topics()
+    }
     fn partition_count(&self, topic: &str) -> samsa_log::Result<u32> {
         self.admin.partition_count(topic)
     }
