@@ -47,6 +47,16 @@ impl KafkaAdmin {
         })
     }
 
+    /// A consumer of `group` that never joins it: it reads and writes the
+    /// group's commits, as Kafka allows while the group has no active
+    /// member.
+    fn group_client(&self, group: &str) -> Result<BaseConsumer> {
+        self.kafka
+            .client(&[("group.id", group.to_owned())])
+            .create()
+            .context("create admin", group)
+    }
+
     /// Every topic's partitions, by name (internal topics left out).
     fn all_partitions(&self) -> Result<Vec<(String, u32)>> {
         let md = self
@@ -109,12 +119,7 @@ impl AdminClient for KafkaAdmin {
     }
 
     fn group_offsets(&self, group: &str) -> Result<Vec<(String, u32, u64)>> {
-        // A consumer of the group that never joins it reads its commits.
-        let reader: BaseConsumer = self
-            .kafka
-            .client(&[("group.id", group.to_owned())])
-            .create()
-            .context("create admin", group)?;
+        let reader = self.group_client(group)?;
         let mut tpl = TopicPartitionList::new();
         for (t, p) in self.all_partitions()? {
             tpl.add_partition(&t, p as i32);
@@ -170,13 +175,7 @@ impl AdminClient for KafkaAdmin {
     }
 
     fn alter_group_offsets(&self, group: &str, offsets: &[(&str, u32, u64)]) -> Result<()> {
-        // A consumer of the group that never joins it commits for it, as
-        // Kafka allows while the group has no active member.
-        let writer: BaseConsumer = self
-            .kafka
-            .client(&[("group.id", group.to_owned())])
-            .create()
-            .context("create admin", group)?;
+        let writer = self.group_client(group)?;
         let mut tpl = TopicPartitionList::new();
         for &(t, p, o) in offsets {
             tpl.add_partition_offset(t, p as i32, KOffset::Offset(o as i64))

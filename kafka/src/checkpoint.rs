@@ -47,6 +47,9 @@ pub(crate) struct Checkpoint {
     pub done: bool,
 }
 
+/// The first line of every checkpoint.
+const MAGIC: &str = "samsa-transfer 1";
+
 fn io(op: &'static str, path: &Path, e: std::io::Error) -> Error {
     Error::Io {
         op,
@@ -72,7 +75,7 @@ impl Checkpoint {
 
     fn parse(text: &str) -> std::result::Result<Checkpoint, String> {
         let mut lines = text.lines();
-        if lines.next() != Some("samsa-transfer 1") {
+        if lines.next() != Some(MAGIC) {
             return Err("not a samsa transfer checkpoint (version 1)".into());
         }
         let num = |s: &str| s.parse::<u64>().map_err(|_| format!("not a number: {s:?}"));
@@ -114,7 +117,7 @@ impl Checkpoint {
 
     fn render(&self) -> String {
         let opt = |o: Option<u64>| o.map_or("-".to_owned(), |v| v.to_string());
-        let mut s = format!("samsa-transfer 1\ntopic {}\n", self.topic);
+        let mut s = format!("{MAGIC}\ntopic {}\n", self.topic);
         for (p, st) in self.partitions.iter().enumerate() {
             s += &format!("partition {p} {} {}\n", opt(st.source_next), st.dest_next);
         }
@@ -134,9 +137,29 @@ impl Checkpoint {
     }
 
     /// Writes the checkpoint to `path` whole: a crash leaves the old one
-    /// or this one.
+    /// or this one. (`path` itself was read first by [`Self::load`], which
+    /// refuses a file that is not a checkpoint; the temp file beside it is
+    /// replaced only if it is one of ours, left by a crash.)
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = PathBuf::from(format!("{}.tmp", path.display()));
+        let head = std::fs::File::open(&tmp).and_then(|f| {
+            use std::io::Read;
+            let mut head = Vec::new();
+            f.take(MAGIC.len() as u64).read_to_end(&mut head)?;
+            Ok(head)
+        });
+        match head {
+            Ok(head) if head != MAGIC.as_bytes() => {
+                return Err(bad(
+                    &tmp,
+                    "exists and is not a samsa transfer checkpoint: not replaced",
+                ))
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io("read checkpoint", &tmp, e))
+            }
+            _ => {}
+        }
         let write = || -> std::io::Result<()> {
             let mut f = std::fs::File::create(&tmp)?;
             f.write_all(self.render().as_bytes())?;
@@ -185,6 +208,15 @@ mod tests {
         let path = dir.path().join("cp");
         assert_eq!(Checkpoint::load(&path).unwrap(), None);
         cp.save(&path).unwrap();
-        assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp));
+        assert_eq!(Checkpoint::load(&path).unwrap(), Some(cp.clone()));
+        // Someone else's file where the temp file goes is left alone.
+        let tmp = dir.path().join("cp.tmp");
+        std::fs::write(&tmp, b"not ours").unwrap();
+        assert!(cp.save(&path).is_err());
+        assert_eq!(std::fs::read(&tmp).unwrap(), b"not ours");
+        // Ours, left by a crash, is replaced.
+        std::fs::write(&tmp, b"samsa-transfer 1\ntopic ord").unwrap();
+        cp.save(&path).unwrap();
+        assert!(!tmp.exists());
     }
 }

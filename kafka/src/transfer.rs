@@ -156,6 +156,7 @@ where
         Err(e) => return Err(e),
     }
     let ends = source.end_offsets(topic)?;
+    let dest_ends = dest.end_offsets(topic)?;
     let mut cp = match Checkpoint::load(checkpoint)? {
         Some(cp) if cp.topic != topic => {
             return Err(Error::InvalidConfig(format!(
@@ -166,7 +167,6 @@ where
         }
         Some(cp) => cp,
         None => {
-            let dest_ends = dest.end_offsets(topic)?;
             let cp = Checkpoint {
                 topic: topic.to_owned(),
                 partitions: (0..partitions as usize)
@@ -184,7 +184,6 @@ where
     };
     let mut report = TransferReport::default();
     if !cp.done {
-        let dest_ends = dest.end_offsets(topic)?;
         for p in 0..partitions {
             let end = ends[p as usize];
             let sent_before = report.copied;
@@ -299,11 +298,12 @@ fn copy_partition<SC: ConsumerClient, DP: ProducerClient>(
             continue;
         }
         last_record = Instant::now();
-        for r in records
-            .iter()
-            .filter(|r| r.partition == p && r.offset < a.end)
-        {
-            position = r.offset + 1;
+        for r in records.iter().filter(|r| r.partition == p) {
+            // A record appended after the copy began ends it, uncopied.
+            position = position.max((r.offset + 1).min(a.end));
+            if r.offset >= a.end {
+                continue;
+            }
             if already > 0 {
                 already -= 1;
                 report.found_delivered += 1;
@@ -321,9 +321,6 @@ fn copy_partition<SC: ConsumerClient, DP: ProducerClient>(
                 let reached = cp.partitions[p as usize].source_next.unwrap_or(0);
                 progress(reached, copied_here);
             }
-        }
-        if records.iter().any(|r| r.offset + 1 >= a.end) {
-            position = position.max(a.end);
         }
     }
     copied_here += settle(&mut pending, cp, p, a.checkpoint)?;
