@@ -78,7 +78,10 @@ impl KafkaAdmin {
 
 impl AdminClient for KafkaAdmin {
     fn create_topic(&self, topic: &str, partitions: u32) -> Result<()> {
-        let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(1));
+        // -1: the cluster's `default.replication.factor` (KIP-464, Kafka
+        // 2.4 and later), as Kafka's own tools create topics; a fixed 1
+        // would leave a production topic on one broker.
+        let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(-1));
         let results = futures_executor::block_on(self.admin.create_topics(
             [&new],
             &AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)),

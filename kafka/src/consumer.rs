@@ -1,24 +1,33 @@
-//! [`ConsumerClient`] over rdkafka's `BaseConsumer`.
+//! [`ConsumerClient`] and [`AsyncConsumerClient`] over rdkafka's
+//! `StreamConsumer`.
 
 use crate::config::{self, KafkaConfig};
 use crate::error::{self, Context};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message};
+use crate::runtime::Shared;
+use futures_channel::oneshot;
+use futures_core::Stream;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, MessageStream, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientContext, Offset as KOffset, TopicPartitionList};
-use samsa_log::client::{ConsumerClient, PartitionListener};
+use samsa_log::client::{AsyncConsumerClient, ConsumerClient, PartitionListener};
 use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, Offset};
 use samsa_log::record::OwnedRecord;
 use samsa_log::Result;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::{mpsc, Arc, Mutex};
+use std::task::{Context as TaskContext, Poll, Waker};
+use std::time::{Duration, Instant};
 
 /// How long a call that asks the cluster (commit, committed offsets,
 /// watermarks, offsets by time) waits for its answer.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Calls the listener from rdkafka's rebalance callbacks (which run inside
-/// `poll`, as samsa's do).
+/// `poll` and `recv`, as samsa's do).
 #[derive(Default)]
 pub(crate) struct Listening {
     listener: Mutex<Option<Box<dyn PartitionListener>>>,
@@ -61,15 +70,29 @@ impl ConsumerContext for Listening {
     }
 }
 
-/// A Kafka consumer behind [`ConsumerClient`].
+/// The rdkafka consumer behind a [`KafkaConsumer`].
+type Inner = StreamConsumer<Listening, Shared>;
+
+/// A commit for the commit thread, and where its outcome goes.
+type CommitJob = (TopicPartitionList, oneshot::Sender<Result<()>>);
+
+/// A Kafka consumer behind [`ConsumerClient`] and [`AsyncConsumerClient`].
+///
+/// Besides librdkafka's own threads, it takes a thread of its own only
+/// for [`AsyncConsumerClient::commit_async`] (on first use, ending with
+/// the consumer), which runs the commits one after the other, as Kafka's
+/// `commitAsync` orders them; the wake-ups of waiting futures run on the
+/// adapter's one shared thread.
 pub struct KafkaConsumer {
-    inner: BaseConsumer<Listening>,
+    inner: Arc<Inner>,
     max_poll_records: usize,
     reset: AutoOffsetReset,
     /// Partitions taken with `assign` (not through a group), whose seeks
     /// before the first fetch are made by assigning them again.
     manual: Vec<(String, u32)>,
     group: String,
+    /// The commit thread's queue, once `commit_async` started it.
+    commits: Option<mpsc::Sender<CommitJob>>,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -95,25 +118,65 @@ fn target(topic: &str, partition: u32) -> String {
 impl KafkaConsumer {
     /// A consumer of `kafka` with samsa's `config` mapped to Kafka's.
     pub fn new(kafka: &KafkaConfig, config: &ConsumerConfig) -> Result<Self> {
-        let inner: BaseConsumer<Listening> = kafka
+        let inner: Inner = kafka
             .client(&config::consumer(config))
             .create_with_context(Listening::default())
             .context("create consumer", &kafka.bootstrap_servers)?;
         Ok(KafkaConsumer {
-            inner,
+            inner: Arc::new(inner),
             max_poll_records: config.max_poll_records.max(1),
             reset: config.auto_offset_reset,
             manual: Vec::new(),
             group: config.group_id.clone().unwrap_or_default(),
+            commits: None,
         })
     }
 
-    /// The rdkafka consumer, for what the traits do not cover.
-    pub fn inner(&self) -> &BaseConsumer<impl ConsumerContext> {
-        &self.inner
+    /// The rdkafka consumer, for what the traits do not cover (its group
+    /// metadata for a transaction among them).
+    pub fn inner(&self) -> &StreamConsumer<impl ConsumerContext, impl rdkafka::util::AsyncRuntime> {
+        &*self.inner
     }
 
-    fn owned(m: &rdkafka::message::BorrowedMessage<'_>) -> OwnedRecord {
+    /// The group's metadata, for offsets committed in a transaction.
+    pub(crate) fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        self.inner.group_metadata()
+    }
+
+    /// The next message or error, waiting for it until `deadline` (none:
+    /// `None`). A message's errors are the caller's; end-of-partition
+    /// notices are skipped.
+    fn next_until<'a>(
+        stream: &mut MessageStream<'a, Listening>,
+        deadline: Option<Instant>,
+    ) -> Option<KafkaResult<BorrowedMessage<'a>>> {
+        let mut delay = deadline.map(|d| futures_timer::Delay::new(d - Instant::now().min(d)));
+        let mut next = |cx: &mut TaskContext<'_>| loop {
+            match Pin::new(&mut *stream).poll_next(cx) {
+                Poll::Ready(Some(Err(KafkaError::PartitionEOF(_)))) => continue,
+                Poll::Ready(r) => return Poll::Ready(r),
+                Poll::Pending => {
+                    let waiting = delay
+                        .as_mut()
+                        .is_some_and(|d| Pin::new(d).poll(cx).is_pending());
+                    return if waiting {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(None)
+                    };
+                }
+            }
+        };
+        match deadline {
+            Some(_) => futures_executor::block_on(poll_fn(next)),
+            None => match next(&mut TaskContext::from_waker(Waker::noop())) {
+                Poll::Ready(r) => r,
+                Poll::Pending => None,
+            },
+        }
+    }
+
+    fn owned(m: &BorrowedMessage<'_>) -> OwnedRecord {
         let headers = m
             .headers()
             .map(|h| {
@@ -231,15 +294,15 @@ impl ConsumerClient for KafkaConsumer {
 
     fn poll(&mut self, timeout: Duration) -> Result<Vec<OwnedRecord>> {
         let mut out = Vec::new();
-        let mut wait = timeout;
+        let mut stream = self.inner.stream();
+        // Wait for the first record, then take what is there already.
+        let mut deadline = Some(Instant::now() + timeout);
         while out.len() < self.max_poll_records {
-            match self.inner.poll(wait) {
+            match Self::next_until(&mut stream, deadline.take()) {
                 None => break,
                 Some(Ok(m)) => out.push(Self::owned(&m)),
-                Some(Err(KafkaError::PartitionEOF(_))) => {}
                 Some(Err(e)) => return Err(error::from_kafka("poll", &self.group, e)),
             }
-            wait = Duration::ZERO;
         }
         Ok(out)
     }
@@ -338,5 +401,95 @@ impl ConsumerClient for KafkaConsumer {
         self.inner
             .resume(&tpl_of(partitions))
             .context("resume", &self.group)
+    }
+}
+
+impl KafkaConsumer {
+    /// Hands a commit of every assigned partition's position to the commit
+    /// thread (started on first use); `None` if no partition has a
+    /// position to commit.
+    fn start_commit(&mut self) -> Result<Option<oneshot::Receiver<Result<()>>>> {
+        let positions = self.inner.position().context("commit_async", &self.group)?;
+        let mut tpl = TopicPartitionList::new();
+        for e in positions.elements() {
+            if let KOffset::Offset(o) = e.offset() {
+                if o >= 0 {
+                    tpl.add_partition_offset(e.topic(), e.partition(), KOffset::Offset(o))
+                        .context("commit_async", &target(e.topic(), e.partition() as u32))?;
+                }
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(None);
+        }
+        let (done, outcome) = oneshot::channel();
+        let job = (tpl, done);
+        let job = match &self.commits {
+            Some(queue) => match queue.send(job) {
+                Ok(()) => return Ok(Some(outcome)),
+                // The thread ended (it panicked): start another.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (queue, jobs) = mpsc::channel::<CommitJob>();
+        let consumer = Arc::clone(&self.inner);
+        let group = self.group.clone();
+        std::thread::Builder::new()
+            .name("samsa-kafka-commit".into())
+            .spawn(move || {
+                // Ends when the consumer is dropped (the queue closes).
+                for (tpl, done) in jobs {
+                    let _ = done.send(
+                        consumer
+                            .commit(&tpl, CommitMode::Sync)
+                            .context("commit", &group),
+                    );
+                }
+            })
+            .map_err(|e| {
+                error::kafka(
+                    "commit_async",
+                    &self.group,
+                    format!("no commit thread: {e}"),
+                )
+            })?;
+        queue
+            .send(job)
+            .map_err(|_| error::kafka("commit_async", &self.group, "the commit thread ended"))?;
+        self.commits = Some(queue);
+        Ok(Some(outcome))
+    }
+}
+
+impl AsyncConsumerClient for KafkaConsumer {
+    async fn recv(&mut self) -> Result<OwnedRecord> {
+        let mut stream = self.inner.stream();
+        loop {
+            match poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await {
+                Some(Ok(m)) => return Ok(Self::owned(&m)),
+                Some(Err(KafkaError::PartitionEOF(_))) => {}
+                Some(Err(e)) => return Err(error::from_kafka("recv", &self.group, e)),
+                // rdkafka's streams never end.
+                None => return Err(error::kafka("recv", &self.group, "the stream ended")),
+            }
+        }
+    }
+
+    fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let started = self.start_commit();
+        let group = self.group.clone();
+        async move {
+            match started? {
+                None => Ok(()),
+                Some(outcome) => outcome.await.unwrap_or_else(|_| {
+                    Err(error::kafka(
+                        "commit_async",
+                        &group,
+                        "the commit thread ended",
+                    ))
+                }),
+            }
+        }
     }
 }

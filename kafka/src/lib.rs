@@ -37,6 +37,7 @@ mod config;
 mod consumer;
 mod error;
 mod producer;
+mod runtime;
 mod transfer;
 
 pub use admin::KafkaAdmin;
@@ -48,5 +49,6 @@ pub use transfer::{
 };
 
 pub use samsa_log::client::{
-    AdminClient, ConsumerClient, PartitionListener, PendingDelivery, ProducerClient,
+    AdminClient, AsyncConsumerClient, AsyncProducerClient, ConsumerClient, PartitionListener,
+    PendingDelivery, ProducerClient, TransactionalProducerClient,
 };

@@ -1,20 +1,36 @@
-//! [`ProducerClient`] over rdkafka's `FutureProducer`.
+//! [`ProducerClient`], [`AsyncProducerClient`] and
+//! [`TransactionalProducerClient`] over rdkafka's `FutureProducer`.
 
 use crate::config::{self, KafkaConfig};
+use crate::consumer::KafkaConsumer;
 use crate::error::{self, Context};
+use crate::runtime::Shared;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders, Timestamp};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use samsa_log::client::{AsyncProducerClient, PendingDelivery, ProducerClient};
+use rdkafka::{Offset as KOffset, TopicPartitionList};
+use samsa_log::client::{
+    AsyncProducerClient, PendingDelivery, ProducerClient, TransactionalProducerClient,
+};
 use samsa_log::producer::{ProducerConfig, RecordMetadata};
 use samsa_log::{Record, Result};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A Kafka producer behind [`ProducerClient`].
+/// How long a transaction call (init, offsets, commit, abort) waits for
+/// the cluster before it fails; a commit that timed out may be called
+/// again.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The rdkafka producer behind a [`KafkaProducer`].
+type Inner = FutureProducer<DefaultClientContext, Shared>;
+
+/// A Kafka producer behind [`ProducerClient`], [`AsyncProducerClient`]
+/// and, with a transactional id, [`TransactionalProducerClient`].
 pub struct KafkaProducer {
-    inner: FutureProducer,
+    inner: Inner,
     /// How long `send` waits for room in a full queue (`max_block`).
     max_block: Duration,
     servers: String,
@@ -31,7 +47,7 @@ impl std::fmt::Debug for KafkaProducer {
 impl KafkaProducer {
     /// A producer to `kafka` with samsa's `config` mapped to Kafka's.
     pub fn new(kafka: &KafkaConfig, config: &ProducerConfig) -> Result<Self> {
-        let inner: FutureProducer = kafka
+        let inner: Inner = kafka
             .client(&config::producer(config))
             .create()
             .context("create producer", &kafka.bootstrap_servers)?;
@@ -42,10 +58,33 @@ impl KafkaProducer {
         })
     }
 
-    /// The rdkafka producer, for what the traits do not cover
-    /// (transactions among them).
-    pub fn inner(&self) -> &FutureProducer {
+    /// The rdkafka producer, for what the traits do not cover.
+    pub fn inner(
+        &self,
+    ) -> &FutureProducer<impl rdkafka::ClientContext, impl rdkafka::util::AsyncRuntime> {
         &self.inner
+    }
+
+    /// A transaction call's outcome: fencing as samsa's
+    /// [`Error::ProducerFenced`](samsa_log::Error::ProducerFenced) (with
+    /// Kafka's "no id" `-1` for the ids the client does not report).
+    fn transaction(
+        &self,
+        operation: &'static str,
+        r: rdkafka::error::KafkaResult<()>,
+    ) -> Result<()> {
+        r.map_err(|e| match e.rdkafka_error_code() {
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                | RDKafkaErrorCode::InvalidProducerEpoch
+                | RDKafkaErrorCode::Fenced,
+            ) => samsa_log::Error::ProducerFenced {
+                producer_id: -1,
+                epoch: -1,
+                current_epoch: -1,
+            },
+            _ => error::from_kafka(operation, &self.servers, e),
+        })
     }
 }
 
@@ -181,5 +220,58 @@ impl AsyncProducerClient for KafkaProducer {
             rx.await
                 .map_err(|_| error::kafka("flush", "", "the flush thread stopped"))?
         }
+    }
+}
+
+impl TransactionalProducerClient for KafkaProducer {
+    type Consumer = KafkaConsumer;
+
+    fn init_transactions(&self) -> Result<()> {
+        self.transaction(
+            "init_transactions",
+            self.inner.init_transactions(TRANSACTION_TIMEOUT),
+        )
+    }
+
+    fn begin_transaction(&self) -> Result<()> {
+        self.transaction("begin_transaction", self.inner.begin_transaction())
+    }
+
+    fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(&str, u32, u64)],
+        consumer: &KafkaConsumer,
+    ) -> Result<()> {
+        let group = consumer.group_metadata().ok_or_else(|| {
+            error::kafka(
+                "send_offsets_to_transaction",
+                &self.servers,
+                "the consumer has no group",
+            )
+        })?;
+        let mut tpl = TopicPartitionList::new();
+        for &(t, p, o) in offsets {
+            tpl.add_partition_offset(t, p as i32, KOffset::Offset(o as i64))
+                .context("send_offsets_to_transaction", t)?;
+        }
+        self.transaction(
+            "send_offsets_to_transaction",
+            self.inner
+                .send_offsets_to_transaction(&tpl, &group, TRANSACTION_TIMEOUT),
+        )
+    }
+
+    fn commit_transaction(&self) -> Result<()> {
+        self.transaction(
+            "commit_transaction",
+            self.inner.commit_transaction(TRANSACTION_TIMEOUT),
+        )
+    }
+
+    fn abort_transaction(&self) -> Result<()> {
+        self.transaction(
+            "abort_transaction",
+            self.inner.abort_transaction(TRANSACTION_TIMEOUT),
+        )
     }
 }

@@ -8,10 +8,10 @@ mod backends;
 
 use backends::Backend;
 use samsa_log::client::{
-    AdminClient, AsyncProducerClient, ConsumerClient, PartitionListener, PendingDelivery,
-    ProducerClient,
+    AdminClient, AsyncConsumerClient, AsyncProducerClient, ConsumerClient, PartitionListener,
+    PendingDelivery, ProducerClient, TransactionalProducerClient,
 };
-use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, Offset};
+use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel, Offset};
 use samsa_log::producer::{kafka_partition_for_key, ProducerConfig};
 use samsa_log::record::{Header, OwnedRecord};
 use samsa_log::{Error, Record};
@@ -424,6 +424,202 @@ fn async_producer_delivers<B: Backend>(b: &B) {
     assert_eq!(b.admin().end_offsets("async").expect("ends"), [10, 10]);
 }
 
+/// The async consumer: `recv` takes records in order (joining the group
+/// inside it), waits for one not yet sent, and `commit_async` commits the
+/// position as it was when called, commits applied in call order.
+fn async_consumer_receives<B: Backend>(b: &B) {
+    b.admin().create_topic("arecv", 1).expect("create");
+    let p = b.producer(ProducerConfig::default());
+    send_all(&p, "arecv", None, &values("r", 5));
+    let mut c = b.consumer(consumer_config("arecv-g", AutoOffsetReset::Earliest));
+    c.subscribe(&["arecv"]).expect("subscribe");
+    let got = futures_executor::block_on(async {
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(value_of(&c.recv().await.expect("recv")));
+        }
+        got
+    });
+    assert_eq!(got, values("r", 5), "{}", b.name());
+    // A record sent while `recv` waits.
+    let late = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(300));
+            send_all(&p, "arecv", None, &["late".to_owned()]);
+        });
+        futures_executor::block_on(c.recv()).expect("recv")
+    });
+    assert_eq!(value_of(&late), "late", "{}", b.name());
+    assert_eq!(late.offset, 5, "{}", b.name());
+    let first = c.commit_async();
+    let second = c.commit_async();
+    drop(first);
+    futures_executor::block_on(second).expect("commit_async");
+    assert_eq!(
+        c.committed("arecv", 0).expect("committed"),
+        Some(6),
+        "{}",
+        b.name()
+    );
+}
+
+/// The values of `topic`'s partition 0 a fresh consumer at `isolation`
+/// reads: `want` of them, and nothing more after a short wait.
+fn read_at<B: Backend>(b: &B, topic: &str, isolation: IsolationLevel, want: usize) -> Vec<String> {
+    let group = format!("{topic}-{isolation:?}");
+    let mut c =
+        b.consumer(consumer_config(&group, AutoOffsetReset::Earliest).isolation_level(isolation));
+    c.assign(&[(topic, 0)]).expect("assign");
+    let mut got: Vec<String> = poll_n(&mut c, want).iter().map(value_of).collect();
+    got.extend(
+        c.poll(Duration::from_millis(500))
+            .expect("poll")
+            .iter()
+            .map(value_of),
+    );
+    got
+}
+
+fn transactional(id: &str) -> ProducerConfig {
+    ProducerConfig::default().transactional_id(id)
+}
+
+/// The transactional producer's calls in order: a committed and an
+/// aborted transaction, both delivered (a `read_uncommitted` reader sees
+/// them both), with offsets sent to each.
+fn transactions_commit_and_abort<B: Backend>(b: &B) {
+    b.admin().create_topic("tx-in", 1).expect("create");
+    b.admin().create_topic("tx-out", 1).expect("create");
+    send_all(
+        &b.producer(ProducerConfig::default()),
+        "tx-in",
+        None,
+        &values("in", 3),
+    );
+    let mut c = b.consumer(consumer_config("tx-g", AutoOffsetReset::Earliest));
+    c.subscribe(&["tx-in"]).expect("subscribe");
+    assert_eq!(poll_n(&mut c, 3).len(), 3, "{}", b.name());
+    let p = b.producer(transactional("tx-1"));
+    p.init_transactions().expect("init_transactions");
+    p.begin_transaction().expect("begin");
+    send_all(&p, "tx-out", None, &values("committed", 2));
+    p.send_offsets_to_transaction(&[("tx-in", 0, 2)], &c)
+        .expect("send_offsets_to_transaction");
+    p.commit_transaction().expect("commit");
+    p.begin_transaction().expect("begin");
+    send_all(&p, "tx-out", None, &values("aborted", 1));
+    p.send_offsets_to_transaction(&[("tx-in", 0, 3)], &c)
+        .expect("send_offsets_to_transaction");
+    p.abort_transaction().expect("abort");
+    // Out of order: no transaction is open.
+    assert!(p.commit_transaction().is_err(), "{}", b.name());
+    let mut want = values("committed", 2);
+    want.extend(values("aborted", 1));
+    assert_eq!(
+        read_at(b, "tx-out", IsolationLevel::ReadUncommitted, 3),
+        want,
+        "{}",
+        b.name()
+    );
+}
+
+/// Offsets sent to a transaction become the group's committed offsets if
+/// and only if it commits.
+fn transactional_offsets_commit_with_it<B: Backend>(b: &B) {
+    b.admin().create_topic("txo-in", 1).expect("create");
+    b.admin().create_topic("txo-out", 1).expect("create");
+    send_all(
+        &b.producer(ProducerConfig::default()),
+        "txo-in",
+        None,
+        &values("in", 3),
+    );
+    let mut c = b.consumer(consumer_config("txo-g", AutoOffsetReset::Earliest));
+    c.subscribe(&["txo-in"]).expect("subscribe");
+    assert_eq!(poll_n(&mut c, 3).len(), 3, "{}", b.name());
+    let p = b.producer(transactional("txo-1"));
+    p.init_transactions().expect("init_transactions");
+    for (commit, offset) in [(true, 2), (false, 3)] {
+        p.begin_transaction().expect("begin");
+        send_all(&p, "txo-out", None, &values("out", 1));
+        p.send_offsets_to_transaction(&[("txo-in", 0, offset)], &c)
+            .expect("send_offsets_to_transaction");
+        if commit {
+            p.commit_transaction().expect("commit");
+        } else {
+            p.abort_transaction().expect("abort");
+        }
+        assert_eq!(
+            c.committed("txo-in", 0).expect("committed"),
+            Some(2),
+            "{}: after the {} transaction",
+            b.name(),
+            if commit { "committed" } else { "aborted" }
+        );
+    }
+}
+
+/// A `read_committed` reader sees committed transactions only, and
+/// nothing of an open one until it commits; `read_uncommitted` sees all.
+fn read_committed_sees_committed_only<B: Backend>(b: &B) {
+    b.admin().create_topic("rc", 1).expect("create");
+    let p = b.producer(transactional("rc-1"));
+    p.init_transactions().expect("init_transactions");
+    for (name, commit) in [("kept", true), ("dropped", false)] {
+        p.begin_transaction().expect("begin");
+        send_all(&p, "rc", None, &values(name, 2));
+        if commit {
+            p.commit_transaction().expect("commit");
+        } else {
+            p.abort_transaction().expect("abort");
+        }
+    }
+    p.begin_transaction().expect("begin");
+    send_all(&p, "rc", None, &values("open", 1));
+    assert_eq!(
+        read_at(b, "rc", IsolationLevel::ReadCommitted, 2),
+        values("kept", 2),
+        "{}: the open transaction holds back the stable offset",
+        b.name()
+    );
+    p.commit_transaction().expect("commit");
+    let mut want = values("kept", 2);
+    want.extend(values("open", 1));
+    assert_eq!(
+        read_at(b, "rc", IsolationLevel::ReadCommitted, 3),
+        want,
+        "{}",
+        b.name()
+    );
+    assert_eq!(
+        read_at(b, "rc", IsolationLevel::ReadUncommitted, 5).len(),
+        5,
+        "{}",
+        b.name()
+    );
+}
+
+/// Two producers with the same transactional id: the newer one's
+/// `init_transactions` fences the older, whose commit then fails.
+fn zombie_is_fenced<B: Backend>(b: &B) {
+    b.admin().create_topic("zombie", 1).expect("create");
+    let old = b.producer(transactional("z-1"));
+    old.init_transactions().expect("init_transactions");
+    old.begin_transaction().expect("begin");
+    send_all(&old, "zombie", None, &values("old", 1));
+    let new = b.producer(transactional("z-1"));
+    new.init_transactions().expect("init_transactions");
+    let refused = old.commit_transaction();
+    assert!(
+        matches!(refused, Err(Error::ProducerFenced { .. })),
+        "{}: {refused:?}",
+        b.name()
+    );
+    new.begin_transaction().expect("begin");
+    send_all(&new, "zombie", None, &values("new", 1));
+    new.commit_transaction().expect("commit");
+}
+
 /// A paused partition returns nothing until resumed.
 fn pause_and_resume<B: Backend>(b: &B) {
     b.admin().create_topic("paused", 2).expect("create");
@@ -523,6 +719,21 @@ fidelity!(
 );
 
 fidelity!(
+    transactional_offsets_commit_with_it,
+    mock cannot: "librdkafka's mock cluster acknowledges TxnOffsetCommit without storing the offsets (rdkafka_mock_handlers.c), so they are never committed; a real cluster commits them with the transaction"
+);
+
+fidelity!(
+    zombie_is_fenced,
+    mock cannot: "librdkafka's mock cluster gives a second producer of a transactional id a new producer id (rd_kafka_mock_pid_new) instead of bumping the first one's epoch, so the first is never fenced and its commit succeeds; a real cluster fences it"
+);
+
+fidelity!(
+    read_committed_sees_committed_only,
+    mock cannot: "librdkafka's mock cluster writes no transaction markers, reports the end of the log as the last stable offset and lists no aborted transactions (rdkafka_mock_handlers.c, Fetch), so a read_committed reader sees everything; a real cluster hides open and aborted transactions"
+);
+
+fidelity!(
     keyed_partitioning,
     ordering_and_fields_per_partition,
     seek_by_offset,
@@ -531,6 +742,8 @@ fidelity!(
     reset_policies,
     idempotent_sends_land_once,
     async_producer_delivers,
+    async_consumer_receives,
+    transactions_commit_and_abort,
     pause_and_resume,
     topics_admin,
 );

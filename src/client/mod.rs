@@ -1,8 +1,10 @@
 //! One client interface for samsa and for Kafka: what an application does
 //! with a Kafka-style log, as traits.
 //!
-//! Code written against [`ProducerClient`] (or, in async code,
-//! [`AsyncProducerClient`]), [`ConsumerClient`] and [`AdminClient`] runs on samsa's own [`Producer`](crate::Producer),
+//! Code written against [`ProducerClient`], [`ConsumerClient`] and
+//! [`AdminClient`] (in async code [`AsyncProducerClient`] and
+//! [`AsyncConsumerClient`]; for exactly-once pipelines
+//! [`TransactionalProducerClient`]) runs on samsa's own [`Producer`](crate::Producer),
 //! [`Consumer`](crate::Consumer) and [`Log`](crate::Log), which implement
 //! them, and on a Kafka cluster through the `samsa-kafka` crate (rdkafka),
 //! which implements them too: an application moves from one to the other
@@ -90,6 +92,87 @@ pub trait AsyncProducerClient {
     fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + '_;
 }
 
+/// Transactions (Kafka's transactional producer, KIP-98): what is sent
+/// between [`begin_transaction`](Self::begin_transaction) and
+/// [`commit_transaction`](Self::commit_transaction) becomes visible to
+/// `read_committed` consumers all at once, with the consumer offsets given
+/// to [`send_offsets_to_transaction`](Self::send_offsets_to_transaction)
+/// (KIP-447), or, aborted, never. The producer needs a transactional id
+/// ([`ProducerConfig::transactional_id`](crate::producer::ProducerConfig::transactional_id)).
+///
+/// One step of a consume-transform-produce loop, exactly once on samsa or
+/// Kafka alike:
+///
+/// ```
+/// use samsa_log::client::{AdminClient, ConsumerClient, TransactionalProducerClient};
+/// use samsa_log::consumer::{AutoOffsetReset, ConsumerConfig, IsolationLevel};
+/// use samsa_log::producer::ProducerConfig;
+/// use samsa_log::{Log, Record};
+/// use std::time::Duration;
+///
+/// fn step<P: TransactionalProducerClient>(p: &P, c: &mut P::Consumer) -> samsa_log::Result<usize> {
+///     let records = c.poll(Duration::from_millis(100))?;
+///     p.begin_transaction()?;
+///     let mut next = Vec::new();
+///     for r in &records {
+///         let upper = r.value.as_deref().unwrap_or_default().to_ascii_uppercase();
+///         p.send("out", Record::new(&upper[..]))?;
+///         next.push((r.topic.as_str(), r.partition, r.offset + 1));
+///     }
+///     p.send_offsets_to_transaction(&next, c)?;
+///     p.commit_transaction()?;
+///     Ok(records.len())
+/// }
+///
+/// # fn main() -> samsa_log::Result<()> {
+/// let log = Log::in_memory();
+/// AdminClient::create_topic(&log, "in", 1)?;
+/// AdminClient::create_topic(&log, "out", 1)?;
+/// log.producer().send("in", Record::new("a"))?.wait()?;
+/// let p = log.producer_with(ProducerConfig::default().transactional_id("upper"))?;
+/// p.init_transactions()?;
+/// let config = ConsumerConfig::new("upper")
+///     .auto_offset_reset(AutoOffsetReset::Earliest)
+///     .isolation_level(IsolationLevel::ReadCommitted);
+/// let mut c = log.consumer(config)?;
+/// c.subscribe(&["in"])?;
+/// while step(&p, &mut c)? == 0 {}
+/// assert_eq!(c.committed("in", 0)?.map(|o| o.offset), Some(1));
+/// # Ok(())
+/// # }
+/// ```
+pub trait TransactionalProducerClient: ProducerClient {
+    /// The consumer whose group's offsets a transaction commits.
+    type Consumer: ConsumerClient;
+
+    /// Registers the transactional id and fences any older producer with
+    /// the same id: its later sends and commits fail, and a transaction
+    /// it left open is ended. Once, before the first transaction.
+    fn init_transactions(&self) -> Result<()>;
+
+    /// Starts a transaction: what is sent from now until the commit or
+    /// abort is one transaction.
+    fn begin_transaction(&self) -> Result<()>;
+
+    /// Makes these offsets (the next offset to read, per topic and
+    /// partition) the committed offsets of `consumer`'s group if and only
+    /// if the open transaction commits. The group fences them as it
+    /// fences the consumer's own commits.
+    fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(&str, u32, u64)],
+        consumer: &Self::Consumer,
+    ) -> Result<()>;
+
+    /// Delivers what the transaction sent, then commits it. If a send
+    /// failed, nothing is committed and the transaction must be aborted.
+    fn commit_transaction(&self) -> Result<()>;
+
+    /// Aborts the transaction: no `read_committed` consumer ever sees its
+    /// records, and its offsets are not committed.
+    fn abort_transaction(&self) -> Result<()>;
+}
+
 /// A sent record's delivery (Kafka's `Future<RecordMetadata>`).
 pub trait PendingDelivery {
     /// Waits for the delivery: where the record landed, or why it did not.
@@ -159,6 +242,22 @@ pub trait ConsumerClient {
 
     /// Returns records of these partitions again.
     fn resume(&mut self, partitions: &[(&str, u32)]) -> Result<()>;
+}
+
+/// The async form of [`ConsumerClient`]'s reading and committing, for
+/// async code: neither blocks the executor's thread.
+pub trait AsyncConsumerClient: ConsumerClient {
+    /// The next record of the assigned partitions, once there is one. The
+    /// position moves past it when the future resolves; dropped before,
+    /// it consumed nothing (it may be dropped in a `select!`). Rebalance
+    /// callbacks run inside it, as inside [`ConsumerClient::poll`].
+    fn recv(&mut self) -> impl Future<Output = Result<OwnedRecord>> + Send + '_;
+
+    /// Commits the position of every assigned partition, as taken when
+    /// called (Kafka's `commitAsync`): commits are made in the order of
+    /// the calls, whether or not their futures are awaited; awaiting one
+    /// tells its outcome.
+    fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static;
 }
 
 /// A little administration: Kafka's `Admin` for topics and group offsets.

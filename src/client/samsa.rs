@@ -2,8 +2,8 @@
 //! [`Consumer`] and [`Log`].
 
 use super::{
-    AdminClient, AsyncProducerClient, ConsumerClient, PartitionListener, PendingDelivery,
-    ProducerClient,
+    AdminClient, AsyncConsumerClient, AsyncProducerClient, ConsumerClient, PartitionListener,
+    PendingDelivery, ProducerClient, TransactionalProducerClient,
 };
 use crate::consumer::{Consumer, RebalanceListener};
 use crate::error::Result;
@@ -36,6 +36,46 @@ impl AsyncProducerClient for Producer {
     fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + '_ {
         Producer::flush_async(self)
     }
+}
+
+impl TransactionalProducerClient for Producer {
+    type Consumer = Consumer;
+
+    fn init_transactions(&self) -> Result<()> {
+        Producer::init_transactions(self)
+    }
+
+    fn begin_transaction(&self) -> Result<()> {
+        Producer::begin_transaction(self)
+    }
+
+    fn send_offsets_to_transaction(
+        &self,
+        offsets: &[(&str, u32, u64)],
+        consumer: &Consumer,
+    ) -> Result<()> {
+        Producer::send_offsets_to_transaction(
+            self,
+            &offsets_of(offsets),
+            &consumer.group_metadata()?,
+        )
+    }
+
+    fn commit_transaction(&self) -> Result<()> {
+        Producer::commit_transaction(self)
+    }
+
+    fn abort_transaction(&self) -> Result<()> {
+        Producer::abort_transaction(self)
+    }
+}
+
+/// The traits' offsets as samsa's consumer and producer take them.
+fn offsets_of(offsets: &[(&str, u32, u64)]) -> Vec<((String, u32), OffsetAndMetadata)> {
+    offsets
+        .iter()
+        .map(|&(t, p, o)| ((t.to_owned(), p), OffsetAndMetadata::new(o)))
+        .collect()
 }
 
 impl PendingDelivery for Delivery {
@@ -88,11 +128,7 @@ impl ConsumerClient for Consumer {
     }
 
     fn commit_offsets(&mut self, offsets: &[(&str, u32, u64)]) -> Result<()> {
-        let offsets: Vec<_> = offsets
-            .iter()
-            .map(|&(t, p, o)| ((t.to_owned(), p), OffsetAndMetadata::new(o)))
-            .collect();
-        Consumer::commit_offsets(self, &offsets)
+        Consumer::commit_offsets(self, &offsets_of(offsets))
     }
 
     fn committed(&mut self, topic: &str, partition: u32) -> Result<Option<u64>> {
@@ -113,6 +149,16 @@ impl ConsumerClient for Consumer {
 
     fn resume(&mut self, partitions: &[(&str, u32)]) -> Result<()> {
         Consumer::resume(self, partitions)
+    }
+}
+
+impl AsyncConsumerClient for Consumer {
+    fn recv(&mut self) -> impl Future<Output = Result<OwnedRecord>> + Send + '_ {
+        Consumer::recv(self)
+    }
+
+    fn commit_async(&mut self) -> impl Future<Output = Result<()>> + Send + 'static {
+        Consumer::commit_async(self)
     }
 }
 

@@ -4,7 +4,10 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::RDKafkaRespErr;
 use samsa_kafka::{KafkaAdmin, KafkaConfig, KafkaConsumer, KafkaProducer};
-use samsa_log::client::{AdminClient, AsyncProducerClient, ConsumerClient, ProducerClient};
+use samsa_log::client::{
+    AdminClient, AsyncConsumerClient, AsyncProducerClient, ConsumerClient, ProducerClient,
+    TransactionalProducerClient,
+};
 use samsa_log::consumer::{Consumer, ConsumerConfig};
 use samsa_log::producer::{Producer, ProducerConfig};
 use samsa_log::Log;
@@ -12,8 +15,11 @@ use std::time::Duration;
 
 /// One back end: how to make its producers, consumers and admin.
 pub trait Backend {
-    type P: ProducerClient + AsyncProducerClient;
-    type C: ConsumerClient;
+    type P: ProducerClient
+        + AsyncProducerClient
+        + TransactionalProducerClient<Consumer = Self::C>
+        + Sync;
+    type C: ConsumerClient + AsyncConsumerClient;
     type A: AdminClient;
     fn name(&self) -> &'static str;
     fn producer(&self, config: ProducerConfig) -> Self::P;
