@@ -302,6 +302,23 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// Something waited for longer than it may (Kafka's
+    /// `TimeoutException`): `operation` on `target` gave up after
+    /// `waited_ms`, for the `reason` given. Nothing was lost: what was done
+    /// before stays done, and the call may be made again once the cause
+    /// clears.
+    #[error("{operation} of {target} timed out after {waited_ms} ms: {reason}")]
+    TimedOut {
+        /// What waited (`"copy_topic"`, ...).
+        operation: &'static str,
+        /// What it waited on: a topic, a partition.
+        target: String,
+        /// How long it waited.
+        waited_ms: u64,
+        /// What it waited for.
+        reason: String,
+    },
+
     /// A call to a Kafka cluster failed: returned by the implementations
     /// of the [`client`](crate::client) traits for Kafka (the
     /// `samsa-kafka` crate), never by samsa itself. Failures with a samsa

@@ -27,8 +27,10 @@ pub struct TransferPlan {
     /// interruption can make the next run look up again, never copy twice.
     pub checkpoint_every: usize,
     /// How long the source may give no record before its snapshot end is
-    /// reached before the copy stops with an error (default 30 s): an
-    /// open transaction, or a source that lost records.
+    /// reached before the copy stops with [`Error::TimedOut`] (default
+    /// 30 s): a transaction open on the source, or a source that lost
+    /// records. What was copied until then is checkpointed; a rerun once
+    /// the transaction ended goes on from there.
     pub idle_timeout: Duration,
 }
 
@@ -289,10 +291,15 @@ fn copy_partition<SC: ConsumerClient, DP: ProducerClient>(
         let records = a.reader.poll(Duration::from_millis(200))?;
         if records.is_empty() {
             if last_record.elapsed() > a.plan.idle_timeout {
-                return Err(Error::InvalidConfig(format!(
-                    "the copy of {}/{p} stopped at offset {position} before the source's end {}: an open transaction, or records lost",
-                    a.topic, a.end
-                )));
+                return Err(Error::TimedOut {
+                    operation: "copy_topic",
+                    target: format!("{}/{p}", a.topic),
+                    waited_ms: u64::try_from(a.plan.idle_timeout.as_millis()).unwrap_or(u64::MAX),
+                    reason: format!(
+                        "no record came at offset {position}, before the end {} the copy began with: a transaction open on the source, or records lost there",
+                        a.end
+                    ),
+                });
             }
             position = a.reader.position(a.topic, p)?;
             continue;

@@ -262,3 +262,69 @@ fn a_topic_and_its_group_offsets_move_to_kafka_and_back() {
         Some(701)
     );
 }
+
+/// A transaction left open on the source holds the copy at its first
+/// record: after `idle_timeout` the copy stops with `Error::TimedOut`
+/// naming the partition, with what came before copied and checkpointed;
+/// once the transaction commits, a rerun copies the rest, nothing twice.
+#[test]
+fn a_copy_held_by_an_open_transaction_times_out_then_resumes() {
+    let (src, dst) = (Log::in_memory(), Log::in_memory());
+    src.create_topic(TOPIC, TopicConfig::default()).unwrap();
+    let plain = src.producer();
+    for i in 0..5 {
+        plain
+            .send(TOPIC, Record::new(format!("before-{i}").as_bytes()))
+            .unwrap()
+            .wait()
+            .unwrap();
+    }
+    let tx = src
+        .producer_with(ProducerConfig::default().transactional_id("slow"))
+        .unwrap();
+    tx.init_transactions().unwrap();
+    tx.begin_transaction().unwrap();
+    let _pending = tx.send(TOPIC, Record::new("in-the-transaction")).unwrap();
+    tx.flush().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("orders.copy");
+    let mut plan = TransferPlan::new(TOPIC, &[]);
+    plan.idle_timeout = Duration::from_millis(300);
+    let copy = |plan: &TransferPlan| {
+        copy_topic(
+            &src,
+            &mut src.consumer(reader_config()).unwrap(),
+            &dst,
+            &dst.producer(),
+            plan,
+            &checkpoint,
+            &mut |_| {},
+        )
+    };
+    match copy(&plan) {
+        Err(Error::TimedOut {
+            operation: "copy_topic",
+            target,
+            waited_ms: 300,
+            reason,
+        }) => {
+            assert_eq!(target, "orders/0");
+            assert!(reason.contains("offset 5"), "{reason}");
+        }
+        other => panic!("expected a time-out, got {other:?}"),
+    }
+    assert_eq!(
+        dst.end_offsets(TOPIC).unwrap(),
+        [5],
+        "the records before it"
+    );
+    tx.commit_transaction().unwrap();
+    let report = copy(&plan).unwrap();
+    let values: Vec<String> = read_all(&dst, &mut dst.consumer(reader_config()).unwrap())[0]
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
+    let mut want: Vec<String> = (0..5).map(|i| format!("before-{i}")).collect();
+    want.push("in-the-transaction".into());
+    assert_eq!(values, want, "{report:?}");
+}
