@@ -484,23 +484,36 @@ fn transactional(id: &str) -> ProducerConfig {
     ProducerConfig::default().transactional_id(id)
 }
 
+/// A consume-transform-produce pipeline's two ends: topics `{name}-in`
+/// (3 records, polled by the consumer of group `{name}-g`) and
+/// `{name}-out`, and a producer of transactional id `{name}-1`, its
+/// transactions initialised.
+fn pipeline<B: Backend>(b: &B, name: &str) -> (B::P, B::C) {
+    let (input, output) = (format!("{name}-in"), format!("{name}-out"));
+    b.admin().create_topic(&input, 1).expect("create");
+    b.admin().create_topic(&output, 1).expect("create");
+    send_all(
+        &b.producer(ProducerConfig::default()),
+        &input,
+        None,
+        &values("in", 3),
+    );
+    let mut c = b.consumer(consumer_config(
+        &format!("{name}-g"),
+        AutoOffsetReset::Earliest,
+    ));
+    c.subscribe(&[&input]).expect("subscribe");
+    assert_eq!(poll_n(&mut c, 3).len(), 3, "{}", b.name());
+    let p = b.producer(transactional(&format!("{name}-1")));
+    p.init_transactions().expect("init_transactions");
+    (p, c)
+}
+
 /// The transactional producer's calls in order: a committed and an
 /// aborted transaction, both delivered (a `read_uncommitted` reader sees
 /// them both), with offsets sent to each.
 fn transactions_commit_and_abort<B: Backend>(b: &B) {
-    b.admin().create_topic("tx-in", 1).expect("create");
-    b.admin().create_topic("tx-out", 1).expect("create");
-    send_all(
-        &b.producer(ProducerConfig::default()),
-        "tx-in",
-        None,
-        &values("in", 3),
-    );
-    let mut c = b.consumer(consumer_config("tx-g", AutoOffsetReset::Earliest));
-    c.subscribe(&["tx-in"]).expect("subscribe");
-    assert_eq!(poll_n(&mut c, 3).len(), 3, "{}", b.name());
-    let p = b.producer(transactional("tx-1"));
-    p.init_transactions().expect("init_transactions");
+    let (p, c) = pipeline(b, "tx");
     p.begin_transaction().expect("begin");
     send_all(&p, "tx-out", None, &values("committed", 2));
     p.send_offsets_to_transaction(&[("tx-in", 0, 2)], &c)
@@ -526,19 +539,7 @@ fn transactions_commit_and_abort<B: Backend>(b: &B) {
 /// Offsets sent to a transaction become the group's committed offsets if
 /// and only if it commits.
 fn transactional_offsets_commit_with_it<B: Backend>(b: &B) {
-    b.admin().create_topic("txo-in", 1).expect("create");
-    b.admin().create_topic("txo-out", 1).expect("create");
-    send_all(
-        &b.producer(ProducerConfig::default()),
-        "txo-in",
-        None,
-        &values("in", 3),
-    );
-    let mut c = b.consumer(consumer_config("txo-g", AutoOffsetReset::Earliest));
-    c.subscribe(&["txo-in"]).expect("subscribe");
-    assert_eq!(poll_n(&mut c, 3).len(), 3, "{}", b.name());
-    let p = b.producer(transactional("txo-1"));
-    p.init_transactions().expect("init_transactions");
+    let (p, mut c) = pipeline(b, "txo");
     for (commit, offset) in [(true, 2), (false, 3)] {
         p.begin_transaction().expect("begin");
         send_all(&p, "txo-out", None, &values("out", 1));
