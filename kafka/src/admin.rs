@@ -82,7 +82,7 @@ impl AdminClient for KafkaAdmin {
         // 2.4 and later), as Kafka's own tools create topics; a fixed 1
         // would leave a production topic on one broker.
         let new = NewTopic::new(topic, partitions as i32, TopicReplication::Fixed(-1));
-        let results = futures_executor::block_on(self.admin.create_topics(
+        let results = crate::runtime::block_on(self.admin.create_topics(
             [&new],
             &AdminOptions::new().operation_timeout(Some(REQUEST_TIMEOUT)),
         ))

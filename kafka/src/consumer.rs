@@ -168,7 +168,7 @@ impl KafkaConsumer {
             }
         };
         match deadline {
-            Some(_) => futures_executor::block_on(poll_fn(next)),
+            Some(_) => crate::runtime::block_on(poll_fn(next)),
             None => match next(&mut TaskContext::from_waker(Waker::noop())) {
                 Poll::Ready(r) => r,
                 Poll::Pending => None,

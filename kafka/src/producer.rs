@@ -177,7 +177,7 @@ impl ProducerClient for KafkaProducer {
 impl PendingDelivery for KafkaDelivery {
     fn wait(self) -> Result<RecordMetadata> {
         let topic = self.topic;
-        match futures_executor::block_on(self.future) {
+        match crate::runtime::block_on(self.future) {
             Ok(Ok(d)) => Ok(metadata(topic, &d)),
             Ok(Err((e, _))) => Err(error::from_kafka("send", &topic, e)),
             Err(_) => Err(error::kafka(

@@ -15,8 +15,37 @@
 use futures_executor::ThreadPool;
 use rdkafka::util::AsyncRuntime;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake};
+use std::thread::Thread;
 use std::time::Duration;
+
+/// Wakes the thread blocked in [`block_on`].
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` to its end on this thread, parking it while the future
+/// waits: the blocking calls' way of waiting on rdkafka's futures. Unlike
+/// futures-executor's `block_on`, which panics when called inside another
+/// of its executors, it may be called from any code, a test's
+/// `block_on(async { ... })` included.
+pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(out) => return out,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
 
 /// rdkafka's runtime for the adapter's consumers and producers.
 pub(crate) struct Shared;
@@ -49,7 +78,7 @@ impl AsyncRuntime for Shared {
             None => {
                 let _ = std::thread::Builder::new()
                     .name("samsa-kafka-wake".into())
-                    .spawn(move || futures_executor::block_on(task));
+                    .spawn(move || block_on(task));
             }
         }
     }
@@ -64,6 +93,19 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
     use std::time::Instant;
+
+    #[test]
+    fn block_on_waits_and_nests() {
+        // Inside another executor's `block_on`, where futures-executor's
+        // own would panic.
+        let out = futures_executor::block_on(async {
+            block_on(async {
+                Shared::delay_for(Duration::from_millis(20)).await;
+                7
+            })
+        });
+        assert_eq!(out, 7);
+    }
 
     #[test]
     fn tasks_run_and_delays_end() {
