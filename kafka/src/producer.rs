@@ -34,6 +34,8 @@ pub struct KafkaProducer {
     /// How long `send` waits for room in a full queue (`max_block`).
     max_block: Duration,
     servers: String,
+    /// The transactional id, for the errors of transaction calls.
+    transactional_id: Option<String>,
 }
 
 impl std::fmt::Debug for KafkaProducer {
@@ -55,6 +57,7 @@ impl KafkaProducer {
             inner,
             max_block: config.max_block,
             servers: kafka.bootstrap_servers.clone(),
+            transactional_id: config.transactional_id.clone(),
         })
     }
 
@@ -65,24 +68,40 @@ impl KafkaProducer {
         &self.inner
     }
 
-    /// A transaction call's outcome: fencing as samsa's
+    /// A transaction call's outcome, with samsa's errors where samsa has
+    /// them: fencing as
     /// [`Error::ProducerFenced`](samsa_log::Error::ProducerFenced) (with
-    /// Kafka's "no id" `-1` for the ids the client does not report).
+    /// Kafka's "no id" `-1` for the ids the client does not report), a call
+    /// out of order or a transaction that can only be aborted as
+    /// [`Error::TransactionState`](samsa_log::Error::TransactionState).
     fn transaction(
         &self,
         operation: &'static str,
         r: rdkafka::error::KafkaResult<()>,
     ) -> Result<()> {
-        r.map_err(|e| match e.rdkafka_error_code() {
-            Some(
-                RDKafkaErrorCode::ProducerFenced
-                | RDKafkaErrorCode::InvalidProducerEpoch
-                | RDKafkaErrorCode::Fenced,
+        let state = |reason| samsa_log::Error::TransactionState {
+            transactional_id: self.transactional_id.clone().unwrap_or_default(),
+            reason,
+        };
+        r.map_err(|e| match (&e, e.rdkafka_error_code()) {
+            (
+                _,
+                Some(
+                    RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::Fenced,
+                ),
             ) => samsa_log::Error::ProducerFenced {
                 producer_id: -1,
                 epoch: -1,
                 current_epoch: -1,
             },
+            (KafkaError::Transaction(t), _) if t.txn_requires_abort() => {
+                state("a send of the transaction failed: call abort_transaction")
+            }
+            (_, Some(RDKafkaErrorCode::State)) => {
+                state("the call does not fit the transaction's state")
+            }
             _ => error::from_kafka(operation, &self.servers, e),
         })
     }

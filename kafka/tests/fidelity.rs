@@ -525,7 +525,12 @@ fn transactions_commit_and_abort<B: Backend>(b: &B) {
         .expect("send_offsets_to_transaction");
     p.abort_transaction().expect("abort");
     // Out of order: no transaction is open.
-    assert!(p.commit_transaction().is_err(), "{}", b.name());
+    let refused = p.commit_transaction();
+    assert!(
+        matches!(refused, Err(Error::TransactionState { .. })),
+        "{}: {refused:?}",
+        b.name()
+    );
     let mut want = values("committed", 2);
     want.extend(values("aborted", 1));
     assert_eq!(
