@@ -71,10 +71,13 @@ impl AsyncRuntime for Shared {
     {
         match pool() {
             Some(pool) => pool.spawn_ok(task),
-            // No thread to be had (the process is at its limit): the task
-            // runs on a thread of its own, or, without one either, not at
-            // all. A consumer's wake loop that never runs costs only the
-            // periodic wake-ups; rdkafka spawns nothing else.
+            // No pool thread to be had (the process is at its limit): the
+            // task runs on a thread of its own, or, without one either,
+            // not at all. rdkafka spawns only consumers' wake loops; a
+            // consumer without one still gets every record, but one that
+            // awaits an idle topic for longer than `max.poll.interval.ms`
+            // may be taken for wedged and leave its group (its next `recv`
+            // joins again).
             None => {
                 let _ = std::thread::Builder::new()
                     .name("samsa-kafka-wake".into())
