@@ -51,6 +51,16 @@ fn drain(c: &mut Consumer, want: usize) -> Vec<(String, u32, u64)> {
     out
 }
 
+/// Each partition's high watermark, in partition order.
+fn high_watermarks(log: &Log, topic: &str) -> Vec<u64> {
+    log.topic(topic)
+        .unwrap()
+        .partitions()
+        .iter()
+        .map(|p| p.high_watermark())
+        .collect()
+}
+
 fn assigned(c: &Consumer) -> BTreeSet<(String, u32)> {
     c.assignment().into_iter().collect()
 }
@@ -435,13 +445,7 @@ fn admin_dry_run_shift_and_delete_offsets() {
         .unwrap();
         drop(c);
         let g = log.group("g");
-        let hw: Vec<u64> = log
-            .topic("t")
-            .unwrap()
-            .partitions()
-            .iter()
-            .map(|p| p.high_watermark())
-            .collect();
+        let hw = high_watermarks(&log, "t");
         assert_eq!(hw.iter().sum::<u64>(), 20, "{what}");
 
         // A dry run changes nothing and says where each partition goes.
@@ -788,13 +792,7 @@ fn alter_offsets_sets_each_partition_and_refuses_an_active_group() {
         // A member reads from the offsets set.
         let mut c = log.consumer(group("moved")).unwrap();
         c.subscribe(&["t"]).unwrap();
-        let ends: Vec<u64> = log
-            .topic("t")
-            .unwrap()
-            .partitions()
-            .iter()
-            .map(|p| p.high_watermark())
-            .collect();
+        let ends = high_watermarks(&log, "t");
         let got = drain(&mut c, 10);
         assert_eq!(got.len() as u64, ends[0] - 3 + ends[1] - 1, "{got:?}");
         assert!(got

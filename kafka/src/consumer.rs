@@ -42,30 +42,30 @@ fn pairs(tpl: &TopicPartitionList) -> Vec<(String, u32)> {
         .collect()
 }
 
+impl Listening {
+    /// Calls the listener, if there is one.
+    fn tell(&self, call: impl FnOnce(&mut dyn PartitionListener)) {
+        if let Some(l) = self
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            call(l.as_mut());
+        }
+    }
+}
+
 impl ConsumerContext for Listening {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
-            if let Some(l) = self
-                .listener
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_mut()
-            {
-                l.on_revoked(&pairs(tpl));
-            }
+            self.tell(|l| l.on_revoked(&pairs(tpl)));
         }
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            if let Some(l) = self
-                .listener
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_mut()
-            {
-                l.on_assigned(&pairs(tpl));
-            }
+            self.tell(|l| l.on_assigned(&pairs(tpl)));
         }
     }
 }
