@@ -5,6 +5,7 @@ use crate::config::{self, KafkaConfig};
 use crate::consumer::KafkaConsumer;
 use crate::error::{self, Context};
 use crate::runtime::Shared;
+use futures_channel::oneshot;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders, Timestamp};
@@ -16,7 +17,7 @@ use samsa_log::client::{
 use samsa_log::producer::{ProducerConfig, RecordMetadata};
 use samsa_log::{Record, Result};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 /// How long a transaction call (init, offsets, commit, abort) waits for
@@ -27,8 +28,17 @@ const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(60);
 /// The rdkafka producer behind a [`KafkaProducer`].
 type Inner = FutureProducer<DefaultClientContext, Shared>;
 
+/// Where the outcome of a flush asked of the flush thread goes.
+type FlushJob = oneshot::Sender<Result<()>>;
+
 /// A Kafka producer behind [`ProducerClient`], [`AsyncProducerClient`]
 /// and, with a transactional id, [`TransactionalProducerClient`].
+///
+/// Besides librdkafka's own threads, it takes a thread of its own only for
+/// [`AsyncProducerClient::flush_async`] (on first use, ending with the
+/// producer), since librdkafka's flush blocks: however many flushes are
+/// awaited at once, that one thread runs them, one flush answering every
+/// flush asked for before it started.
 pub struct KafkaProducer {
     inner: Inner,
     /// How long `send` waits for room in a full queue (`max_block`).
@@ -36,6 +46,8 @@ pub struct KafkaProducer {
     servers: String,
     /// The transactional id, for the errors of transaction calls.
     transactional_id: Option<String>,
+    /// The flush thread's queue, once `flush_async` started it.
+    flushes: Mutex<Option<mpsc::Sender<FlushJob>>>,
 }
 
 impl std::fmt::Debug for KafkaProducer {
@@ -58,7 +70,48 @@ impl KafkaProducer {
             max_block: config.max_block,
             servers: kafka.bootstrap_servers.clone(),
             transactional_id: config.transactional_id.clone(),
+            flushes: Mutex::new(None),
         })
+    }
+
+    /// Hands a flush to the flush thread (started on first use, and again
+    /// if it ended); the receiver gets the outcome.
+    fn start_flush(&self) -> Result<oneshot::Receiver<Result<()>>> {
+        let (done, outcome) = oneshot::channel();
+        let mut queue = self.flushes.lock().unwrap_or_else(PoisonError::into_inner);
+        let job = match &*queue {
+            Some(q) => match q.send(done) {
+                Ok(()) => return Ok(outcome),
+                // The thread ended (it panicked): start another.
+                Err(mpsc::SendError(job)) => job,
+            },
+            None => done,
+        };
+        let (q, jobs) = mpsc::channel::<FlushJob>();
+        let inner = self.inner.clone();
+        let servers = self.servers.clone();
+        std::thread::Builder::new()
+            .name("samsa-kafka-flush".into())
+            .spawn(move || {
+                // Ends when the producer is dropped (the queue closes).
+                while let Ok(first) = jobs.recv() {
+                    // A flush delivers what was sent before it started, so
+                    // it answers every flush asked for by then.
+                    let waiting: Vec<FlushJob> =
+                        std::iter::once(first).chain(jobs.try_iter()).collect();
+                    let flushed = inner
+                        .flush(Duration::from_secs(60))
+                        .context("flush", &servers);
+                    for done in waiting {
+                        let _ = done.send(flushed.clone());
+                    }
+                }
+            })
+            .map_err(|e| error::kafka("flush", &self.servers, format!("no flush thread: {e}")))?;
+        q.send(job)
+            .map_err(|_| error::kafka("flush", &self.servers, "the flush thread ended"))?;
+        *queue = Some(q);
+        Ok(outcome)
     }
 
     /// The rdkafka producer, for what the traits do not cover.
@@ -220,24 +273,17 @@ impl AsyncProducerClient for KafkaProducer {
     }
 
     fn flush_async(&self) -> impl Future<Output = Result<()>> + Send + '_ {
-        // rdkafka's flush blocks: it runs on a thread of its own, and the
-        // future waits for that thread's answer.
-        let (tx, rx) = futures_channel::oneshot::channel();
-        let inner = self.inner.clone();
-        let servers = self.servers.clone();
-        let spawned = std::thread::Builder::new()
-            .name("samsa-kafka-flush".into())
-            .spawn(move || {
-                let _ = tx.send(
-                    inner
-                        .flush(Duration::from_secs(60))
-                        .context("flush", &servers),
-                );
-            });
+        // rdkafka's flush blocks: it runs on the producer's flush thread,
+        // and the future waits for that thread's answer.
+        let started = self.start_flush();
         async move {
-            spawned.map_err(|e| error::kafka("flush", "", e.to_string()))?;
-            rx.await
-                .map_err(|_| error::kafka("flush", "", "the flush thread stopped"))?
+            started?.await.unwrap_or_else(|_| {
+                Err(error::kafka(
+                    "flush",
+                    &self.servers,
+                    "the flush thread ended",
+                ))
+            })
         }
     }
 }
