@@ -4,6 +4,7 @@
 use crate::config::{self, KafkaConfig};
 use crate::error::{self, Context};
 use crate::runtime::Shared;
+use crate::worker::Worker;
 use futures_channel::oneshot;
 use futures_core::Stream;
 use rdkafka::consumer::{
@@ -18,7 +19,7 @@ use samsa_log::record::OwnedRecord;
 use samsa_log::Result;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -91,8 +92,8 @@ pub struct KafkaConsumer {
     /// before the first fetch are made by assigning them again.
     manual: Vec<(String, u32)>,
     group: String,
-    /// The commit thread's queue, once `commit_async` started it.
-    commits: Option<mpsc::Sender<CommitJob>>,
+    /// The commit thread, started by the first `commit_async`.
+    commits: Worker<CommitJob>,
 }
 
 impl std::fmt::Debug for KafkaConsumer {
@@ -128,7 +129,7 @@ impl KafkaConsumer {
             reset: config.auto_offset_reset,
             manual: Vec::new(),
             group: config.group_id.clone().unwrap_or_default(),
-            commits: None,
+            commits: Worker::new("samsa-kafka-commit"),
         })
     }
 
@@ -423,21 +424,10 @@ impl KafkaConsumer {
             return Ok(None);
         }
         let (done, outcome) = oneshot::channel();
-        let job = (tpl, done);
-        let job = match &self.commits {
-            Some(queue) => match queue.send(job) {
-                Ok(()) => return Ok(Some(outcome)),
-                // The thread ended (it panicked): start another.
-                Err(mpsc::SendError(job)) => job,
-            },
-            None => job,
-        };
-        let (queue, jobs) = mpsc::channel::<CommitJob>();
         let consumer = Arc::clone(&self.inner);
         let group = self.group.clone();
-        std::thread::Builder::new()
-            .name("samsa-kafka-commit".into())
-            .spawn(move || {
+        self.commits
+            .submit((tpl, done), move |jobs| {
                 // Ends when the consumer is dropped (the queue closes).
                 for (tpl, done) in jobs {
                     let _ = done.send(
@@ -454,10 +444,6 @@ impl KafkaConsumer {
                     format!("no commit thread: {e}"),
                 )
             })?;
-        queue
-            .send(job)
-            .map_err(|_| error::kafka("commit_async", &self.group, "the commit thread ended"))?;
-        self.commits = Some(queue);
         Ok(Some(outcome))
     }
 }

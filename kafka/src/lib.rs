@@ -39,6 +39,7 @@ mod error;
 mod producer;
 mod runtime;
 mod transfer;
+mod worker;
 
 pub use admin::KafkaAdmin;
 pub use config::KafkaConfig;

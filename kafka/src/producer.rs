@@ -5,6 +5,7 @@ use crate::config::{self, KafkaConfig};
 use crate::consumer::KafkaConsumer;
 use crate::error::{self, Context};
 use crate::runtime::Shared;
+use crate::worker::Worker;
 use futures_channel::oneshot;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -17,7 +18,7 @@ use samsa_log::client::{
 use samsa_log::producer::{ProducerConfig, RecordMetadata};
 use samsa_log::{Record, Result};
 use std::future::Future;
-use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a transaction call (init, offsets, commit, abort) waits for
@@ -46,8 +47,8 @@ pub struct KafkaProducer {
     servers: String,
     /// The transactional id, for the errors of transaction calls.
     transactional_id: Option<String>,
-    /// The flush thread's queue, once `flush_async` started it.
-    flushes: Mutex<Option<mpsc::Sender<FlushJob>>>,
+    /// The flush thread, started by the first `flush_async`.
+    flushes: Worker<FlushJob>,
 }
 
 impl std::fmt::Debug for KafkaProducer {
@@ -70,7 +71,7 @@ impl KafkaProducer {
             max_block: config.max_block,
             servers: kafka.bootstrap_servers.clone(),
             transactional_id: config.transactional_id.clone(),
-            flushes: Mutex::new(None),
+            flushes: Worker::new("samsa-kafka-flush"),
         })
     }
 
@@ -78,21 +79,10 @@ impl KafkaProducer {
     /// if it ended); the receiver gets the outcome.
     fn start_flush(&self) -> Result<oneshot::Receiver<Result<()>>> {
         let (done, outcome) = oneshot::channel();
-        let mut queue = self.flushes.lock().unwrap_or_else(PoisonError::into_inner);
-        let job = match &*queue {
-            Some(q) => match q.send(done) {
-                Ok(()) => return Ok(outcome),
-                // The thread ended (it panicked): start another.
-                Err(mpsc::SendError(job)) => job,
-            },
-            None => done,
-        };
-        let (q, jobs) = mpsc::channel::<FlushJob>();
         let inner = self.inner.clone();
         let servers = self.servers.clone();
-        std::thread::Builder::new()
-            .name("samsa-kafka-flush".into())
-            .spawn(move || {
+        self.flushes
+            .submit(done, move |jobs| {
                 // Ends when the producer is dropped (the queue closes).
                 while let Ok(first) = jobs.recv() {
                     // A flush delivers what was sent before it started, so
@@ -108,9 +98,6 @@ impl KafkaProducer {
                 }
             })
             .map_err(|e| error::kafka("flush", &self.servers, format!("no flush thread: {e}")))?;
-        q.send(job)
-            .map_err(|_| error::kafka("flush", &self.servers, "the flush thread ended"))?;
-        *queue = Some(q);
         Ok(outcome)
     }
 
